@@ -1,0 +1,9 @@
+"""Function Compute 3.0 entry point (`handler: index.handler`)."""
+
+from ossdirect.handlers import CallbackApp
+
+app = CallbackApp()  # configuration is read once, at cold start
+
+
+def handler(event, context):
+    return app(event, context)

@@ -1,0 +1,114 @@
+"""Verify OSS upload callback signatures.
+
+``Authorization`` is base64 RSA PKCS#1 v1.5 over MD5 of: url-decoded path +
+raw query with its ``?`` (nothing when there is no query) + ``\\n`` + raw body.
+The public key URL comes base64 in ``x-oss-pub-key-url`` and must be on
+gosspublic.alicdn.com (or an explicitly configured prefix, for the emulator);
+anything else would let a caller sign with its own key (and is an SSRF).
+OSS's published key is pinned, so verification needs no network.
+"""
+
+import base64
+import binascii
+import threading
+import urllib.request
+from urllib.parse import unquote, urlsplit
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding
+
+OSS_KEY_PREFIXES = ("http://gosspublic.alicdn.com/", "https://gosspublic.alicdn.com/")
+
+# https://gosspublic.alicdn.com/callback_pub_key_v1.pem (RSA-512, as OSS publishes it).
+OSS_CALLBACK_PUBLIC_KEY_PEM = b"""-----BEGIN PUBLIC KEY-----
+MFwwDQYJKoZIhvcNAQEBBQADSwAwSAJBAKs/JBGzwUB2aVht4crBx3oIPBLNsjGs
+C0fTXv+nvlmklvkcolvpvXLTjaxUHR3W9LXxQ2EHXAJfCB+6H2YF1k8CAwEAAQ==
+-----END PUBLIC KEY-----
+"""
+PINNED_KEY_PATH = "/callback_pub_key_v1.pem"
+FETCH_TIMEOUT_SECONDS = 2.0
+
+
+class CallbackAuthError(Exception):
+    """The callback is not from OSS. ``malformed`` tells 400 (bad headers) from 403."""
+
+    def __init__(self, message, malformed=False):
+        super().__init__(message)
+        self.malformed = malformed
+
+
+def string_to_sign(path, raw_query, body):
+    query = "?" + raw_query if raw_query else ""
+    return unquote(path).encode("utf-8") + query.encode("utf-8") + b"\n" + body
+
+
+def _b64(value, what):
+    try:
+        return base64.b64decode(value.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise CallbackAuthError(f"{what} is not valid base64", malformed=True) from None
+
+
+def check_key_url(url, trusted_prefixes=()):
+    """Accept only OSS's key host (exact scheme+host prefix) or an explicitly trusted prefix."""
+    parts = urlsplit(url)
+    if parts.username is not None or parts.password is not None or any(c in url for c in "\\\r\n\t "):
+        raise CallbackAuthError("public key URL is not trusted")
+    for prefix in OSS_KEY_PREFIXES + tuple(trusted_prefixes):
+        if url.startswith(prefix):
+            return url
+    raise CallbackAuthError("public key URL is not trusted")
+
+
+class KeyCache:
+    """Public keys by URL: OSS's key is pinned; any other allowed key is fetched once."""
+
+    def __init__(self):
+        self._keys = {}
+        self._lock = threading.Lock()
+        self._pinned = None
+
+    def get(self, url):
+        if url.startswith(OSS_KEY_PREFIXES) and urlsplit(url).path == PINNED_KEY_PATH:
+            if self._pinned is None:
+                self._pinned = serialization.load_pem_public_key(OSS_CALLBACK_PUBLIC_KEY_PEM)
+            return self._pinned
+        key = self._keys.get(url)
+        if key is None:
+            with self._lock:
+                key = self._keys.get(url)
+                if key is None:
+                    key = self._keys[url] = _fetch_key(url)
+        return key
+
+
+def _fetch_key(url):
+    try:
+        with urllib.request.urlopen(url, timeout=FETCH_TIMEOUT_SECONDS) as response:  # noqa: S310 (allow-listed)
+            pem = response.read(16384)
+        return serialization.load_pem_public_key(pem)
+    except Exception:
+        raise CallbackAuthError("public key could not be loaded from its URL") from None
+
+
+_default_cache = KeyCache()
+
+
+def verify_callback(headers, path, raw_query, body, trusted_prefixes=(), cache=None):
+    """Raise :class:`CallbackAuthError` unless OSS signed this request. ``headers`` are lower-case."""
+    authorization = headers.get("authorization", "")
+    key_url_b64 = headers.get("x-oss-pub-key-url", "")
+    if not authorization or not key_url_b64:
+        raise CallbackAuthError("missing Authorization or x-oss-pub-key-url header", malformed=True)
+    signature = _b64(authorization, "Authorization")
+    try:
+        key_url = _b64(key_url_b64, "x-oss-pub-key-url").decode("utf-8")
+    except UnicodeDecodeError:
+        raise CallbackAuthError("x-oss-pub-key-url is not a URL", malformed=True) from None
+    check_key_url(key_url, trusted_prefixes)
+    key = (cache or _default_cache).get(key_url)
+    try:
+        key.verify(signature, string_to_sign(path, raw_query, body), padding.PKCS1v15(), hashes.MD5())
+    except (InvalidSignature, ValueError, TypeError, AttributeError):
+        raise CallbackAuthError("signature does not match") from None

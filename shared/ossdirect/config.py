@@ -1,0 +1,227 @@
+"""Configuration from ``OSSDIRECT_*`` environment variables (their names are public API).
+
+Read and validated once at cold start; a bad value raises :class:`ConfigError`
+naming the variable. Defaults are the secure ones: short expiry, no overwrite,
+a size cap, server-named keys, no cross-origin access until origins are listed.
+"""
+
+import os
+import re
+from dataclasses import dataclass
+from typing import Optional, Tuple
+from urllib.parse import urlsplit
+
+PREFIX = "OSSDIRECT_"
+
+# Content types that cannot serve active content from the bucket's origin by default
+# (the web client is hosted in the same bucket: text/html uploads would be stored XSS).
+DEFAULT_CONTENT_TYPES = "image/*,video/*,audio/*,application/pdf,text/plain"
+FORM_BODY_TYPE = "application/x-www-form-urlencoded"
+JSON_BODY_TYPE = "application/json"
+NAMINGS = ("random", "original")
+VERSIONS = ("v4", "v1")
+MAX_OSS_OBJECT = 5 * 1024**3
+
+
+class ConfigError(ValueError):
+    """A configuration variable is missing or invalid; the message names it."""
+
+
+@dataclass(frozen=True)
+class Config:
+    bucket: str
+    region: str
+    upload_host: str
+    public_base_url: str
+    prefix: str
+    min_bytes: int
+    max_bytes: int
+    content_types: Tuple[str, ...]  # () means any type
+    expires_seconds: int
+    callback_url: str
+    callback_host: str
+    callback_body: str
+    callback_body_type: str
+    allowed_origins: Tuple[str, ...]
+    records: str
+    trusted_key_prefixes: Tuple[str, ...]
+    forbid_overwrite: bool
+    success_status: str
+    namings: Tuple[str, ...]
+    allow_folders: bool
+    prefix_forms: bool
+    signature_versions: Tuple[str, ...]
+
+    def content_type_allowed(self, content_type):
+        if not self.content_types:
+            return True
+        ct = content_type.lower()
+        for pattern in self.content_types:
+            if pattern.endswith("/*") and ct.startswith(pattern[:-1]):
+                return True
+            if ct == pattern:
+                return True
+        return False
+
+    def public_limits(self):
+        """What the web client may know to pre-check before any byte moves."""
+        return {
+            "min_bytes": self.min_bytes,
+            "max_bytes": self.max_bytes,
+            "content_types": list(self.content_types),
+            "naming": list(self.namings),
+            "default_naming": self.namings[0],
+            "folders": self.allow_folders,
+            "prefix": self.prefix,
+            "expires_seconds": self.expires_seconds,
+            "signature_versions": list(self.signature_versions),
+        }
+
+
+def _get(env, name, default=""):
+    return env.get(PREFIX + name, default).strip()
+
+
+def _int(env, name, default, lo, hi):
+    raw = _get(env, name, str(default))
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{PREFIX}{name} must be an integer, got {raw!r}") from None
+    if not lo <= value <= hi:
+        raise ConfigError(f"{PREFIX}{name} must be between {lo} and {hi}, got {value}")
+    return value
+
+
+def _bool(env, name, default):
+    raw = _get(env, name, "true" if default else "false").lower()
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{PREFIX}{name} must be true or false, got {raw!r}")
+
+
+def _list(env, name, default=""):
+    return tuple(item.strip() for item in _get(env, name, default).split(",") if item.strip())
+
+
+def _url(env, name, value, allow_empty=True):
+    if not value and allow_empty:
+        return value
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"{PREFIX}{name} must be an http(s) URL, got {value!r}")
+    return value
+
+
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+_REGION_RE = re.compile(r"^[a-z]{2,}(-[a-z0-9]+)+$")
+_CT_RE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/(\*|[a-z0-9][a-z0-9!#$&^_.+-]*)$")
+
+
+def load_config(environ=None, need_region=True):
+    """Build a :class:`Config` from the environment, or raise :class:`ConfigError`."""
+    env = os.environ if environ is None else environ
+
+    bucket = _get(env, "BUCKET")
+    if not _BUCKET_RE.match(bucket):
+        raise ConfigError(f"{PREFIX}BUCKET must be an OSS bucket name (3-63 of a-z, 0-9, -), got {bucket!r}")
+
+    region = _get(env, "REGION")
+    if region.startswith("oss-"):
+        region = region[4:]
+    if (need_region or region) and not _REGION_RE.match(region):
+        raise ConfigError(f"{PREFIX}REGION must be a region id such as cn-hangzhou, got {region!r}")
+
+    default_host = f"https://{bucket}.oss-{region}.aliyuncs.com" if region else ""
+    upload_host = _url(env, "UPLOAD_HOST", _get(env, "UPLOAD_HOST", default_host).rstrip("/"))
+    public_base_url = _url(env, "PUBLIC_BASE_URL", _get(env, "PUBLIC_BASE_URL", upload_host).rstrip("/"))
+
+    prefix = _get(env, "PREFIX", "uploads/")
+    if prefix.startswith("/") or "\\" in prefix or ".." in prefix.split("/") or len(prefix.encode()) > 512:
+        raise ConfigError(f"{PREFIX}PREFIX must be a relative key prefix such as uploads/, got {prefix!r}")
+
+    min_bytes = _int(env, "MIN_BYTES", 1, 0, MAX_OSS_OBJECT)
+    max_bytes = _int(env, "MAX_BYTES", 100 * 1024 * 1024, 1, MAX_OSS_OBJECT)
+    if max_bytes < min_bytes:
+        raise ConfigError(f"{PREFIX}MAX_BYTES ({max_bytes}) must not be below {PREFIX}MIN_BYTES ({min_bytes})")
+
+    types = tuple(t.lower() for t in _list(env, "CONTENT_TYPES", DEFAULT_CONTENT_TYPES))
+    if any(t in ("*", "*/*") for t in types):
+        types = ()
+    for t in types:
+        if not _CT_RE.match(t):
+            raise ConfigError(f"{PREFIX}CONTENT_TYPES has an invalid entry {t!r} (use type/subtype or type/*)")
+
+    callback_url = _url(env, "CALLBACK_URL", _get(env, "CALLBACK_URL"))
+    if urlsplit(callback_url).query or ";" in callback_url:
+        # OSS signs the raw query, and FC3 events only carry it parsed: keep the URL query-free.
+        raise ConfigError(f"{PREFIX}CALLBACK_URL must be one URL without a query string, got {callback_url!r}")
+    body_type = _get(env, "CALLBACK_BODY_TYPE", FORM_BODY_TYPE).lower()
+    body_type = {"form": FORM_BODY_TYPE, "json": JSON_BODY_TYPE}.get(body_type, body_type)
+    if body_type not in (FORM_BODY_TYPE, JSON_BODY_TYPE):
+        raise ConfigError(f"{PREFIX}CALLBACK_BODY_TYPE must be form or json, got {body_type!r}")
+
+    origins = _list(env, "ALLOWED_ORIGINS")
+    for origin in origins:
+        if origin != "*":
+            parts = urlsplit(origin)
+            if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("",):
+                raise ConfigError(f"{PREFIX}ALLOWED_ORIGINS entries must look like https://example.com, got {origin!r}")
+
+    records = _get(env, "RECORDS", "sqlite:///ossdirect-records.sqlite3")
+    if not (records == "stdout" or records.startswith("sqlite:///") or records.startswith("sls://")):
+        raise ConfigError(f"{PREFIX}RECORDS must be sqlite:///path, stdout or sls://..., got {records!r}")
+
+    trusted = _list(env, "TRUSTED_KEY_PREFIXES")
+    for p in trusted:
+        parts = urlsplit(p)
+        if parts.scheme not in ("http", "https") or not parts.netloc or not p.endswith("/"):
+            raise ConfigError(f"{PREFIX}TRUSTED_KEY_PREFIXES entries must be URLs ending in '/', got {p!r}")
+
+    success = _get(env, "SUCCESS_STATUS")
+    if success not in ("", "200", "201", "204"):
+        raise ConfigError(f"{PREFIX}SUCCESS_STATUS must be 200, 201 or 204, got {success!r}")
+
+    namings = _list(env, "KEY_NAMING", "random")
+    if not namings or any(n not in NAMINGS for n in namings):
+        raise ConfigError(f"{PREFIX}KEY_NAMING must list random and/or original (first is the default), got {namings!r}")
+
+    versions = tuple(v.lower() for v in _list(env, "SIGNATURE_VERSIONS", "v4"))
+    if not versions or any(v not in VERSIONS for v in versions):
+        raise ConfigError(f"{PREFIX}SIGNATURE_VERSIONS must list v4 and/or v1 (first is the default), got {versions!r}")
+
+    return Config(
+        bucket=bucket,
+        region=region,
+        upload_host=upload_host,
+        public_base_url=public_base_url,
+        prefix=prefix,
+        min_bytes=min_bytes,
+        max_bytes=max_bytes,
+        content_types=types,
+        expires_seconds=_int(env, "EXPIRES_SECONDS", 300, 10, 7 * 24 * 3600),
+        callback_url=callback_url,
+        callback_host=_get(env, "CALLBACK_HOST"),
+        callback_body=_get(env, "CALLBACK_BODY"),
+        callback_body_type=body_type,
+        allowed_origins=origins,
+        records=records,
+        trusted_key_prefixes=trusted,
+        forbid_overwrite=_bool(env, "FORBID_OVERWRITE", True),
+        success_status=success,
+        namings=namings,
+        allow_folders=_bool(env, "ALLOW_FOLDERS", False),
+        prefix_forms=_bool(env, "PREFIX_FORMS", True),
+        signature_versions=versions,
+    )
+
+
+# Every variable load_config reads, without the prefix (s.yaml and the README are checked against it).
+ENV_NAMES = (
+    "BUCKET", "REGION", "UPLOAD_HOST", "PUBLIC_BASE_URL", "PREFIX", "MIN_BYTES", "MAX_BYTES",
+    "CONTENT_TYPES", "EXPIRES_SECONDS", "CALLBACK_URL", "CALLBACK_HOST", "CALLBACK_BODY",
+    "CALLBACK_BODY_TYPE", "ALLOWED_ORIGINS", "RECORDS", "TRUSTED_KEY_PREFIXES", "FORBID_OVERWRITE",
+    "SUCCESS_STATUS", "KEY_NAMING", "ALLOW_FOLDERS", "PREFIX_FORMS", "SIGNATURE_VERSIONS",
+)

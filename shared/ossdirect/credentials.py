@@ -1,0 +1,76 @@
+"""The function's own role credentials, resolved per request.
+
+Order: the FC context (``context.credentials``, python3.10 and older), the
+``ALIBABA_CLOUD_*`` environment variables (python3.12 has no
+``context.credentials``), then the ``alibabacloud-credentials`` default chain,
+imported only when the first two give nothing (it costs ~0.3 s to import).
+Role keys rotate, so nothing here is cached across requests except the chain
+client itself (which refreshes on its own).
+"""
+
+import os
+from dataclasses import dataclass
+from typing import Optional
+
+
+@dataclass(frozen=True)
+class Credentials:
+    access_key_id: str
+    access_key_secret: str
+    security_token: Optional[str] = None
+    source: str = ""
+
+    def __repr__(self):  # never print the secret or the token
+        return f"Credentials(access_key_id={self.access_key_id!r}, source={self.source!r})"
+
+
+class CredentialsUnavailable(Exception):
+    """No credentials from the context, the environment or the default chain."""
+
+
+def _from_context(context):
+    creds = getattr(context, "credentials", None) if context is not None else None
+    if creds is None:
+        return None
+    get = (lambda k: creds.get(k)) if isinstance(creds, dict) else (lambda k: getattr(creds, k, None))
+    key_id, secret = get("access_key_id"), get("access_key_secret")
+    if key_id and secret:
+        return Credentials(key_id, secret, get("security_token") or None, "context")
+    return None
+
+
+def _from_environ(environ):
+    key_id = environ.get("ALIBABA_CLOUD_ACCESS_KEY_ID")
+    secret = environ.get("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
+    if key_id and secret:
+        return Credentials(key_id, secret, environ.get("ALIBABA_CLOUD_SECURITY_TOKEN") or None, "environment")
+    return None
+
+
+_chain_client = None
+
+
+def _from_default_chain():
+    global _chain_client
+    try:
+        if _chain_client is None:
+            from alibabacloud_credentials.client import Client  # lazy: heavy import
+
+            _chain_client = Client()
+        cred = _chain_client.get_credential()
+    except Exception:  # missing package, no provider, metadata disabled...
+        return None
+    key_id = cred.get_access_key_id()
+    secret = cred.get_access_key_secret()
+    if key_id and secret:
+        return Credentials(key_id, secret, cred.get_security_token() or None, "default-chain")
+    return None
+
+
+def resolve_credentials(context=None, environ=None):
+    """Return the request's credentials or raise :class:`CredentialsUnavailable`."""
+    environ = os.environ if environ is None else environ
+    creds = _from_context(context) or _from_environ(environ) or _from_default_chain()
+    if creds is None:
+        raise CredentialsUnavailable("no credentials in the function context, environment or default chain")
+    return creds

@@ -1,0 +1,120 @@
+"""FC3 handlers: adapters from events to the logic in forms.py / callbacks.py.
+
+Configuration is read once per instance (cold start). A bad configuration does
+not crash the instance: every request answers 503 with the message naming the
+variable, and the same line is logged.
+"""
+
+import json
+import logging
+import time
+
+from .callbacks import handle_callback
+from .config import ConfigError, load_config
+from .credentials import CredentialsUnavailable, resolve_credentials
+from .forms import issue_form
+from .http import ApiError, cors_headers, error_response, json_response, parse_event
+
+log = logging.getLogger("ossdirect")
+
+
+def _log(fn, request, response, started, **extra):
+    entry = {"fn": fn, "method": getattr(request, "method", None), "path": getattr(request, "path", None),
+             "status": response["statusCode"], "ms": round((time.perf_counter() - started) * 1000, 2)}
+    entry.update({k: v for k, v in extra.items() if v is not None})
+    log.info(json.dumps(entry, separators=(",", ":")))
+
+
+class _App:
+    fn = ""
+
+    def __init__(self, environ=None, **config_kwargs):
+        try:
+            self.config = load_config(environ, **config_kwargs)
+            self.config_error = None
+        except ConfigError as exc:
+            self.config, self.config_error = None, str(exc)
+            log.error(json.dumps({"fn": self.fn, "config_error": self.config_error}))
+
+    def __call__(self, event, context=None):
+        started = time.perf_counter()
+        request, extra = None, {}
+        try:
+            if self.config_error:
+                raise ApiError(503, "ConfigInvalid", self.config_error)
+            request = parse_event(event)
+            response, extra = self.handle(request, context)
+        except ApiError as exc:
+            response = error_response(exc, self.error_headers(request))
+            extra = {"code": exc.code}
+        except Exception as exc:  # never a traceback to the client; log the type only
+            log.exception("unhandled error")
+            response = error_response(ApiError(500, "InternalError", "internal error"))
+            extra = {"code": "InternalError", "error": exc.__class__.__name__}
+        _log(self.fn, request, response, started, **extra)
+        return response
+
+    def error_headers(self, request):
+        return None
+
+
+class SignatureApp(_App):
+    """GET: a signed form. OPTIONS: CORS preflight. Path ``.../limits``: public limits only."""
+
+    fn = "signature"
+    methods = "GET, OPTIONS"
+
+    def _cors(self, request):
+        return cors_headers(self.config.allowed_origins, request.header("origin"), self.methods)
+
+    def error_headers(self, request):
+        return self._cors(request) if request is not None and self.config else None
+
+    def handle(self, request, context):
+        origin = request.header("origin")
+        cors = self._cors(request)
+        if origin and cors is None:
+            raise ApiError(403, "OriginNotAllowed", "this origin may not request upload forms")
+        if request.method == "OPTIONS":
+            return {"statusCode": 204, "headers": cors or {}, "isBase64Encoded": False, "body": ""}, {}
+        if request.method != "GET":
+            raise ApiError(405, "MethodNotAllowed", "use GET to request an upload form")
+        if request.path.rstrip("/").endswith("/limits"):
+            return json_response(200, self.config.public_limits(), cors), {}
+        try:
+            creds = resolve_credentials(context)
+        except CredentialsUnavailable:
+            raise ApiError(503, "CredentialsUnavailable",
+                           "the function has no credentials: attach a role to it") from None
+        form = issue_form(self.config, creds, request.query)
+        return json_response(200, form, cors), {"upload_id": form["upload_id"], "key": form["key"]}
+
+
+class CallbackApp(_App):
+    """POST from OSS after an upload: verify, record once, answer JSON for OSS to relay."""
+
+    fn = "callback"
+
+    def __init__(self, environ=None, store=None):
+        super().__init__(environ, need_region=False)
+        self.store = store
+        if self.config and store is None:
+            from .records import RecordStoreError, open_store
+
+            try:
+                self.store = open_store(self.config.records)
+            except (RecordStoreError, OSError) as exc:
+                self.config_error = f"OSSDIRECT_RECORDS could not be opened: {exc.__class__.__name__}"
+                log.error(json.dumps({"fn": self.fn, "config_error": self.config_error}))
+
+    def handle(self, request, context):
+        if request.method != "POST":
+            raise ApiError(405, "MethodNotAllowed", "OSS callbacks are POST requests")
+        creds = None
+        if self.store.needs_credentials:
+            try:
+                creds = resolve_credentials(context)
+            except CredentialsUnavailable:
+                raise ApiError(503, "CredentialsUnavailable", "the function has no credentials") from None
+        result = handle_callback(self.config, self.store, request, creds)
+        return json_response(200, result), {"upload_id": result["upload_id"], "replayed": result["replayed"]}

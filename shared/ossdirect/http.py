@@ -1,0 +1,96 @@
+"""FC3 HTTP trigger events in, ``{statusCode, headers, body}`` out.
+
+The FC3 event arrives as bytes; header keys vary in case and repeated
+headers/query parameters are comma-joined. Handlers see a :class:`Request` and
+raise :class:`ApiError` for anything a client did wrong.
+"""
+
+import base64
+import json
+from dataclasses import dataclass, field
+from typing import Dict
+
+
+class ApiError(Exception):
+    """An error a client sees: HTTP status, machine-readable code, message."""
+
+    def __init__(self, status, code, message):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    headers: Dict[str, str] = field(default_factory=dict)  # lower-case keys
+    query: Dict[str, str] = field(default_factory=dict)
+    raw_query: str = ""  # as received, without the leading '?'
+    body: bytes = b""
+    source_ip: str = ""
+    request_id: str = ""
+
+    def header(self, name, default=""):
+        return self.headers.get(name.lower(), default)
+
+
+def parse_event(event):
+    """Turn an FC3 HTTP trigger event (bytes, str or dict) into a :class:`Request`."""
+    try:
+        data = event if isinstance(event, dict) else json.loads(event)
+    except (TypeError, ValueError):
+        raise ApiError(400, "InvalidEvent", "the function event is not JSON") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "InvalidEvent", "the function event is not a JSON object")
+    ctx = data.get("requestContext") or {}
+    http = ctx.get("http") or {}
+    headers = {str(k).lower(): str(v) for k, v in (data.get("headers") or {}).items()}
+    query = {str(k): str(v) for k, v in (data.get("queryParameters") or {}).items()}
+    body = data.get("body") or ""
+    try:
+        body = base64.b64decode(body, validate=True) if data.get("isBase64Encoded") else body.encode("utf-8")
+    except (ValueError, AttributeError):
+        raise ApiError(400, "InvalidEvent", "the event body is not valid base64") from None
+    raw_path = data.get("rawPath") or http.get("path") or "/"
+    path, _, raw_query = raw_path.partition("?")
+    return Request(
+        method=str(http.get("method") or data.get("httpMethod") or "GET").upper(),
+        path=path,
+        headers=headers,
+        query=query,
+        raw_query=raw_query or data.get("rawQueryString") or "",
+        body=body,
+        source_ip=str(http.get("sourceIp") or ""),
+        request_id=str(ctx.get("requestId") or ""),
+    )
+
+
+def json_response(status, payload, headers=None):
+    out = {"Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store"}
+    if headers:
+        out.update(headers)
+    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    return {"statusCode": status, "headers": out, "isBase64Encoded": False, "body": body}
+
+
+def error_response(error, headers=None):
+    return json_response(error.status, {"code": error.code, "message": error.message}, headers)
+
+
+def cors_headers(allowed_origins, origin, methods):
+    """CORS headers for ``origin`` if it is allowed, else None (no header at all)."""
+    if not origin or not allowed_origins:
+        return None
+    if "*" in allowed_origins:
+        allow = "*"
+    elif origin in allowed_origins:
+        allow = origin
+    else:
+        return None
+    return {
+        "Access-Control-Allow-Origin": allow,
+        "Access-Control-Allow-Methods": methods,
+        "Access-Control-Allow-Headers": "Content-Type",
+        "Access-Control-Max-Age": "600",
+        "Vary": "Origin",
+    }

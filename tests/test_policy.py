@@ -1,0 +1,30 @@
+import base64
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from ossdirect.policy import PostPolicy, format_expiration
+
+
+def test_expiration_is_utc_with_milliseconds():
+    local = datetime(2024, 3, 2, 4, 30, tzinfo=timezone(timedelta(hours=8)))
+    assert format_expiration(local) == "2024-03-01T20:30:00.000Z"
+    with pytest.raises(ValueError):
+        format_expiration(datetime(2024, 1, 1))
+
+
+def test_every_condition_kind_in_order_and_compact_json():
+    p = (PostPolicy("2030-01-01T00:00:00.000Z").exact("bucket", "b").eq("key", "a/é.png")
+         .starts_with("$x-oss-meta-tag", "t").in_("content-type", ["image/png"]).not_in("cache-control", ["no-cache"])
+         .content_length_range(0, 10))
+    text = p.to_json()
+    assert text == ('{"expiration":"2030-01-01T00:00:00.000Z","conditions":[{"bucket":"b"},["eq","$key","a/é.png"],'
+                    '["starts-with","$x-oss-meta-tag","t"],["in","$content-type",["image/png"]],'
+                    '["not-in","$cache-control",["no-cache"]],["content-length-range",0,10]]}')
+    assert json.loads(base64.b64decode(p.to_base64()).decode("utf-8")) == p.to_dict()
+
+
+def test_bad_range_is_refused():
+    with pytest.raises(ValueError):
+        PostPolicy("2030-01-01T00:00:00.000Z").content_length_range(5, 4)

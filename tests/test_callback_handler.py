@@ -205,3 +205,25 @@ def test_sqlite_store_survives_restart(tmp_path):
     assert created is False and stored["record_id"] == "rec_1"
     assert [r["record_id"] for r in again.all()] == ["rec_1"]
     assert again._conn().execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_many_instances_opening_a_fresh_sqlite_file_at_once(tmp_path):
+    # Cold starts race to switch the new file to WAL and create the table; none may fail.
+    failures = []
+
+    def open_and_write(i, path):
+        try:
+            SqliteStore(path).put({"record_id": f"r{i}", "upload_id": f"u{i}", "bucket": "b", "key": "k",
+                                   "created_at": "t"})
+        except Exception as exc:  # noqa: BLE001 - collected for the assertion
+            failures.append(repr(exc))
+
+    for round_ in range(10):
+        path = str(tmp_path / f"fresh{round_}.sqlite3")
+        threads = [threading.Thread(target=open_and_write, args=(i, path)) for i in range(12)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(SqliteStore(path).all()) == 12
+    assert failures == []

@@ -7,8 +7,6 @@ a size cap, server-named keys, no cross-origin access until origins are listed.
 
 import os
 import re
-from dataclasses import dataclass
-from typing import Optional, Tuple
 from urllib.parse import urlsplit
 
 PREFIX = "OSSDIRECT_"
@@ -27,30 +25,39 @@ class ConfigError(ValueError):
     """A configuration variable is missing or invalid; the message names it."""
 
 
-@dataclass(frozen=True)
 class Config:
-    bucket: str
-    region: str
-    upload_host: str
-    public_base_url: str
-    prefix: str
-    min_bytes: int
-    max_bytes: int
-    content_types: Tuple[str, ...]  # () means any type
-    expires_seconds: int
-    callback_url: str
-    callback_host: str
-    callback_body: str
-    callback_body_type: str
-    allowed_origins: Tuple[str, ...]
-    records: str
-    trusted_key_prefixes: Tuple[str, ...]
-    forbid_overwrite: bool
-    success_status: str
-    namings: Tuple[str, ...]
-    allow_folders: bool
-    prefix_forms: bool
-    signature_versions: Tuple[str, ...]
+    """Validated settings (see load_config). A plain class: dataclasses cost cold-start time."""
+
+    __slots__ = (
+        "bucket",
+        "region",
+        "upload_host",
+        "public_base_url",
+        "prefix",
+        "min_bytes",
+        "max_bytes",
+        "content_types",
+        "expires_seconds",
+        "callback_url",
+        "callback_host",
+        "callback_body",
+        "callback_body_type",
+        "allowed_origins",
+        "records",
+        "trusted_key_prefixes",
+        "forbid_overwrite",
+        "success_status",
+        "namings",
+        "allow_folders",
+        "prefix_forms",
+        "signature_versions",
+    )
+
+    def __init__(self, **values):
+        for name in self.__slots__:
+            setattr(self, name, values.pop(name))
+        if values:
+            raise TypeError(f"unknown settings {sorted(values)}")
 
     def content_type_allowed(self, content_type):
         if not self.content_types:

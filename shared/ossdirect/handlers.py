@@ -9,10 +9,8 @@ import json
 import logging
 import time
 
-from .callbacks import handle_callback
 from .config import ConfigError, load_config
 from .credentials import CredentialsUnavailable, resolve_credentials
-from .forms import issue_form
 from .http import ApiError, cors_headers, error_response, json_response, parse_event
 
 log = logging.getLogger("ossdirect")
@@ -64,6 +62,12 @@ class SignatureApp(_App):
     fn = "signature"
     methods = "GET, OPTIONS"
 
+    def __init__(self, environ=None):
+        super().__init__(environ)
+        from .forms import issue_form  # imported per app, so the callback never loads it
+
+        self.issue_form = issue_form
+
     def _cors(self, request):
         return cors_headers(self.config.allowed_origins, request.header("origin"), self.methods)
 
@@ -86,7 +90,7 @@ class SignatureApp(_App):
         except CredentialsUnavailable:
             raise ApiError(503, "CredentialsUnavailable",
                            "the function has no credentials: attach a role to it") from None
-        form = issue_form(self.config, creds, request.query)
+        form = self.issue_form(self.config, creds, request.query)
         return json_response(200, form, cors), {"upload_id": form["upload_id"], "key": form["key"]}
 
 
@@ -97,6 +101,9 @@ class CallbackApp(_App):
 
     def __init__(self, environ=None, store=None):
         super().__init__(environ, need_region=False)
+        from .callbacks import handle_callback  # cryptography: only the callback pays for it
+
+        self.handle_callback = handle_callback
         self.store = store
         if self.config and store is None:
             from .records import RecordStoreError, open_store
@@ -116,5 +123,5 @@ class CallbackApp(_App):
                 creds = resolve_credentials(context)
             except CredentialsUnavailable:
                 raise ApiError(503, "CredentialsUnavailable", "the function has no credentials") from None
-        result = handle_callback(self.config, self.store, request, creds)
+        result = self.handle_callback(self.config, self.store, request, creds)
         return json_response(200, result), {"upload_id": result["upload_id"], "replayed": result["replayed"]}

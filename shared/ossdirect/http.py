@@ -7,8 +7,6 @@ raise :class:`ApiError` for anything a client did wrong.
 
 import base64
 import json
-from dataclasses import dataclass, field
-from typing import Dict
 
 
 class ApiError(Exception):
@@ -19,16 +17,15 @@ class ApiError(Exception):
         self.status, self.code, self.message = status, code, message
 
 
-@dataclass
 class Request:
-    method: str
-    path: str
-    headers: Dict[str, str] = field(default_factory=dict)  # lower-case keys
-    query: Dict[str, str] = field(default_factory=dict)
-    raw_query: str = ""  # as received, without the leading '?'
-    body: bytes = b""
-    source_ip: str = ""
-    request_id: str = ""
+    """One HTTP request. ``headers`` keys are lower-case; ``raw_query`` has no leading '?'."""
+
+    __slots__ = ("method", "path", "headers", "query", "raw_query", "body", "source_ip", "request_id")
+
+    def __init__(self, method, path, headers=None, query=None, raw_query="", body=b"", source_ip="", request_id=""):
+        self.method, self.path, self.raw_query, self.body = method, path, raw_query, body
+        self.headers, self.query = headers or {}, query or {}
+        self.source_ip, self.request_id = source_ip, request_id
 
     def header(self, name, default=""):
         return self.headers.get(name.lower(), default)

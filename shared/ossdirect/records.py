@@ -9,6 +9,7 @@ config) and ``sls://`` (Simple Log Service, in :mod:`ossdirect.sls`).
 
 import json
 import os
+import random
 import sqlite3
 import sys
 import threading
@@ -72,9 +73,20 @@ class SqliteStore(RecordStore):
             directory = os.path.dirname(os.path.abspath(self.path))
             os.makedirs(directory, exist_ok=True)
             conn = sqlite3.connect(self.path, timeout=10, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute(self._SCHEMA)
+            # Switching to WAL (once per file; it persists) and creating the table can meet
+            # SQLITE_BUSY without the busy handler when many instances start at once: retry.
+            for attempt in range(100):
+                try:
+                    if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                        conn.execute("PRAGMA journal_mode=WAL")
+                    conn.execute(self._SCHEMA)
+                    break
+                except sqlite3.OperationalError as exc:
+                    if attempt == 99 or not ("locked" in str(exc) or "busy" in str(exc)):
+                        conn.close()
+                        raise
+                    time.sleep(0.01 + random.random() * 0.04)
             self._local.conn = conn
         return conn
 

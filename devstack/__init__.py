@@ -1,0 +1,177 @@
+"""The local stack: the OSS emulator and both real FC handlers on loopback, wired together.
+
+    with LocalStack(data_dir) as stack:
+        stack.page_url        # the upload page, hosted in the emulated bucket
+        stack.signature_url   # the signature function (real handler behind a WSGI adapter)
+        stack.callback_url    # the callback function
+        stack.records()       # what the callback function recorded (SQLite)
+
+Credentials are the emulator's fake STS account, handed to the signature
+function the way FC's python3.10 runtime does (``context.credentials``).
+"""
+
+import json
+import mimetypes
+import os
+import threading
+import types
+import urllib.request
+from pathlib import Path
+from urllib.parse import quote
+
+from werkzeug.serving import make_server
+
+from ossdirect.handlers import CallbackApp, SignatureApp
+from ossdirect.records import SqliteStore
+from ossdirect.wsgi import wsgi_app
+
+ROOT = Path(__file__).resolve().parent.parent
+WEB_DIR = ROOT / "web"
+BUCKET = "ossdirect-local"
+REGION = "cn-hangzhou"
+# A fake STS identity known only to the emulator: nothing here is a real credential.
+ACCESS_KEY_ID = "STS.LocalDevKeyId"
+ACCESS_KEY_SECRET = "local-dev-secret-not-a-real-key"
+SECURITY_TOKEN = "local-dev-security-token"
+
+
+class _FunctionServer:
+    """A real FC3 handler behind a threaded WSGI server on loopback."""
+
+    def __init__(self, handler, host, port, name, credentials=None):
+        def fc_handler(event, context):
+            if credentials is not None:
+                context.credentials = credentials  # what python3.10's FC context carries
+            return handler(event, context)
+
+        self.server = make_server(host, port, wsgi_app(fc_handler, name), threaded=True)
+        self.url = f"http://{host}:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.1},
+                                       name=name, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        if self.thread is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.thread = None
+
+
+class LocalStack:
+    def __init__(self, data_dir, host="127.0.0.1", emulator_port=0, signature_port=0, callback_port=0,
+                 env=None, web_dir=WEB_DIR, clock_offset=0):
+        self.data_dir = Path(data_dir)
+        self.host = host
+        self.ports = (emulator_port, signature_port, callback_port)
+        self.extra_env = dict(env or {})
+        self.web_dir = Path(web_dir)
+        self.clock_offset = clock_offset
+        self.emulator = self.signature = self.callback = None
+
+    # --- lifecycle -------------------------------------------------------------------------
+    def start(self):
+        from emulator import EmulatorConfig, serve
+
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        emulator_port, signature_port, callback_port = self.ports
+        config = EmulatorConfig(
+            data_dir=str(self.data_dir / "oss"),
+            buckets=[BUCKET],
+            region=REGION,
+            accounts={ACCESS_KEY_ID: (ACCESS_KEY_SECRET, SECURITY_TOKEN)},
+            clock_offset=self.clock_offset,
+        )
+        self.emulator = serve(config, self.host, emulator_port)
+        self.bucket_url = f"{self.emulator.url}/{BUCKET}"
+        self.records_path = self.data_dir / "records.sqlite3"
+
+        callback_env = self._env(
+            OSSDIRECT_RECORDS=f"sqlite:///{self.records_path}",
+            OSSDIRECT_TRUSTED_KEY_PREFIXES=f"{self.emulator.url}/_emulator/",
+        )
+        self.callback = _FunctionServer(CallbackApp(callback_env), self.host, callback_port, "callback")
+        self.callback_url = self.callback.url + "/oss-callback"
+
+        signature_env = self._env(OSSDIRECT_CALLBACK_URL=self.callback_url)
+        creds = types.SimpleNamespace(access_key_id=ACCESS_KEY_ID, access_key_secret=ACCESS_KEY_SECRET,
+                                      security_token=SECURITY_TOKEN)
+        self.signature = _FunctionServer(SignatureApp(signature_env), self.host, signature_port, "signature", creds)
+        self.signature_url = self.signature.url + "/"
+        self.page_origin = self.emulator.url
+        self.page_url = f"{self.bucket_url}/index.html"
+        self.publish_web()
+        return self
+
+    def _env(self, **overrides):
+        env = {
+            "OSSDIRECT_BUCKET": BUCKET,
+            "OSSDIRECT_REGION": REGION,
+            "OSSDIRECT_UPLOAD_HOST": self.bucket_url,
+            "OSSDIRECT_PUBLIC_BASE_URL": self.bucket_url,
+            "OSSDIRECT_ALLOWED_ORIGINS": self.emulator.url,
+            "OSSDIRECT_KEY_NAMING": "random,original",
+            "OSSDIRECT_ALLOW_FOLDERS": "true",
+            "OSSDIRECT_SIGNATURE_VERSIONS": "v4,v1",
+        }
+        env.update(overrides)
+        env.update(self.extra_env)
+        return env
+
+    def stop(self):
+        for part in (self.signature, self.callback):
+            if part is not None:
+                part.stop()
+        if self.emulator is not None:
+            self.emulator.shutdown()
+            self.emulator = None
+
+    def stop_callback(self):
+        """Take the callback function away (OSS then answers 203 CallbackFailed)."""
+        self.callback.stop()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    # --- helpers ------------------------------------------------------------------------------
+    def publish_web(self):
+        """Put web/ and a config.json naming the signature URL into the emulated bucket."""
+        if self.web_dir.is_dir():
+            for path in sorted(self.web_dir.rglob("*")):
+                if path.is_file() and path.name != "config.json":
+                    key = path.relative_to(self.web_dir).as_posix()
+                    self.put_object(key, path.read_bytes(), _content_type(path.name))
+        config = {"signatureUrl": self.signature_url}
+        self.put_object("config.json", json.dumps(config).encode(), "application/json")
+
+    def put_object(self, key, data, content_type):
+        request = urllib.request.Request(f"{self.bucket_url}/{quote(key)}", data=data, method="PUT",
+                                         headers={"Content-Type": content_type})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            response.read()
+
+    def get_object(self, key):
+        with urllib.request.urlopen(f"{self.bucket_url}/{quote(key)}", timeout=10) as response:
+            return response.read()
+
+    def records(self):
+        if not self.records_path.exists():
+            return []
+        store = SqliteStore(str(self.records_path))
+        try:
+            return store.all()
+        finally:
+            store.close()
+
+
+def _content_type(name):
+    if name.endswith(".js") or name.endswith(".mjs"):
+        return "text/javascript; charset=utf-8"
+    guessed = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    return guessed + ("; charset=utf-8" if guessed.startswith("text/") else "")
+
+
+def default_data_dir():
+    return Path(os.environ.get("OSSDIRECT_LOCAL_DATA", ROOT / ".devstack"))

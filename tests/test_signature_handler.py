@@ -154,6 +154,8 @@ def test_v1_form_for_old_clients(app):
     ({"size": "-1", "content_type": "image/png", "filename": "a.png"}, 400, "InvalidParameter"),
     ({"size": "12abc", "content_type": "image/png", "filename": "a.png"}, 400, "InvalidParameter"),
     ({"content_type": "text/html", "filename": "a.html"}, 415, "UnsupportedContentType"),
+    ({"content_type": "image/png\r\nX: y", "filename": "a.png"}, 400, "InvalidContentType"),
+    ({"content_type": "image/png", "filename": "a" * 1100 + ".png"}, 400, "InvalidFilename"),
     ({"filename": "a.png", "content_type": "image/png", "naming": "mine"}, 400, "InvalidNaming"),
     ({"filename": "///", "content_type": "image/png"}, 400, "InvalidFilename"),
     ({"filename": "a.png", "content_type": "image/png", "signature_version": "v2"}, 400, "UnsupportedSignatureVersion"),

@@ -46,6 +46,7 @@ def new_upload_id():
 
 
 _UNSAFE_NAME = re.compile(r"[^\w.\- ()]+", re.UNICODE)
+_CONTENT_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$")
 _EXT = re.compile(r"\.([A-Za-z0-9]{1,10})$")
 
 
@@ -99,6 +100,8 @@ def issue_form(config, creds, params, now=None, upload_id=None):
     directory = config.prefix + folder
 
     filename = params.get("filename", "")
+    if len(filename) > 1024:
+        raise ApiError(400, "InvalidFilename", "filename is longer than 1024 characters")
     if "filename" in params and not sanitize_name(filename):
         raise ApiError(400, "InvalidFilename", "filename must contain at least one usable character")
     if filename:
@@ -121,6 +124,8 @@ def issue_form(config, creds, params, now=None, upload_id=None):
         min_bytes = max_bytes = size
 
     content_type = params.get("content_type", "").strip().lower()
+    if content_type and not _CONTENT_TYPE.match(content_type):
+        raise ApiError(400, "InvalidContentType", "content_type must look like type/subtype")
     if content_type and not config.content_type_allowed(content_type):
         raise ApiError(415, "UnsupportedContentType", f"content type {content_type!r} is not accepted here")
 

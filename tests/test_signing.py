@@ -20,6 +20,9 @@ def test_golden_file_covers_what_the_issue_asks():
     assert len({c["region"] for c in cases if c["version"] == "v4"}) >= 3
     assert any(any(ord(ch) > 127 for ch in c["policy"]) for c in cases)
     assert len(cases) >= 10
+    # signing times whose local date (as the SDK ran) differs from the UTC date in the scope
+    differs = [c for c in cases if c["version"] == "v4" and c["local_date"].replace("-", "") != c["x_oss_date"][:8]]
+    assert {c["local_timezone"] for c in differs} >= {"Asia/Shanghai", "America/Los_Angeles"}
 
 
 @pytest.mark.parametrize("case", GOLDEN["cases"], ids=[c["name"] for c in GOLDEN["cases"]])

@@ -1,0 +1,45 @@
+"""python -m emulator: run the OSS emulator until Ctrl-C."""
+
+import argparse
+import logging
+import threading
+
+from .app import EmulatorConfig, serve
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Local OSS PostObject + upload callback emulator")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=9000)
+    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--bucket", action="append", required=True, help="repeatable")
+    parser.add_argument("--region", default="cn-hangzhou")
+    parser.add_argument("--account", action="append", default=[], help="KEYID:SECRET[:TOKEN], repeatable")
+    parser.add_argument("--cors-origin", action="append", default=[])
+    parser.add_argument("--clock-offset", type=float, default=0.0)
+    parser.add_argument("--callback-timeout", type=float, default=5.0)
+    parser.add_argument("--quiet", action="store_true")
+    args = parser.parse_args(argv)
+    accounts = {}
+    for spec in args.account:
+        parts = spec.split(":", 2)
+        if len(parts) < 2:
+            parser.error(f"--account {spec!r}: expected KEYID:SECRET[:TOKEN]")
+        accounts[parts[0]] = (parts[1], parts[2] if len(parts) == 3 else None)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(name)s %(message)s")
+    config = EmulatorConfig(data_dir=args.data_dir, buckets=args.bucket, region=args.region, accounts=accounts,
+                            cors_origins=args.cors_origin, clock_offset=args.clock_offset,
+                            callback_timeout=args.callback_timeout)
+    served = serve(config, args.host, args.port)
+    print(f"OSS emulator at {served.url} (buckets: {', '.join(args.bucket)}); public key {served.pubkey_url}",
+          flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        served.shutdown()
+
+
+if __name__ == "__main__":
+    main()

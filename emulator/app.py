@@ -1,0 +1,455 @@
+"""The Flask app: PostObject, object GET/HEAD/PUT/DELETE, bucket CORS and website, callbacks."""
+
+import logging
+import os
+import shutil
+import threading
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
+from urllib.parse import quote, urlencode
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from flask import Flask, Response, g, request, send_file
+from werkzeug.serving import make_server
+
+from . import auth, callback, multipart
+from .errors import OSSError, request_id
+from .storage import Exists, Store
+
+log = logging.getLogger("emulator")
+PUBKEY_PATH = "/_emulator/callback_pub_key.pem"
+EXPOSE = "ETag, x-oss-request-id, x-oss-hash-crc64ecma, Content-MD5"
+_STORED_HEADERS = ("cache-control", "content-disposition", "content-encoding", "expires")
+
+
+@dataclass
+class EmulatorConfig:
+    data_dir: str
+    buckets: List[str] = field(default_factory=lambda: ["examplebucket"])
+    region: str = "cn-hangzhou"
+    # key id -> (secret, security token or None)
+    accounts: Dict[str, Tuple[str, Optional[str]]] = field(default_factory=dict)
+    cors_origins: List[str] = field(default_factory=list)  # a default CORS rule for these origins
+    clock_offset: float = 0.0  # seconds added to "now"
+    callback_timeout: float = 5.0
+    index_document: str = "index.html"
+
+
+class Emulator:
+    def __init__(self, config):
+        self.config = config
+        self.store = Store(os.path.join(config.data_dir, "buckets"))
+        self.key = _load_or_create_key(os.path.join(config.data_dir, "callback_key.pem"))
+        self.public_pem = self.key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        default_rule = {"origins": list(config.cors_origins), "methods": ["GET", "POST", "PUT", "HEAD", "DELETE"],
+                        "headers": ["*"], "expose": [h.strip() for h in EXPOSE.split(",")], "max_age": 600}
+        self.cors = {b: ([default_rule] if config.cors_origins else []) for b in config.buckets}
+        self.index = {b: config.index_document for b in config.buckets}
+        self.base_url = ""  # set by serve(); used for the public key URL
+
+    def now(self):
+        return time.time() + self.config.clock_offset
+
+
+def _load_or_create_key(path):
+    if os.path.exists(path):
+        with open(path, "rb") as f:
+            return serialization.load_pem_private_key(f.read(), password=None)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    with open(path + ".tmp", "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))
+    os.replace(path + ".tmp", path)
+    return key
+
+
+def _xml_response(error, host_id, status=None):
+    body = error.xml(g.req_id, host_id)
+    return Response(body, status or error.status, content_type="application/xml")
+
+
+def create_app(config):
+    emu = config if isinstance(config, Emulator) else Emulator(config)
+    app = Flask("emulator")
+    app.emulator = emu
+
+    def target():
+        """(bucket, key) from a virtual host or the path; bucket None when unknown."""
+        host = (request.host or "").split(":")[0].lower()
+        first = host.split(".")[0]
+        path = request.path
+        if "." in host and first in emu.cors:
+            return first, path[1:]
+        parts = path[1:].split("/", 1)
+        if parts[0] in emu.cors:
+            return parts[0], parts[1] if len(parts) > 1 else ""
+        return None, None
+
+    @app.before_request
+    def start():
+        g.req_id = request_id()
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def finish(response):
+        response.headers["x-oss-request-id"] = g.req_id
+        response.headers.setdefault("Server", "AliyunOSS")
+        bucket = getattr(g, "bucket", None)
+        origin = request.headers.get("Origin")
+        if bucket and origin and request.method != "OPTIONS":
+            rule = _match_cors(emu.cors.get(bucket, []), origin, request.method, [])
+            if rule:
+                response.headers["Access-Control-Allow-Origin"] = "*" if "*" in rule["origins"] else origin
+                response.headers["Access-Control-Allow-Methods"] = ", ".join(rule["methods"])
+                if rule["expose"]:
+                    response.headers["Access-Control-Expose-Headers"] = ", ".join(rule["expose"])
+                response.headers["Vary"] = "Origin"
+        log.info("%s %s %s %s %.1fms", request.method, request.full_path.rstrip("?"), response.status_code,
+                 response.calculate_content_length() or 0, (time.perf_counter() - g.started) * 1000)
+        return response
+
+    @app.errorhandler(OSSError)
+    def oss_error(error):
+        return _xml_response(error, request.host)
+
+    @app.errorhandler(Exception)
+    def crashed(error):
+        if hasattr(error, "code") and hasattr(error, "get_response") and error.code and error.code < 500:
+            return _xml_response(OSSError(error.code, "InvalidRequest", str(error.description)), request.host)
+        log.exception("emulator error")
+        return _xml_response(OSSError(500, "InternalError", "We encountered an internal error. Please try again."),
+                             request.host)
+
+    @app.get(PUBKEY_PATH)
+    def public_key():
+        return Response(emu.public_pem, content_type="application/x-pem-file")
+
+    @app.route("/", defaults={"path": ""}, methods=["GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS"])
+    @app.route("/<path:path>", methods=["GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS"])
+    def dispatch(path):
+        bucket, key = target()
+        if bucket is None:
+            raise OSSError(404, "NoSuchBucket", "The specified bucket does not exist.")
+        g.bucket = bucket
+        method = request.method
+        if method == "OPTIONS":
+            return _preflight(emu, bucket)
+        if key == "" and "cors" in request.args:
+            return _bucket_cors(emu, bucket, method)
+        if key == "" and "website" in request.args:
+            return _bucket_website(emu, bucket, method)
+        if method == "POST" and key == "":
+            return _post_object(emu, bucket)
+        if key == "" and method in ("GET", "HEAD"):
+            key = emu.index[bucket]
+        elif key == "" and method == "PUT":
+            return Response(status=200)  # CreateBucket on an emulated bucket: already there
+        if key.endswith("/") and method in ("GET", "HEAD") and not emu.store.exists(bucket, key):
+            key += emu.index[bucket]
+        if method in ("GET", "HEAD"):
+            return _get_object(emu, bucket, key, head=method == "HEAD")
+        if method == "PUT":
+            return _put_object(emu, bucket, key)
+        if method == "DELETE":
+            emu.store.delete(bucket, key)
+            return Response(status=204)
+        raise OSSError(405, "MethodNotAllowed", "The specified method is not allowed against this resource.")
+
+    return app
+
+
+# --- objects -----------------------------------------------------------------------------------
+def _object_headers(meta):
+    headers = {"ETag": f'"{meta["etag"]}"', "x-oss-hash-crc64ecma": meta["crc64"], "Content-MD5": meta["content_md5"],
+               "Last-Modified": time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(meta["last_modified"])),
+               "x-oss-object-type": "Normal"}
+    for name, value in meta.get("headers", {}).items():
+        headers[name] = value
+    return headers
+
+
+def _get_object(emu, bucket, key, head):
+    found = emu.store.get(bucket, key)
+    if found is None:
+        raise OSSError(404, "NoSuchKey", "The specified key does not exist.", Key=key)
+    meta, data_path = found
+    if head:
+        response = Response(status=200, content_type=meta["content_type"])
+        response.headers["Content-Length"] = str(meta["size"])
+    else:
+        response = send_file(data_path, mimetype=meta["content_type"], conditional=False, etag=False)
+    response.headers["Content-Type"] = meta["content_type"]
+    response.headers.update(_object_headers(meta))
+    return response
+
+
+def _put_object(emu, bucket, key):
+    _check_key(key)
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    meta = {"content_type": headers.get("content-type") or "application/octet-stream",
+            "headers": {k: v for k, v in headers.items() if k in _STORED_HEADERS or k.startswith("x-oss-meta-")}}
+    overwrite = headers.get("x-oss-forbid-overwrite", "").lower() != "true"
+    sink = emu.store.sink(bucket)
+    try:
+        while True:
+            chunk = request.stream.read(multipart.CHUNK)
+            if not chunk:
+                break
+            sink.write(chunk)
+        staged = sink.finish()
+    except BaseException:
+        sink.abort()
+        raise
+    try:
+        meta = emu.store.commit(bucket, key, staged, meta, overwrite)
+    except Exists:
+        raise _exists() from None
+    return Response(status=200, headers={"ETag": f'"{meta["etag"]}"', "x-oss-hash-crc64ecma": meta["crc64"],
+                                         "Content-MD5": meta["content_md5"]})
+
+
+def _exists():
+    return OSSError(409, "FileAlreadyExists", "The object you specified already exists and can not be overwritten.")
+
+
+def _check_key(key):
+    raw = key.encode("utf-8")
+    if not 1 <= len(raw) <= 1023 or key.startswith(("/", "\\")):
+        raise OSSError(400, "InvalidObjectName", "The specified object is not valid.")
+
+
+# --- PostObject ----------------------------------------------------------------------------------
+def _post_object(emu, bucket):
+    length = request.content_length
+    if length is None:
+        raise OSSError(411, "MissingContentLength", "You must provide the Content-Length HTTP header.")
+    if length > 5 * 1024**3 + 1024 * 1024:
+        raise OSSError(400, "EntityTooLarge", "Post body size must be less than 5G.", "0006-00000003")
+    state = {}
+
+    def open_sink(field_list, filename, part_headers):
+        fields = {}
+        for name, value in field_list:
+            fields.setdefault(name.lower(), value)  # first one wins
+        policy_b64 = auth.check_signature(fields, emu.config.accounts, emu.config.region, emu.now())
+        size_range = None
+        if policy_b64 is not None:
+            doc = auth.decode_policy(policy_b64)
+            expires = auth.parse_expiration(doc["expiration"])
+            conditions = auth.normalize_conditions(doc["conditions"])
+            if emu.now() > expires:
+                raise OSSError(403, "AccessDenied", "Invalid according to Policy: Policy expired.", "0006-00000213")
+            size_range = auth.check_conditions(conditions, fields, bucket)
+        key = fields.get("key")
+        if not key:
+            raise OSSError(400, "InvalidArgument", "The bucket POST must contain the specified 'key'. If it is "
+                           "specified, please check the order of the fields")
+        key = key.replace("${filename}", filename.replace("\\", "/").rsplit("/", 1)[-1])
+        _check_key(key)
+        conf = callback.parse_callback(fields["callback"]) if fields.get("callback") else None
+        forbid = fields.get("x-oss-forbid-overwrite", "").lower() == "true"
+        if forbid and emu.store.exists(bucket, key):
+            raise _exists()
+        state.update(fields=fields, key=key, size_range=size_range, callback=conf, forbid=forbid,
+                     part_type=part_headers.get("content-type", ""))
+        return emu.store.sink(bucket)
+
+    fields, file_info = multipart.read_form(request.stream, length, request.headers.get("Content-Type", ""),
+                                            open_sink)
+    if file_info is None:
+        raise OSSError(400, "MalformedPOSTRequest", "The body of your POST request is not well-formed "
+                       "multipart/form-data: there is no file field.", "0006-00000107")
+    filename, _, staged = file_info
+    fields, key = state["fields"], state["key"]
+    try:
+        if state["size_range"] is not None:
+            low, high = state["size_range"]
+            if staged["size"] < low:
+                raise OSSError(400, "EntityTooSmall", "Your proposed upload smaller than the minimum allowed size.",
+                               "0006-00000004")
+            if staged["size"] > high:
+                raise OSSError(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size.",
+                               "0006-00000003")
+        content_type = (fields.get("x-oss-content-type") or state["part_type"] or fields.get("content-type")
+                        or "application/octet-stream")
+        stored = {k: fields[k] for k in fields if k in _STORED_HEADERS or k.startswith("x-oss-meta-")}
+        meta = {"content_type": content_type, "headers": stored}
+        meta = emu.store.commit(bucket, key, staged, meta, overwrite=not state["forbid"])
+    except Exists:
+        raise _exists() from None
+    except BaseException:
+        shutil.rmtree(staged["dir"], ignore_errors=True)  # a refused upload leaves nothing
+        raise
+    result_headers = {"ETag": f'"{meta["etag"]}"', "x-oss-hash-crc64ecma": meta["crc64"],
+                      "Content-MD5": meta["content_md5"]}
+    if state["callback"]:
+        return _run_callback(emu, bucket, key, meta, fields, state["callback"], result_headers)
+    redirect = fields.get("success_action_redirect")
+    if redirect:
+        sep = "&" if "?" in redirect else "?"
+        location = redirect + sep + urlencode({"bucket": bucket, "key": key, "etag": f'"{meta["etag"]}"'})
+        return Response(status=303, headers=dict(result_headers, Location=location))
+    status = fields.get("success_action_status")
+    if status == "201":
+        location = f"{request.host_url.rstrip('/')}/{bucket}/{quote(key)}"
+        body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<PostResponse><Bucket>{bucket}</Bucket>'
+                f"<Location>{_esc(location)}</Location><Key>{_esc(key)}</Key><ETag>{meta['etag']}</ETag>"
+                "</PostResponse>")
+        return Response(body, 201, headers=result_headers, content_type="application/xml")
+    return Response(status=200 if status == "200" else 204, headers=result_headers)
+
+
+def _esc(text):
+    from xml.sax.saxutils import escape
+
+    return escape(text)
+
+
+def _run_callback(emu, bucket, key, meta, fields, conf, result_headers):
+    found = emu.store.get(bucket, key)
+    info = callback.image_info(found[1]) if found else None
+    system = {
+        "bucket": bucket, "object": key, "etag": meta["etag"], "size": str(meta["size"]),
+        "mimeType": meta["content_type"], "crc64": meta["crc64"], "contentMd5": meta["content_md5"],
+        "imageInfo.height": str(info[1]) if info else "", "imageInfo.width": str(info[0]) if info else "",
+        "imageInfo.format": info[2] if info else "", "clientIp": request.remote_addr or "",
+        "reqId": g.req_id, "operation": "PostObject", "vpcId": "",
+    }
+    custom = {k: v for k, v in fields.items() if k.startswith("x:")}
+    body = callback.render(conf["body"], conf["body_type"], system, custom).encode("utf-8")
+    pubkey_url = f"{emu.base_url or request.host_url.rstrip('/')}{PUBKEY_PATH}"
+    ok, outcome = callback.deliver(conf, body, emu.key, pubkey_url, bucket, g.req_id, emu.config.callback_timeout)
+    if ok:
+        return Response(outcome.content, 200, headers=result_headers, content_type="application/json")
+    error = OSSError(203, "CallbackFailed", outcome, "0007-00000203")
+    response = _xml_response(error, request.host)
+    response.headers.update(result_headers)
+    return response
+
+
+# --- CORS and website ------------------------------------------------------------------------------
+def _match_cors(rules, origin, method, req_headers):
+    for rule in rules:
+        if not any(o == "*" or o == origin or ("*" in o and _wild(o, origin)) for o in rule["origins"]):
+            continue
+        if method not in rule["methods"]:
+            continue
+        allowed = [h.lower() for h in rule["headers"]]
+        if all("*" in allowed or h.lower() in allowed for h in req_headers):
+            return rule
+    return None
+
+
+def _wild(pattern, value):
+    head, tail = pattern.split("*", 1)
+    return value.startswith(head) and value.endswith(tail) and len(value) >= len(head) + len(tail)
+
+
+def _preflight(emu, bucket):
+    origin = request.headers.get("Origin")
+    if not origin:
+        raise OSSError(400, "BadRequest", "Insufficient information. Origin request header needed.")
+    method = request.headers.get("Access-Control-Request-Method")
+    if not method:
+        raise OSSError(400, "BadRequest", "Insufficient information. Request Access-Control-Request-Method header "
+                       "needed.")
+    req_headers = [h.strip() for h in request.headers.get("Access-Control-Request-Headers", "").split(",") if h.strip()]
+    rule = _match_cors(emu.cors.get(bucket, []), origin, method, req_headers)
+    if rule is None:
+        raise OSSError(403, "AccessForbidden", "CORSResponse: This CORS request is not allowed. This is usually "
+                       "because the evalution of Origin, request method / Access-Control-Request-Method or "
+                       "Access-Control-Requet-Headers are not whitelisted by the resource's CORS spec.")
+    headers = {"Access-Control-Allow-Origin": "*" if "*" in rule["origins"] else origin,
+               "Access-Control-Allow-Methods": ", ".join(rule["methods"]),
+               "Access-Control-Max-Age": str(rule["max_age"]), "Vary": "Origin"}
+    if req_headers:
+        headers["Access-Control-Allow-Headers"] = ", ".join(req_headers)
+    if rule["expose"]:
+        headers["Access-Control-Expose-Headers"] = ", ".join(rule["expose"])
+    return Response(status=200, headers=headers)
+
+
+def _bucket_cors(emu, bucket, method):
+    if method == "PUT":
+        try:
+            root = ET.fromstring(request.get_data())
+        except ET.ParseError:
+            raise OSSError(400, "MalformedXML", "The XML you provided was not well-formed.") from None
+        rules = []
+        for node in root.findall("CORSRule"):
+            rules.append({"origins": [e.text or "" for e in node.findall("AllowedOrigin")],
+                          "methods": [(e.text or "").upper() for e in node.findall("AllowedMethod")],
+                          "headers": [e.text or "" for e in node.findall("AllowedHeader")],
+                          "expose": [e.text or "" for e in node.findall("ExposeHeader")],
+                          "max_age": int(node.findtext("MaxAgeSeconds") or 0)})
+        if not rules or len(rules) > 10:
+            raise OSSError(400, "InvalidArgument", "A CORS configuration has 1 to 10 rules.")
+        emu.cors[bucket] = rules  # PutBucketCors replaces all rules
+        return Response(status=200)
+    if method == "DELETE":
+        emu.cors[bucket] = []
+        return Response(status=204)
+    if not emu.cors[bucket]:
+        raise OSSError(404, "NoSuchCORSConfiguration", "The CORS configuration does not exist.")
+    parts = []
+    for r in emu.cors[bucket]:
+        inner = "".join(f"<AllowedOrigin>{_esc(o)}</AllowedOrigin>" for o in r["origins"])
+        inner += "".join(f"<AllowedMethod>{m}</AllowedMethod>" for m in r["methods"])
+        inner += "".join(f"<AllowedHeader>{_esc(h)}</AllowedHeader>" for h in r["headers"])
+        inner += "".join(f"<ExposeHeader>{_esc(h)}</ExposeHeader>" for h in r["expose"])
+        inner += f"<MaxAgeSeconds>{r['max_age']}</MaxAgeSeconds>"
+        parts.append(f"<CORSRule>{inner}</CORSRule>")
+    body = '<?xml version="1.0" encoding="UTF-8"?>\n<CORSConfiguration>' + "".join(parts) + "</CORSConfiguration>"
+    return Response(body, 200, content_type="application/xml")
+
+
+def _bucket_website(emu, bucket, method):
+    if method == "PUT":
+        try:
+            root = ET.fromstring(request.get_data())
+        except ET.ParseError:
+            raise OSSError(400, "MalformedXML", "The XML you provided was not well-formed.") from None
+        suffix = root.findtext("IndexDocument/Suffix")
+        if not suffix:
+            raise OSSError(400, "InvalidArgument", "IndexDocument Suffix is required.")
+        emu.index[bucket] = suffix
+        return Response(status=200)
+    body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<WebsiteConfiguration><IndexDocument><Suffix>'
+            f"{_esc(emu.index[bucket])}</Suffix></IndexDocument></WebsiteConfiguration>")
+    return Response(body, 200, content_type="application/xml")
+
+
+# --- serving --------------------------------------------------------------------------------------
+class Served:
+    def __init__(self, emulator, server, thread, host):
+        self.emulator, self.server, self.thread = emulator, server, thread
+        self.port = server.server_port
+        self.url = f"http://{host}:{self.port}"
+        self.pubkey_url = self.url + PUBKEY_PATH
+
+    def shutdown(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.shutdown()
+
+
+def serve(config, host="127.0.0.1", port=0):
+    """Start a threaded server in the background; returns a handle with .url/.port/.pubkey_url/.shutdown()."""
+    emu = Emulator(config)
+    app = create_app(emu)
+    server = make_server(host, port, app, threaded=True)
+    emu.base_url = f"http://{host}:{server.server_port}"
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True,
+                              name="emulator")
+    thread.start()
+    return Served(emu, server, thread, host)

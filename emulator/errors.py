@@ -1,0 +1,33 @@
+"""OSS-style XML errors."""
+
+import os
+from xml.sax.saxutils import escape
+
+
+def request_id():
+    return os.urandom(12).hex().upper()
+
+
+class OSSError(Exception):
+    def __init__(self, status, code, message, ec=None, **extra):
+        super().__init__(message)
+        self.status, self.code, self.message, self.ec, self.extra = status, code, message, ec, extra
+
+    def xml(self, req_id, host_id):
+        parts = [f"<Code>{escape(self.code)}</Code>", f"<Message>{escape(self.message)}</Message>",
+                 f"<RequestId>{req_id}</RequestId>", f"<HostId>{escape(host_id)}</HostId>"]
+        for name, value in self.extra.items():
+            parts.append(f"<{name}>{escape(str(value))}</{name}>")
+        if self.ec:
+            parts.append(f"<EC>{self.ec}</EC>")
+            parts.append(f"<RecommendDoc>https://api.aliyun.com/troubleshoot?q={self.ec}</RecommendDoc>")
+        return '<?xml version="1.0" encoding="UTF-8"?>\n<Error>\n  ' + "\n  ".join(parts) + "\n</Error>\n"
+
+
+def policy_failed(condition_text):
+    return OSSError(403, "AccessDenied", f"Invalid according to Policy: Policy Condition failed: {condition_text}",
+                    "0006-00000227")
+
+
+def invalid_policy(detail):
+    return OSSError(400, "InvalidPolicyDocument", f"Invalid Policy: {detail}", "0006-00000201")

@@ -1,0 +1,133 @@
+"""Objects on disk: one directory per object, swapped in atomically.
+
+``<data>/<bucket>/objects/<sha256(key)>/{data,meta.json}``. A new object is
+built in a temp directory and renamed into place, so readers only ever see
+complete objects and a failed upload leaves nothing. Renaming a directory onto
+an existing non-empty one fails, which makes no-overwrite atomic too.
+"""
+
+import base64
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import threading
+import time
+
+import crcmod
+
+_crc64 = dict(poly=0x142F0E1EBA9EA3693, initCrc=0, xorOut=0xFFFFFFFFFFFFFFFF, rev=True)
+
+
+class Exists(Exception):
+    pass
+
+
+class Sink:
+    """Receives the file part: writes to a temp file, MD5 and CRC-64/ECMA on the way."""
+
+    def __init__(self, store, bucket):
+        self.dir = tempfile.mkdtemp(prefix="upload-", dir=store.tmp_dir(bucket))
+        self.path = os.path.join(self.dir, "data")
+        self.file = open(self.path, "wb", buffering=0)
+        self.md5 = hashlib.md5()
+        self.crc = crcmod.Crc(**_crc64)
+        self.size = 0
+
+    def write(self, data):
+        if data:
+            self.file.write(data)
+            self.md5.update(data)
+            self.crc.update(data)
+            self.size += len(data)
+
+    def finish(self):
+        self.file.close()
+        digest = self.md5.digest()
+        return {"dir": self.dir, "size": self.size, "etag": digest.hex().upper(),
+                "content_md5": base64.b64encode(digest).decode(), "crc64": str(self.crc.crcValue)}
+
+    def abort(self):
+        try:
+            self.file.close()
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Store:
+    def __init__(self, root):
+        self.root = root
+        self._lock = threading.Lock()
+        os.makedirs(root, exist_ok=True)
+
+    def _bucket_dir(self, bucket):
+        path = os.path.join(self.root, bucket)
+        os.makedirs(os.path.join(path, "objects"), exist_ok=True)
+        os.makedirs(os.path.join(path, "tmp"), exist_ok=True)
+        return path
+
+    def tmp_dir(self, bucket):
+        return os.path.join(self._bucket_dir(bucket), "tmp")
+
+    def _object_dir(self, bucket, key):
+        # Keys never touch the file system as paths: any UTF-8 key, no traversal.
+        name = hashlib.sha256(key.encode("utf-8")).hexdigest()
+        return os.path.join(self._bucket_dir(bucket), "objects", name)
+
+    def sink(self, bucket):
+        return Sink(self, bucket)
+
+    def commit(self, bucket, key, staged, meta, overwrite=True):
+        """Move a finished upload (``staged`` from Sink.finish) into place as ``key``."""
+        meta = dict(meta, key=key, size=staged["size"], etag=staged["etag"], content_md5=staged["content_md5"],
+                    crc64=staged["crc64"], last_modified=time.time())
+        with open(os.path.join(staged["dir"], "meta.json"), "w", encoding="utf-8") as f:
+            json.dump(meta, f, ensure_ascii=False)
+        target = self._object_dir(bucket, key)
+        try:
+            os.rename(staged["dir"], target)
+        except OSError:
+            if not overwrite:
+                shutil.rmtree(staged["dir"], ignore_errors=True)
+                raise Exists(key) from None
+            with self._lock:  # replace: move the old one aside, then swap in
+                trash = tempfile.mkdtemp(prefix="old-", dir=self.tmp_dir(bucket))
+                try:
+                    os.rename(target, os.path.join(trash, "x"))
+                except FileNotFoundError:
+                    pass
+                os.rename(staged["dir"], target)
+                shutil.rmtree(trash, ignore_errors=True)
+        return meta
+
+    def put_bytes(self, bucket, key, data, meta, overwrite=True):
+        sink = self.sink(bucket)
+        try:
+            sink.write(data)
+            staged = sink.finish()
+        except BaseException:
+            sink.abort()
+            raise
+        return self.commit(bucket, key, staged, meta, overwrite)
+
+    def exists(self, bucket, key):
+        return os.path.isdir(self._object_dir(bucket, key))
+
+    def get(self, bucket, key):
+        """(meta, data_path) or None."""
+        path = self._object_dir(bucket, key)
+        try:
+            with open(os.path.join(path, "meta.json"), encoding="utf-8") as f:
+                return json.load(f), os.path.join(path, "data")
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def delete(self, bucket, key):
+        path = self._object_dir(bucket, key)
+        trash = tempfile.mkdtemp(prefix="del-", dir=self.tmp_dir(bucket))
+        try:
+            os.rename(path, os.path.join(trash, "x"))
+        except FileNotFoundError:
+            pass
+        shutil.rmtree(trash, ignore_errors=True)

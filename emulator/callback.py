@@ -4,6 +4,7 @@ import base64
 import binascii
 import email.utils
 import hashlib
+import ipaddress
 import json
 import re
 import struct
@@ -130,6 +131,15 @@ def sign(private_key, path, query, body):
     return base64.b64encode(private_key.sign(message, padding.PKCS1v15(), hashes.MD5())).decode()
 
 
+def _is_loopback(host):
+    if host in ("localhost", "::1") or (host or "").endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def deliver(conf, body, private_key, pubkey_url, bucket, req_id, timeout):
     """POST to each URL in order until one succeeds. Returns (True, response) or (False, message)."""
     message = "Error status : -1. OSS can not connect to your callbackUrl, please check it."
@@ -137,6 +147,10 @@ def deliver(conf, body, private_key, pubkey_url, bucket, req_id, timeout):
         full = url if "://" in url else "http://" + url
         parts = urlsplit(full)
         path = parts.path or "/"
+        if not _is_loopback(parts.hostname):
+            # A local emulator never reaches out: only loopback callback servers are called.
+            message = "Error status : -1. OSS can not connect to your callbackUrl, please check it."
+            continue
         headers = {
             "Authorization": sign(private_key, path, parts.query, body),
             "x-oss-pub-key-url": base64.b64encode(pubkey_url.encode()).decode(),

@@ -86,7 +86,7 @@ def read_form(stream, length, content_type, open_sink):
     fields, total, file_info = [], 0, None
     # preamble up to the first delimiter
     while delim not in reader.buf:
-        if not reader.fill() or len(reader.buf) > MAX_FIELD * 4:
+        if len(reader.buf) > MAX_FIELD * 4 or not reader.fill():
             raise malformed()
     reader.buf = reader.buf[reader.buf.index(delim) + len(delim):]
     try:
@@ -98,7 +98,7 @@ def read_form(stream, length, content_type, open_sink):
             if not reader.buf.startswith(b"\r\n"):
                 raise malformed()
             while b"\r\n\r\n" not in reader.buf:
-                if not reader.fill() or len(reader.buf) > 64 * 1024:
+                if len(reader.buf) > 64 * 1024 or not reader.fill():
                     raise malformed()
             head, reader.buf = reader.buf[2:].split(b"\r\n\r\n", 1)
             name, filename, headers = _parse_part_headers(head)

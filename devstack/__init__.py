@@ -10,8 +10,6 @@ Credentials are the emulator's fake STS account, handed to the signature
 function the way FC's python3.10 runtime does (``context.credentials``).
 """
 
-import json
-import mimetypes
 import os
 import threading
 import types
@@ -137,14 +135,11 @@ class LocalStack:
 
     # --- helpers ------------------------------------------------------------------------------
     def publish_web(self):
-        """Put web/ and a config.json naming the signature URL into the emulated bucket."""
-        if self.web_dir.is_dir():
-            for path in sorted(self.web_dir.rglob("*")):
-                if path.is_file() and path.name != "config.json":
-                    key = path.relative_to(self.web_dir).as_posix()
-                    self.put_object(key, path.read_bytes(), _content_type(path.name))
-        config = {"signatureUrl": self.signature_url}
-        self.put_object("config.json", json.dumps(config).encode(), "application/json")
+        """Publish web/ and its config.json with the same bucket-setup tool a deploy uses (oss2 SDK)."""
+        from tools.bucket_setup import setup_bucket
+
+        return setup_bucket(self.emulator.url, BUCKET, (ACCESS_KEY_ID, ACCESS_KEY_SECRET, SECURITY_TOKEN),
+                            self.web_dir, self.signature_url, [self.page_origin])
 
     def put_object(self, key, data, content_type):
         request = urllib.request.Request(f"{self.bucket_url}/{quote(key)}", data=data, method="PUT",
@@ -164,13 +159,6 @@ class LocalStack:
             return store.all()
         finally:
             store.close()
-
-
-def _content_type(name):
-    if name.endswith(".js") or name.endswith(".mjs"):
-        return "text/javascript; charset=utf-8"
-    guessed = mimetypes.guess_type(name)[0] or "application/octet-stream"
-    return guessed + ("; charset=utf-8" if guessed.startswith("text/") else "")
 
 
 def default_data_dir():

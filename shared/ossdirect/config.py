@@ -142,8 +142,9 @@ def load_config(environ=None, need_region=True):
         raise ConfigError(f"{PREFIX}REGION must be a region id such as cn-hangzhou, got {region!r}")
 
     default_host = f"https://{bucket}.oss-{region}.aliyuncs.com" if region else ""
-    upload_host = _url(env, "UPLOAD_HOST", _get(env, "UPLOAD_HOST", default_host).rstrip("/"))
-    public_base_url = _url(env, "PUBLIC_BASE_URL", _get(env, "PUBLIC_BASE_URL", upload_host).rstrip("/"))
+    # empty means "the default" for these two (deploy templates set every variable)
+    upload_host = _url(env, "UPLOAD_HOST", (_get(env, "UPLOAD_HOST") or default_host).rstrip("/"))
+    public_base_url = _url(env, "PUBLIC_BASE_URL", (_get(env, "PUBLIC_BASE_URL") or upload_host).rstrip("/"))
 
     prefix = _get(env, "PREFIX", "uploads/")
     if prefix.startswith("/") or "\\" in prefix or ".." in prefix.split("/") or len(prefix.encode()) > 512:

@@ -111,7 +111,7 @@ class CallbackApp(_App):
             try:
                 self.store = open_store(self.config.records)
             except (RecordStoreError, OSError) as exc:
-                self.config_error = f"OSSDIRECT_RECORDS could not be opened: {exc.__class__.__name__}"
+                self.config_error = f"OSSDIRECT_RECORDS could not be opened: {exc}"
                 log.error(json.dumps({"fn": self.fn, "config_error": self.config_error}))
 
     def handle(self, request, context):

@@ -119,15 +119,11 @@ class SqliteStore(RecordStore):
             self._local.conn = None
 
 
-class StdoutStore(RecordStore):
-    """One JSON line per record on stdout, for FC's logConfig to ship.
+class AppendOnlyStore(RecordStore):
+    """A store that cannot look records up (stdout, SLS): duplicates are suppressed within one
+    instance; across instances, dedupe downstream by ``upload_id`` + ``key`` (every entry has them)."""
 
-    Duplicates are suppressed within one instance; across instances, dedupe
-    downstream by ``upload_id`` + ``key`` (every line carries them).
-    """
-
-    def __init__(self, stream=None, remember=4096):
-        self.stream = stream
+    def __init__(self, remember=4096):
         self._seen = OrderedDict()
         self._remember = remember
         self._lock = threading.Lock()
@@ -138,15 +134,30 @@ class StdoutStore(RecordStore):
             first = self._seen.get(ident)
             if first is not None:
                 return first, False
-            line = json.dumps({"ossdirect_record": {f: record.get(f) for f in RECORD_FIELDS}},
-                              separators=(",", ":"), ensure_ascii=False)
-            stream = self.stream or sys.stdout
-            stream.write(line + "\n")
-            stream.flush()
+        self.append(record, credentials)  # raises RecordStoreError: nothing remembered
+        with self._lock:
             self._seen[ident] = record
             if len(self._seen) > self._remember:
                 self._seen.popitem(last=False)
         return record, True
+
+    def append(self, record, credentials):
+        raise NotImplementedError
+
+
+class StdoutStore(AppendOnlyStore):
+    """One JSON line per record on stdout, for FC's logConfig to ship."""
+
+    def __init__(self, stream=None):
+        super().__init__()
+        self.stream = stream
+
+    def append(self, record, credentials):
+        line = json.dumps({"ossdirect_record": {f: record.get(f) for f in RECORD_FIELDS}},
+                          separators=(",", ":"), ensure_ascii=False)
+        stream = self.stream or sys.stdout
+        stream.write(line + "\n")
+        stream.flush()
 
 
 def open_store(url):

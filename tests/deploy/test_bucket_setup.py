@@ -1,0 +1,52 @@
+"""The bucket-setup tool (oss2 SDK) against the emulator: CORS, site files, config.json, index; idempotent."""
+
+import requests
+
+from emulator import EmulatorConfig, serve
+from tools import bucket_setup
+
+AK, SK, TOKEN = "STS.setupid", "setup-secret", "setup-token"
+
+
+def test_setup_publishes_site_and_is_idempotent(tmp_path, monkeypatch):
+    web = tmp_path / "web"
+    web.mkdir()
+    (web / "index.html").write_text("<!doctype html><title>t</title>")
+    (web / "app.js").write_text("export const x = 1;")
+    (web / "config.json").write_text('{"signatureUrl": "stale"}')  # never published as is
+    config = EmulatorConfig(data_dir=str(tmp_path / "emu"), buckets=["site-bucket"], accounts={AK: (SK, TOKEN)})
+    with serve(config) as emu:
+        args = (emu.url, "site-bucket", (AK, SK, TOKEN), web, "https://sig.example.com/", ["https://up.example.com"])
+        first = bucket_setup.setup_bucket(*args)
+        assert sorted(first["uploaded"]) == ["app.js", "config.json", "index.html"] and first["unchanged"] == []
+        second = bucket_setup.setup_bucket(*args)
+        assert second["uploaded"] == [] and sorted(second["unchanged"]) == ["app.js", "config.json", "index.html"]
+
+        base = f"{emu.url}/site-bucket"
+        index = requests.get(base + "/", timeout=5)
+        assert index.text.startswith("<!doctype html>") and index.headers["Content-Type"].startswith("text/html")
+        assert requests.get(base + "/app.js", timeout=5).headers["Content-Type"].startswith("text/javascript")
+        assert requests.get(base + "/config.json", timeout=5).json() == {"signatureUrl": "https://sig.example.com/"}
+        preflight = requests.options(base + "/", headers={"Origin": "https://up.example.com",
+                                                          "Access-Control-Request-Method": "POST"}, timeout=5)
+        assert preflight.status_code == 200
+        assert "ETag" in preflight.headers["Access-Control-Expose-Headers"]
+        assert "x-oss-request-id" in preflight.headers["Access-Control-Expose-Headers"]
+        other = requests.options(base + "/", headers={"Origin": "https://elsewhere.example",
+                                                      "Access-Control-Request-Method": "POST"}, timeout=5)
+        assert other.status_code == 403
+
+        # the command line reads credentials from the environment only
+        monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", AK)
+        monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SK)
+        monkeypatch.setenv("ALIBABA_CLOUD_SECURITY_TOKEN", TOKEN)
+        assert bucket_setup.main(["--endpoint", emu.url, "--bucket", "site-bucket", "--signature-url",
+                                  "https://sig2.example.com/", "--origin", "https://up.example.com",
+                                  "--web-dir", str(web)]) == 0
+        assert requests.get(base + "/config.json", timeout=5).json() == {"signatureUrl": "https://sig2.example.com/"}
+
+
+def test_content_types():
+    assert bucket_setup.content_type("a/b.js").startswith("text/javascript")
+    assert bucket_setup.content_type("x.css").startswith("text/css")
+    assert bucket_setup.content_type("x.unknownext") == "application/octet-stream"

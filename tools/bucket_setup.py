@@ -1,0 +1,106 @@
+"""Prepare the bucket for the web client (run after `s deploy`; the local stack runs it against the emulator).
+
+    python -m tools.bucket_setup --endpoint https://oss-cn-hangzhou.aliyuncs.com --bucket my-bucket \\
+        --signature-url https://ossdirect-signature-xxxx.cn-hangzhou.fcapp.run/ --origin https://upload.example.com
+
+Applies a CORS rule for the site's origin(s) (POST/GET/HEAD, exposing ETag and x-oss-request-id), uploads
+web/ with the right content types plus a config.json naming the signature URL, and sets the index
+document. Idempotent: unchanged files (same MD5) are not uploaded again. Uses the official oss2 SDK;
+credentials come from the environment (ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET/_SECURITY_TOKEN) or the
+alibabacloud-credentials default chain, never from arguments.
+"""
+
+import argparse
+import base64
+import hashlib
+import json
+import mimetypes
+import os
+import sys
+from pathlib import Path
+
+import oss2
+
+ROOT = Path(__file__).resolve().parent.parent
+EXPOSE = ["ETag", "x-oss-request-id"]
+TYPES = {".js": "text/javascript; charset=utf-8", ".mjs": "text/javascript; charset=utf-8",
+         ".css": "text/css; charset=utf-8", ".html": "text/html; charset=utf-8", ".json": "application/json",
+         ".svg": "image/svg+xml", ".png": "image/png", ".ico": "image/x-icon"}
+
+
+def content_type(name):
+    suffix = Path(name).suffix.lower()
+    return TYPES.get(suffix) or mimetypes.guess_type(name)[0] or "application/octet-stream"
+
+
+def credentials_from_runtime():
+    """(key id, secret, token) from the environment, else the default credential chain."""
+    key_id = os.environ.get("ALIBABA_CLOUD_ACCESS_KEY_ID")
+    secret = os.environ.get("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
+    if key_id and secret:
+        return key_id, secret, os.environ.get("ALIBABA_CLOUD_SECURITY_TOKEN") or None
+    from alibabacloud_credentials.client import Client
+
+    cred = Client().get_credential()
+    return cred.get_access_key_id(), cred.get_access_key_secret(), cred.get_security_token() or None
+
+
+def site_files(web_dir, signature_url):
+    """(key, bytes, content type) for every file to publish, config.json generated."""
+    files = []
+    for path in sorted(Path(web_dir).rglob("*")):
+        if path.is_file() and path.name not in ("config.json", "config.example.json"):
+            key = path.relative_to(web_dir).as_posix()
+            files.append((key, path.read_bytes(), content_type(key)))
+    config = json.dumps({"signatureUrl": signature_url}).encode()
+    files.append(("config.json", config, "application/json"))
+    return files
+
+
+def setup_bucket(endpoint, bucket_name, credentials, web_dir, signature_url, origins, index="index.html"):
+    """Apply CORS, publish the site, set the index document. Returns {"uploaded": [...], "unchanged": [...]}."""
+    key_id, secret, token = credentials
+    auth = oss2.StsAuth(key_id, secret, token) if token else oss2.Auth(key_id, secret)
+    bucket = oss2.Bucket(auth, endpoint, bucket_name, connect_timeout=10)
+    rule = oss2.models.CorsRule(allowed_origins=list(origins), allowed_methods=["POST", "GET", "HEAD"],
+                                allowed_headers=["*"], expose_headers=EXPOSE, max_age_seconds=600)
+    bucket.put_bucket_cors(oss2.models.BucketCors([rule]))  # replaces every rule: ours is the only one
+    report = {"uploaded": [], "unchanged": []}
+    for key, data, ctype in site_files(web_dir, signature_url):
+        md5 = hashlib.md5(data)
+        try:
+            current = bucket.head_object(key).etag
+        except oss2.exceptions.NotFound:
+            current = None
+        if current and current.upper() == md5.hexdigest().upper():
+            report["unchanged"].append(key)
+            continue
+        headers = {"Content-Type": ctype, "Content-MD5": base64.b64encode(md5.digest()).decode(),
+                   "Cache-Control": "no-cache" if key in ("index.html", "config.json") else "max-age=300"}
+        bucket.put_object(key, data, headers=headers)
+        report["uploaded"].append(key)
+    bucket.put_bucket_website(oss2.models.BucketWebsite(index, index))
+    return report
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Prepare an OSS bucket to host the ossdirect web client.")
+    parser.add_argument("--endpoint", required=True, help="e.g. https://oss-cn-hangzhou.aliyuncs.com")
+    parser.add_argument("--bucket", required=True)
+    parser.add_argument("--signature-url", required=True, help="the signature function's public URL")
+    parser.add_argument("--origin", action="append", required=True, help="the site's origin (repeatable)")
+    parser.add_argument("--web-dir", default=str(ROOT / "web"))
+    args = parser.parse_args(argv)
+    try:
+        report = setup_bucket(args.endpoint, args.bucket, credentials_from_runtime(), args.web_dir,
+                              args.signature_url, args.origin)
+    except oss2.exceptions.OssError as exc:
+        print(f"bucket setup failed: {exc.status} {exc.code}: {exc.message}", file=sys.stderr)
+        return 1
+    print(f"uploaded {len(report['uploaded'])} file(s), {len(report['unchanged'])} unchanged; "
+          f"CORS allows {', '.join(args.origin)}; index document set")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

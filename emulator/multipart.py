@@ -110,11 +110,11 @@ def read_form(stream, length, content_type, open_sink):
                     while True:
                         idx = reader.buf.find(end_marker)
                         if idx >= 0:
-                            sink.write(reader.buf[:idx])
+                            sink.write(memoryview(reader.buf)[:idx])
                             reader.buf = reader.buf[idx + len(end_marker):]
                             break
                         if len(reader.buf) > keep:
-                            sink.write(reader.buf[:-keep])
+                            sink.write(memoryview(reader.buf)[:-keep])  # no copy
                             reader.buf = reader.buf[-keep:]
                         if not reader.fill():
                             raise malformed()

@@ -1,0 +1,1 @@
+"""ossdirect benchmarks: `make bench` (or `python -m bench [--quick]`)."""

@@ -253,3 +253,24 @@ def test_utc_date_is_used_even_when_local_date_differs():
     assert policy_of(form)["expiration"] == "2024-03-01T20:35:00.000Z"
     assert {"x-oss-security-token": None} not in conditions(form)
     assert not any(isinstance(c, dict) and "x-oss-security-token" in c for c in conditions(form))
+
+
+def test_assembled_json_is_canonical_and_equals_the_policy_builder():
+    """The hand-assembled policy and answer are exactly what json.dumps(compact, non-ASCII kept) gives."""
+    from ossdirect.forms import FormIssuer
+    from ossdirect.policy import PostPolicy
+
+    config = load_config(dict(ENV, OSSDIRECT_SUCCESS_STATUS="201", OSSDIRECT_CALLBACK_HOST="cb.example.com"))
+    creds = Credentials("STS.a\"b", "sk", 'tok/+="\\é')
+    now = datetime(2024, 3, 1, 20, 30, tzinfo=timezone.utc)
+    for params in ({"filename": 'ü "q" \\ 照片.png', "size": "7", "content_type": "image/png", "naming": "original"},
+                   {"content_type": "image/png", "signature_version": "v1"}, {"filename": "a.txt", "content_type": "text/plain"}):
+        text = FormIssuer(config).issue_json(creds, params, now=now, upload_id="0" * 32)
+        form = json.loads(text)
+        assert json.dumps(form, separators=(",", ":"), ensure_ascii=False) == text
+        policy_text = base64.b64decode(form["policy"]).decode("utf-8")
+        doc = json.loads(policy_text)
+        rebuilt = PostPolicy(doc["expiration"])
+        rebuilt.conditions = doc["conditions"]
+        assert rebuilt.to_json() == policy_text
+        assert ["eq", "$success_action_status", "201"] in doc["conditions"]

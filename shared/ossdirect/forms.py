@@ -8,6 +8,7 @@ upload id all travel as pinned fields.
 
 import base64
 import json
+from json.encoder import encode_basestring as _q  # JSON string, non-ASCII kept (what ali-oss signs)
 import re
 import secrets
 import unicodedata
@@ -15,7 +16,7 @@ from datetime import timedelta
 
 from .config import JSON_BODY_TYPE
 from .http import ApiError
-from .policy import PostPolicy, format_expiration, utc_now
+from .policy import format_expiration, utc_now
 from .signing import V4_ALGORITHM, v1_signature, v4_credential, v4_signature
 
 UPLOAD_ID_FIELD = "x:upload_id"
@@ -73,157 +74,193 @@ def _folder(raw):
 
 def _int_param(params, name):
     raw = params.get(name, "")
-    if not re.fullmatch(r"\d{1,13}", raw):
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 13):
         raise ApiError(400, "InvalidParameter", f"{name} must be a non-negative integer")
     return int(raw)
 
 
+class FormIssuer:
+    """Issues signed forms for one configuration.
+
+    The hot path assembles the policy and the response as JSON text from pieces escaped once:
+    constants at construction, credential pieces per key/day, time pieces per second. Only the
+    per-upload strings (key, file name, type) are escaped per request, and base64/hex values (which
+    never need escaping) are inserted as they are. The output is byte-for-byte what
+    ``json.dumps(..., separators=(",", ":"), ensure_ascii=False)`` gives (tests check it).
+    """
+
+    def __init__(self, config):
+        self.config = config
+        self.bucket_cond = '{"bucket":' + _q(config.bucket) + "}"
+        self.limits_json = json.dumps(config.public_limits(), separators=(",", ":"), ensure_ascii=False)
+        self.host_json = _q(config.upload_host)
+        self.callbacks = {}
+        if config.callback_url:
+            for with_filename in (False, True):
+                callback = {"callbackUrl": config.callback_url}
+                if config.callback_host:
+                    callback["callbackHost"] = config.callback_host
+                callback["callbackBody"] = config.callback_body or default_callback_body(
+                    config.callback_body_type, with_filename)
+                callback["callbackBodyType"] = config.callback_body_type
+                text = json.dumps(callback, separators=(",", ":"), ensure_ascii=False)
+                self.callbacks[with_filename] = base64.b64encode(text.encode("utf-8")).decode("ascii")
+        constant = []
+        if config.success_status:
+            constant.append(("success_action_status", config.success_status))
+        if config.forbid_overwrite:
+            constant.append(("x-oss-forbid-overwrite", "true"))
+        self.constant_pinned = [(_q(n), _q(v)) for n, v in constant]
+        self._clock = (None, None)
+        self._creds = (None, None)
+
+    def _times(self, now):
+        second = int(now.timestamp())
+        if self._clock[0] != second:
+            expires_at = now + timedelta(seconds=self.config.expires_seconds)
+            expiration = format_expiration(expires_at)
+            self._clock = (second, (now.strftime("%Y%m%d"), now.strftime("%Y%m%dT%H%M%SZ"), expiration,
+                                    int(expires_at.timestamp())))
+        return self._clock[1]
+
+    def _credential_pieces(self, creds, date):
+        ident = (creds.access_key_id, creds.security_token, date)
+        if self._creds[0] != ident:
+            credential = v4_credential(creds.access_key_id, date, self.config.region)
+            token = _q(creds.security_token) if creds.security_token else None
+            self._creds = (ident, (credential, _q(credential), token, _q(creds.access_key_id)))
+        return self._creds[1]
+
+    def issue_json(self, creds, params, now=None, upload_id=None):
+        """The signed form as the JSON text the signature function answers."""
+        config = self.config
+        now = now or utc_now()
+        upload_id = upload_id or new_upload_id()
+
+        version = (params.get("signature_version") or config.signature_versions[0]).lower()
+        if version not in config.signature_versions:
+            raise ApiError(400, "UnsupportedSignatureVersion",
+                           f"signature_version must be one of {', '.join(config.signature_versions)}")
+        naming = params.get("naming") or config.namings[0]
+        if naming not in config.namings:
+            raise ApiError(400, "InvalidNaming", f"naming must be one of {', '.join(config.namings)}")
+        folder = ""
+        if params.get("folder"):
+            if not config.allow_folders:
+                raise ApiError(400, "FoldersNotAllowed", "this endpoint does not accept a destination folder")
+            folder = _folder(params["folder"])
+        directory = config.prefix + folder
+
+        filename = params.get("filename", "")
+        if len(filename) > 1024:
+            raise ApiError(400, "InvalidFilename", "filename is longer than 1024 characters")
+        name = sanitize_name(filename) if naming == "original" else filename.strip(" ./\\")
+        if "filename" in params and not name:
+            raise ApiError(400, "InvalidFilename", "filename must contain at least one usable character")
+        if filename:
+            if naming != "original":
+                name = upload_id + _extension(filename)
+            key = directory + name
+            if len(key.encode("utf-8")) > MAX_KEY_BYTES:
+                raise ApiError(400, "KeyTooLong", "the object key would exceed 1023 bytes")
+        elif config.prefix_forms:
+            key = None
+        else:
+            raise ApiError(400, "FilenameRequired", "filename is required: this endpoint issues exact-key forms only")
+
+        min_bytes, max_bytes = config.min_bytes, config.max_bytes
+        if "size" in params:
+            size = _int_param(params, "size")
+            if size > config.max_bytes:
+                raise ApiError(413, "EntityTooLarge", f"the file is {size} bytes; the limit is {config.max_bytes}")
+            if size < config.min_bytes:
+                raise ApiError(400, "EntityTooSmall", f"the file is {size} bytes; the minimum is {config.min_bytes}")
+            min_bytes = max_bytes = size
+
+        content_type = params.get("content_type", "").strip().lower()
+        if content_type and not _CONTENT_TYPE.match(content_type):
+            raise ApiError(400, "InvalidContentType", "content_type must look like type/subtype")
+        if content_type and not config.content_type_allowed(content_type):
+            raise ApiError(415, "UnsupportedContentType", f"content type {content_type!r} is not accepted here")
+        type_condition = None if content_type else _unhinted_type_condition(config)
+
+        date, x_oss_date, expiration, expire = self._times(now)
+        credential, q_credential, q_token, q_key_id = self._credential_pieces(creds, date)
+
+        # (escaped name, escaped value) of every field the client sends, in order; all but the
+        # signature material are pinned by a condition below.
+        if key is not None:
+            q_key = _q(key)
+            conditions = [self.bucket_cond, '["eq","$key",' + q_key + "]"]
+        else:
+            q_key = _q(directory + "${filename}")
+            conditions = [self.bucket_cond, '["starts-with","$key",' + _q(directory) + "]"]
+        if version == "v4":
+            q_date = '"' + x_oss_date + '"'
+            conditions += ['{"x-oss-signature-version":"' + V4_ALGORITHM + '"}',
+                           '{"x-oss-credential":' + q_credential + "}", '{"x-oss-date":' + q_date + "}"]
+        if q_token:
+            conditions.append('{"x-oss-security-token":' + q_token + "}")
+        conditions.append(f'["content-length-range",{min_bytes},{max_bytes}]')
+        pinned = list(self.constant_pinned)
+        if content_type:
+            q_type = _q(content_type)
+            pinned += [('"Content-Type"', q_type), ('"x-oss-content-type"', q_type)]
+        elif type_condition:
+            conditions.append(type_condition)
+        callback_b64 = self.callbacks.get(bool(filename))
+        if callback_b64:
+            pinned.append(('"callback"', '"' + callback_b64 + '"'))
+        pinned.append(('"' + UPLOAD_ID_FIELD + '"', '"' + upload_id + '"'))
+        if filename:
+            pinned.append(('"' + FILENAME_FIELD + '"', _q(filename)))
+        conditions += ['["eq","$' + n[1:] + "," + v + "]" for n, v in pinned]
+
+        policy_json = '{"expiration":"' + expiration + '","conditions":[' + ",".join(conditions) + "]}"
+        policy_b64 = base64.b64encode(policy_json.encode("utf-8")).decode("ascii")
+        q_policy = '"' + policy_b64 + '"'
+        fields = ['["key",' + q_key + "]"]
+        if version == "v4":
+            signature = v4_signature(creds.access_key_secret, date, config.region, policy_b64)
+            fields += ['["policy",' + q_policy + "]", '["x-oss-signature-version","' + V4_ALGORITHM + '"]',
+                       '["x-oss-credential",' + q_credential + "]", '["x-oss-date",' + q_date + "]",
+                       '["x-oss-signature","' + signature + '"]']
+        else:
+            signature = v1_signature(creds.access_key_secret, policy_b64)
+            fields += ['["OSSAccessKeyId",' + q_key_id + "]", '["policy",' + q_policy + "]",
+                       '["Signature","' + signature + '"]']
+        if q_token:
+            fields.append('["x-oss-security-token",' + q_token + "]")
+        fields += ["[" + n + "," + v + "]" for n, v in pinned]
+
+        parts = ['{"version":"' + version + '"', '"host":' + self.host_json, '"dir":' + _q(directory),
+                 '"key":' + (q_key if key is not None else "null"), '"policy":' + q_policy,
+                 '"signature":"' + signature + '"', '"security_token":' + (q_token or "null"),
+                 '"callback":' + ('"' + callback_b64 + '"' if callback_b64 else "null"),
+                 '"upload_id":"' + upload_id + '"', '"expire":' + str(expire), '"expires_at":"' + expiration + '"',
+                 '"fields":[' + ",".join(fields) + "]", '"limits":' + self.limits_json]
+        if version == "v4":
+            parts += ['"x_oss_signature_version":"' + V4_ALGORITHM + '"', '"x_oss_credential":' + q_credential,
+                      '"x_oss_date":' + q_date]
+        else:
+            parts.append('"accessid":' + q_key_id)
+        return ",".join(parts) + "}"
+
+
 def issue_form(config, creds, params, now=None, upload_id=None):
-    """Build and sign a form for one upload; ``params`` are the request's query values."""
-    now = now or utc_now()
-    upload_id = upload_id or new_upload_id()
-
-    version = (params.get("signature_version") or config.signature_versions[0]).lower()
-    if version not in config.signature_versions:
-        raise ApiError(400, "UnsupportedSignatureVersion",
-                       f"signature_version must be one of {', '.join(config.signature_versions)}")
-
-    naming = params.get("naming") or config.namings[0]
-    if naming not in config.namings:
-        raise ApiError(400, "InvalidNaming", f"naming must be one of {', '.join(config.namings)}")
-
-    folder = ""
-    if params.get("folder"):
-        if not config.allow_folders:
-            raise ApiError(400, "FoldersNotAllowed", "this endpoint does not accept a destination folder")
-        folder = _folder(params["folder"])
-    directory = config.prefix + folder
-
-    filename = params.get("filename", "")
-    if len(filename) > 1024:
-        raise ApiError(400, "InvalidFilename", "filename is longer than 1024 characters")
-    if "filename" in params and not sanitize_name(filename):
-        raise ApiError(400, "InvalidFilename", "filename must contain at least one usable character")
-    if filename:
-        name = sanitize_name(filename) if naming == "original" else upload_id + _extension(filename)
-        key = directory + name
-        if len(key.encode("utf-8")) > MAX_KEY_BYTES:
-            raise ApiError(400, "KeyTooLong", "the object key would exceed 1023 bytes")
-    elif config.prefix_forms:
-        key = None
-    else:
-        raise ApiError(400, "FilenameRequired", "filename is required: this endpoint issues exact-key forms only")
-
-    min_bytes, max_bytes = config.min_bytes, config.max_bytes
-    if "size" in params:
-        size = _int_param(params, "size")
-        if size > config.max_bytes:
-            raise ApiError(413, "EntityTooLarge", f"the file is {size} bytes; the limit is {config.max_bytes}")
-        if size < config.min_bytes:
-            raise ApiError(400, "EntityTooSmall", f"the file is {size} bytes; the minimum is {config.min_bytes}")
-        min_bytes = max_bytes = size
-
-    content_type = params.get("content_type", "").strip().lower()
-    if content_type and not _CONTENT_TYPE.match(content_type):
-        raise ApiError(400, "InvalidContentType", "content_type must look like type/subtype")
-    if content_type and not config.content_type_allowed(content_type):
-        raise ApiError(415, "UnsupportedContentType", f"content type {content_type!r} is not accepted here")
-
-    expires_at = now + timedelta(seconds=config.expires_seconds)
-    policy = PostPolicy(format_expiration(expires_at)).exact("bucket", config.bucket)
-    fields = []
-    if key is not None:
-        policy.eq("key", key)
-        fields.append(("key", key))
-    else:
-        policy.starts_with("key", directory)
-        fields.append(("key", directory + "${filename}"))
-
-    sign_fields = []
-    if version == "v4":
-        date = now.strftime("%Y%m%d")
-        x_oss_date = now.strftime("%Y%m%dT%H%M%SZ")
-        credential = v4_credential(creds.access_key_id, date, config.region)
-        policy.exact("x-oss-signature-version", V4_ALGORITHM)
-        policy.exact("x-oss-credential", credential)
-        policy.exact("x-oss-date", x_oss_date)
-        sign_fields = [("x-oss-signature-version", V4_ALGORITHM), ("x-oss-credential", credential),
-                       ("x-oss-date", x_oss_date)]
-    if creds.security_token:
-        policy.exact("x-oss-security-token", creds.security_token)
-
-    policy.content_length_range(min_bytes, max_bytes)
-    pinned = []
-    if config.success_status:
-        pinned.append(("success_action_status", config.success_status))
-    if config.forbid_overwrite:
-        pinned.append(("x-oss-forbid-overwrite", "true"))
-    if content_type:
-        # x-oss-content-type outranks the file part's own type, so the stored type is the pinned one.
-        pinned += [("Content-Type", content_type), ("x-oss-content-type", content_type)]
-    else:
-        _restrict_unhinted_type(policy, config)
-
-    callback_b64 = None
-    if config.callback_url:
-        callback = {"callbackUrl": config.callback_url}
-        if config.callback_host:
-            callback["callbackHost"] = config.callback_host
-        callback["callbackBody"] = config.callback_body or default_callback_body(
-            config.callback_body_type, bool(filename))
-        callback["callbackBodyType"] = config.callback_body_type
-        callback_b64 = base64.b64encode(
-            json.dumps(callback, separators=(",", ":"), ensure_ascii=False).encode("utf-8")).decode("ascii")
-        pinned.append(("callback", callback_b64))
-    pinned.append((UPLOAD_ID_FIELD, upload_id))
-    if filename:
-        pinned.append((FILENAME_FIELD, filename))
-    for name, value in pinned:
-        policy.eq(name, value)
-
-    policy_b64 = policy.to_base64()
-    if version == "v4":
-        signature = v4_signature(creds.access_key_secret, date, config.region, policy_b64)
-        fields += [("policy", policy_b64)] + sign_fields + [("x-oss-signature", signature)]
-    else:
-        signature = v1_signature(creds.access_key_secret, policy_b64)
-        fields += [("OSSAccessKeyId", creds.access_key_id), ("policy", policy_b64), ("Signature", signature)]
-    if creds.security_token:
-        fields.append(("x-oss-security-token", creds.security_token))
-    fields += pinned
-
-    result = {
-        "version": version,
-        "host": config.upload_host,
-        "dir": directory,
-        "key": key,
-        "policy": policy_b64,
-        "signature": signature,
-        "security_token": creds.security_token,
-        "callback": callback_b64,
-        "upload_id": upload_id,
-        "expire": int(expires_at.timestamp()),
-        "expires_at": format_expiration(expires_at),
-        "fields": [list(f) for f in fields],
-        "limits": config.public_limits(),
-    }
-    if version == "v4":
-        result.update(x_oss_signature_version=V4_ALGORITHM, x_oss_credential=credential, x_oss_date=x_oss_date)
-    else:
-        result["accessid"] = creds.access_key_id
-    return result
+    """Build and sign a form for one upload; ``params`` are the request's query values. Returns a dict."""
+    return json.loads(FormIssuer(config).issue_json(creds, params, now, upload_id))
 
 
-def _restrict_unhinted_type(policy, config):
+def _unhinted_type_condition(config):
     """Bind the stored type when the client did not declare one, if one condition can say it."""
     types = config.content_types
     if not types:
-        return
+        return None
     wildcards = [t for t in types if t.endswith("/*")]
     if not wildcards:
-        policy.in_("x-oss-content-type", types)
-    elif len(types) == 1:
-        policy.starts_with("x-oss-content-type", types[0][:-1])
-    else:
-        raise ApiError(400, "ContentTypeRequired",
-                       "content_type is required: the accepted types cannot be pinned without it")
+        return '["in","$x-oss-content-type",[' + ",".join(_q(t) for t in types) + "]]"
+    if len(types) == 1:
+        return '["starts-with","$x-oss-content-type",' + _q(types[0][:-1]) + "]"
+    raise ApiError(400, "ContentTypeRequired",
+                   "content_type is required: the accepted types cannot be pinned without it")

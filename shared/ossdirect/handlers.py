@@ -11,12 +11,14 @@ import time
 
 from .config import ConfigError, load_config
 from .credentials import CredentialsUnavailable, resolve_credentials
-from .http import ApiError, cors_headers, error_response, json_response, parse_event
+from .http import ApiError, cors_headers, error_response, json_response, json_text_response, parse_event
 
 log = logging.getLogger("ossdirect")
 
 
 def _log(fn, request, response, started, **extra):
+    if not log.isEnabledFor(logging.INFO):
+        return
     entry = {"fn": fn, "method": getattr(request, "method", None), "path": getattr(request, "path", None),
              "status": response["statusCode"], "ms": round((time.perf_counter() - started) * 1000, 2)}
     entry.update({k: v for k, v in extra.items() if v is not None})
@@ -64,9 +66,10 @@ class SignatureApp(_App):
 
     def __init__(self, environ=None):
         super().__init__(environ)
-        from .forms import issue_form  # imported per app, so the callback never loads it
+        from .forms import FormIssuer, new_upload_id  # imported per app, so the callback never loads it
 
-        self.issue_form = issue_form
+        self.issuer = FormIssuer(self.config) if self.config else None
+        self.new_upload_id = new_upload_id
 
     def _cors(self, request):
         return cors_headers(self.config.allowed_origins, request.header("origin"), self.methods)
@@ -90,8 +93,9 @@ class SignatureApp(_App):
         except CredentialsUnavailable:
             raise ApiError(503, "CredentialsUnavailable",
                            "the function has no credentials: attach a role to it") from None
-        form = self.issue_form(self.config, creds, request.query)
-        return json_response(200, form, cors), {"upload_id": form["upload_id"], "key": form["key"]}
+        upload_id = self.new_upload_id()
+        body = self.issuer.issue_json(creds, request.query, upload_id=upload_id)
+        return json_text_response(200, body, cors), {"upload_id": upload_id}
 
 
 class CallbackApp(_App):

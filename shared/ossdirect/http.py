@@ -34,6 +34,8 @@ class Request:
 def parse_event(event):
     """Turn an FC3 HTTP trigger event (bytes, str or dict) into a :class:`Request`."""
     try:
+        if isinstance(event, (bytes, bytearray)):
+            event = event.decode("utf-8")  # json.loads(bytes) would sniff the encoding first
         data = event if isinstance(event, dict) else json.loads(event)
     except (TypeError, ValueError):
         raise ApiError(400, "InvalidEvent", "the function event is not JSON") from None
@@ -62,12 +64,15 @@ def parse_event(event):
     )
 
 
-def json_response(status, payload, headers=None):
+def json_text_response(status, body, headers=None):
     out = {"Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store"}
     if headers:
         out.update(headers)
-    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
     return {"statusCode": status, "headers": out, "isBase64Encoded": False, "body": body}
+
+
+def json_response(status, payload, headers=None):
+    return json_text_response(status, json.dumps(payload, separators=(",", ":"), ensure_ascii=False), headers)
 
 
 def error_response(error, headers=None):

@@ -168,6 +168,7 @@ def test_keyboard_and_labels(page, make_stack):
         assert label.count() == 1, control
     assert page.locator("#announcer").get_attribute("aria-live") == "polite"
     # keyboard only: Tab reaches the drop zone (through the options), Enter opens the file chooser
+    page.bring_to_front()
     seen = []
     for _ in range(8):
         page.keyboard.press("Tab")

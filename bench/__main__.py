@@ -50,7 +50,22 @@ def timed_loop(fn, n):
         fn()
         lat.append(time.perf_counter() - t)
     total = time.perf_counter() - start
-    return {"per_s": n / total, "p50_ms": pct(lat, 50) * 1000, "p99_ms": pct(lat, 99) * 1000}
+    return {"per_s": n / total, "p50_ms": pct(lat, 50) * 1000, "p99_ms": pct(lat, 99) * 1000, "_lat": lat}
+
+
+def compare(ours, peer, n, rounds=5):
+    """Alternate rounds of both (a shared machine drifts); best round's rate, percentiles over all calls."""
+    results = {"ours": [], "peer": []}
+    for _ in range(rounds):
+        for name, fn in (("ours", ours), ("peer", peer)):
+            results[name].append(timed_loop(fn, max(1, n // rounds)))
+    out = {}
+    for name, runs in results.items():
+        lat = [x for r in runs for x in r["_lat"]]
+        out[name] = {"per_s": max(r["per_s"] for r in runs), "p50_ms": pct(lat, 50) * 1000,
+                     "p99_ms": pct(lat, 99) * 1000, "rounds": [round(r["per_s"]) for r in runs]}
+    out["ratio"] = out["ours"]["per_s"] / out["peer"]["per_s"]
+    return out
 
 
 # --- 1. signature handler vs boto3 ---------------------------------------------------------------
@@ -63,7 +78,6 @@ def bench_signature(n):
                         "body": "", "isBase64Encoded": False,
                         "requestContext": {"http": {"method": "GET", "path": "/"}}}).encode()
     assert app(event, STS)["statusCode"] == 200
-    ours = timed_loop(lambda: app(event, STS), n)
 
     import boto3
 
@@ -79,8 +93,9 @@ def bench_signature(n):
             ExpiresIn=300)
 
     presign()
-    peer = timed_loop(presign, n)
-    return {"ours": ours, "boto3": peer, "ratio": ours["per_s"] / peer["per_s"]}
+    out = compare(lambda: app(event, STS), presign, n)
+    out["boto3"] = out.pop("peer")
+    return out
 
 
 # --- 2. cold start -------------------------------------------------------------------------------
@@ -134,13 +149,13 @@ def bench_verify(n):
 
     headers = DOC_EVENT["headers"]
     cache = KeyCache()
-    ours = timed_loop(lambda: verify_callback(headers, "/index.php", "id=1&index=2", b"bucket=yonghu-test",
-                                              cache=cache), n)
     key = serialization.load_pem_public_key(OSS_CALLBACK_PUBLIC_KEY_PEM)
     sig = base64.b64decode(headers["authorization"])
     msg = b"/index.php?id=1&index=2\nbucket=yonghu-test"
-    raw = timed_loop(lambda: key.verify(sig, msg, padding.PKCS1v15(), hashes.MD5()), n)
-    return {"ours": ours, "raw": raw, "ratio": ours["per_s"] / raw["per_s"]}
+    out = compare(lambda: verify_callback(headers, "/index.php", "id=1&index=2", b"bucket=yonghu-test", cache=cache),
+                  lambda: key.verify(sig, msg, padding.PKCS1v15(), hashes.MD5()), n)
+    out["raw"] = out.pop("peer")
+    return out
 
 
 # --- 4. callback handler end to end --------------------------------------------------------------
@@ -188,21 +203,20 @@ def bench_callback(n):
         def put(self, record, credentials=None):
             return record, True
 
-    results = {}
     with tempfile.TemporaryDirectory() as tmp:
         env = {"OSSDIRECT_BUCKET": "bench-bucket", "OSSDIRECT_TRUSTED_KEY_PREFIXES": prefix,
                "OSSDIRECT_RECORDS": f"sqlite:///{tmp}/r.sqlite3"}
-        for name, app in (("sqlite", CallbackApp(env)), ("no_store", CallbackApp(env, store=NoStore()))):
-            evs = iter(events(name))
-            app(events("warm" + name)[0], None)
-            stats = timed_loop(lambda: app(next(evs), None), n)
-            results[name] = stats
+        with_store, without = CallbackApp(env), CallbackApp(env, store=NoStore())
+        with_store(events("warm")[0], None)
+        without(events("warm")[0], None)
+        store_events, plain_events = iter(events("s")), iter(events("n"))
+        results = compare(lambda: with_store(next(store_events), None), lambda: without(next(plain_events), None), n)
+        results["sqlite"], results["no_store"] = results.pop("ours"), results.pop("peer")
         import sqlite3
 
         with sqlite3.connect(f"{tmp}/r.sqlite3") as conn:
             results["records_written"] = conn.execute("SELECT count(*) FROM uploads").fetchone()[0] - 1
     server.shutdown()
-    results["ratio"] = results["sqlite"]["per_s"] / results["no_store"]["per_s"]
     return results
 
 
@@ -243,12 +257,17 @@ def _send_stream(port, path, head, size, tail, extra_headers=""):
     return response
 
 
-def bench_emulator(size):
-    from ossdirect.config import load_config
-    from ossdirect.credentials import Credentials
-    from ossdirect.forms import issue_form
+def bench_emulator(size, data_root=None):
+    ref_s = min(_reference_copy(size) for _ in range(2))
+    emu_s, peak_growth, status = _emulator_upload(size, data_root)
+    mb = size / 1e6
+    return {"bytes": size, "data_dir": data_root or tempfile.gettempdir(), "status": status,
+            "emulator_MBps": mb / emu_s, "reference_MBps": mb / ref_s, "ratio": ref_s / emu_s,
+            "rss_growth_MiB": peak_growth, "note": "best of 2 runs each"}
 
-    # reference: a loopback receiver that only reads the bytes and MD5s them
+
+def _reference_copy(size):
+    """Seconds for a loopback socket copy of ``size`` bytes whose receiver MD5s them."""
     ref_port = _free_port()
     listener = socket.socket()
     listener.bind(("127.0.0.1", ref_port))
@@ -274,10 +293,17 @@ def bench_emulator(size):
             sock.sendall(chunk)
             sent += len(chunk)
     t.join()
-    ref_s = time.perf_counter() - start
     listener.close()
+    return time.perf_counter() - start
 
-    with tempfile.TemporaryDirectory() as tmp:
+
+def _emulator_upload(size, data_root):
+    """(best seconds of 2 uploads, peak RSS growth MiB, status line) for the emulator as a subprocess."""
+    from ossdirect.config import load_config
+    from ossdirect.credentials import Credentials
+    from ossdirect.forms import issue_form
+
+    with tempfile.TemporaryDirectory(dir=data_root) as tmp:
         port = _free_port()
         proc = subprocess.Popen([sys.executable, "-m", "emulator", "--port", str(port), "--data-dir", tmp,
                                  "--bucket", "bench-bucket", "--account", "AKIDBENCH:bench-secret", "--quiet"],
@@ -287,13 +313,7 @@ def bench_emulator(size):
             base_rss = _rss_kib(proc.pid, "VmRSS:")
             config = load_config({"OSSDIRECT_BUCKET": "bench-bucket", "OSSDIRECT_REGION": "cn-hangzhou",
                                   "OSSDIRECT_MAX_BYTES": str(5 * 1024**3), "OSSDIRECT_CONTENT_TYPES": "*"})
-            form = issue_form(config, Credentials("AKIDBENCH", "bench-secret"),
-                              {"filename": "big.bin", "size": str(size), "content_type": "application/octet-stream"})
             boundary = "benchboundary0123"
-            head = b"".join(f'--{boundary}\r\nContent-Disposition: form-data; name="{n}"\r\n\r\n{v}\r\n'.encode()
-                            for n, v in form["fields"])
-            head += (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.bin"\r\n'
-                     f"Content-Type: application/octet-stream\r\n\r\n").encode()
             tail = f"\r\n--{boundary}--\r\n".encode()
             peak = [base_rss]
             done = threading.Event()
@@ -305,19 +325,25 @@ def bench_emulator(size):
 
             sampler = threading.Thread(target=sample)
             sampler.start()
-            start = time.perf_counter()
-            response = _send_stream(port, "/bench-bucket/", head, size, tail,
-                                    f"Content-Type: multipart/form-data; boundary={boundary}\r\n")
-            emu_s = time.perf_counter() - start
+            times = []
+            for _ in range(2):
+                form = issue_form(config, Credentials("AKIDBENCH", "bench-secret"),
+                                  {"filename": "big.bin", "size": str(size), "content_type": "application/octet-stream"})
+                head = b"".join(f'--{boundary}\r\nContent-Disposition: form-data; name="{n}"\r\n\r\n{v}\r\n'.encode()
+                                for n, v in form["fields"])
+                head += (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.bin"\r\n'
+                         f"Content-Type: application/octet-stream\r\n\r\n").encode()
+                start = time.perf_counter()
+                response = _send_stream(port, "/bench-bucket/", head, size, tail,
+                                        f"Content-Type: multipart/form-data; boundary={boundary}\r\n")
+                times.append(time.perf_counter() - start)
             done.set()
             sampler.join()
             status = response.split(b"\r\n", 1)[0].decode()
         finally:
             proc.terminate()
             proc.wait(timeout=10)
-    mb = size / 1e6
-    return {"bytes": size, "status": status, "emulator_MBps": mb / emu_s, "reference_MBps": mb / ref_s,
-            "ratio": ref_s / emu_s, "rss_growth_MiB": (peak[0] - base_rss) / 1024}
+    return min(times), (peak[0] - base_rss) / 1024, status
 
 
 # --- 6. local stack: 500 uploads, 16 clients ------------------------------------------------------
@@ -361,6 +387,10 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--only", help="comma list: signature,cold,verify,callback,emulator,stack")
+    # tmpfs by default: on this VM the disk itself writes ~400 MB/s (dd), below the reference, so a disk
+    # data dir measures the disk, not the emulator. --emulator-data-dir /tmp shows the disk-bound figure.
+    parser.add_argument("--emulator-data-dir", default="/dev/shm" if os.path.isdir("/dev/shm") else None,
+                        help="where the emulator stores the 1 GiB object (default: /dev/shm)")
     args = parser.parse_args(argv)
     quick = args.quick
     only = set(args.only.split(",")) if args.only else None
@@ -373,7 +403,7 @@ def main(argv=None):
             ("cold", lambda: bench_cold(5 if quick else 15)),
             ("verify", lambda: bench_verify(3000 if quick else 20000)),
             ("callback", lambda: bench_callback(500 if quick else 3000)),
-            ("emulator", lambda: bench_emulator((256 if quick else 1024) * 1024 * 1024)),
+            ("emulator", lambda: bench_emulator((256 if quick else 1024) * 1024 * 1024, args.emulator_data_dir)),
             ("stack", lambda: bench_stack(500, 16))]
     for name, run in plan:
         if only and name not in only:
@@ -422,7 +452,7 @@ def table(r):
     if "emulator" in r:
         e = r["emulator"]
         ok = e["ratio"] >= 0.5 and e["rss_growth_MiB"] <= 64
-        out.append(f"| emulator PostObject {e['bytes'] / 1024**3:.2f} GiB ({e['status']}) | {e['emulator_MBps']:,.0f} MB/s, "
+        out.append(f"| emulator PostObject {e['bytes'] / 1024**3:.2f} GiB ({e['status']}, data dir {e['data_dir']}) | {e['emulator_MBps']:,.0f} MB/s, "
                    f"RSS +{e['rss_growth_MiB']:.1f} MiB | loopback socket copy + MD5 {e['reference_MBps']:,.0f} MB/s | "
                    f"{e['ratio']:.0%} | ≥ 50%, ≤ 64 MiB | {'yes' if ok else 'NO'} |")
     if "stack" in r:

@@ -9,7 +9,7 @@ import re
 
 from .errors import OSSError
 
-CHUNK = 1 << 20
+CHUNK = 2 << 20
 MAX_FIELD = 8 * 1024  # any non-file field name or value
 MAX_PRE_FILE = 8 * 1024 * 1024  # all fields before the file
 

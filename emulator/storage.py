@@ -27,7 +27,7 @@ class Sink:
     """Receives the file part: writes to a temp file, MD5 and CRC-64/ECMA on the way.
 
     MD5 and the disk write run in a helper thread (both release the GIL), so they overlap with
-    reading the socket and parsing; the queue is bounded, so memory stays flat (~8 MiB).
+    reading the socket and parsing; the queue is bounded, so memory stays flat (~12 MiB of queue).
     """
 
     def __init__(self, store, bucket):
@@ -38,7 +38,7 @@ class Sink:
         self.crc = 0
         self.size = 0
         self.error = None
-        self.queue = queue.Queue(maxsize=8)
+        self.queue = queue.Queue(maxsize=6)
         self.worker = threading.Thread(target=self._drain, daemon=True)
         self.worker.start()
 

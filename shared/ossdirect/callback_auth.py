@@ -50,7 +50,6 @@ _BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 
 
 def _b64(value, what):
-    value = value.strip()
     if len(value) % 4 == 0 and _BASE64.fullmatch(value):
         return binascii.a2b_base64(value)
     raise CallbackAuthError(f"{what} is not valid base64", malformed=True)
@@ -72,7 +71,7 @@ class KeyCache:
 
     def __init__(self):
         self._keys = {}
-        self.by_header = {}  # (x-oss-pub-key-url value, trusted prefixes) -> key, after the checks
+        self.by_header = {}  # x-oss-pub-key-url value -> (trusted prefixes, key), after the checks
         self._lock = threading.Lock()
         self._pinned = None
 
@@ -112,15 +111,17 @@ def verify_callback(headers, path, raw_query, body, trusted_prefixes=(), cache=N
     signature = _b64(authorization, "Authorization")
     cache = cache or _default_cache
     # The header value is the same on every callback: decode, check and load its key once.
-    memo = (key_url_b64, trusted_prefixes)
-    key = cache.by_header.get(memo)
-    if key is None:
+    known = cache.by_header.get(key_url_b64)
+    if known is not None and known[0] == trusted_prefixes:
+        key = known[1]
+    else:
         try:
             key_url = _b64(key_url_b64, "x-oss-pub-key-url").decode("utf-8")
         except UnicodeDecodeError:
             raise CallbackAuthError("x-oss-pub-key-url is not a URL", malformed=True) from None
         check_key_url(key_url, trusted_prefixes)
-        key = cache.by_header[memo] = cache.get(key_url)
+        key = cache.get(key_url)
+        cache.by_header[key_url_b64] = (trusted_prefixes, key)
     try:
         key.verify(signature, string_to_sign(path, raw_query, body), _PKCS1, _MD5)
     except (InvalidSignature, ValueError, TypeError, AttributeError):

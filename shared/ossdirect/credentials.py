@@ -30,10 +30,14 @@ def _from_context(context):
     creds = getattr(context, "credentials", None) if context is not None else None
     if creds is None:
         return None
-    get = (lambda k: creds.get(k)) if isinstance(creds, dict) else (lambda k: getattr(creds, k, None))
-    key_id, secret = get("access_key_id"), get("access_key_secret")
+    if isinstance(creds, dict):
+        key_id, secret, token = creds.get("access_key_id"), creds.get("access_key_secret"), creds.get("security_token")
+    else:
+        key_id = getattr(creds, "access_key_id", None)
+        secret = getattr(creds, "access_key_secret", None)
+        token = getattr(creds, "security_token", None)
     if key_id and secret:
-        return Credentials(key_id, secret, get("security_token") or None, "context")
+        return Credentials(key_id, secret, token or None, "context")
     return None
 
 

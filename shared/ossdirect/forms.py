@@ -104,7 +104,8 @@ class FormIssuer:
                     config.callback_body_type, with_filename)
                 callback["callbackBodyType"] = config.callback_body_type
                 text = json.dumps(callback, separators=(",", ":"), ensure_ascii=False)
-                self.callbacks[with_filename] = base64.b64encode(text.encode("utf-8")).decode("ascii")
+                self.callbacks[with_filename] = '"' + base64.b64encode(text.encode("utf-8")).decode("ascii") + '"'
+
         constant = []
         if config.success_status:
             constant.append(("success_action_status", config.success_status))
@@ -123,12 +124,26 @@ class FormIssuer:
                                     int(expires_at.timestamp())))
         return self._clock[1]
 
-    def _credential_pieces(self, creds, date):
-        ident = (creds.access_key_id, creds.security_token, date)
+    def _credential_pieces(self, creds, date, x_oss_date):
+        """Escaped pieces that depend only on the credentials and the signing second."""
+        ident = (creds.access_key_id, creds.security_token, x_oss_date)
         if self._creds[0] != ident:
-            credential = v4_credential(creds.access_key_id, date, self.config.region)
-            token = _q(creds.security_token) if creds.security_token else None
-            self._creds = (ident, (credential, _q(credential), token, _q(creds.access_key_id)))
+            q_credential = _q(v4_credential(creds.access_key_id, date, self.config.region))
+            q_token = _q(creds.security_token) if creds.security_token else None
+            token_cond = '{"x-oss-security-token":' + q_token + "}," if q_token else ""
+            self._creds = (ident, {
+                "q_key_id": _q(creds.access_key_id),
+                "q_token": q_token or "null",
+                "token_field": ',["x-oss-security-token",' + q_token + "]" if q_token else "",
+                "v1_conds": token_cond,
+                "v4_conds": (f'{{"x-oss-signature-version":"{V4_ALGORITHM}"}},{{"x-oss-credential":{q_credential}}},'
+                             f'{{"x-oss-date":"{x_oss_date}"}},{token_cond}'),
+                "v4_fields": (f'["x-oss-signature-version","{V4_ALGORITHM}"],["x-oss-credential",{q_credential}],'
+                              f'["x-oss-date","{x_oss_date}"],'),
+                "v1_answer": ',"accessid":' + _q(creds.access_key_id),
+                "v4_answer": (f',"x_oss_signature_version":"{V4_ALGORITHM}","x_oss_credential":{q_credential},'
+                              f'"x_oss_date":"{x_oss_date}"'),
+            })
         return self._creds[1]
 
     def issue_json(self, creds, params, now=None, upload_id=None):
@@ -185,66 +200,48 @@ class FormIssuer:
         type_condition = None if content_type else _unhinted_type_condition(config)
 
         date, x_oss_date, expiration, expire = self._times(now)
-        credential, q_credential, q_token, q_key_id = self._credential_pieces(creds, date)
+        c = self._credential_pieces(creds, date, x_oss_date)
 
-        # (escaped name, escaped value) of every field the client sends, in order; all but the
-        # signature material are pinned by a condition below.
         if key is not None:
             q_key = _q(key)
-            conditions = [self.bucket_cond, '["eq","$key",' + q_key + "]"]
+            key_cond = '["eq","$key",' + q_key + "]"
         else:
             q_key = _q(directory + "${filename}")
-            conditions = [self.bucket_cond, '["starts-with","$key",' + _q(directory) + "]"]
-        if version == "v4":
-            q_date = '"' + x_oss_date + '"'
-            conditions += ['{"x-oss-signature-version":"' + V4_ALGORITHM + '"}',
-                           '{"x-oss-credential":' + q_credential + "}", '{"x-oss-date":' + q_date + "}"]
-        if q_token:
-            conditions.append('{"x-oss-security-token":' + q_token + "}")
-        conditions.append(f'["content-length-range",{min_bytes},{max_bytes}]')
+            key_cond = '["starts-with","$key",' + _q(directory) + "]"
+        # Pinned fields: (escaped name, escaped value), each sent by the client and held by an "eq" condition.
         pinned = list(self.constant_pinned)
+        extra_cond = ""
         if content_type:
             q_type = _q(content_type)
             pinned += [('"Content-Type"', q_type), ('"x-oss-content-type"', q_type)]
         elif type_condition:
-            conditions.append(type_condition)
-        callback_b64 = self.callbacks.get(bool(filename))
-        if callback_b64:
-            pinned.append(('"callback"', '"' + callback_b64 + '"'))
+            extra_cond = "," + type_condition
+        callback = self.callbacks.get(bool(filename))
+        if callback:
+            pinned.append(('"callback"', callback))
         pinned.append(('"' + UPLOAD_ID_FIELD + '"', '"' + upload_id + '"'))
         if filename:
             pinned.append(('"' + FILENAME_FIELD + '"', _q(filename)))
-        conditions += ['["eq","$' + n[1:] + "," + v + "]" for n, v in pinned]
+        pinned_conds = ",".join(['["eq","$' + n[1:] + "," + v + "]" for n, v in pinned])
+        pinned_fields = ",".join(["[" + n + "," + v + "]" for n, v in pinned])
 
-        policy_json = '{"expiration":"' + expiration + '","conditions":[' + ",".join(conditions) + "]}"
+        v4 = version == "v4"
+        policy_json = (f'{{"expiration":"{expiration}","conditions":[{self.bucket_cond},{key_cond},'
+                       f'{c["v4_conds"] if v4 else c["v1_conds"]}["content-length-range",{min_bytes},{max_bytes}]'
+                       f'{extra_cond},{pinned_conds}]}}')
         policy_b64 = base64.b64encode(policy_json.encode("utf-8")).decode("ascii")
-        q_policy = '"' + policy_b64 + '"'
-        fields = ['["key",' + q_key + "]"]
-        if version == "v4":
+        if v4:
             signature = v4_signature(creds.access_key_secret, date, config.region, policy_b64)
-            fields += ['["policy",' + q_policy + "]", '["x-oss-signature-version","' + V4_ALGORITHM + '"]',
-                       '["x-oss-credential",' + q_credential + "]", '["x-oss-date",' + q_date + "]",
-                       '["x-oss-signature","' + signature + '"]']
+            sign_fields = f'["policy","{policy_b64}"],{c["v4_fields"]}["x-oss-signature","{signature}"]'
         else:
             signature = v1_signature(creds.access_key_secret, policy_b64)
-            fields += ['["OSSAccessKeyId",' + q_key_id + "]", '["policy",' + q_policy + "]",
-                       '["Signature","' + signature + '"]']
-        if q_token:
-            fields.append('["x-oss-security-token",' + q_token + "]")
-        fields += ["[" + n + "," + v + "]" for n, v in pinned]
-
-        parts = ['{"version":"' + version + '"', '"host":' + self.host_json, '"dir":' + _q(directory),
-                 '"key":' + (q_key if key is not None else "null"), '"policy":' + q_policy,
-                 '"signature":"' + signature + '"', '"security_token":' + (q_token or "null"),
-                 '"callback":' + ('"' + callback_b64 + '"' if callback_b64 else "null"),
-                 '"upload_id":"' + upload_id + '"', '"expire":' + str(expire), '"expires_at":"' + expiration + '"',
-                 '"fields":[' + ",".join(fields) + "]", '"limits":' + self.limits_json]
-        if version == "v4":
-            parts += ['"x_oss_signature_version":"' + V4_ALGORITHM + '"', '"x_oss_credential":' + q_credential,
-                      '"x_oss_date":' + q_date]
-        else:
-            parts.append('"accessid":' + q_key_id)
-        return ",".join(parts) + "}"
+            sign_fields = f'["OSSAccessKeyId",{c["q_key_id"]}],["policy","{policy_b64}"],["Signature","{signature}"]'
+        return (f'{{"version":"{version}","host":{self.host_json},"dir":{_q(directory)},'
+                f'"key":{q_key if key is not None else "null"},"policy":"{policy_b64}","signature":"{signature}",'
+                f'"security_token":{c["q_token"]},"callback":{callback or "null"},"upload_id":"{upload_id}",'
+                f'"expire":{expire},"expires_at":"{expiration}",'
+                f'"fields":[["key",{q_key}],{sign_fields}{c["token_field"]},{pinned_fields}],'
+                f'"limits":{self.limits_json}{c["v4_answer"] if v4 else c["v1_answer"]}}}')
 
 
 def issue_form(config, creds, params, now=None, upload_id=None):

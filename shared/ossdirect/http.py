@@ -44,7 +44,9 @@ def parse_event(event):
     ctx = data.get("requestContext") or {}
     http = ctx.get("http") or {}
     headers = {str(k).lower(): str(v) for k, v in (data.get("headers") or {}).items()}
-    query = {str(k): str(v) for k, v in (data.get("queryParameters") or {}).items()}
+    query = data.get("queryParameters") or {}
+    if not all(type(v) is str for v in query.values()):  # JSON gives strings; anything else is coerced
+        query = {str(k): str(v) for k, v in query.items()}
     body = data.get("body") or ""
     try:
         body = base64.b64decode(body, validate=True) if data.get("isBase64Encoded") else body.encode("utf-8")
@@ -59,8 +61,8 @@ def parse_event(event):
         query=query,
         raw_query=raw_query or data.get("rawQueryString") or "",
         body=body,
-        source_ip=str(http.get("sourceIp") or ""),
-        request_id=str(ctx.get("requestId") or ""),
+        source_ip=http.get("sourceIp") or "",
+        request_id=ctx.get("requestId") or "",
     )
 
 

@@ -10,7 +10,6 @@ Credentials are the emulator's fake STS account, handed to the signature
 function the way FC's python3.10 runtime does (``context.credentials``).
 """
 
-import os
 import threading
 import types
 import urllib.request
@@ -141,12 +140,6 @@ class LocalStack:
         return setup_bucket(self.emulator.url, BUCKET, (ACCESS_KEY_ID, ACCESS_KEY_SECRET, SECURITY_TOKEN),
                             self.web_dir, self.signature_url, [self.page_origin])
 
-    def put_object(self, key, data, content_type):
-        request = urllib.request.Request(f"{self.bucket_url}/{quote(key)}", data=data, method="PUT",
-                                         headers={"Content-Type": content_type})
-        with urllib.request.urlopen(request, timeout=10) as response:
-            response.read()
-
     def get_object(self, key):
         with urllib.request.urlopen(f"{self.bucket_url}/{quote(key)}", timeout=10) as response:
             return response.read()
@@ -162,4 +155,4 @@ class LocalStack:
 
 
 def default_data_dir():
-    return Path(os.environ.get("OSSDIRECT_LOCAL_DATA", ROOT / ".devstack"))
+    return ROOT / ".devstack"

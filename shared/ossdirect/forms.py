@@ -9,14 +9,15 @@ upload id all travel as pinned fields.
 import base64
 import json
 from json.encoder import encode_basestring as _q  # JSON string, non-ASCII kept (what ali-oss signs)
+import os
 import re
-import secrets
+import time
 import unicodedata
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 from .config import JSON_BODY_TYPE
 from .http import ApiError
-from .policy import format_expiration, utc_now
+from .policy import format_expiration
 from .signing import V4_ALGORITHM, v1_signature, v4_credential, v4_signature
 
 UPLOAD_ID_FIELD = "x:upload_id"
@@ -43,7 +44,8 @@ def default_callback_body(body_type, with_filename):
 
 
 def new_upload_id():
-    return secrets.token_hex(16)
+    # 128 random bits from the OS CSPRNG (what secrets.token_hex does, without importing random)
+    return os.urandom(16).hex()
 
 
 _UNSAFE_NAME = re.compile(r"[^\w.\- ()]+", re.UNICODE)
@@ -116,8 +118,9 @@ class FormIssuer:
         self._creds = (None, None)
 
     def _times(self, now):
-        second = int(now.timestamp())
+        second = int(time.time()) if now is None else int(now.timestamp())
         if self._clock[0] != second:
+            now = now or datetime.fromtimestamp(second, timezone.utc)
             expires_at = now + timedelta(seconds=self.config.expires_seconds)
             expiration = format_expiration(expires_at)
             self._clock = (second, (now.strftime("%Y%m%d"), now.strftime("%Y%m%dT%H%M%SZ"), expiration,
@@ -149,7 +152,6 @@ class FormIssuer:
     def issue_json(self, creds, params, now=None, upload_id=None):
         """The signed form as the JSON text the signature function answers."""
         config = self.config
-        now = now or utc_now()
         upload_id = upload_id or new_upload_id()
 
         version = (params.get("signature_version") or config.signature_versions[0]).lower()

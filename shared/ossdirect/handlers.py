@@ -71,22 +71,21 @@ class SignatureApp(_App):
         self.issuer = FormIssuer(self.config) if self.config else None
         self.new_upload_id = new_upload_id
 
-    def _cors(self, request):
+    def error_headers(self, request):
+        if request is None or not self.config:
+            return None
         return cors_headers(self.config.allowed_origins, request.header("origin"), self.methods)
 
-    def error_headers(self, request):
-        return self._cors(request) if request is not None and self.config else None
-
     def handle(self, request, context):
-        origin = request.header("origin")
-        cors = self._cors(request)
+        origin = request.headers.get("origin")
+        cors = cors_headers(self.config.allowed_origins, origin, self.methods) if origin else None
         if origin and cors is None:
             raise ApiError(403, "OriginNotAllowed", "this origin may not request upload forms")
         if request.method == "OPTIONS":
             return {"statusCode": 204, "headers": cors or {}, "isBase64Encoded": False, "body": ""}, {}
         if request.method != "GET":
             raise ApiError(405, "MethodNotAllowed", "use GET to request an upload form")
-        if request.path.rstrip("/").endswith("/limits"):
+        if request.path != "/" and request.path.rstrip("/").endswith("/limits"):
             return json_response(200, self.config.public_limits(), cors), {}
         try:
             creds = resolve_credentials(context)

@@ -50,7 +50,6 @@ def new_upload_id():
 
 _UNSAFE_NAME = re.compile(r"[^\w.\- ()]+", re.UNICODE)
 _CONTENT_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$")
-_EXT = re.compile(r"\.([A-Za-z0-9]{1,10})$")
 
 
 def sanitize_name(name):
@@ -63,8 +62,8 @@ def sanitize_name(name):
 
 
 def _extension(filename):
-    match = _EXT.search(filename or "")
-    return "." + match.group(1).lower() if match else ""
+    stem, dot, ext = filename.rpartition(".")
+    return "." + ext.lower() if dot and 1 <= len(ext) <= 10 and ext.isascii() and ext.isalnum() else ""
 
 
 def _folder(raw):
@@ -113,7 +112,15 @@ class FormIssuer:
             constant.append(("success_action_status", config.success_status))
         if config.forbid_overwrite:
             constant.append(("x-oss-forbid-overwrite", "true"))
-        self.constant_pinned = [(_q(n), _q(v)) for n, v in constant]
+        constant_pinned = [(_q(n), _q(v)) for n, v in constant]
+        # ready-made ",cond" / ",field" text for the pins every form of a kind carries
+        self.fixed_pins = {}
+        for with_filename in (False, True):
+            pairs = list(constant_pinned)
+            if self.callbacks.get(with_filename):
+                pairs.append(('"callback"', self.callbacks[with_filename]))
+            self.fixed_pins[with_filename] = ("".join(',["eq","$' + n[1:] + "," + v + "]" for n, v in pairs),
+                                              "".join(",[" + n + "," + v + "]" for n, v in pairs))
         self._clock = (None, None)
         self._creds = (None, None)
 
@@ -178,7 +185,7 @@ class FormIssuer:
             if naming != "original":
                 name = upload_id + _extension(filename)
             key = directory + name
-            if len(key.encode("utf-8")) > MAX_KEY_BYTES:
+            if len(key) * 4 > MAX_KEY_BYTES and len(key.encode("utf-8")) > MAX_KEY_BYTES:  # UTF-8: <= 4 bytes/char
                 raise ApiError(400, "KeyTooLong", "the object key would exceed 1023 bytes")
         elif config.prefix_forms:
             key = None
@@ -210,27 +217,28 @@ class FormIssuer:
         else:
             q_key = _q(directory + "${filename}")
             key_cond = '["starts-with","$key",' + _q(directory) + "]"
-        # Pinned fields: (escaped name, escaped value), each sent by the client and held by an "eq" condition.
-        pinned = list(self.constant_pinned)
+        # Pinned fields: each is sent by the client and held by an "eq" condition.
+        fixed_conds, fixed_fields = self.fixed_pins[bool(filename)]
         extra_cond = ""
+        pinned_conds = pinned_fields = ""
         if content_type:
             q_type = _q(content_type)
-            pinned += [('"Content-Type"', q_type), ('"x-oss-content-type"', q_type)]
+            pinned_conds = f',["eq","$Content-Type",{q_type}],["eq","$x-oss-content-type",{q_type}]'
+            pinned_fields = f',["Content-Type",{q_type}],["x-oss-content-type",{q_type}]'
         elif type_condition:
             extra_cond = "," + type_condition
         callback = self.callbacks.get(bool(filename))
-        if callback:
-            pinned.append(('"callback"', callback))
-        pinned.append(('"' + UPLOAD_ID_FIELD + '"', '"' + upload_id + '"'))
+        pinned_conds = f'{fixed_conds}{pinned_conds},["eq","${UPLOAD_ID_FIELD}","{upload_id}"]'
+        pinned_fields = f'{fixed_fields}{pinned_fields},["{UPLOAD_ID_FIELD}","{upload_id}"]'
         if filename:
-            pinned.append(('"' + FILENAME_FIELD + '"', _q(filename)))
-        pinned_conds = ",".join(['["eq","$' + n[1:] + "," + v + "]" for n, v in pinned])
-        pinned_fields = ",".join(["[" + n + "," + v + "]" for n, v in pinned])
+            q_filename = _q(filename)
+            pinned_conds += f',["eq","${FILENAME_FIELD}",{q_filename}]'
+            pinned_fields += f',["{FILENAME_FIELD}",{q_filename}]'
 
         v4 = version == "v4"
         policy_json = (f'{{"expiration":"{expiration}","conditions":[{self.bucket_cond},{key_cond},'
                        f'{c["v4_conds"] if v4 else c["v1_conds"]}["content-length-range",{min_bytes},{max_bytes}]'
-                       f'{extra_cond},{pinned_conds}]}}')
+                       f'{extra_cond}{pinned_conds}]}}')
         policy_b64 = base64.b64encode(policy_json.encode("utf-8")).decode("ascii")
         if v4:
             signature = v4_signature(creds.access_key_secret, date, config.region, policy_b64)
@@ -242,7 +250,7 @@ class FormIssuer:
                 f'"key":{q_key if key is not None else "null"},"policy":"{policy_b64}","signature":"{signature}",'
                 f'"security_token":{c["q_token"]},"callback":{callback or "null"},"upload_id":"{upload_id}",'
                 f'"expire":{expire},"expires_at":"{expiration}",'
-                f'"fields":[["key",{q_key}],{sign_fields}{c["token_field"]},{pinned_fields}],'
+                f'"fields":[["key",{q_key}],{sign_fields}{c["token_field"]}{pinned_fields}],'
                 f'"limits":{self.limits_json}{c["v4_answer"] if v4 else c["v1_answer"]}}}')
 
 

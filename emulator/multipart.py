@@ -49,6 +49,14 @@ class Reader:
         self.buf += data
         return True
 
+    def chunk(self):
+        """The next piece of the body as it arrives (not appended to ``buf``: no copy)."""
+        if self.remaining <= 0:
+            return b""
+        data = self.stream.read(min(CHUNK, self.remaining))
+        self.remaining = self.remaining - len(data) if data else 0
+        return data
+
     def drain(self):
         self.buf = b""
         while self.remaining > 0:
@@ -77,7 +85,11 @@ def _parse_part_headers(raw):
 
 
 def read_form(stream, length, content_type, open_sink):
-    """Parse the body. Returns (fields, file_info) where fields = [(name, value)] before the file and
+    """Parse the body: returns (fields before the file as [(name, value)], file_info).
+
+    file_info is (filename, part content type, what sink.finish() returned), or None without a file.
+    ``open_sink(fields, filename, part_headers)`` checks what came before the file (raising OSSError to
+    refuse) and gives an object with ``write(bytes)``, ``finish()`` and ``abort()``."""Parse the body. Returns (fields, file_info) where fields = [(name, value)] before the file and
     file_info = (filename, part_content_type, sink_result) or None. ``open_sink(fields, filename, part_headers)`` validates what came before the file and gives an object with
     ``write(bytes)`` and ``finish()`` (its return value becomes sink_result) and ``abort()``."""
     boundary = boundary_of(content_type)
@@ -106,18 +118,7 @@ def read_form(stream, length, content_type, open_sink):
             if name.lower() == "file":
                 sink = open_sink(fields, filename or "", headers)
                 try:
-                    keep = len(end_marker) - 1
-                    while True:
-                        idx = reader.buf.find(end_marker)
-                        if idx >= 0:
-                            sink.write(memoryview(reader.buf)[:idx])
-                            reader.buf = reader.buf[idx + len(end_marker):]
-                            break
-                        if len(reader.buf) > keep:
-                            sink.write(memoryview(reader.buf)[:-keep])  # no copy
-                            reader.buf = reader.buf[-keep:]
-                        if not reader.fill():
-                            raise malformed()
+                    _stream_file(reader, end_marker, sink)
                     file_info = (filename or "", headers.get("content-type", ""), sink.finish())
                 except BaseException:
                     sink.abort()
@@ -140,3 +141,29 @@ def read_form(stream, length, content_type, open_sink):
     finally:
         reader.drain()
     return fields, file_info
+
+
+def _stream_file(reader, end_marker, sink):
+    """Write the file part to ``sink`` until ``end_marker``, without concatenating the big chunks."""
+    size = len(end_marker)
+    pending, reader.buf = reader.buf, b""
+    while True:
+        idx = pending.find(end_marker)
+        if idx >= 0:
+            sink.write(memoryview(pending)[:idx])
+            reader.buf = pending[idx + size:]
+            return
+        carry = pending[-(size - 1):] if len(pending) >= size else pending
+        if len(pending) > len(carry):
+            sink.write(memoryview(pending)[:len(pending) - len(carry)])
+        data = reader.chunk()
+        if not data:
+            raise malformed()
+        probe = carry + data[:size]  # a marker that starts in the carry ends inside this probe
+        j = probe.find(end_marker)
+        if j >= 0:
+            sink.write(probe[:j])
+            reader.buf = probe[j + size:] + data[size:]
+            return
+        sink.write(carry)
+        pending = data

@@ -1,7 +1,6 @@
 """The whole path over real HTTP on loopback: form → POST → emulator → signed callback → record → relayed JSON."""
 
 import hashlib
-import json
 
 import pytest
 import requests

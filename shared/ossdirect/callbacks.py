@@ -81,7 +81,8 @@ def handle_callback(config, store, request, credentials=None, key_cache=None):
     try:
         stored, created = store.put(record, credentials)
     except RecordStoreError as exc:
-        raise ApiError(503, "RecordStoreUnavailable", f"the upload is stored but could not be recorded ({exc})") from None
+        raise ApiError(503, "RecordStoreUnavailable",
+                       f"the upload is stored but could not be recorded ({exc})") from None
     return {
         "ok": True,
         "record_id": stored["record_id"],

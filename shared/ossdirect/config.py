@@ -194,7 +194,8 @@ def load_config(environ=None, need_region=True):
 
     namings = _list(env, "KEY_NAMING", "random")
     if not namings or any(n not in NAMINGS for n in namings):
-        raise ConfigError(f"{PREFIX}KEY_NAMING must list random and/or original (first is the default), got {namings!r}")
+        raise ConfigError(f"{PREFIX}KEY_NAMING must list random and/or original (first is the default), "
+                          f"got {namings!r}")
 
     versions = tuple(v.lower() for v in _list(env, "SIGNATURE_VERSIONS", "v4"))
     if not versions or any(v not in VERSIONS for v in versions):

@@ -103,7 +103,8 @@ class SlsStore(AppendOnlyStore):
         }
         if credentials.security_token:
             headers["x-acs-security-token"] = credentials.security_token
-        headers["Authorization"] = f"LOG {credentials.access_key_id}:{sign('POST', resource, headers, credentials.access_key_secret)}"
+        signature = sign("POST", resource, headers, credentials.access_key_secret)
+        headers["Authorization"] = f"LOG {credentials.access_key_id}:{signature}"
         headers["Host"] = self.host_header
         conn_cls = http.client.HTTPSConnection if self.scheme == "https" else http.client.HTTPConnection
         conn = conn_cls(self.connect_host, timeout=self.timeout)

@@ -2,7 +2,6 @@
 
 import hashlib
 import os
-import re
 
 import pytest
 from conftest import ARTIFACTS

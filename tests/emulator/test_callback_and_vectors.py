@@ -4,7 +4,6 @@ import base64
 import calendar
 import hashlib
 import json
-import re
 import socketserver
 import threading
 import time

@@ -89,9 +89,7 @@ def read_form(stream, length, content_type, open_sink):
 
     file_info is (filename, part content type, what sink.finish() returned), or None without a file.
     ``open_sink(fields, filename, part_headers)`` checks what came before the file (raising OSSError to
-    refuse) and gives an object with ``write(bytes)``, ``finish()`` and ``abort()``."""Parse the body. Returns (fields, file_info) where fields = [(name, value)] before the file and
-    file_info = (filename, part_content_type, sink_result) or None. ``open_sink(fields, filename, part_headers)`` validates what came before the file and gives an object with
-    ``write(bytes)`` and ``finish()`` (its return value becomes sink_result) and ``abort()``."""
+    refuse) and gives an object with ``write(bytes)``, ``finish()`` and ``abort()``."""
     boundary = boundary_of(content_type)
     delim = b"--" + boundary
     reader = Reader(stream, length)

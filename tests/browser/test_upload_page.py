@@ -166,8 +166,7 @@ def test_keyboard_and_labels(page, make_stack):
         label = page.locator(f"label[for={control[1:]}]")
         assert label.count() == 1, control
     assert page.locator("#announcer").get_attribute("aria-live") == "polite"
-    # keyboard only: Tab reaches the drop zone (through the options), Enter opens the file chooser
-    page.bring_to_front()
+    # keyboard only: Tab reaches the drop zone (through the options)
     seen = []
     for _ in range(8):
         page.keyboard.press("Tab")
@@ -175,9 +174,14 @@ def test_keyboard_and_labels(page, make_stack):
         if seen[-1] == "dropzone":
             break
     assert seen[-1] == "dropzone" and "naming" in seen, seen
-    with page.expect_file_chooser() as chooser:
-        page.keyboard.press("Enter")
-    assert chooser.value.is_multiple()
+    # Enter on the drop zone opens the file picker (observed as the click it receives; whether headless
+    # chromium then shows a chooser depends on window focus, which is not what is under test)
+    page.evaluate("window.__pickerClicks = 0; document.getElementById('picker')"
+                  ".addEventListener('click', () => window.__pickerClicks++)")
+    page.keyboard.press("Enter")
+    page.keyboard.press(" ")
+    assert page.evaluate("window.__pickerClicks") == 2
+    assert page.locator("#picker").get_attribute("multiple") is not None
 
 
 def test_phone_sized_screen_has_no_horizontal_scroll(browser, make_stack):

@@ -105,3 +105,13 @@ def test_malformed_headers_are_400_material(hdrs):
     with pytest.raises(CallbackAuthError) as err:
         verify_callback(hdrs, "/index.php", "id=1&index=2", b"bucket=yonghu-test")
     assert err.value.malformed
+
+
+def test_pinned_numbers_are_the_published_pem_key():
+    from cryptography.hazmat.primitives import serialization
+
+    from ossdirect.callback_auth import OSS_CALLBACK_KEY_E, OSS_CALLBACK_KEY_N, OSS_CALLBACK_PUBLIC_KEY_PEM
+
+    numbers = serialization.load_pem_public_key(OSS_CALLBACK_PUBLIC_KEY_PEM).public_numbers()
+    assert (numbers.n, numbers.e) == (OSS_CALLBACK_KEY_N, OSS_CALLBACK_KEY_E)
+    assert numbers.n.bit_length() == 512

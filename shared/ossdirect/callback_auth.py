@@ -11,12 +11,11 @@ OSS's published key is pinned, so verification needs no network.
 import binascii
 import re
 import threading
-import urllib.request
 from urllib.parse import unquote, urlsplit
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 OSS_KEY_PREFIXES = ("http://gosspublic.alicdn.com/", "https://gosspublic.alicdn.com/")
 
@@ -26,6 +25,11 @@ MFwwDQYJKoZIhvcNAQEBBQADSwAwSAJBAKs/JBGzwUB2aVht4crBx3oIPBLNsjGs
 C0fTXv+nvlmklvkcolvpvXLTjaxUHR3W9LXxQ2EHXAJfCB+6H2YF1k8CAwEAAQ==
 -----END PUBLIC KEY-----
 """
+# The same key as numbers: building it from these skips importing the PEM/ASN.1 machinery at cold start.
+OSS_CALLBACK_KEY_N = int(
+    "ab3f2411b3c1407669586de1cac1c77a083c12cdb231ac0b47d35effa7be59a4"
+    "96f91ca25be9bd72d38dac541d1dd6f4b5f14361075c025f081fba1f6605d64f", 16)
+OSS_CALLBACK_KEY_E = 65537
 PINNED_KEY_PATH = "/callback_pub_key_v1.pem"
 _PKCS1, _MD5 = padding.PKCS1v15(), hashes.MD5()  # stateless: built once, not per verification
 FETCH_TIMEOUT_SECONDS = 2.0
@@ -78,7 +82,7 @@ class KeyCache:
     def get(self, url):
         if url.startswith(OSS_KEY_PREFIXES) and urlsplit(url).path == PINNED_KEY_PATH:
             if self._pinned is None:
-                self._pinned = serialization.load_pem_public_key(OSS_CALLBACK_PUBLIC_KEY_PEM)
+                self._pinned = rsa.RSAPublicNumbers(OSS_CALLBACK_KEY_E, OSS_CALLBACK_KEY_N).public_key()
             return self._pinned
         key = self._keys.get(url)
         if key is None:
@@ -90,6 +94,10 @@ class KeyCache:
 
 
 def _fetch_key(url):
+    import urllib.request  # only for keys other than OSS's pinned one: not on the cold start
+
+    from cryptography.hazmat.primitives import serialization
+
     try:
         with urllib.request.urlopen(url, timeout=FETCH_TIMEOUT_SECONDS) as response:  # noqa: S310 (allow-listed)
             pem = response.read(16384)

@@ -95,6 +95,7 @@ class FormIssuer:
         self.bucket_cond = '{"bucket":' + _q(config.bucket) + "}"
         self.limits_json = json.dumps(config.public_limits(), separators=(",", ":"), ensure_ascii=False)
         self.host_json = _q(config.upload_host)
+        self.prefix_json = _q(config.prefix)
         self.callbacks = {}
         if config.callback_url:
             for with_filename in (False, True):
@@ -246,7 +247,8 @@ class FormIssuer:
         else:
             signature = v1_signature(creds.access_key_secret, policy_b64)
             sign_fields = f'["OSSAccessKeyId",{c["q_key_id"]}],["policy","{policy_b64}"],["Signature","{signature}"]'
-        return (f'{{"version":"{version}","host":{self.host_json},"dir":{_q(directory)},'
+        q_dir = self.prefix_json if not folder else _q(directory)
+        return (f'{{"version":"{version}","host":{self.host_json},"dir":{q_dir},'
                 f'"key":{q_key if key is not None else "null"},"policy":"{policy_b64}","signature":"{signature}",'
                 f'"security_token":{c["q_token"]},"callback":{callback or "null"},"upload_id":"{upload_id}",'
                 f'"expire":{expire},"expires_at":"{expiration}",'

@@ -43,15 +43,22 @@ def parse_event(event):
         raise ApiError(400, "InvalidEvent", "the function event is not a JSON object")
     ctx = data.get("requestContext") or {}
     http = ctx.get("http") or {}
-    headers = {str(k).lower(): str(v) for k, v in (data.get("headers") or {}).items()}
+    headers = {k.lower(): v if type(v) is str else str(v) for k, v in (data.get("headers") or {}).items()}
     query = data.get("queryParameters") or {}
-    if not all(type(v) is str for v in query.values()):  # JSON gives strings; anything else is coerced
-        query = {str(k): str(v) for k, v in query.items()}
+    for value in query.values():
+        if type(value) is not str:  # FC sends strings; anything else is coerced once
+            query = {str(k): str(v) for k, v in query.items()}
+            break
     body = data.get("body") or ""
-    try:
-        body = base64.b64decode(body, validate=True) if data.get("isBase64Encoded") else body.encode("utf-8")
-    except (ValueError, AttributeError):
-        raise ApiError(400, "InvalidEvent", "the event body is not valid base64") from None
+    if data.get("isBase64Encoded"):
+        try:
+            body = base64.b64decode(body, validate=True)
+        except (ValueError, TypeError):
+            raise ApiError(400, "InvalidEvent", "the event body is not valid base64") from None
+    elif type(body) is str:
+        body = body.encode("utf-8")
+    else:
+        raise ApiError(400, "InvalidEvent", "the event body is not a string")
     raw_path = data.get("rawPath") or http.get("path") or "/"
     path, _, raw_query = raw_path.partition("?")
     return Request(

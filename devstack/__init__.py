@@ -122,6 +122,10 @@ class LocalStack:
             self.emulator.shutdown()
             self.emulator = None
 
+    def set_clock_offset(self, seconds):
+        """Move the emulated OSS's clock (seconds added to now), e.g. past the forms' expiry."""
+        self.emulator.emulator.config.clock_offset = seconds
+
     def stop_callback(self):
         """Take the callback function away (OSS then answers 203 CallbackFailed)."""
         self.callback.stop()

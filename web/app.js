@@ -136,7 +136,10 @@ function renderItem(item) {
 
 function cancel(item) {
   if (item.status === "uploading") item.controller?.abort();
-  else if (item.status === "queued") setStatus(item, "cancelled", "Cancelled");
+  else if (item.status === "queued") {
+    setStatus(item, "cancelled", "Cancelled");
+    announce(`${item.file.name}: Cancelled`);
+  }
 }
 
 function showResult(item) {

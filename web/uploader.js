@@ -6,10 +6,11 @@
 // Failures reject with an UploadError whose .sentence is written for a person.
 
 export class UploadError extends Error {
-  constructor(sentence, { code = "", status = 0, retryable = false, cancelled = false, detail = "" } = {}) {
+  constructor(sentence, { code = "", status = 0, retryable = false, cancelled = false, expired = false,
+    detail = "" } = {}) {
     super(sentence);
     this.name = "UploadError";
-    Object.assign(this, { sentence, code, status, retryable, cancelled, detail });
+    Object.assign(this, { sentence, code, status, retryable, cancelled, expired, detail });
   }
 }
 
@@ -33,6 +34,7 @@ function ossSentence(code, message) {
     case "EntityTooSmall": return "The storage refused the file: it is smaller than allowed.";
     case "FileAlreadyExists": return "A file with this name already exists; it was not replaced.";
     case "SignatureDoesNotMatch": return "The storage rejected the upload signature. Reload the page and try again.";
+    case "RequestTimeTooSkewed": return "The storage and the upload service disagree about the time. Try again later.";
     case "InvalidAccessKeyId": return "The upload credentials were not accepted. Reload the page and try again.";
     case "AccessDenied":
       if (/content-type/i.test(message)) return "The storage refused the file: this type of file is not accepted.";
@@ -105,29 +107,42 @@ export function postForm(form, file, { onProgress, signal } = {}) {
   });
 }
 
-/** Upload one file end to end. */
+/** What OSS's answer to the POST means: a result, or a thrown UploadError. */
+export function readOutcome(form, file, outcome, ms = 0) {
+  const base = { key: form.key, uploadId: form.upload_id, size: file.size, ms,
+    etag: (outcome.etag || "").replaceAll('"', "") };
+  if (outcome.status === 200) {
+    let record = null;
+    try { record = outcome.text ? JSON.parse(outcome.text) : null; } catch { /* not JSON */ }
+    return { ...base, state: "done", record };
+  }
+  if (outcome.status === 201) { // XML PostResponse names the stored key and its ETag
+    const xml = parseOssXml(outcome.text);
+    return { ...base, key: xml.key || base.key, etag: (xml.etag || base.etag).replaceAll('"', ""),
+      state: "done", record: null };
+  }
+  if (outcome.status === 204) return { ...base, state: "done", record: null };
+  const error = parseOssXml(outcome.text);
+  if (outcome.status === 203) {
+    return { ...base, state: "unrecorded", record: null, detail: error.message,
+      sentence: "Stored, but the server did not record it." };
+  }
+  throw new UploadError(ossSentence(error.code, error.message), {
+    code: error.code, status: outcome.status, detail: error.message, retryable: outcome.status >= 500,
+    expired: outcome.status === 403 && /Policy expired/i.test(error.message) });
+}
+
+/** Upload one file end to end; an expired form is replaced by a fresh one, once. */
 export async function uploadFile(signatureUrl, file, options = {}) {
   const started = performance.now();
   for (let attempt = 0; ; attempt++) {
     const form = await fetchForm(signatureUrl, file, options);
     const outcome = await postForm(form, file, options);
-    const ms = Math.round(performance.now() - started);
-    const base = { key: form.key, uploadId: form.upload_id, size: file.size, ms,
-      etag: outcome.etag.replaceAll('"', "") };
-    if (outcome.status === 200) {
-      let record = null;
-      try { record = outcome.text ? JSON.parse(outcome.text) : null; } catch { /* not JSON */ }
-      return { ...base, state: "done", record };
+    try {
+      return readOutcome(form, file, outcome, Math.round(performance.now() - started));
+    } catch (err) {
+      if (!(err.expired && attempt === 0)) throw err;
     }
-    if (outcome.status === 201 || outcome.status === 204) return { ...base, state: "done", record: null };
-    const error = parseOssXml(outcome.text);
-    if (outcome.status === 203) {
-      return { ...base, state: "unrecorded", record: null, detail: error.message,
-        sentence: "Stored, but the server did not record it." };
-    }
-    if (outcome.status === 403 && /Policy expired/i.test(error.message) && attempt === 0) continue; // fresh form, once
-    throw new UploadError(ossSentence(error.code, error.message),
-      { code: error.code, status: outcome.status, detail: error.message, retryable: outcome.status >= 500 });
   }
 }
 

@@ -112,7 +112,7 @@ class SlsStore(AppendOnlyStore):
             conn.request("POST", resource, body=body, headers=headers)
             response = conn.getresponse()
             answer = response.read(4096)
-        except OSError as exc:
+        except (OSError, http.client.HTTPException) as exc:  # refused, timed out, TLS, malformed answer
             raise RecordStoreError(f"sls: {exc.__class__.__name__}") from None
         finally:
             conn.close()

@@ -19,7 +19,7 @@ def test_documented_example_verifies_with_pinned_key_and_no_network():
     cache = KeyCache()
     verify_callback(headers(), "/index.php", "id=1&index=2", b"bucket=yonghu-test", cache=cache)
     verify_callback(headers(key_url=HTTPS_KEY_URL), "/index.php", "id=1&index=2", b"bucket=yonghu-test", cache=cache)
-    assert cache._keys == {}  # nothing fetched
+    assert not cache.keys  # nothing fetched
 
 
 def test_string_to_sign_decodes_path_only():

@@ -7,7 +7,8 @@ import pytest
 from ossdirect import credentials as creds_mod
 from ossdirect.config import ENV_NAMES, ConfigError, load_config
 from ossdirect.credentials import CredentialsUnavailable, resolve_credentials
-from ossdirect.records import StdoutStore, open_store
+from ossdirect.records import open_store
+from ossdirect.records.stdout import StdoutStore
 
 BASE = {"OSSDIRECT_BUCKET": "my-bucket", "OSSDIRECT_REGION": "cn-hangzhou"}
 
@@ -55,7 +56,10 @@ def test_every_variable_is_documented_in_the_readme():
 
 def test_any_content_type_and_region_prefix():
     c = load_config(dict(BASE, OSSDIRECT_CONTENT_TYPES="*", OSSDIRECT_REGION="oss-cn-beijing"))
-    assert c.content_types == () and c.content_type_allowed("text/html") and c.region == "cn-beijing"
+    assert c.content_types == ("*",) and c.content_type_allowed("application/zip") and c.region == "cn-beijing"
+    # a wildcard never admits a type a browser would run as a document; naming it does
+    assert not c.content_type_allowed("text/html") and not c.content_type_allowed("image/svg+xml")
+    assert load_config(dict(BASE, OSSDIRECT_CONTENT_TYPES="image/*,image/svg+xml")).content_type_allowed("image/svg+xml")
 
 
 def test_credentials_order_context_then_env_then_chain(monkeypatch):

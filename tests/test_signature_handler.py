@@ -91,8 +91,18 @@ def test_hinted_form_pins_exact_key_size_type_callback_and_upload_id(app):
     assert "upload_id=${x:upload_id}" in callback["callbackBody"]
 
 
-def test_prefix_form_without_hints(app):
-    status, _, form = call(app, query={"content_type": "image/png"})
+@pytest.fixture
+def prefix_app():
+    return SignatureApp(dict(ENV, OSSDIRECT_PREFIX_FORMS="true"))
+
+
+def test_prefix_forms_are_off_by_default(app):
+    status, _, body = call(app, query={"content_type": "image/png"})
+    assert (status, body["code"]) == (400, "FilenameRequired")
+
+
+def test_prefix_form_without_hints(prefix_app):
+    status, _, form = call(prefix_app, query={"content_type": "image/png"})
     assert status == 200
     assert form["key"] is None
     conds = conditions(form)
@@ -101,19 +111,20 @@ def test_prefix_form_without_hints(app):
     assert dict(form["fields"])["key"] == "uploads/${filename}"
 
 
-def test_prefix_form_without_type_needs_one_when_types_cannot_be_pinned(app):
+@pytest.mark.parametrize("types", ["image/*", "image/png,video/*", "*"])
+def test_prefix_form_without_type_needs_one_when_types_cannot_be_pinned_exactly(types):
+    # never a starts-with on the type: "image/" admits "image/x,text/html"
+    app = SignatureApp(dict(ENV, OSSDIRECT_PREFIX_FORMS="true", OSSDIRECT_CONTENT_TYPES=types))
     status, _, body = call(app)
     assert (status, body["code"]) == (400, "ContentTypeRequired")
 
 
-@pytest.mark.parametrize("types,expected", [
-    ("image/png,image/jpeg", ["in", "$x-oss-content-type", ["image/png", "image/jpeg"]]),
-    ("image/*", ["starts-with", "$x-oss-content-type", "image/"]),
-])
-def test_prefix_form_binds_stored_type_when_expressible(types, expected):
-    app = SignatureApp(dict(ENV, OSSDIRECT_CONTENT_TYPES=types))
+def test_prefix_form_binds_stored_type_to_an_exact_list():
+    app = SignatureApp(dict(ENV, OSSDIRECT_PREFIX_FORMS="true", OSSDIRECT_CONTENT_TYPES="image/png,image/jpeg"))
     status, _, form = call(app)
-    assert status == 200 and expected in conditions(form)
+    assert status == 200
+    assert ["in", "$x-oss-content-type", ["image/png", "image/jpeg"]] in conditions(form)
+    assert not any(c[0] == "starts-with" and "type" in c[1].lower() for c in conditions(form) if isinstance(c, list))
 
 
 def test_original_naming_and_folder_stay_inside_prefix(app):
@@ -260,7 +271,8 @@ def test_assembled_json_is_canonical_and_equals_the_policy_builder():
     from ossdirect.forms import FormIssuer
     from ossdirect.policy import PostPolicy
 
-    config = load_config(dict(ENV, OSSDIRECT_SUCCESS_STATUS="201", OSSDIRECT_CALLBACK_HOST="cb.example.com"))
+    config = load_config(dict(ENV, OSSDIRECT_SUCCESS_STATUS="201", OSSDIRECT_CALLBACK_HOST="cb.example.com",
+                              OSSDIRECT_PREFIX_FORMS="true"))
     creds = Credentials("STS.a\"b", "sk", 'tok/+="\\é')
     now = datetime(2024, 3, 1, 20, 30, tzinfo=timezone.utc)
     for params in ({"filename": 'ü "q" \\ 照片.png', "size": "7", "content_type": "image/png", "naming": "original"},

@@ -11,13 +11,13 @@ OSS's published key is pinned, so verification needs no network.
 import binascii
 import re
 import threading
+import time
+from collections import OrderedDict
 from urllib.parse import unquote, urlsplit
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-
-OSS_KEY_PREFIXES = ("http://gosspublic.alicdn.com/", "https://gosspublic.alicdn.com/")
 
 # https://gosspublic.alicdn.com/callback_pub_key_v1.pem (RSA-512, as OSS publishes it).
 OSS_CALLBACK_PUBLIC_KEY_PEM = b"""-----BEGIN PUBLIC KEY-----
@@ -59,51 +59,92 @@ def _b64(value, what):
     raise CallbackAuthError(f"{what} is not valid base64", malformed=True)
 
 
+OSS_KEY_HOST = "gosspublic.alicdn.com"
+PINNED_KEY_URL = "https://" + OSS_KEY_HOST + PINNED_KEY_PATH
+CACHE_SIZE = 8  # key URLs in use at once: OSS's one, perhaps a rotated one, the emulator's
+FETCH_INTERVAL_SECONDS = 1.0  # at most one fetch of an unknown key URL per second, whatever callers send
+
+
 def check_key_url(url, trusted_prefixes=()):
-    """Accept only OSS's key host (exact scheme+host prefix) or an explicitly trusted prefix."""
+    """The canonical form of a key URL we trust, or :class:`CallbackAuthError`.
+
+    OSS's key host (any path, always fetched over HTTPS) or an explicitly trusted prefix; never a
+    query, fragment, userinfo or odd character, so one key has one URL and the caches stay small."""
     parts = urlsplit(url)
-    if parts.username is not None or parts.password is not None or any(c in url for c in "\\\r\n\t "):
+    if (parts.username is not None or parts.password is not None or "?" in url or "#" in url
+            or any(c in url for c in "\\\r\n\t ")):
         raise CallbackAuthError("public key URL is not trusted")
-    for prefix in OSS_KEY_PREFIXES + tuple(trusted_prefixes):
+    if parts.scheme in ("http", "https") and parts.netloc == OSS_KEY_HOST and parts.path.startswith("/"):
+        return "https://" + OSS_KEY_HOST + parts.path
+    for prefix in trusted_prefixes:
         if url.startswith(prefix):
             return url
     raise CallbackAuthError("public key URL is not trusted")
 
 
+class _Lru(OrderedDict):
+    def remember(self, key, value):
+        self[key] = value
+        self.move_to_end(key)
+        while len(self) > CACHE_SIZE:
+            self.popitem(last=False)
+
+
 class KeyCache:
-    """Public keys by URL: OSS's key is pinned; any other allowed key is fetched once."""
+    """Public keys: OSS's is pinned; any other trusted key is fetched (rarely) and kept in a small LRU.
+
+    Nothing a caller sends can grow it: both maps are bounded, keyed by canonical URL or by a header
+    value that already verified a signature."""
 
     def __init__(self):
-        self._keys = {}
-        self.by_header = {}  # x-oss-pub-key-url value -> (trusted prefixes, key), after the checks
-        self._lock = threading.Lock()
+        self.keys = _Lru()  # canonical key URL -> key
+        self.by_header = _Lru()  # x-oss-pub-key-url value -> (trusted prefixes, key); only after a good signature
         self._pinned = None
+        self._last_fetch = 0.0
+        self._lock = threading.Lock()  # guards the maps and the fetch budget, never held across a fetch
 
-    def get(self, url):
-        if url.startswith(OSS_KEY_PREFIXES) and urlsplit(url).path == PINNED_KEY_PATH:
-            if self._pinned is None:
-                self._pinned = rsa.RSAPublicNumbers(OSS_CALLBACK_KEY_E, OSS_CALLBACK_KEY_N).public_key()
-            return self._pinned
-        key = self._keys.get(url)
-        if key is None:
-            with self._lock:
-                key = self._keys.get(url)
-                if key is None:
-                    key = self._keys[url] = _fetch_key(url)
+    def pinned(self):
+        if self._pinned is None:
+            self._pinned = rsa.RSAPublicNumbers(OSS_CALLBACK_KEY_E, OSS_CALLBACK_KEY_N).public_key()
+        return self._pinned
+
+    def get(self, canonical_url):
+        if canonical_url == PINNED_KEY_URL:
+            return self.pinned()
+        with self._lock:
+            key = self.keys.get(canonical_url)
+            if key is not None:
+                return key
+            now = time.monotonic()
+            if now - self._last_fetch < FETCH_INTERVAL_SECONDS:
+                raise CallbackAuthError("public key URL is not known yet; try again later")
+            self._last_fetch = now
+        key = _fetch_key(canonical_url)
+        with self._lock:
+            self.keys.remember(canonical_url, key)
         return key
 
 
 def _fetch_key(url):
-    import urllib.request  # only for keys other than OSS's pinned one: not on the cold start
+    """GET a PEM public key: one request, no redirects, 2 s, 16 KB at most."""
+    import http.client  # only for keys other than OSS's pinned one: not on the cold start
 
     from cryptography.hazmat.primitives import serialization
 
+    parts = urlsplit(url)
+    conn_cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    conn = conn_cls(parts.netloc, timeout=FETCH_TIMEOUT_SECONDS)
     try:
-        with urllib.request.urlopen(url, timeout=FETCH_TIMEOUT_SECONDS) as response:  # noqa: S310 (allow-listed)
-            pem = response.read(16384)
+        conn.request("GET", parts.path)
+        response = conn.getresponse()
+        pem = response.read(16384)
+        if response.status != 200:
+            raise ValueError(response.status)
         return serialization.load_pem_public_key(pem)
     except Exception:
         raise CallbackAuthError("public key could not be loaded from its URL") from None
+    finally:
+        conn.close()
 
 
 _default_cache = KeyCache()
@@ -118,7 +159,7 @@ def verify_callback(headers, path, raw_query, body, trusted_prefixes=(), cache=N
         raise CallbackAuthError("missing Authorization or x-oss-pub-key-url header", malformed=True)
     signature = _b64(authorization, "Authorization")
     cache = cache or _default_cache
-    # The header value is the same on every callback: decode, check and load its key once.
+    # The header value is the same on every genuine callback: decode, check and load its key once.
     known = cache.by_header.get(key_url_b64)
     if known is not None and known[0] == trusted_prefixes:
         key = known[1]
@@ -127,10 +168,11 @@ def verify_callback(headers, path, raw_query, body, trusted_prefixes=(), cache=N
             key_url = _b64(key_url_b64, "x-oss-pub-key-url").decode("utf-8")
         except UnicodeDecodeError:
             raise CallbackAuthError("x-oss-pub-key-url is not a URL", malformed=True) from None
-        check_key_url(key_url, trusted_prefixes)
-        key = cache.get(key_url)
-        cache.by_header[key_url_b64] = (trusted_prefixes, key)
+        key = cache.get(check_key_url(key_url, trusted_prefixes))
     try:
         key.verify(signature, string_to_sign(path, raw_query, body), _PKCS1, _MD5)
     except (InvalidSignature, ValueError, TypeError, AttributeError):
         raise CallbackAuthError("signature does not match") from None
+    if known is None:
+        with cache._lock:
+            cache.by_header.remember(key_url_b64, (trusted_prefixes, key))

@@ -1,55 +1,107 @@
-"""The callback function's logic: check what OSS says was stored, record it once."""
+"""The callback function's logic: verify OSS's signature, confirm the object with our own bucket,
+record it once.
+
+OSS signs every customer's callbacks with one key, so a valid signature only proves the request
+came through OSS, not through *our* bucket: anyone can point their own upload's callback at us
+with a body naming our bucket and any key. So the body only says *which* object to look at; every
+fact recorded (size, ETag, type, upload id, file name) comes from HeadObject on the configured
+bucket, made with the function's own credentials, and the object must carry the upload id the
+form pinned as metadata.
+"""
 
 import json
 from datetime import datetime, timezone
-from urllib.parse import parse_qs, quote
+from urllib.parse import parse_qs, quote, unquote
 
 from .callback_auth import CallbackAuthError, verify_callback
+from .forms import FILENAME_META, UPLOAD_ID_META, display_name
 from .http import ApiError
+from .oss import OssError
 from .records import RecordStoreError, new_record_id
 
 MAX_CALLBACK_BODY = 64 * 1024
+_META_UPLOAD_ID = UPLOAD_ID_META[len("x-oss-meta-"):]
+_META_FILENAME = FILENAME_META[len("x-oss-meta-"):]
+_BODY_NAMES = ("bucket", "object", "upload_id", "height", "width", "format", "clientIp", "reqId")
 
-# callback body name -> record field (the default templates in forms.py use these names)
-_BODY_FIELDS = {
-    "bucket": "bucket", "object": "key", "etag": "etag", "size": "size", "mimeType": "content_type",
-    "crc64": "crc64", "contentMd5": "content_md5", "height": "image_height", "width": "image_width",
-    "format": "image_format", "clientIp": "client_ip", "reqId": "oss_request_id",
-    "upload_id": "upload_id", "filename": "filename",
-}
+
+def _reject_constant(value):
+    raise ValueError(f"{value} is not a number")
 
 
 def parse_callback_body(content_type, body):
-    """Form-urlencoded or JSON, per the request's Content-Type, into a flat dict of strings/numbers."""
+    """Form-urlencoded or JSON, per the request's Content-Type, into a flat dict of strings.
+
+    Only the names we read are kept; any value that is not a plain string or integer (a nested
+    object, ``1e400``, a 5,000-deep array) is malformed, never a 500."""
     if len(body) > MAX_CALLBACK_BODY:
         raise ApiError(413, "CallbackBodyTooLarge", "callback body is too large")
     try:
         text = body.decode("utf-8")
         if content_type.split(";")[0].strip().lower() == "application/json":
-            data = json.loads(text)
+            data = json.loads(text, parse_float=_reject_constant, parse_constant=_reject_constant)
             if not isinstance(data, dict):
-                raise ValueError
-            return data
-        return {k: v[0] for k, v in parse_qs(text, keep_blank_values=True, strict_parsing=bool(text)).items()}
-    except ValueError:
+                raise ValueError("not an object")
+        else:
+            data = {k: v[0] for k, v in parse_qs(text, keep_blank_values=True, strict_parsing=bool(text)).items()}
+    except (ValueError, RecursionError):
         raise ApiError(400, "MalformedCallbackBody", "callback body is not valid for its Content-Type") from None
+    out = {}
+    for name in _BODY_NAMES:
+        value = data.get(name)
+        if isinstance(value, bool) or not isinstance(value, (str, int, type(None))):
+            raise ApiError(400, "MalformedCallbackBody", f"{name} must be a string")
+        out[name] = None if value in (None, "") else str(value)
+    return out
 
 
-def _int_or_none(value, name):
-    if value in (None, ""):
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise ApiError(400, "MalformedCallbackBody", f"{name} is not an integer") from None
+def _small_int(value):
+    return int(value) if value and value.isascii() and value.isdigit() and len(value) <= 9 else None
 
 
 def object_url(config, key):
     return f"{config.public_base_url}/{quote(key, safe='/')}"
 
 
-def handle_callback(config, store, request, credentials=None, key_cache=None):
-    """Verify, check, record; return the JSON OSS relays to the uploader."""
+def record_from_object(config, key, info, source):
+    """A record from what OSS says about the object (never from what a client or a body says)."""
+    meta = info.metadata
+    return {
+        "record_id": new_record_id(),
+        "upload_id": meta.get(_META_UPLOAD_ID) or None,
+        "bucket": config.bucket,
+        "key": key,
+        "size": info.size,
+        "etag": info.etag,
+        "content_type": info.content_type or None,
+        "crc64": info.headers.get("x-oss-hash-crc64ecma"),
+        "content_md5": info.headers.get("content-md5"),
+        "filename": display_name(unquote(meta.get(_META_FILENAME, ""))) or None,
+        "created_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "source": source,
+        "status": "recorded",
+    }
+
+
+def answer(config, record, replayed):
+    return {
+        "ok": True,
+        "record_id": record["record_id"],
+        "upload_id": record["upload_id"],
+        "bucket": record["bucket"],
+        "key": record["key"],
+        "size": record["size"],
+        "etag": record["etag"],
+        "content_type": record["content_type"],
+        "filename": record["filename"],
+        "url": object_url(config, record["key"]),
+        "created_at": record["created_at"],
+        "replayed": replayed,
+    }
+
+
+def handle_callback(config, store, oss, request, credentials, key_cache=None, log=None):
+    """Verify, confirm, record; return the JSON OSS relays to the uploader."""
     try:
         verify_callback(request.headers, request.path, request.raw_query, request.body,
                         config.trusted_key_prefixes, key_cache)
@@ -58,42 +110,54 @@ def handle_callback(config, store, request, credentials=None, key_cache=None):
             raise ApiError(400, "MalformedCallback", str(exc)) from None
         raise ApiError(403, "InvalidCallbackSignature", str(exc)) from None
 
-    data = parse_callback_body(request.header("content-type"), request.body)
-    record = {field: data.get(name) for name, field in _BODY_FIELDS.items()}
-    for name in ("size", "image_width", "image_height"):
-        record[name] = _int_or_none(record[name], name)
-    for name, value in record.items():
-        if value is not None and not isinstance(value, (str, int)):
-            record[name] = json.dumps(value)
-        if value == "":
-            record[name] = None
-
-    if record["bucket"] != config.bucket:
+    body = parse_callback_body(request.header("content-type"), request.body)
+    if body["bucket"] != config.bucket:
         raise ApiError(403, "WrongBucket", "the callback is for another bucket")
-    key = record["key"]
+    key = body["object"]
     if not key or not key.startswith(config.prefix):
         raise ApiError(403, "KeyOutsidePrefix", "the object key is outside the configured prefix")
-    if not record["upload_id"]:
+    if not body["upload_id"]:
         raise ApiError(400, "MissingUploadId", "the callback body has no upload_id")
 
-    record["record_id"] = new_record_id()
-    record["created_at"] = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    info = lookup_object(oss, key, credentials)
+    if info is None:
+        raise ApiError(404, "ObjectNotFound", "no such object in the bucket: nothing was recorded")
+    if info.metadata.get(_META_UPLOAD_ID) != body["upload_id"]:
+        raise ApiError(403, "UploadIdMismatch", "the object was not uploaded with this upload id")
+
+    record = record_from_object(config, key, info, "callback")
+    record.update(image_width=_small_int(body["width"]), image_height=_small_int(body["height"]),
+                  image_format=body["format"], client_ip=body["clientIp"], oss_request_id=body["reqId"])
+    stored, created = write_record(store, record, credentials, log)
+    return answer(config, stored, not created)
+
+
+def lookup_object(oss, key, credentials):
+    try:
+        return oss.head_object(key, credentials)
+    except OssError as exc:
+        raise ApiError(503, "ObjectLookupFailed",
+                       f"the bucket could not be asked about the object ({exc.code or exc.status})") from None
+
+
+def write_record(store, record, credentials, log=None):
+    """Record once per upload id. A second object under the same upload id is refused; the same
+    object uploaded again (overwrite allowed) updates the record from what OSS now holds."""
     try:
         stored, created = store.put(record, credentials)
+        if created:
+            return stored, True
+        if stored["key"] != record["key"]:
+            if log:
+                log.warning(json.dumps({"refused": "UploadIdAlreadyUsed", "upload_id": record["upload_id"],
+                                        "key": record["key"], "recorded_key": stored["key"]}))
+            raise ApiError(409, "UploadIdAlreadyUsed",
+                           "this upload id already recorded another object; one form records one object")
+        if stored["etag"] != record["etag"]:
+            facts = {f: record[f] for f in ("size", "etag", "content_type", "crc64", "content_md5")}
+            facts["updated_at"] = record["created_at"]
+            stored, _ = store.update(record["upload_id"], {"etag": stored["etag"]}, facts, credentials)
+        return stored, False
     except RecordStoreError as exc:
         raise ApiError(503, "RecordStoreUnavailable",
                        f"the upload is stored but could not be recorded ({exc})") from None
-    return {
-        "ok": True,
-        "record_id": stored["record_id"],
-        "upload_id": stored["upload_id"],
-        "bucket": stored["bucket"],
-        "key": stored["key"],
-        "size": stored["size"],
-        "etag": stored["etag"],
-        "content_type": stored["content_type"],
-        "filename": stored["filename"],
-        "url": object_url(config, stored["key"]),
-        "created_at": stored["created_at"],
-        "replayed": not created,
-    }

@@ -14,6 +14,22 @@ PREFIX = "OSSDIRECT_"
 # Content types that cannot serve active content from the bucket's origin by default
 # (the web client is hosted in the same bucket: text/html uploads would be stored XSS).
 DEFAULT_CONTENT_TYPES = "image/*,video/*,audio/*,application/pdf,text/plain"
+# Types a browser renders as an active document (script runs on the bucket's origin). A wildcard
+# (image/*, *) never admits them; only naming one exactly in OSSDIRECT_CONTENT_TYPES does.
+ACTIVE_CONTENT_TYPES = frozenset((
+    "text/html", "application/xhtml+xml", "image/svg+xml", "text/xml", "application/xml", "text/xsl",
+    "application/javascript", "text/javascript", "application/ecmascript", "text/ecmascript",
+    "application/x-javascript", "application/x-shockwave-flash", "multipart/x-mixed-replace",
+))
+OBJECT_ACLS = ("default", "private", "public-read")  # never public-read-write: anyone could rewrite it
+STORAGE_CLASSES = ("Standard", "IA", "Archive", "ColdArchive", "DeepColdArchive")
+DISPOSITIONS = ("inline", "attachment")
+ROOT_PREFIX = "/"  # OSSDIRECT_PREFIX=/ is the explicit way to allow the bucket root
+
+
+def is_active_content_type(content_type):
+    ct = content_type.lower()
+    return ct in ACTIVE_CONTENT_TYPES or ct.endswith(("+xml", "/xml")) or "javascript" in ct
 FORM_BODY_TYPE = "application/x-www-form-urlencoded"
 JSON_BODY_TYPE = "application/json"
 NAMINGS = ("random", "original")
@@ -51,6 +67,11 @@ class Config:
         "allow_folders",
         "prefix_forms",
         "signature_versions",
+        "oss_endpoint",
+        "object_acl",
+        "storage_class",
+        "content_disposition",
+        "cache_control",
     )
 
     def __init__(self, **values):
@@ -60,15 +81,13 @@ class Config:
             raise TypeError(f"unknown settings {sorted(values)}")
 
     def content_type_allowed(self, content_type):
-        if not self.content_types:
-            return True
+        """Exact names admit anything they name; wildcards (``type/*``, ``*``) never admit an active type."""
         ct = content_type.lower()
-        for pattern in self.content_types:
-            if pattern.endswith("/*") and ct.startswith(pattern[:-1]):
-                return True
-            if ct == pattern:
-                return True
-        return False
+        if ct in self.content_types:
+            return True
+        if is_active_content_type(ct):
+            return False
+        return any(p == "*" or (p.endswith("/*") and ct.startswith(p[:-1])) for p in self.content_types)
 
     def public_limits(self):
         """What the web client may know to pre-check before any byte moves."""
@@ -109,6 +128,21 @@ def _bool(env, name, default):
     raise ConfigError(f"{PREFIX}{name} must be true or false, got {raw!r}")
 
 
+def _choice(env, name, default, choices):
+    raw = _get(env, name, default) or default
+    for choice in choices:
+        if raw.lower() == choice.lower():
+            return choice
+    raise ConfigError(f"{PREFIX}{name} must be one of {', '.join(choices)}, got {raw!r}")
+
+
+def _header_value(env, name, default):
+    raw = _get(env, name, default) or default
+    if len(raw) > 256 or not all(" " <= c <= "~" for c in raw):
+        raise ConfigError(f"{PREFIX}{name} must be a short printable ASCII header value, got {raw!r}")
+    return raw
+
+
 def _list(env, name, default=""):
     return tuple(item.strip() for item in _get(env, name, default).split(",") if item.strip())
 
@@ -147,25 +181,34 @@ def load_config(environ=None, need_region=True):
     public_base_url = _url(env, "PUBLIC_BASE_URL", (_get(env, "PUBLIC_BASE_URL") or upload_host).rstrip("/"))
 
     prefix = _get(env, "PREFIX", "uploads/")
-    if prefix.startswith("/") or "\\" in prefix or ".." in prefix.split("/") or len(prefix.encode()) > 512:
-        raise ConfigError(f"{PREFIX}PREFIX must be a relative key prefix such as uploads/, got {prefix!r}")
+    if prefix == ROOT_PREFIX:
+        prefix = ""  # the bucket root, chosen explicitly (see the README before doing this)
+    elif not prefix:
+        raise ConfigError(f"{PREFIX}PREFIX is empty: name a folder such as uploads/, or / for the bucket root")
+    elif (prefix.startswith("/") or not prefix.endswith("/") or "\\" in prefix or ".." in prefix.split("/")
+          or "//" in prefix or len(prefix.encode()) > 512 or not prefix.isprintable()):
+        raise ConfigError(f"{PREFIX}PREFIX must be a relative folder ending in / such as uploads/, got {prefix!r}")
 
     min_bytes = _int(env, "MIN_BYTES", 1, 0, MAX_OSS_OBJECT)
     max_bytes = _int(env, "MAX_BYTES", 100 * 1024 * 1024, 1, MAX_OSS_OBJECT)
     if max_bytes < min_bytes:
         raise ConfigError(f"{PREFIX}MAX_BYTES ({max_bytes}) must not be below {PREFIX}MIN_BYTES ({min_bytes})")
 
-    types = tuple(t.lower() for t in _list(env, "CONTENT_TYPES", DEFAULT_CONTENT_TYPES))
-    if any(t in ("*", "*/*") for t in types):
-        types = ()
+    types = tuple("*" if t in ("*", "*/*") else t for t in (t.lower() for t in _list(env, "CONTENT_TYPES",
+                                                                                     DEFAULT_CONTENT_TYPES)))
+    if not types:
+        raise ConfigError(f"{PREFIX}CONTENT_TYPES is empty: list the accepted types, or * for any inactive type")
     for t in types:
-        if not _CT_RE.match(t):
+        if t != "*" and not _CT_RE.match(t):
             raise ConfigError(f"{PREFIX}CONTENT_TYPES has an invalid entry {t!r} (use type/subtype or type/*)")
 
     callback_url = _url(env, "CALLBACK_URL", _get(env, "CALLBACK_URL"))
     if urlsplit(callback_url).query or ";" in callback_url:
         # OSS signs the raw query, and FC3 events only carry it parsed: keep the URL query-free.
         raise ConfigError(f"{PREFIX}CALLBACK_URL must be one URL without a query string, got {callback_url!r}")
+    callback_body = _get(env, "CALLBACK_BODY")
+    if callback_body and "${x:upload_id}" not in callback_body:
+        raise ConfigError(f"{PREFIX}CALLBACK_BODY must carry upload_id=${{x:upload_id}} (the callback checks it)")
     body_type = _get(env, "CALLBACK_BODY_TYPE", FORM_BODY_TYPE).lower()
     body_type = {"form": FORM_BODY_TYPE, "json": JSON_BODY_TYPE}.get(body_type, body_type)
     if body_type not in (FORM_BODY_TYPE, JSON_BODY_TYPE):
@@ -197,6 +240,10 @@ def load_config(environ=None, need_region=True):
         raise ConfigError(f"{PREFIX}KEY_NAMING must list random and/or original (first is the default), "
                           f"got {namings!r}")
 
+    oss_endpoint = _get(env, "OSS_ENDPOINT") or (f"https://{bucket}.oss-{region}-internal.aliyuncs.com"
+                                                 if region else "")
+    oss_endpoint = _url(env, "OSS_ENDPOINT", oss_endpoint.rstrip("/"))
+
     versions = tuple(v.lower() for v in _list(env, "SIGNATURE_VERSIONS", "v4"))
     if not versions or any(v not in VERSIONS for v in versions):
         raise ConfigError(f"{PREFIX}SIGNATURE_VERSIONS must list v4 and/or v1 (first is the default), got {versions!r}")
@@ -213,7 +260,7 @@ def load_config(environ=None, need_region=True):
         expires_seconds=_int(env, "EXPIRES_SECONDS", 300, 10, 7 * 24 * 3600),
         callback_url=callback_url,
         callback_host=_get(env, "CALLBACK_HOST"),
-        callback_body=_get(env, "CALLBACK_BODY"),
+        callback_body=callback_body,
         callback_body_type=body_type,
         allowed_origins=origins,
         records=records,
@@ -222,8 +269,13 @@ def load_config(environ=None, need_region=True):
         success_status=success,
         namings=namings,
         allow_folders=_bool(env, "ALLOW_FOLDERS", False),
-        prefix_forms=_bool(env, "PREFIX_FORMS", True),
+        prefix_forms=_bool(env, "PREFIX_FORMS", False),
         signature_versions=versions,
+        oss_endpoint=oss_endpoint,
+        object_acl=_choice(env, "OBJECT_ACL", "default", OBJECT_ACLS),
+        storage_class=_choice(env, "STORAGE_CLASS", "Standard", STORAGE_CLASSES),
+        content_disposition=_choice(env, "CONTENT_DISPOSITION", "inline", DISPOSITIONS),
+        cache_control=_header_value(env, "CACHE_CONTROL", "no-cache"),
     )
 
 
@@ -233,4 +285,5 @@ ENV_NAMES = (
     "CONTENT_TYPES", "EXPIRES_SECONDS", "CALLBACK_URL", "CALLBACK_HOST", "CALLBACK_BODY",
     "CALLBACK_BODY_TYPE", "ALLOWED_ORIGINS", "RECORDS", "TRUSTED_KEY_PREFIXES", "FORBID_OVERWRITE",
     "SUCCESS_STATUS", "KEY_NAMING", "ALLOW_FOLDERS", "PREFIX_FORMS", "SIGNATURE_VERSIONS",
+    "OSS_ENDPOINT", "OBJECT_ACL", "STORAGE_CLASS", "CONTENT_DISPOSITION", "CACHE_CONTROL",
 )

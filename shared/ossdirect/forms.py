@@ -1,27 +1,36 @@
-"""The signature function's logic: issue one signed PostObject form.
+"""The signature function's logic: turn a request into one signed PostObject form.
 
-Everything the server sets is also a policy condition, because OSS accepts
-form fields that the policy does not mention: the key (or its prefix), size
-range, content type, no-overwrite, success status, the callback and the
-upload id all travel as pinned fields.
+What a form pins is written once, as policy conditions, in :func:`form_policy`. OSS stores
+form fields that the policy does not mention, so every field the server sets is an exact
+condition, and the form's fields are *derived* from those conditions
+(:meth:`PostPolicy.pinned_fields`): a field cannot be sent without being pinned.
+
+Per configuration and form shape (V4/V1, STS or not, exact key or prefix, how the type is
+bound) the policy and the answer are compiled once into :class:`JsonTemplate` s; a request
+only fills the slots (key, size, type, upload id, dates) and signs.
 """
 
 import base64
 import json
-from json.encoder import encode_basestring as _q  # JSON string, non-ASCII kept (what ali-oss signs)
 import os
 import re
 import time
 import unicodedata
+from collections import namedtuple
 from datetime import datetime, timedelta, timezone
+from urllib.parse import quote
 
 from .config import JSON_BODY_TYPE
 from .http import ApiError
-from .policy import format_expiration
+from .policy import JsonTemplate, PostPolicy, Slot, format_expiration
 from .signing import V4_ALGORITHM, v1_signature, v4_credential, v4_signature
 
 UPLOAD_ID_FIELD = "x:upload_id"
 FILENAME_FIELD = "x:filename"
+# Object metadata HeadObject shows later: how the callback (and the event path) know the object
+# came from one of our forms, and which one.
+UPLOAD_ID_META = "x-oss-meta-upload-id"
+FILENAME_META = "x-oss-meta-filename"  # percent-encoded display name (metadata is ASCII)
 MAX_KEY_BYTES = 1023
 
 # Callback variables (spec: OSS upload callback). Form values are URL-encoded by OSS.
@@ -35,8 +44,8 @@ _FORM_VARS = (
 _JSON_VARS = ("bucket", "object", "etag", "size", "mimeType")
 
 
-def default_callback_body(body_type, with_filename):
-    custom = [("upload_id", "${x:upload_id}")] + ([("filename", "${x:filename}")] if with_filename else [])
+def default_callback_body(body_type):
+    custom = [("upload_id", "${x:upload_id}")]
     if body_type == JSON_BODY_TYPE:
         pairs = [(n, f"${{{n}}}") for n in _JSON_VARS] + custom
         return "{" + ",".join(f'"{n}":{v}' for n, v in pairs) + "}"
@@ -50,6 +59,18 @@ def new_upload_id():
 
 _UNSAFE_NAME = re.compile(r"[^\w.\- ()]+", re.UNICODE)
 _CONTENT_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$")
+# control, format (bidi overrides, zero-width), surrogate, private-use, unassigned, line/paragraph separators
+_INVISIBLE = frozenset(("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"))
+
+
+def display_name(filename):
+    """The file's name as people should see it: last path segment, NFC, nothing invisible or
+    direction-changing (RTL overrides, CR/LF, BEL), whitespace collapsed, at most 255 UTF-8 bytes."""
+    name = unicodedata.normalize("NFC", str(filename).replace("\\", "/").rsplit("/", 1)[-1])
+    name = " ".join("".join(c for c in name if c.isspace() or unicodedata.category(c) not in _INVISIBLE).split())
+    while len(name.encode("utf-8")) > 255:
+        name = name[:-1]
+    return name
 
 
 def sanitize_name(name):
@@ -59,6 +80,14 @@ def sanitize_name(name):
     while len(name.encode("utf-8")) > 200:
         name = name[:-1]
     return name
+
+
+def content_disposition(kind, name):
+    """``inline`` or ``attachment`` with the display name (RFC 6266: ASCII fallback + UTF-8 form)."""
+    if not name:
+        return kind
+    fallback = "".join(c if " " <= c <= "~" and c not in '"\\%' else "_" for c in name)
+    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 def _extension(filename):
@@ -80,82 +109,115 @@ def _int_param(params, name):
     return int(raw)
 
 
-class FormIssuer:
-    """Issues signed forms for one configuration.
+# What decides a form's structure (not its values): one compiled template per shape.
+# type_binding: "exact" (the declared type) or "in" (the configured list of exact types).
+Shape = namedtuple("Shape", "v4 sts exact_key type_binding")
 
-    The hot path assembles the policy and the response as JSON text from pieces escaped once:
-    constants at construction, credential pieces per key/day, time pieces per second. Only the
-    per-upload strings (key, file name, type) are escaped per request, and base64/hex values (which
-    never need escaping) are inserted as they are. The output is byte-for-byte what
-    ``json.dumps(..., separators=(",", ":"), ensure_ascii=False)`` gives (tests check it).
-    """
+
+def form_policy(config, shape, callback_b64):
+    """Every condition a form carries, in order: the single statement of what a form pins."""
+    p = PostPolicy(Slot("expiration"))
+    p.exact("bucket", config.bucket)
+    if shape.exact_key:
+        p.eq("key", Slot("key"))
+    else:  # prefix form: any key under the directory, at most one recorded per upload id
+        p.starts_with("key", Slot("dir"))
+    if shape.v4:
+        p.exact("x-oss-signature-version", V4_ALGORITHM)
+        p.exact("x-oss-credential", Slot("credential"))
+        p.exact("x-oss-date", Slot("x_oss_date"))
+    if shape.sts:
+        p.exact("x-oss-security-token", Slot("security_token"))
+    p.content_length_range(Slot("min_bytes"), Slot("max_bytes"))
+    # The stored type: x-oss-content-type outranks the file part's own type; never a prefix match
+    # (starts-with "image/" admits "image/x,text/html", which a browser renders as HTML).
+    if shape.type_binding == "exact":
+        p.eq("Content-Type", Slot("content_type"))
+        p.eq("x-oss-content-type", Slot("content_type"))
+    else:
+        p.in_("x-oss-content-type", [t for t in config.content_types])
+    # Stored headers a client could otherwise set on the object.
+    p.eq("x-oss-object-acl", config.object_acl)
+    p.eq("x-oss-storage-class", config.storage_class)
+    p.eq("Content-Disposition", Slot("content_disposition"))
+    p.eq("Cache-Control", config.cache_control)
+    p.eq("Content-Encoding", "identity")
+    p.eq("Expires", "0")  # RFC 9111: "0" is a time in the past; Cache-Control governs anyway
+    if config.success_status:
+        p.eq("success_action_status", config.success_status)
+    if not callback_b64:  # without a callback, OSS would honour a client's redirect (an open redirect)
+        p.eq("success_action_redirect", "")
+    if config.forbid_overwrite:
+        p.eq("x-oss-forbid-overwrite", "true")
+    if callback_b64:
+        p.eq("callback", callback_b64)
+    p.eq(UPLOAD_ID_FIELD, Slot("upload_id"))
+    p.eq(UPLOAD_ID_META, Slot("upload_id"))
+    if shape.exact_key:
+        p.eq(FILENAME_FIELD, Slot("filename"))
+        p.eq(FILENAME_META, Slot("filename_meta"))
+    return p
+
+
+class _Compiled:
+    """The policy and the answer of one shape, as templates."""
+
+    def __init__(self, config, shape, callback_b64, limits):
+        policy = form_policy(config, shape, callback_b64)
+        self.policy = JsonTemplate(policy.to_dict())
+        signed = ([("policy", Slot("policy")), ("x-oss-signature", Slot("signature"))] if shape.v4 else
+                  [("OSSAccessKeyId", Slot("access_key_id")), ("policy", Slot("policy")),
+                   ("Signature", Slot("signature"))])
+        pinned = [(n, v) for n, v in policy.pinned_fields() if n != "key"]
+        fields = [["key", Slot("key_field")]] + [list(f) for f in signed + pinned]
+        answer = {
+            "version": "v4" if shape.v4 else "v1", "host": config.upload_host, "dir": Slot("dir"),
+            "key": Slot("key") if shape.exact_key else None, "policy": Slot("policy"),
+            "signature": Slot("signature"),
+            "security_token": Slot("security_token") if shape.sts else None,
+            "callback": callback_b64 or None, "upload_id": Slot("upload_id"), "expire": Slot("expire"),
+            "expires_at": Slot("expiration"), "fields": fields, "limits": limits,
+        }
+        if shape.v4:
+            answer.update(x_oss_signature_version=V4_ALGORITHM, x_oss_credential=Slot("credential"),
+                          x_oss_date=Slot("x_oss_date"))
+        else:
+            answer["accessid"] = Slot("access_key_id")
+        self.answer = JsonTemplate(answer)
+
+
+class FormIssuer:
+    """Issues signed forms for one configuration."""
 
     def __init__(self, config):
         self.config = config
-        self.bucket_cond = '{"bucket":' + _q(config.bucket) + "}"
-        self.limits_json = json.dumps(config.public_limits(), separators=(",", ":"), ensure_ascii=False)
-        self.host_json = _q(config.upload_host)
-        self.prefix_json = _q(config.prefix)
-        self.callbacks = {}
+        self.limits = config.public_limits()
+        self.callback_b64 = ""
         if config.callback_url:
-            for with_filename in (False, True):
-                callback = {"callbackUrl": config.callback_url}
-                if config.callback_host:
-                    callback["callbackHost"] = config.callback_host
-                callback["callbackBody"] = config.callback_body or default_callback_body(
-                    config.callback_body_type, with_filename)
-                callback["callbackBodyType"] = config.callback_body_type
-                text = json.dumps(callback, separators=(",", ":"), ensure_ascii=False)
-                self.callbacks[with_filename] = '"' + base64.b64encode(text.encode("utf-8")).decode("ascii") + '"'
-
-        constant = []
-        if config.success_status:
-            constant.append(("success_action_status", config.success_status))
-        if config.forbid_overwrite:
-            constant.append(("x-oss-forbid-overwrite", "true"))
-        constant_pinned = [(_q(n), _q(v)) for n, v in constant]
-        # ready-made ",cond" / ",field" text for the pins every form of a kind carries
-        self.fixed_pins = {}
-        for with_filename in (False, True):
-            pairs = list(constant_pinned)
-            if self.callbacks.get(with_filename):
-                pairs.append(('"callback"', self.callbacks[with_filename]))
-            self.fixed_pins[with_filename] = ("".join(',["eq","$' + n[1:] + "," + v + "]" for n, v in pairs),
-                                              "".join(",[" + n + "," + v + "]" for n, v in pairs))
+            callback = {"callbackUrl": config.callback_url}
+            if config.callback_host:
+                callback["callbackHost"] = config.callback_host
+            callback["callbackBody"] = config.callback_body or default_callback_body(config.callback_body_type)
+            callback["callbackBodyType"] = config.callback_body_type
+            text = json.dumps(callback, separators=(",", ":"), ensure_ascii=False)
+            self.callback_b64 = base64.b64encode(text.encode("utf-8")).decode("ascii")
+        self._compiled = {}
         self._clock = (None, None)
-        self._creds = (None, None)
+
+    def _template(self, shape):
+        compiled = self._compiled.get(shape)
+        if compiled is None:
+            compiled = self._compiled[shape] = _Compiled(self.config, shape, self.callback_b64, self.limits)
+        return compiled
 
     def _times(self, now):
         second = int(time.time()) if now is None else int(now.timestamp())
         if self._clock[0] != second:
             now = now or datetime.fromtimestamp(second, timezone.utc)
             expires_at = now + timedelta(seconds=self.config.expires_seconds)
-            expiration = format_expiration(expires_at)
-            self._clock = (second, (now.strftime("%Y%m%d"), now.strftime("%Y%m%dT%H%M%SZ"), expiration,
-                                    int(expires_at.timestamp())))
+            self._clock = (second, (now.strftime("%Y%m%d"), now.strftime("%Y%m%dT%H%M%SZ"),
+                                    format_expiration(expires_at), int(expires_at.timestamp())))
         return self._clock[1]
-
-    def _credential_pieces(self, creds, date, x_oss_date):
-        """Escaped pieces that depend only on the credentials and the signing second."""
-        ident = (creds.access_key_id, creds.security_token, x_oss_date)
-        if self._creds[0] != ident:
-            q_credential = _q(v4_credential(creds.access_key_id, date, self.config.region))
-            q_token = _q(creds.security_token) if creds.security_token else None
-            token_cond = '{"x-oss-security-token":' + q_token + "}," if q_token else ""
-            self._creds = (ident, {
-                "q_key_id": _q(creds.access_key_id),
-                "q_token": q_token or "null",
-                "token_field": ',["x-oss-security-token",' + q_token + "]" if q_token else "",
-                "v1_conds": token_cond,
-                "v4_conds": (f'{{"x-oss-signature-version":"{V4_ALGORITHM}"}},{{"x-oss-credential":{q_credential}}},'
-                             f'{{"x-oss-date":"{x_oss_date}"}},{token_cond}'),
-                "v4_fields": (f'["x-oss-signature-version","{V4_ALGORITHM}"],["x-oss-credential",{q_credential}],'
-                              f'["x-oss-date","{x_oss_date}"],'),
-                "v1_answer": ',"accessid":' + _q(creds.access_key_id),
-                "v4_answer": (f',"x_oss_signature_version":"{V4_ALGORITHM}","x_oss_credential":{q_credential},'
-                              f'"x_oss_date":"{x_oss_date}"'),
-            })
-        return self._creds[1]
 
     def issue_json(self, creds, params, now=None, upload_id=None):
         """The signed form as the JSON text the signature function answers."""
@@ -179,13 +241,11 @@ class FormIssuer:
         filename = params.get("filename", "")
         if len(filename) > 1024:
             raise ApiError(400, "InvalidFilename", "filename is longer than 1024 characters")
-        name = sanitize_name(filename) if naming == "original" else filename.strip(" ./\\")
-        if "filename" in params and not name:
+        shown = display_name(filename)
+        if "filename" in params and not (sanitize_name(filename) if naming == "original" else shown.strip(" ./")):
             raise ApiError(400, "InvalidFilename", "filename must contain at least one usable character")
         if filename:
-            if naming != "original":
-                name = upload_id + _extension(filename)
-            key = directory + name
+            key = directory + (sanitize_name(filename) if naming == "original" else upload_id + _extension(shown))
             if len(key) * 4 > MAX_KEY_BYTES and len(key.encode("utf-8")) > MAX_KEY_BYTES:  # UTF-8: <= 4 bytes/char
                 raise ApiError(400, "KeyTooLong", "the object key would exceed 1023 bytes")
         elif config.prefix_forms:
@@ -207,69 +267,30 @@ class FormIssuer:
             raise ApiError(400, "InvalidContentType", "content_type must look like type/subtype")
         if content_type and not config.content_type_allowed(content_type):
             raise ApiError(415, "UnsupportedContentType", f"content type {content_type!r} is not accepted here")
-        type_condition = None if content_type else _unhinted_type_condition(config)
+        if not content_type and any(t == "*" or t.endswith("/*") for t in config.content_types):
+            # one condition cannot say "any image but SVG": the client must declare the type
+            raise ApiError(400, "ContentTypeRequired",
+                           "content_type is required: the accepted types cannot be pinned without it")
 
         date, x_oss_date, expiration, expire = self._times(now)
-        c = self._credential_pieces(creds, date, x_oss_date)
-
-        if key is not None:
-            q_key = _q(key)
-            key_cond = '["eq","$key",' + q_key + "]"
-        else:
-            q_key = _q(directory + "${filename}")
-            key_cond = '["starts-with","$key",' + _q(directory) + "]"
-        # Pinned fields: each is sent by the client and held by an "eq" condition.
-        fixed_conds, fixed_fields = self.fixed_pins[bool(filename)]
-        extra_cond = ""
-        pinned_conds = pinned_fields = ""
-        if content_type:
-            q_type = _q(content_type)
-            pinned_conds = f',["eq","$Content-Type",{q_type}],["eq","$x-oss-content-type",{q_type}]'
-            pinned_fields = f',["Content-Type",{q_type}],["x-oss-content-type",{q_type}]'
-        elif type_condition:
-            extra_cond = "," + type_condition
-        callback = self.callbacks.get(bool(filename))
-        pinned_conds = f'{fixed_conds}{pinned_conds},["eq","${UPLOAD_ID_FIELD}","{upload_id}"]'
-        pinned_fields = f'{fixed_fields}{pinned_fields},["{UPLOAD_ID_FIELD}","{upload_id}"]'
-        if filename:
-            q_filename = _q(filename)
-            pinned_conds += f',["eq","${FILENAME_FIELD}",{q_filename}]'
-            pinned_fields += f',["{FILENAME_FIELD}",{q_filename}]'
-
-        v4 = version == "v4"
-        policy_json = (f'{{"expiration":"{expiration}","conditions":[{self.bucket_cond},{key_cond},'
-                       f'{c["v4_conds"] if v4 else c["v1_conds"]}["content-length-range",{min_bytes},{max_bytes}]'
-                       f'{extra_cond}{pinned_conds}]}}')
-        policy_b64 = base64.b64encode(policy_json.encode("utf-8")).decode("ascii")
-        if v4:
-            signature = v4_signature(creds.access_key_secret, date, config.region, policy_b64)
-            sign_fields = f'["policy","{policy_b64}"],{c["v4_fields"]}["x-oss-signature","{signature}"]'
-        else:
-            signature = v1_signature(creds.access_key_secret, policy_b64)
-            sign_fields = f'["OSSAccessKeyId",{c["q_key_id"]}],["policy","{policy_b64}"],["Signature","{signature}"]'
-        q_dir = self.prefix_json if not folder else _q(directory)
-        return (f'{{"version":"{version}","host":{self.host_json},"dir":{q_dir},'
-                f'"key":{q_key if key is not None else "null"},"policy":"{policy_b64}","signature":"{signature}",'
-                f'"security_token":{c["q_token"]},"callback":{callback or "null"},"upload_id":"{upload_id}",'
-                f'"expire":{expire},"expires_at":"{expiration}",'
-                f'"fields":[["key",{q_key}],{sign_fields}{c["token_field"]}{pinned_fields}],'
-                f'"limits":{self.limits_json}{c["v4_answer"] if v4 else c["v1_answer"]}}}')
+        shape = Shape(version == "v4", bool(creds.security_token), key is not None,
+                      "exact" if content_type else "in")
+        compiled = self._template(shape)
+        values = {
+            "expiration": expiration, "expire": expire, "dir": directory, "key": key,
+            "key_field": key if key is not None else directory + "${filename}",
+            "credential": v4_credential(creds.access_key_id, date, config.region), "x_oss_date": x_oss_date,
+            "security_token": creds.security_token, "access_key_id": creds.access_key_id,
+            "min_bytes": min_bytes, "max_bytes": max_bytes, "content_type": content_type,
+            "content_disposition": content_disposition(config.content_disposition, shown if key else ""),
+            "upload_id": upload_id, "filename": shown, "filename_meta": quote(shown, safe=""),
+        }
+        values["policy"] = policy_b64 = base64.b64encode(compiled.policy.render(values).encode("utf-8")).decode()
+        values["signature"] = (v4_signature(creds.access_key_secret, date, config.region, policy_b64) if shape.v4
+                               else v1_signature(creds.access_key_secret, policy_b64))
+        return compiled.answer.render(values)
 
 
 def issue_form(config, creds, params, now=None, upload_id=None):
     """Build and sign a form for one upload; ``params`` are the request's query values. Returns a dict."""
     return json.loads(FormIssuer(config).issue_json(creds, params, now, upload_id))
-
-
-def _unhinted_type_condition(config):
-    """Bind the stored type when the client did not declare one, if one condition can say it."""
-    types = config.content_types
-    if not types:
-        return None
-    wildcards = [t for t in types if t.endswith("/*")]
-    if not wildcards:
-        return '["in","$x-oss-content-type",[' + ",".join(_q(t) for t in types) + "]]"
-    if len(types) == 1:
-        return '["starts-with","$x-oss-content-type",' + _q(types[0][:-1]) + "]"
-    raise ApiError(400, "ContentTypeRequired",
-                   "content_type is required: the accepted types cannot be pinned without it")

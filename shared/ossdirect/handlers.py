@@ -98,16 +98,21 @@ class SignatureApp(_App):
 
 
 class CallbackApp(_App):
-    """POST from OSS after an upload: verify, record once, answer JSON for OSS to relay."""
+    """POST from OSS after an upload: verify, confirm with the bucket, record once, answer JSON."""
 
     fn = "callback"
 
     def __init__(self, environ=None, store=None):
-        super().__init__(environ, need_region=False)
+        super().__init__(environ)
+        from .callback_auth import KeyCache
         from .callbacks import handle_callback  # cryptography: only the callback pays for it
+        from .oss import OssClient
 
         self.handle_callback = handle_callback
+        self.key_cache = KeyCache()  # one per instance, bounded
         self.store = store
+        if self.config:
+            self.oss = OssClient(self.config.oss_endpoint, self.config.bucket, self.config.region)
         if self.config and store is None:
             from .records import RecordStoreError, open_store
 
@@ -120,11 +125,9 @@ class CallbackApp(_App):
     def handle(self, request, context):
         if request.method != "POST":
             raise ApiError(405, "MethodNotAllowed", "OSS callbacks are POST requests")
-        creds = None
-        if self.store.needs_credentials:
-            try:
-                creds = resolve_credentials(context)
-            except CredentialsUnavailable:
-                raise ApiError(503, "CredentialsUnavailable", "the function has no credentials") from None
-        result = self.handle_callback(self.config, self.store, request, creds)
+        try:
+            creds = resolve_credentials(context)  # HeadObject (and a cloud store) sign with the function's role
+        except CredentialsUnavailable:
+            raise ApiError(503, "CredentialsUnavailable", "the function has no credentials") from None
+        result = self.handle_callback(self.config, self.store, self.oss, request, creds, self.key_cache, log)
         return json_response(200, result), {"upload_id": result["upload_id"], "replayed": result["replayed"]}

@@ -27,7 +27,7 @@ class PostPolicy:
     """Builder for ``{"expiration": ..., "conditions": [...]}``."""
 
     def __init__(self, expiration):
-        self.expiration = expiration if isinstance(expiration, str) else format_expiration(expiration)
+        self.expiration = expiration if isinstance(expiration, (str, Slot)) else format_expiration(expiration)
         self.conditions = []
 
     def exact(self, field, value):
@@ -52,10 +52,26 @@ class PostPolicy:
         return self
 
     def content_length_range(self, minimum, maximum):
+        if isinstance(minimum, Slot) or isinstance(maximum, Slot):
+            self.conditions.append(["content-length-range", minimum, maximum])
+            return self
         if not 0 <= minimum <= maximum:
             raise ValueError("content-length-range needs 0 <= min <= max")
         self.conditions.append(["content-length-range", int(minimum), int(maximum)])
         return self
+
+    def pinned_fields(self):
+        """The form fields these conditions pin, in order: every exact or ``eq`` condition but the
+        bucket (which OSS takes from the host). A form sends each of them with exactly this value."""
+        fields = []
+        for cond in self.conditions:
+            if isinstance(cond, dict):
+                (name, value), = cond.items()
+                if name != "bucket":
+                    fields.append((name, value))
+            elif cond[0] == "eq":
+                fields.append((cond[1][1:], cond[2]))
+        return fields
 
     def to_dict(self):
         return {"expiration": self.expiration, "conditions": self.conditions}
@@ -69,3 +85,55 @@ class PostPolicy:
 
 def utc_now():
     return datetime.now(timezone.utc)
+
+
+class Slot:
+    """A per-request value inside a document compiled once (see :class:`JsonTemplate`)."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name):
+        self.name = name
+
+    def __repr__(self):
+        return f"Slot({self.name!r})"
+
+
+_escape = json.encoder.encode_basestring  # JSON string with non-ASCII kept: what json.dumps(ensure_ascii=False) writes
+_SLOT_MARK = "\x00"  # config values never contain NUL, so the marker cannot collide with real text
+
+
+class JsonTemplate:
+    """A JSON document written once with :class:`Slot` holes, filled per request.
+
+    ``render(values)`` gives exactly ``json.dumps(doc_with_values, separators=(",", ":"),
+    ensure_ascii=False)`` (tests check it) at the cost of escaping only the per-request values.
+    """
+
+    def __init__(self, doc):
+        text = json.dumps(doc, separators=(",", ":"), ensure_ascii=False,
+                          default=lambda slot: _SLOT_MARK + slot.name + _SLOT_MARK)
+        mark = json.dumps(_SLOT_MARK)[1:-1]
+        pieces = text.split(f'"{mark}')
+        self._head = pieces[0]
+        self._parts = []  # (slot name, literal text after it)
+        for piece in pieces[1:]:
+            name, _, rest = piece.partition(f'{mark}"')
+            self._parts.append((name, rest))
+
+    @property
+    def slots(self):
+        return [name for name, _ in self._parts]
+
+    def render(self, values):
+        out = [self._head]
+        for name, literal in self._parts:
+            value = values[name]
+            if type(value) is str:
+                out.append(_escape(value))
+            elif value is None:
+                out.append("null")
+            else:  # int
+                out.append(str(int(value)))
+            out.append(literal)
+        return "".join(out)

@@ -1,0 +1,121 @@
+"""SQLite record store: one row per upload id (the primary key decides who was first).
+
+WAL mode, so concurrent writers on one disk (threads, processes, the local stack's
+functions) never lose or duplicate a record. In the cloud, instances share no disk:
+use a shared store there.
+"""
+
+import os
+import random
+import sqlite3
+import threading
+import time
+
+from . import RECORD_FIELDS, RecordStore, RecordStoreError
+
+_COLUMNS = ",".join(RECORD_FIELDS)
+_INTEGER = {"size", "image_width", "image_height"}
+
+
+class SqliteStore(RecordStore):
+    _SCHEMA = ("CREATE TABLE IF NOT EXISTS records (upload_id TEXT PRIMARY KEY, "
+               + ", ".join(f"{f} {'INTEGER' if f in _INTEGER else 'TEXT'}" for f in RECORD_FIELDS if f != "upload_id")
+               + ")")
+
+    def __init__(self, path):
+        self.path = path
+        self._local = threading.local()
+        try:
+            self._conn()  # create the file and schema now, so a bad path fails at start
+        except (sqlite3.Error, OSError) as exc:
+            raise RecordStoreError(f"sqlite file {path!r} cannot be opened: {exc}") from None
+
+    def _conn(self):
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            directory = os.path.dirname(os.path.abspath(self.path))
+            os.makedirs(directory, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+            conn.execute("PRAGMA synchronous=NORMAL")
+            # Switching to WAL (once per file; it persists) and creating the table can meet
+            # SQLITE_BUSY without the busy handler when many instances start at once: retry.
+            for attempt in range(100):
+                try:
+                    if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                        conn.execute("PRAGMA journal_mode=WAL")
+                    conn.execute(self._SCHEMA)
+                    self._migrate(conn)
+                    break
+                except sqlite3.OperationalError as exc:
+                    if attempt == 99 or not ("locked" in str(exc) or "busy" in str(exc)):
+                        conn.close()
+                        raise
+                    time.sleep(0.01 + random.random() * 0.04)
+            self._local.conn = conn
+        return conn
+
+    @staticmethod
+    def _migrate(conn):
+        """Files from 0.1 kept records in ``uploads`` keyed by (upload id, key): carry them over once
+        (the first record per upload id wins, as it would have under today's rule)."""
+        old = conn.execute("SELECT name FROM sqlite_master WHERE type='table' AND name='uploads'").fetchone()
+        if old is None:
+            return
+        old_columns = {row[1] for row in conn.execute("PRAGMA table_info(uploads)")}
+        shared = [f for f in RECORD_FIELDS if f in old_columns]
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if conn.execute("SELECT name FROM sqlite_master WHERE type='table' AND name='uploads'").fetchone():
+                conn.execute(f"INSERT OR IGNORE INTO records ({','.join(shared)}) "
+                             f"SELECT {','.join(shared)} FROM uploads ORDER BY rowid")
+                conn.execute("ALTER TABLE uploads RENAME TO uploads_v0_1")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def put(self, record, credentials=None):
+        row = [record.get(f) for f in RECORD_FIELDS]
+        conn = self._conn()
+        try:
+            # The primary key decides who was first; the loser reads the winner's record.
+            created = conn.execute(f"INSERT OR IGNORE INTO records ({_COLUMNS}) "
+                                   f"VALUES ({','.join('?' * len(RECORD_FIELDS))})", row).rowcount == 1
+            found = conn.execute(f"SELECT {_COLUMNS} FROM records WHERE upload_id=?",
+                                 (record.get("upload_id"),)).fetchone()
+        except sqlite3.Error as exc:
+            raise RecordStoreError(f"sqlite: {exc.__class__.__name__}") from None
+        return dict(zip(RECORD_FIELDS, found)), created
+
+    def get(self, upload_id, credentials=None):
+        try:
+            found = self._conn().execute(f"SELECT {_COLUMNS} FROM records WHERE upload_id=?",
+                                         (upload_id,)).fetchone()
+        except sqlite3.Error as exc:
+            raise RecordStoreError(f"sqlite: {exc.__class__.__name__}") from None
+        return dict(zip(RECORD_FIELDS, found)) if found else None
+
+    def update(self, upload_id, expected, changes, credentials=None):
+        unknown = (set(expected) | set(changes)) - set(RECORD_FIELDS)
+        if unknown or "upload_id" in changes or not changes:
+            raise ValueError(f"cannot update {sorted(unknown)}")
+        sets = ",".join(f"{f}=?" for f in changes)
+        # IS compares NULLs too, so "expected to be unset" works like any other value
+        where = "".join(f" AND {f} IS ?" for f in expected)
+        try:
+            applied = self._conn().execute(f"UPDATE records SET {sets} WHERE upload_id=?{where}",
+                                           [*changes.values(), upload_id, *expected.values()]).rowcount == 1
+        except sqlite3.Error as exc:
+            raise RecordStoreError(f"sqlite: {exc.__class__.__name__}") from None
+        return self.get(upload_id), applied
+
+    def all(self):
+        """Every record, oldest first (for tools and tests)."""
+        rows = self._conn().execute(f"SELECT {_COLUMNS} FROM records ORDER BY rowid").fetchall()
+        return [dict(zip(RECORD_FIELDS, r)) for r in rows]
+
+    def close(self):
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None

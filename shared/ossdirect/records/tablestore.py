@@ -1,0 +1,304 @@
+"""Tablestore (OTS) record store: one row per upload id, shared by every function instance.
+
+    OSSDIRECT_RECORDS=tablestore://<instance>/<table>?endpoint=https://<instance>.<region>.ots.aliyuncs.com
+                      [&region=<region>][&timeout=2]
+
+- **First writer wins**: ``PutRow`` with ``RowExistenceExpectation.EXPECT_NOT_EXIST``; the service
+  answers ``OTSConditionCheckFail`` when the row exists, and the loser reads the stored record back
+  (``replayed``). If the conflicting row carries *our* ``record_id``, our own earlier attempt landed
+  (a retry after a lost answer), so we still created it.
+- **Updates only on what the writer read**: ``UpdateRow`` with ``EXPECT_EXIST`` plus one column
+  condition per expected field (``col == value``, and "still unset" as
+  ``col == x pass-if-missing AND col != x pass-if-missing``, which only a missing column passes:
+  it needs no newer comparator). So two instances never overwrite each other's facts.
+- **Listing by user and by time** cannot use ``GetRange`` on the table (its key is the upload id, in
+  no useful order), so the table has two *global secondary indexes* that the service maintains
+  atomically from each row write (a second table written by us would be a second, non-atomic write):
+  ``<table>_by_user`` keyed (user, created_at, upload_id) and ``<table>_by_time`` keyed
+  (created_at, upload_id). They carry keys only; the records are then read from the table itself
+  with ``BatchGetRow`` (≤ 100 per call), so a listing shows the latest status. GSIs are
+  eventually consistent (milliseconds): a record written a moment ago may be missing from a
+  listing, never from ``get``. Records without a user are listed by time only.
+- The SDK is imported when this store is constructed (only when ``OSSDIRECT_RECORDS`` names it):
+  it costs ~0.4 s of cold start (``bench/tablestore.py``).
+- Credentials arrive per request; one SDK client (one connection pool) is kept, and its credentials
+  provider holds only the latest keys, swapped when STS rotates them.
+
+The table and indexes are created once by ``python -m tools.tablestore_setup``.
+"""
+
+import base64
+import json
+import logging
+import re
+import threading
+from urllib.parse import parse_qs, urlsplit
+
+from . import RECORD_FIELDS, RecordStore, RecordStoreError
+
+INTEGER_FIELDS = frozenset({"size", "image_width", "image_height"})
+ATTRIBUTES = tuple(f for f in RECORD_FIELDS if f != "upload_id")
+BY_USER, BY_TIME = "_by_user", "_by_time"
+INDEX_KEYS = {BY_USER: ("user", "created_at", "upload_id"), BY_TIME: ("created_at", "upload_id")}
+MAX_BATCH_GET = 100
+_REGION = re.compile(r"^[a-z0-9-]+\.([a-z]{2}-[a-z0-9-]+?)(?:\.vpc)?\.(?:ots|tablestore)\.aliyuncs\.com$")
+# Errors after which the service did not apply the write: safe to send again.
+_NOT_APPLIED = {"OTSServerBusy", "OTSRowOperationConflict", "OTSNotEnoughCapacityUnit", "OTSQuotaExhausted",
+                "OTSCapacityUnitExhausted", "OTSTooFrequentReservedThroughputAdjustment", "OTSPartitionUnavailable"}
+_READS = {"GetRow", "BatchGetRow", "GetRange", "DescribeTable", "ListTable"}
+
+
+def region_of(endpoint):
+    host = urlsplit(endpoint).hostname or ""
+    match = _REGION.match(host)
+    return match.group(1) if match else None
+
+
+class TablestoreStore(RecordStore):
+    needs_credentials = True
+    can_read = True
+
+    def __init__(self, instance, table, endpoint, region=None, timeout=2.0, retries=2):
+        if "://" not in endpoint:
+            endpoint = "https://" + endpoint
+        self.instance, self.table, self.endpoint = instance, table, endpoint
+        self.region = region or region_of(endpoint)  # V4 signatures when known, else V2
+        self.timeout, self.retries = timeout, retries
+        self._lock = threading.Lock()
+        self._client = self._provider = None
+        self._key = None  # (access key id, token) the provider holds: compared, never logged
+        for name in ("tablestore.encoder", "tablestore.decoder"):  # "native codec not available" noise
+            logging.getLogger(name).setLevel(logging.ERROR)
+        try:
+            import tablestore  # the heavy import happens here, at configuration time
+        except ImportError as exc:
+            raise RecordStoreError(f"tablestore:// needs the tablestore SDK ({exc})") from None
+        self._ts = tablestore
+        # The SDK logs every failed request (a replay's condition failure too) at ERROR, and
+        # formats whole protobufs when its logger level is NOTSET: pin it.
+        logging.getLogger("ossdirect.tablestore.sdk").setLevel(logging.CRITICAL)
+
+    @classmethod
+    def from_url(cls, url):
+        parts = urlsplit(url)
+        instance, table = parts.netloc, parts.path.strip("/")
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        if not instance or not table or "/" in table or not query.get("endpoint"):
+            raise RecordStoreError("tablestore:// URL must be tablestore://<instance>/<table>?endpoint=https://"
+                                   "<instance>.<region>.ots.aliyuncs.com")
+        try:
+            timeout = float(query.get("timeout", "2"))
+        except ValueError:
+            raise RecordStoreError("tablestore:// timeout must be a number of seconds") from None
+        return cls(instance, table, query["endpoint"], query.get("region"), timeout)
+
+    # -------------------------------------------------------------- SDK client
+
+    def client(self, credentials):
+        if credentials is None or not credentials.access_key_id or not credentials.access_key_secret:
+            raise RecordStoreError("tablestore: no credentials")
+        ts = self._ts
+        with self._lock:
+            if self._client is None:
+                store = self
+
+                class Provider(ts.CredentialsProvider):
+                    creds = None
+
+                    def get_credentials(self):
+                        return self.creds
+
+                class Retry(ts.RetryPolicy):
+                    """Few, short retries (the callback's answer waits): throttling-type errors for
+                    every operation, and server-side faults for reads only."""
+
+                    def should_retry(self, retry_times, exception, api_name):
+                        if retry_times >= store.retries:
+                            return False
+                        code = getattr(exception, "code", "")
+                        if code in _NOT_APPLIED:
+                            return True
+                        return api_name in _READS and getattr(exception, "http_status", 0) >= 500
+
+                    def get_retry_delay(self, retry_times, exception, api_name):
+                        return 0.05 * (2 ** retry_times)
+
+                self._provider = Provider()
+                self._provider.creds = ts.credentials.Credentials(
+                    credentials.access_key_id, credentials.access_key_secret, credentials.security_token)
+                self._key = (credentials.access_key_id, credentials.security_token)
+                kwargs = dict(credentials_provider=self._provider, instance_name=self.instance,
+                              socket_timeout=self.timeout, retry_policy=Retry(),
+                              logger_name="ossdirect.tablestore.sdk", max_connection=16)
+                if self.region:
+                    kwargs["region"] = self.region
+                self._client = ts.OTSClient(self.endpoint, **kwargs)
+            elif self._key != (credentials.access_key_id, credentials.security_token) or \
+                    self._provider.creds.get_access_key_secret() != credentials.access_key_secret:
+                # STS rotation: same client and connections, new keys from the next request on
+                self._provider.creds = ts.credentials.Credentials(
+                    credentials.access_key_id, credentials.access_key_secret, credentials.security_token)
+                self._key = (credentials.access_key_id, credentials.security_token)
+            return self._client
+
+    def _call(self, what, fn, *args, **kwargs):
+        ts = self._ts
+        try:
+            return fn(*args, **kwargs)
+        except ts.OTSServiceError as exc:
+            raise _ServiceError(exc.get_error_code(), f"tablestore: {what} answered {exc.get_http_status()} "
+                                                      f"{exc.get_error_code()}") from None
+        except ts.OTSClientError as exc:
+            raise RecordStoreError(f"tablestore: {what} failed ({exc.get_error_message()[:120]})") from None
+        except Exception as exc:  # urllib3 timeouts, refused connections, TLS
+            raise RecordStoreError(f"tablestore: {what} failed ({exc.__class__.__name__})") from None
+
+    # -------------------------------------------------------------- records <-> rows
+
+    @staticmethod
+    def _columns(record):
+        out = []
+        for f in ATTRIBUTES:
+            value = record.get(f)
+            if value is None:
+                continue  # absent columns are how a row says None
+            if isinstance(value, bool) or not isinstance(value, (str, int)):
+                raise ValueError(f"record field {f} must be a string or an integer")
+            out.append((f, value))
+        return out
+
+    @staticmethod
+    def _record(upload_id, attribute_columns):
+        record = dict.fromkeys(RECORD_FIELDS)
+        record["upload_id"] = upload_id
+        for column in attribute_columns:
+            if column[0] in record:
+                record[column[0]] = column[1]
+        return record
+
+    # -------------------------------------------------------------- RecordStore
+
+    def put(self, record, credentials=None):
+        ts = self._ts
+        client = self.client(credentials)
+        upload_id = record.get("upload_id")
+        if not isinstance(upload_id, str) or not upload_id:
+            raise ValueError("record has no upload_id")
+        row = ts.Row([("upload_id", upload_id)], self._columns(record))
+        try:
+            self._call("PutRow", client.put_row, self.table, row,
+                       ts.Condition(ts.RowExistenceExpectation.EXPECT_NOT_EXIST))
+            return self._record(upload_id, row.attribute_columns), True
+        except _ServiceError as exc:
+            if exc.code != "OTSConditionCheckFail":
+                raise
+        stored = self.get(upload_id, credentials)
+        if stored is None:  # deleted between the two calls: not ours to resurrect
+            raise RecordStoreError("tablestore: record vanished after a conflicting write")
+        return stored, stored.get("record_id") == record.get("record_id") is not None
+
+    def get(self, upload_id, credentials=None):
+        client = self.client(credentials)
+        _, row, _ = self._call("GetRow", client.get_row, self.table, [("upload_id", upload_id)], max_version=1)
+        return None if row is None else self._record(upload_id, row.attribute_columns)
+
+    def update(self, upload_id, expected, changes, credentials=None):
+        ts = self._ts
+        unknown = (set(expected) | set(changes)) - set(RECORD_FIELDS)
+        if unknown or "upload_id" in changes or "upload_id" in expected or not changes:
+            raise ValueError(f"cannot update {sorted(unknown) or sorted(changes)}")
+        client = self.client(credentials)
+        conditions = []
+        for field, value in expected.items():
+            if value is None:
+                probe = 0 if field in INTEGER_FIELDS else ""
+                both = ts.CompositeColumnCondition(ts.LogicalOperator.AND)
+                both.add_sub_condition(ts.SingleColumnCondition(field, probe, ts.ComparatorType.EQUAL, True))
+                both.add_sub_condition(ts.SingleColumnCondition(field, probe, ts.ComparatorType.NOT_EQUAL, True))
+                conditions.append(both)
+            else:
+                conditions.append(ts.SingleColumnCondition(field, value, ts.ComparatorType.EQUAL, False))
+        column_condition = None
+        if len(conditions) == 1:
+            column_condition = conditions[0]
+        elif conditions:
+            column_condition = ts.CompositeColumnCondition(ts.LogicalOperator.AND)
+            for condition in conditions:
+                column_condition.add_sub_condition(condition)
+        puts = self._columns(changes)
+        deletes = [f for f, v in changes.items() if v is None]
+        update = {}
+        if puts:
+            update["PUT"] = puts
+        if deletes:
+            update["DELETE_ALL"] = deletes
+        row = ts.Row([("upload_id", upload_id)], update)
+        condition = ts.Condition(ts.RowExistenceExpectation.EXPECT_EXIST, column_condition)
+        try:
+            self._call("UpdateRow", client.update_row, self.table, row, condition)
+            applied = True
+        except _ServiceError as exc:
+            if exc.code != "OTSConditionCheckFail":
+                raise
+            applied = False
+        return self.get(upload_id, credentials), applied
+
+    def list_records(self, user=None, since=None, until=None, page_token=None, limit=100, credentials=None):
+        """Records by creation time (of one user, or all), oldest first: ``(records, next_token)``.
+
+        ``since`` is inclusive, ``until`` exclusive (``created_at`` strings, ISO-8601 UTC);
+        ``next_token`` is None on the last page."""
+        ts = self._ts
+        limit = max(1, min(int(limit), 1000))
+        client = self.client(credentials)
+        index = self.table + (BY_USER if user is not None else BY_TIME)
+        prefix = [("user", user)] if user is not None else []
+        if page_token:
+            try:
+                start = [tuple(pair) for pair in json.loads(base64.urlsafe_b64decode(page_token.encode()))]
+                if [n for n, _ in start] != list(INDEX_KEYS[BY_USER if user is not None else BY_TIME]) or \
+                        start[:len(prefix)] != prefix:
+                    raise ValueError
+            except (ValueError, TypeError):
+                raise ValueError("page_token does not belong to this listing") from None
+        else:
+            start = prefix + [("created_at", since if since is not None else ts.INF_MIN), ("upload_id", ts.INF_MIN)]
+        end = prefix + [("created_at", until if until is not None else ts.INF_MAX),
+                        ("upload_id", ts.INF_MIN if until is not None else ts.INF_MAX)]
+        ids, next_start = [], start
+        while next_start is not None and len(ids) < limit:
+            _, next_start, rows, _ = self._call(
+                "GetRange", client.get_range, index, ts.Direction.FORWARD, next_start, end,
+                columns_to_get=[], limit=limit - len(ids), max_version=1)
+            ids.extend(dict(r.primary_key)["upload_id"] for r in rows)
+        records = self._batch_get(client, ids)
+        token = None
+        if next_start is not None:
+            token = base64.urlsafe_b64encode(json.dumps(next_start, ensure_ascii=False).encode()).decode()
+        return records, token
+
+    def _batch_get(self, client, ids):
+        ts = self._ts
+        found = {}
+        for i in range(0, len(ids), MAX_BATCH_GET):
+            chunk = ids[i:i + MAX_BATCH_GET]
+            request = ts.BatchGetRowRequest()
+            request.add(ts.TableInBatchGetRowItem(self.table, [[("upload_id", u)] for u in chunk], max_version=1))
+            result = self._call("BatchGetRow", client.batch_get_row, request)
+            for item in result.get_result_by_table(self.table):
+                if not item.is_ok:
+                    raise RecordStoreError(f"tablestore: BatchGetRow row failed ({item.error_code})")
+                if item.row is not None:
+                    upload_id = dict(item.row.primary_key)["upload_id"]
+                    found[upload_id] = self._record(upload_id, item.row.attribute_columns)
+        return [found[u] for u in ids if u in found]  # a row deleted since the index read is skipped
+
+    def close(self):
+        with self._lock:
+            self._client = self._provider = self._key = None
+
+
+class _ServiceError(RecordStoreError):
+    def __init__(self, code, message):
+        super().__init__(message)
+        self.code = code

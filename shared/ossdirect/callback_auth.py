@@ -101,6 +101,7 @@ class KeyCache:
         self.by_header = _Lru()  # x-oss-pub-key-url value -> (trusted prefixes, key); only after a good signature
         self._pinned = None
         self._last_fetch = 0.0
+        self._fetching = {}  # canonical URL -> Event, while its one fetch runs
         self._lock = threading.Lock()  # guards the maps and the fetch budget, never held across a fetch
 
     def pinned(self):
@@ -115,14 +116,32 @@ class KeyCache:
             key = self.keys.get(canonical_url)
             if key is not None:
                 return key
-            now = time.monotonic()
-            if now - self._last_fetch < FETCH_INTERVAL_SECONDS:
-                raise CallbackAuthError("public key URL is not known yet; try again later")
-            self._last_fetch = now
-        key = _fetch_key(canonical_url)
-        with self._lock:
-            self.keys.remember(canonical_url, key)
-        return key
+            fetching = self._fetching.get(canonical_url)
+            if fetching is None:
+                now = time.monotonic()
+                if self._fetching or now - self._last_fetch < FETCH_INTERVAL_SECONDS:
+                    raise CallbackAuthError("public key URL is not known yet; try again later")
+                self._last_fetch = now
+                fetching = self._fetching[canonical_url] = threading.Event()
+                mine = True
+            else:
+                mine = False
+        if not mine:  # callbacks arriving while the key is fetched wait for that one fetch
+            fetching.wait(FETCH_TIMEOUT_SECONDS + 1)
+            with self._lock:
+                key = self.keys.get(canonical_url)
+            if key is None:
+                raise CallbackAuthError("public key could not be loaded from its URL")
+            return key
+        try:
+            key = _fetch_key(canonical_url)
+            with self._lock:
+                self.keys.remember(canonical_url, key)
+            return key
+        finally:
+            with self._lock:
+                del self._fetching[canonical_url]
+            fetching.set()
 
 
 def _fetch_key(url):

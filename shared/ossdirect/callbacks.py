@@ -122,10 +122,14 @@ def handle_callback(config, store, oss, request, credentials, key_cache=None, lo
     info = lookup_object(oss, key, credentials)
     if info is None:
         raise ApiError(404, "ObjectNotFound", "no such object in the bucket: nothing was recorded")
-    if info.metadata.get(_META_UPLOAD_ID) != body["upload_id"]:
+    pinned_id = info.metadata.get(_META_UPLOAD_ID)
+    seed_client = pinned_id is None and config.compat == "seed"  # seed forms cannot pin metadata
+    if pinned_id != body["upload_id"] and not seed_client:
         raise ApiError(403, "UploadIdMismatch", "the object was not uploaded with this upload id")
 
     record = record_from_object(config, key, info, "callback")
+    if seed_client:
+        record.update(upload_id=body["upload_id"], status_reason="seed-compat: origin not proven by metadata")
     record.update(image_width=_small_int(body["width"]), image_height=_small_int(body["height"]),
                   image_format=body["format"], client_ip=body["clientIp"], oss_request_id=body["reqId"])
     stored, created = write_record(store, record, credentials, log)

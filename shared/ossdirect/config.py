@@ -72,6 +72,8 @@ class Config:
         "storage_class",
         "content_disposition",
         "cache_control",
+        "compat",
+        "record_log",
     )
 
     def __init__(self, **values):
@@ -222,8 +224,12 @@ def load_config(environ=None, need_region=True):
                 raise ConfigError(f"{PREFIX}ALLOWED_ORIGINS entries must look like https://example.com, got {origin!r}")
 
     records = _get(env, "RECORDS", "sqlite:///ossdirect-records.sqlite3")
-    if not (records == "stdout" or records.startswith("sqlite:///") or records.startswith("sls://")):
-        raise ConfigError(f"{PREFIX}RECORDS must be sqlite:///path, stdout or sls://..., got {records!r}")
+    if not (records == "stdout" or records.startswith(("sqlite:///", "sls://", "tablestore://"))):
+        raise ConfigError(f"{PREFIX}RECORDS must be sqlite:///path, stdout, sls://... or tablestore://..., "
+                          f"got {records!r}")
+    record_log = _get(env, "RECORD_LOG")
+    if record_log and not record_log.startswith("sls://"):
+        raise ConfigError(f"{PREFIX}RECORD_LOG must be sls://<project>/<logstore>?endpoint=..., got {record_log!r}")
 
     trusted = _list(env, "TRUSTED_KEY_PREFIXES")
     for p in trusted:
@@ -276,6 +282,8 @@ def load_config(environ=None, need_region=True):
         storage_class=_choice(env, "STORAGE_CLASS", "Standard", STORAGE_CLASSES),
         content_disposition=_choice(env, "CONTENT_DISPOSITION", "inline", DISPOSITIONS),
         cache_control=_header_value(env, "CACHE_CONTROL", "no-cache"),
+        compat=_choice(env, "COMPAT", "none", ("none", "seed")),
+        record_log=record_log,
     )
 
 
@@ -285,5 +293,6 @@ ENV_NAMES = (
     "CONTENT_TYPES", "EXPIRES_SECONDS", "CALLBACK_URL", "CALLBACK_HOST", "CALLBACK_BODY",
     "CALLBACK_BODY_TYPE", "ALLOWED_ORIGINS", "RECORDS", "TRUSTED_KEY_PREFIXES", "FORBID_OVERWRITE",
     "SUCCESS_STATUS", "KEY_NAMING", "ALLOW_FOLDERS", "PREFIX_FORMS", "SIGNATURE_VERSIONS",
-    "OSS_ENDPOINT", "OBJECT_ACL", "STORAGE_CLASS", "CONTENT_DISPOSITION", "CACHE_CONTROL",
+    "OSS_ENDPOINT", "OBJECT_ACL", "STORAGE_CLASS", "CONTENT_DISPOSITION", "CACHE_CONTROL", "COMPAT",
+    "RECORD_LOG",
 )

@@ -22,7 +22,7 @@ from urllib.parse import quote
 
 from .config import JSON_BODY_TYPE
 from .http import ApiError
-from .policy import JsonTemplate, PostPolicy, Slot, format_expiration
+from .policy import JsonTemplate, PostPolicy, Slot, format_expiration, json_values
 from .signing import V4_ALGORITHM, v1_signature, v4_credential, v4_signature
 
 UPLOAD_ID_FIELD = "x:upload_id"
@@ -66,8 +66,11 @@ _INVISIBLE = frozenset(("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"))
 def display_name(filename):
     """The file's name as people should see it: last path segment, NFC, nothing invisible or
     direction-changing (RTL overrides, CR/LF, BEL), whitespace collapsed, at most 255 UTF-8 bytes."""
-    name = unicodedata.normalize("NFC", str(filename).replace("\\", "/").rsplit("/", 1)[-1])
-    name = " ".join("".join(c for c in name if c.isspace() or unicodedata.category(c) not in _INVISIBLE).split())
+    name = str(filename).replace("\\", "/").rsplit("/", 1)[-1]
+    if not (name.isascii() and name.isprintable()):  # printable ASCII has nothing to remove
+        name = unicodedata.normalize("NFC", name)
+        name = "".join(c for c in name if c.isspace() or unicodedata.category(c) not in _INVISIBLE)
+    name = " ".join(name.split())
     while len(name.encode("utf-8")) > 255:
         name = name[:-1]
     return name
@@ -111,11 +114,14 @@ def _int_param(params, name):
 
 # What decides a form's structure (not its values): one compiled template per shape.
 # type_binding: "exact" (the declared type) or "in" (the configured list of exact types).
-Shape = namedtuple("Shape", "v4 sts exact_key type_binding")
+# seed_compat: the reduced form the seed samples' own clients can send (OSSDIRECT_COMPAT=seed).
+Shape = namedtuple("Shape", "v4 sts exact_key type_binding has_callback seed_compat")
 
 
-def form_policy(config, shape, callback_b64):
+def form_policy(config, shape):
     """Every condition a form carries, in order: the single statement of what a form pins."""
+    if shape.seed_compat:
+        return seed_compat_policy(config, shape)
     p = PostPolicy(Slot("expiration"))
     p.exact("bucket", config.bucket)
     if shape.exact_key:
@@ -145,12 +151,11 @@ def form_policy(config, shape, callback_b64):
     p.eq("Expires", "0")  # RFC 9111: "0" is a time in the past; Cache-Control governs anyway
     if config.success_status:
         p.eq("success_action_status", config.success_status)
-    if not callback_b64:  # without a callback, OSS would honour a client's redirect (an open redirect)
-        p.eq("success_action_redirect", "")
+    p.eq("success_action_redirect", "")  # empty: no redirect (a client's would be an open redirect)
     if config.forbid_overwrite:
         p.eq("x-oss-forbid-overwrite", "true")
-    if callback_b64:
-        p.eq("callback", callback_b64)
+    if shape.has_callback:
+        p.eq("callback", Slot("callback"))
     p.eq(UPLOAD_ID_FIELD, Slot("upload_id"))
     p.eq(UPLOAD_ID_META, Slot("upload_id"))
     if shape.exact_key:
@@ -159,11 +164,31 @@ def form_policy(config, shape, callback_b64):
     return p
 
 
+def seed_compat_policy(config, shape):
+    """Only what the seed samples' clients send, unchanged: their key under the directory, the size
+    range, ``success_action_status=200``, the signature fields and (V1 samples) the callback. No
+    type, stored headers, upload id or file name are pinned: see the README before turning it on."""
+    p = PostPolicy(Slot("expiration"))
+    p.exact("bucket", config.bucket)
+    p.starts_with("key", Slot("dir"))
+    if shape.v4:
+        p.exact("x-oss-signature-version", V4_ALGORITHM)
+        p.exact("x-oss-credential", Slot("credential"))
+        p.exact("x-oss-date", Slot("x_oss_date"))
+    if shape.sts:
+        p.exact("x-oss-security-token", Slot("security_token"))
+    p.content_length_range(Slot("min_bytes"), Slot("max_bytes"))
+    p.eq("success_action_status", "200")
+    if shape.has_callback:
+        p.eq("callback", Slot("callback"))
+    return p
+
+
 class _Compiled:
     """The policy and the answer of one shape, as templates."""
 
-    def __init__(self, config, shape, callback_b64, limits):
-        policy = form_policy(config, shape, callback_b64)
+    def __init__(self, config, shape, limits):
+        policy = form_policy(config, shape)
         self.policy = JsonTemplate(policy.to_dict())
         signed = ([("policy", Slot("policy")), ("x-oss-signature", Slot("signature"))] if shape.v4 else
                   [("OSSAccessKeyId", Slot("access_key_id")), ("policy", Slot("policy")),
@@ -175,7 +200,7 @@ class _Compiled:
             "key": Slot("key") if shape.exact_key else None, "policy": Slot("policy"),
             "signature": Slot("signature"),
             "security_token": Slot("security_token") if shape.sts else None,
-            "callback": callback_b64 or None, "upload_id": Slot("upload_id"), "expire": Slot("expire"),
+            "callback": Slot("callback") if shape.has_callback else None, "upload_id": Slot("upload_id"), "expire": Slot("expire"),
             "expires_at": Slot("expiration"), "fields": fields, "limits": limits,
         }
         if shape.v4:
@@ -192,22 +217,29 @@ class FormIssuer:
     def __init__(self, config):
         self.config = config
         self.limits = config.public_limits()
-        self.callback_b64 = ""
-        if config.callback_url:
-            callback = {"callbackUrl": config.callback_url}
-            if config.callback_host:
-                callback["callbackHost"] = config.callback_host
-            callback["callbackBody"] = config.callback_body or default_callback_body(config.callback_body_type)
-            callback["callbackBodyType"] = config.callback_body_type
-            text = json.dumps(callback, separators=(",", ":"), ensure_ascii=False)
-            self.callback_b64 = base64.b64encode(text.encode("utf-8")).decode("ascii")
+        self.callback_b64 = self.callback_param() if config.callback_url else ""
         self._compiled = {}
         self._clock = (None, None)
+
+    def callback_param(self, upload_id=None):
+        """The base64 ``callback`` parameter. Seed clients send no ``x:`` fields, so their callback
+        body carries the upload id as text (the pinned callback itself cannot be changed)."""
+        config = self.config
+        callback = {"callbackUrl": config.callback_url}
+        if config.callback_host:
+            callback["callbackHost"] = config.callback_host
+        body = config.callback_body or default_callback_body(config.callback_body_type)
+        if upload_id:
+            body = body.replace("${x:upload_id}", upload_id)
+        callback["callbackBody"] = body
+        callback["callbackBodyType"] = config.callback_body_type
+        text = json.dumps(callback, separators=(",", ":"), ensure_ascii=False)
+        return base64.b64encode(text.encode("utf-8")).decode("ascii")
 
     def _template(self, shape):
         compiled = self._compiled.get(shape)
         if compiled is None:
-            compiled = self._compiled[shape] = _Compiled(self.config, shape, self.callback_b64, self.limits)
+            compiled = self._compiled[shape] = _Compiled(self.config, shape, self.limits)
         return compiled
 
     def _times(self, now):
@@ -248,7 +280,7 @@ class FormIssuer:
             key = directory + (sanitize_name(filename) if naming == "original" else upload_id + _extension(shown))
             if len(key) * 4 > MAX_KEY_BYTES and len(key.encode("utf-8")) > MAX_KEY_BYTES:  # UTF-8: <= 4 bytes/char
                 raise ApiError(400, "KeyTooLong", "the object key would exceed 1023 bytes")
-        elif config.prefix_forms:
+        elif config.prefix_forms or config.compat == "seed":
             key = None
         else:
             raise ApiError(400, "FilenameRequired", "filename is required: this endpoint issues exact-key forms only")
@@ -267,14 +299,17 @@ class FormIssuer:
             raise ApiError(400, "InvalidContentType", "content_type must look like type/subtype")
         if content_type and not config.content_type_allowed(content_type):
             raise ApiError(415, "UnsupportedContentType", f"content type {content_type!r} is not accepted here")
-        if not content_type and any(t == "*" or t.endswith("/*") for t in config.content_types):
+        seed = config.compat == "seed" and key is None  # a seed client: it sends only the fields it knows
+        if not seed and not content_type and any(t == "*" or t.endswith("/*") for t in config.content_types):
             # one condition cannot say "any image but SVG": the client must declare the type
             raise ApiError(400, "ContentTypeRequired",
                            "content_type is required: the accepted types cannot be pinned without it")
 
         date, x_oss_date, expiration, expire = self._times(now)
+        # the seed V4 client (fetch + FormData) sends no callback; the V1 (Plupload) samples do
+        has_callback = bool(config.callback_url) and not (seed and version == "v4")
         shape = Shape(version == "v4", bool(creds.security_token), key is not None,
-                      "exact" if content_type else "in")
+                      "exact" if content_type else "in", has_callback, seed)
         compiled = self._template(shape)
         values = {
             "expiration": expiration, "expire": expire, "dir": directory, "key": key,
@@ -284,11 +319,14 @@ class FormIssuer:
             "min_bytes": min_bytes, "max_bytes": max_bytes, "content_type": content_type,
             "content_disposition": content_disposition(config.content_disposition, shown if key else ""),
             "upload_id": upload_id, "filename": shown, "filename_meta": quote(shown, safe=""),
+            "callback": self.callback_param(upload_id) if seed and has_callback else self.callback_b64,
         }
-        values["policy"] = policy_b64 = base64.b64encode(compiled.policy.render(values).encode("utf-8")).decode()
-        values["signature"] = (v4_signature(creds.access_key_secret, date, config.region, policy_b64) if shape.v4
-                               else v1_signature(creds.access_key_secret, policy_b64))
-        return compiled.answer.render(values)
+        texts = json_values(values)  # each value escaped once, for both templates
+        policy_b64 = base64.b64encode(compiled.policy.render_json(texts).encode("utf-8")).decode()
+        signature = (v4_signature(creds.access_key_secret, date, config.region, policy_b64) if shape.v4
+                     else v1_signature(creds.access_key_secret, policy_b64))
+        texts["policy"], texts["signature"] = f'"{policy_b64}"', f'"{signature}"'  # base64 and hex need no escaping
+        return compiled.answer.render_json(texts)
 
 
 def issue_form(config, creds, params, now=None, upload_id=None):

@@ -118,6 +118,10 @@ class CallbackApp(_App):
 
             try:
                 self.store = open_store(self.config.records)
+                if self.config.record_log:  # the authoritative store first, then the log
+                    from .records.chain import ChainStore
+
+                    self.store = ChainStore(self.store, open_store(self.config.record_log))
             except (RecordStoreError, OSError) as exc:
                 self.config_error = f"OSSDIRECT_RECORDS could not be opened: {exc}"
                 log.error(json.dumps({"fn": self.fn, "config_error": self.config_error}))

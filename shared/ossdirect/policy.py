@@ -126,14 +126,19 @@ class JsonTemplate:
         return [name for name, _ in self._parts]
 
     def render(self, values):
+        """Fill the slots from ``values`` (str, int or None), each escaped as JSON."""
+        return self.render_json(json_values(values))
+
+    def render_json(self, json_texts):
+        """Fill the slots with ready JSON texts (see :func:`json_values`): what the hot path uses,
+        so a value that fills several slots (policy and answer) is escaped once."""
         out = [self._head]
         for name, literal in self._parts:
-            value = values[name]
-            if type(value) is str:
-                out.append(_escape(value))
-            elif value is None:
-                out.append("null")
-            else:  # int
-                out.append(str(int(value)))
+            out.append(json_texts[name])
             out.append(literal)
         return "".join(out)
+
+
+def json_values(values):
+    """Each value as JSON text: strings escaped (non-ASCII kept), ints as digits, None as null."""
+    return {name: _escape(v) if type(v) is str else "null" if v is None else str(int(v)) for name, v in values.items()}

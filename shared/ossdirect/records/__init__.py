@@ -4,7 +4,10 @@ One small interface, one module per backend (picked by ``OSSDIRECT_RECORDS``):
 
 - ``sqlite:///path`` (:mod:`.sqlite`): the embedded default, safe with concurrent writers on one disk;
 - ``stdout`` (:mod:`.stdout`): JSON lines for Function Compute's log config;
-- ``sls://project/logstore?endpoint=...`` (:mod:`.sls`): Simple Log Service, append-only.
+- ``sls://project/logstore?endpoint=...`` (:mod:`.sls`): Simple Log Service, append-only;
+- ``tablestore://instance/table?endpoint=...`` (:mod:`.tablestore`): shared by every instance, with
+  conditional writes: the recommended cloud store. ``OSSDIRECT_RECORD_LOG=sls://...`` then appends
+  each record to SLS after the table (:mod:`.chain`).
 
 ``put(record)`` returns ``(stored_record, created)``: a later writer for the same upload id gets
 the first record back and writes nothing. ``update(upload_id, expected, changes)`` changes a record
@@ -65,6 +68,10 @@ def open_store(url):
         from .sls import SlsStore
 
         return SlsStore.from_url(url)
+    if url.startswith("tablestore://"):
+        from .tablestore import TablestoreStore  # the SDK costs ~0.5 s to import: only when named
+
+        return TablestoreStore.from_url(url)
     raise RecordStoreError(f"unknown record store {url!r}")
 
 

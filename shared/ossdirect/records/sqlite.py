@@ -56,8 +56,17 @@ class SqliteStore(RecordStore):
 
     @staticmethod
     def _migrate(conn):
-        """Files from 0.1 kept records in ``uploads`` keyed by (upload id, key): carry them over once
-        (the first record per upload id wins, as it would have under today's rule)."""
+        """Bring an older file up to date: columns added since, and files from 0.1, which kept records
+        in ``uploads`` keyed by (upload id, key): carried over once (the first record per upload id wins,
+        as it would have under today's rule)."""
+        have = {row[1] for row in conn.execute("PRAGMA table_info(records)")}
+        for f in RECORD_FIELDS:
+            if f not in have:
+                try:
+                    conn.execute(f"ALTER TABLE records ADD COLUMN {f} {'INTEGER' if f in _INTEGER else 'TEXT'}")
+                except sqlite3.OperationalError as exc:  # another instance added it first
+                    if "duplicate column" not in str(exc):
+                        raise
         old = conn.execute("SELECT name FROM sqlite_master WHERE type='table' AND name='uploads'").fetchone()
         if old is None:
             return

@@ -1,0 +1,90 @@
+"""The seed samples' own clients, unchanged, against our signature function under OSSDIRECT_COMPAT=seed."""
+
+import re
+from pathlib import Path
+
+import oss2
+import pytest
+import requests
+
+from devstack import ACCESS_KEY_ID, ACCESS_KEY_SECRET, BUCKET, SECURITY_TOKEN
+
+SEEDS = Path(__file__).resolve().parents[3] / "shared" / "seeds"
+
+
+def seed_v4_page():
+    """The V4 sample's HTML client (fetch + FormData), exactly as the document prints it."""
+    [doc] = SEEDS.glob("002_*.txt")
+    text = doc.read_text(encoding="utf-8")
+    match = re.search(r"<!DOCTYPE html>.*?</html>", text, re.S)
+    assert match, "the seed's HTML client was not found"
+    return match.group(0)
+
+
+def test_seed_v4_html_client_unchanged_uploads_in_chromium(make_stack, browser):
+    stack = make_stack(OSSDIRECT_COMPAT="seed")
+    page_html = seed_v4_page()
+    assert page_html.count('"/get_post_signature_for_oss_upload"') == 1
+    page_html = page_html.replace('"/get_post_signature_for_oss_upload"', f'"{stack.signature_url}"')  # the one change
+    sdk = oss2.Bucket(oss2.StsAuth(ACCESS_KEY_ID, ACCESS_KEY_SECRET, SECURITY_TOKEN), stack.emulator.url, BUCKET)
+    sdk.put_object("seed-v4.html", page_html.encode("utf-8"), headers={"Content-Type": "text/html"})
+
+    context = browser.new_context()
+    page = context.new_page()
+    try:
+        dialogs = []
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.accept()))
+        page.goto(f"{stack.bucket_url}/seed-v4.html")
+        page.set_input_files("#file", files=[{"name": "seed photo.png", "mimeType": "image/png",
+                                               "buffer": b"\x89PNG\r\n\x1a\n seed"}])
+        page.click("button[type=submit]")
+        page.wait_for_function("() => true")
+        for _ in range(50):
+            if dialogs:
+                break
+            page.wait_for_timeout(100)
+        assert dialogs == ["File uploaded."]
+    finally:
+        context.close()
+    assert stack.get_object("uploads/seed photo.png") == b"\x89PNG\r\n\x1a\n seed"
+
+
+def test_seed_v1_client_fields_upload_and_are_recorded(make_stack):
+    stack = make_stack(OSSDIRECT_COMPAT="seed")
+    r = requests.get(stack.signature_url, params={"signature_version": "v1"}, timeout=10)
+    assert r.status_code == 200
+    data = r.json()
+    for name in ("accessid", "policy", "signature", "callback", "dir", "host", "expire"):
+        assert data[name], name
+    # exactly the fields the V1 samples (Plupload multipart_params) send, in their order, plus the STS
+    # token their STS variant sends (the function signs with its role's STS credentials, never a long-term key)
+    fields = {"key": data["dir"] + "old-client.txt", "policy": data["policy"], "OSSAccessKeyId": data["accessid"],
+              "success_action_status": "200", "callback": data["callback"], "signature": data["signature"],
+              "x-oss-security-token": data["security_token"]}
+    up = requests.post(data["host"], data=fields, files={"file": ("old-client.txt", b"hello", "text/plain")},
+                       timeout=15)
+    assert up.status_code == 200, up.text
+    answer = up.json()
+    assert answer["key"] == "uploads/old-client.txt" and answer["size"] == 5
+    [rec] = [x for x in stack.records() if x["key"] == "uploads/old-client.txt"]
+    assert rec["upload_id"] == data["upload_id"] and rec["status_reason"].startswith("seed-compat")
+    # one form still records one object: a second key with the same form is stored but not recorded
+    second = requests.post(data["host"], data=dict(fields, key=data["dir"] + "second.txt"),
+                           files={"file": ("second.txt", b"hello", "text/plain")}, timeout=15)
+    assert second.status_code == 203
+    assert not [x for x in stack.records() if x["key"] == "uploads/second.txt"]
+
+
+@pytest.mark.parametrize("env", [{}, {"OSSDIRECT_PREFIX_FORMS": "true"}])
+def test_seed_clients_are_refused_without_the_compat_setting(make_stack, env):
+    stack = make_stack(**env)
+    r = requests.get(stack.signature_url, params={"signature_version": "v1"}, timeout=10)
+    if r.status_code == 200:  # prefix forms on: the form pins fields a seed client never sends
+        data = r.json()
+        fields = {"key": data["dir"] + "x.txt", "policy": data["policy"], "OSSAccessKeyId": data["accessid"],
+                  "success_action_status": "200", "callback": data["callback"], "signature": data["signature"],
+                  "x-oss-security-token": data["security_token"]}
+        up = requests.post(data["host"], data=fields, files={"file": ("x.txt", b"hello", "text/plain")}, timeout=15)
+        assert up.status_code == 403
+    else:
+        assert r.status_code == 400

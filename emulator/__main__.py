@@ -8,7 +8,11 @@ from .app import EmulatorConfig, serve
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Local OSS PostObject + upload callback emulator")
+    parser = argparse.ArgumentParser(
+        description="Local OSS PostObject + upload callback emulator. Object and bucket writes (PUT, DELETE, "
+                    "?cors, ?website, ?acl) need an OSS header signature (V1 or V4) from an --account; "
+                    "anonymous GET/HEAD is allowed. Only Host 127.0.0.1/localhost/[::1]/*.localhost with the "
+                    "emulator's port is answered.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9000)
     parser.add_argument("--data-dir", required=True)

@@ -1,7 +1,10 @@
 """The Flask app: PostObject, object GET/HEAD/PUT/DELETE, bucket CORS and website, callbacks."""
 
+import base64
+import ipaddress
 import logging
 import os
+import re
 import shutil
 import threading
 import time
@@ -15,14 +18,23 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask, Response, g, request, send_file
 from werkzeug.serving import make_server
 
-from . import auth, callback, multipart
+from . import auth, callback, header_auth, multipart
 from .errors import OSSError, request_id
 from .storage import Exists, Store
 
 log = logging.getLogger("emulator")
 PUBKEY_PATH = "/_emulator/callback_pub_key.pem"
 EXPOSE = "ETag, x-oss-request-id, x-oss-hash-crc64ecma, Content-MD5"
-_STORED_HEADERS = ("cache-control", "content-disposition", "content-encoding", "expires")
+# Headers stored with an object and returned on GET/HEAD exactly as received (plus every x-oss-meta-*).
+_STORED_HEADERS = ("cache-control", "content-disposition", "content-encoding", "expires", "x-oss-object-acl",
+                   "x-oss-storage-class")
+_HEADER_CASE = {"cache-control": "Cache-Control", "content-disposition": "Content-Disposition",
+                "content-encoding": "Content-Encoding", "expires": "Expires"}
+ACLS = ("private", "public-read", "public-read-write", "default")
+STORAGE_CLASSES = ("Standard", "IA", "Archive", "ColdArchive", "DeepColdArchive")
+_META_NAME = re.compile(r"x-oss-meta-[A-Za-z0-9!#$%&'*+.^_`|~-]+")
+_BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+ANONYMOUS_DENIED = "You have no right to access this object because of bucket acl."
 
 
 @dataclass
@@ -70,7 +82,12 @@ def _load_or_create_key(path):
 
 def _xml_response(error, host_id, status=None):
     body = error.xml(g.req_id, host_id)
-    return Response(body, status or error.status, content_type="application/xml")
+    response = Response(body, status or error.status, content_type="application/xml")
+    if error.ec:
+        response.headers["x-oss-ec"] = error.ec
+    if request.method == "HEAD":  # no body: OSS sends the error XML base64-encoded in x-oss-err
+        response.headers["x-oss-err"] = base64.b64encode(body.encode("utf-8")).decode()
+    return response
 
 
 def create_app(config):
@@ -94,6 +111,12 @@ def create_app(config):
     def start():
         g.req_id = request_id()
         g.started = time.perf_counter()
+        host = request.environ.get("HTTP_HOST")
+        if host is not None and not _host_allowed(host, request.environ):
+            # DNS rebinding: a page on evil.example resolved to 127.0.0.1 still says Host: evil.example.
+            raise OSSError(403, "AccessDenied", "The Host header does not name this emulator's loopback address "
+                           "(127.0.0.1, localhost, [::1] or *.localhost, with its port).", "0003-00000001",
+                           ArgumentName="Host", ArgumentValue=host)
 
     @app.after_request
     def finish(response):
@@ -139,23 +162,43 @@ def create_app(config):
         method = request.method
         if method == "OPTIONS":
             return _preflight(emu, bucket)
+        # Every request that carries a signature is verified, whatever it asks for; None = anonymous.
+        signer = header_auth.authenticate(method, bucket, key, signed_headers(), request.query_string.decode("latin-1"),
+                                          emu.config.accounts, emu.config.region, time.time())
         if key == "" and "cors" in request.args:
+            _require(signer)
             return _bucket_cors(emu, bucket, method)
         if key == "" and "website" in request.args:
+            _require(signer)
             return _bucket_website(emu, bucket, method)
+        if key == "" and any(n in header_auth.SUBRESOURCES for n in request.args):
+            _require(signer)
+            raise OSSError(501, "NotImplemented", "This emulator implements only the cors and website bucket "
+                           "sub-resources.")
         if method == "POST" and key == "":
-            return _post_object(emu, bucket)
+            return _post_object(emu, bucket)  # the form's own signature decides
         if key == "" and method in ("GET", "HEAD"):
             key = emu.index[bucket]
-        elif key == "" and method == "PUT":
-            return Response(status=200)  # CreateBucket on an emulated bucket: already there
+        elif key == "":
+            _require(signer)
+            if method == "PUT":
+                return Response(status=200)  # CreateBucket on an emulated bucket: already there
+            raise OSSError(405, "MethodNotAllowed", "The specified method is not allowed against this resource.")
+        if "acl" in request.args:
+            return _object_acl(emu, bucket, key, method, signer)
+        unsupported = [n for n in request.args if n in header_auth.SUBRESOURCES and not n.startswith("response-")
+                       and n != "security-token"]
+        if unsupported or (method == "PUT" and "x-oss-copy-source" in request.headers):
+            raise OSSError(501, "NotImplemented", "This emulator does not implement "
+                           f"{', '.join(unsupported) or 'CopyObject'}.")
         if key.endswith("/") and method in ("GET", "HEAD") and not emu.store.exists(bucket, key):
             key += emu.index[bucket]
         if method in ("GET", "HEAD"):
-            return _get_object(emu, bucket, key, head=method == "HEAD")
+            return _get_object(emu, bucket, key, method == "HEAD", signer)
         if method == "PUT":
-            return _put_object(emu, bucket, key)
+            return _put_object(emu, bucket, key, signer)
         if method == "DELETE":
+            _require(signer)
             emu.store.delete(bucket, key)
             return Response(status=204)
         raise OSSError(405, "MethodNotAllowed", "The specified method is not allowed against this resource.")
@@ -163,34 +206,129 @@ def create_app(config):
     return app
 
 
+# --- access ------------------------------------------------------------------------------------
+def _host_allowed(host, environ):
+    """Host names this server on loopback: 127.0.0.0/8, [::1], localhost, *.localhost (never resolved by
+    DNS, so a rebinding page cannot use them), or the address it is bound to, with its own port."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        name, _, rest = host[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else (None if rest else "")
+    elif host.count(":") == 1:
+        name, port = host.split(":")
+    elif ":" not in host:
+        name, port = host, ""
+    else:
+        return False
+    server_port = str(environ.get("SERVER_PORT", ""))
+    if port is None or (port or "80") != server_port:
+        return False
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    if address.is_loopback:
+        return True
+    bound = str(environ.get("SERVER_NAME", "")).strip("[]")
+    return not address.is_unspecified and name == bound
+
+
+def signed_headers():
+    """Request headers, lower-case names, values as the client's UTF-8 (surrogate-escaped) text."""
+    out = {}
+    for name, value in request.headers.items():
+        out[name.lower()] = value.strip().encode("latin-1").decode("utf-8", "surrogateescape")
+    return out
+
+
+def _require(signer):
+    if signer is None:
+        raise OSSError(403, "AccessDenied", ANONYMOUS_DENIED, "0003-00000001")
+
+
+def _acl_of(meta):
+    return (meta or {}).get("headers", {}).get("x-oss-object-acl", "default")
+
+
+def _check_acl_and_class(headers):
+    acl = headers.get("x-oss-object-acl")
+    if acl is not None and acl not in ACLS:
+        raise OSSError(400, "InvalidArgument", "no such object access control exists", "0016-00000902",
+                       ArgumentName="x-oss-object-acl", ArgumentValue=acl)
+    storage = headers.get("x-oss-storage-class")
+    if storage is not None and storage not in STORAGE_CLASSES:
+        raise OSSError(400, "InvalidArgument", "Invalid storage class.", ArgumentName="x-oss-storage-class",
+                       ArgumentValue=storage)
+
+
+def _object_acl(emu, bucket, key, method, signer):
+    """GetObjectAcl / PutObjectAcl (x-oss-object-acl header); both need a signature."""
+    _require(signer)
+    found = emu.store.get(bucket, key)
+    if found is None:
+        raise OSSError(404, "NoSuchKey", "The specified key does not exist.", Key=key)
+    if method == "PUT":
+        acl = request.headers.get("x-oss-object-acl", "")
+        _check_acl_and_class({"x-oss-object-acl": acl})
+        try:
+            emu.store.update_headers(bucket, key, {"x-oss-object-acl": acl})
+        except FileNotFoundError:
+            raise OSSError(404, "NoSuchKey", "The specified key does not exist.", Key=key) from None
+        return Response(status=200)
+    if method not in ("GET", "HEAD"):
+        raise OSSError(405, "MethodNotAllowed", "The specified method is not allowed against this resource.")
+    body = ('<?xml version="1.0" encoding="UTF-8"?>\n<AccessControlPolicy><Owner><ID>emulator</ID>'
+            '<DisplayName>emulator</DisplayName></Owner><AccessControlList><Grant>'
+            f"{_acl_of(found[0])}</Grant></AccessControlList></AccessControlPolicy>")
+    return Response(body, 200, content_type="application/xml")
+
+
 # --- objects -----------------------------------------------------------------------------------
 def _object_headers(meta):
     headers = {"ETag": f'"{meta["etag"]}"', "x-oss-hash-crc64ecma": meta["crc64"], "Content-MD5": meta["content_md5"],
                "Last-Modified": time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(meta["last_modified"])),
-               "x-oss-object-type": "Normal"}
+               "x-oss-object-type": "Normal", "x-oss-storage-class": "Standard"}
     for name, value in meta.get("headers", {}).items():
-        headers[name] = value
+        headers[_HEADER_CASE.get(name, name)] = _header_safe(value)
     return headers
 
 
-def _get_object(emu, bucket, key, head):
+def _header_safe(value):
+    """A stored value as an HTTP header value: exactly as stored, except that the control characters a
+    form field may carry but a header cannot (CR, LF, ...) go out as %XX."""
+    return _BAD_VALUE.sub(lambda m: "%%%02X" % ord(m.group()), value)
+
+
+def _get_object(emu, bucket, key, head, signer):
     found = emu.store.get(bucket, key)
     if found is None:
         raise OSSError(404, "NoSuchKey", "The specified key does not exist.", Key=key)
     meta, data_path = found
+    if signer is None and _acl_of(meta) == "private":
+        raise OSSError(403, "AccessDenied", "You have no right to access this object because of object acl.",
+                       "0003-00000001")
     if head:
-        response = Response(status=200, content_type=meta["content_type"])
+        response = Response(status=200, content_type=_header_safe(meta["content_type"]))
         response.headers["Content-Length"] = str(meta["size"])
     else:
-        response = send_file(data_path, mimetype=meta["content_type"], conditional=False, etag=False)
-    response.headers["Content-Type"] = meta["content_type"]
+        response = send_file(data_path, mimetype=_header_safe(meta["content_type"]), conditional=False, etag=False)
+    response.headers["Content-Type"] = _header_safe(meta["content_type"])
     response.headers.update(_object_headers(meta))
     return response
 
 
-def _put_object(emu, bucket, key):
+def _put_object(emu, bucket, key, signer):
     _check_key(key)
     headers = {k.lower(): v for k, v in request.headers.items()}
+    if signer is None:
+        # Only an object whose own ACL is public-read-write takes anonymous writes (as OSS); the new
+        # object gets the default ACL, and an anonymous writer cannot choose another one.
+        found = emu.store.get(bucket, key)
+        if found is None or _acl_of(found[0]) != "public-read-write" or "x-oss-object-acl" in headers:
+            _require(None)
+    _check_acl_and_class(headers)
     meta = {"content_type": headers.get("content-type") or "application/octet-stream",
             "headers": {k: v for k, v in headers.items() if k in _STORED_HEADERS or k.startswith("x-oss-meta-")}}
     overwrite = headers.get("x-oss-forbid-overwrite", "").lower() != "true"
@@ -205,6 +343,9 @@ def _put_object(emu, bucket, key):
     except BaseException:
         sink.abort()
         raise
+    if "content-md5" in headers and headers["content-md5"] != staged["content_md5"]:
+        shutil.rmtree(staged["dir"], ignore_errors=True)
+        raise OSSError(400, "InvalidDigest", "The Content-MD5 you specified is not valid.", "0002-00000019")
     try:
         meta = emu.store.commit(bucket, key, staged, meta, overwrite)
     except Exists:
@@ -233,9 +374,10 @@ def _post_object(emu, bucket):
     state = {}
 
     def open_sink(field_list, filename, part_headers):
-        fields = {}
+        every = {}  # lower-case name -> every value sent, in order
         for name, value in field_list:
-            fields.setdefault(name.lower(), value)  # first one wins
+            every.setdefault(name.lower(), []).append(value)
+        fields = {name: values[0] for name, values in every.items()}  # the first one is used
         policy_b64 = auth.check_signature(fields, emu.config.accounts, emu.config.region, emu.now())
         size_range = None
         if policy_b64 is not None:
@@ -244,7 +386,7 @@ def _post_object(emu, bucket):
             conditions = auth.normalize_conditions(doc["conditions"])
             if emu.now() > expires:
                 raise OSSError(403, "AccessDenied", "Invalid according to Policy: Policy expired.", "0006-00000213")
-            size_range = auth.check_conditions(conditions, fields, bucket)
+            size_range = auth.check_conditions(conditions, every, bucket)  # every occurrence must pass
         key = fields.get("key")
         if not key:
             raise OSSError(400, "InvalidArgument", "The bucket POST must contain the specified 'key'. If it is "
@@ -252,6 +394,10 @@ def _post_object(emu, bucket):
         key = key.replace("${filename}", filename.replace("\\", "/").rsplit("/", 1)[-1])
         _check_key(key)
         conf = callback.parse_callback(fields["callback"]) if fields.get("callback") else None
+        _check_acl_and_class(fields)
+        for name, value in fields.items():
+            if name.startswith("x-oss-meta-") and not _META_NAME.fullmatch(name):
+                raise OSSError(400, "InvalidArgument", "Invalid user metadata name.", ArgumentName=name)
         forbid = fields.get("x-oss-forbid-overwrite", "").lower() == "true"
         if forbid and emu.store.exists(bucket, key):
             raise _exists()
@@ -278,8 +424,10 @@ def _post_object(emu, bucket):
                 raise OSSError(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size.",
                                "0006-00000003")
         content_type = (fields.get("x-oss-content-type") or state["part_type"] or fields.get("content-type")
-                        or "application/octet-stream")
-        stored = {k: fields[k] for k in fields if k in _STORED_HEADERS or k.startswith("x-oss-meta-")}
+                        or "application/octet-stream").encode("utf-8").decode("latin-1")  # header text
+        # as header text: the form's UTF-8 bytes go back out unchanged
+        stored = {k: fields[k].encode("utf-8").decode("latin-1") for k in fields
+                  if k in _STORED_HEADERS or k.startswith("x-oss-meta-")}
         meta = {"content_type": content_type, "headers": stored}
         meta = emu.store.commit(bucket, key, staged, meta, overwrite=not state["forbid"])
     except Exists:

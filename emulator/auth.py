@@ -173,19 +173,23 @@ def normalize_conditions(conditions):
     return out
 
 
-def check_conditions(conditions, fields, bucket):
-    """Every condition must hold; a condition on an absent field fails. Returns the size range or None."""
+def _holds(op, actual, value):
+    return ((op == "eq" and actual == value)
+            or (op == "starts-with" and actual.startswith(value))
+            or (op == "in" and actual in value)
+            or (op == "not-in" and actual not in value))
+
+
+def check_conditions(conditions, every, bucket):
+    """Every condition must hold for every occurrence of its field (``every``: lower-case name -> list of
+    the values sent), so a repeated field cannot slip a second value past it; a condition on an absent
+    field fails. Returns the size range or None."""
     size_range = None
     for op, field, value in conditions:
         if op == "content-length-range":
             size_range = value
             continue
-        actual = bucket if field == "bucket" else _field(fields, field)
-        ok = actual is not None and (
-            (op == "eq" and actual == value)
-            or (op == "starts-with" and actual.startswith(value))
-            or (op == "in" and actual in value)
-            or (op == "not-in" and actual not in value))
-        if not ok:
+        actual = [bucket] if field == "bucket" else every.get(field.lower()) or []
+        if not actual or not all(_holds(op, v, value) for v in actual):
             raise policy_failed(_show(op, field, value))
     return size_range

@@ -145,6 +145,19 @@ class Store:
         except (FileNotFoundError, NotADirectoryError):
             return None
 
+    def update_headers(self, bucket, key, headers):
+        """Change stored headers of an existing object (PutObjectAcl); meta.json is swapped atomically."""
+        path = self._object_dir(bucket, key)
+        with self._lock:
+            with open(os.path.join(path, "meta.json"), encoding="utf-8") as f:
+                meta = json.load(f)
+            meta.setdefault("headers", {}).update(headers)
+            tmp = os.path.join(path, "meta.json.tmp")
+            with open(tmp, "w", encoding="utf-8") as f:
+                json.dump(meta, f, ensure_ascii=False)
+            os.replace(tmp, os.path.join(path, "meta.json"))
+        return meta
+
     def delete(self, bucket, key):
         path = self._object_dir(bucket, key)
         trash = tempfile.mkdtemp(prefix="del-", dir=self.tmp_dir(bucket))

@@ -13,6 +13,26 @@ for _name in ("ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET", 
 
 from support import RsaSigner, StaticServer  # noqa: E402
 
+CHROMIUM = os.environ.get("OSSDIRECT_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's chromium through Playwright. A missing browser fails the run, never skips it."""
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    if not (os.path.exists(CHROMIUM) or shutil.which(CHROMIUM)):
+        pytest.fail(f"chromium not found at {CHROMIUM}: install it with `apt-get install -y chromium`")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
 
 @pytest.fixture(scope="session")
 def rsa_signer():
@@ -31,7 +51,7 @@ class EmulatedBucket:
 
     AK, SK, TOKEN = "STS.CallbackTestRole", "callback-test-secret", "callback-test-token"
 
-    def __init__(self, data_dir, bucket):
+    def __init__(self, data_dir, bucket, account=None):
         import types
 
         import oss2
@@ -39,6 +59,8 @@ class EmulatedBucket:
         from emulator import EmulatorConfig, serve
 
         self.bucket = bucket
+        if account:
+            self.AK, self.SK, self.TOKEN = account
         self.server = serve(EmulatorConfig(data_dir=str(data_dir), buckets=[bucket], region="cn-hangzhou",
                                            accounts={self.AK: (self.SK, self.TOKEN)}))
         self.url = self.server.url

@@ -115,3 +115,10 @@ def test_open_store_kinds(tmp_path):
     store = open_store(f"sqlite:///{tmp_path}/x/y.sqlite3")
     assert (tmp_path / "x" / "y.sqlite3").exists()
     store.close()
+
+
+def test_feature_modules_variables_are_listed_with_the_others():
+    from ossdirect.auth import AUTH_ENV_NAMES
+    from ossdirect.config import ENV_NAMES
+
+    assert set(AUTH_ENV_NAMES) <= set(ENV_NAMES)

@@ -9,12 +9,13 @@ bucket, made with the function's own credentials, and the object must carry the 
 form pinned as metadata.
 """
 
+import base64
 import json
 from datetime import datetime, timezone
 from urllib.parse import parse_qs, quote, unquote
 
 from .callback_auth import CallbackAuthError, verify_callback
-from .forms import FILENAME_META, UPLOAD_ID_META, display_name
+from .forms import FILENAME_META, PAYLOAD_META, UPLOAD_ID_META, USER_META, display_name
 from .http import ApiError
 from .oss import OssError
 from .records import RecordStoreError, new_record_id
@@ -22,6 +23,8 @@ from .records import RecordStoreError, new_record_id
 MAX_CALLBACK_BODY = 64 * 1024
 _META_UPLOAD_ID = UPLOAD_ID_META[len("x-oss-meta-"):]
 _META_FILENAME = FILENAME_META[len("x-oss-meta-"):]
+_META_USER = USER_META[len("x-oss-meta-"):]
+_META_PAYLOAD = PAYLOAD_META[len("x-oss-meta-"):]
 _BODY_NAMES = ("bucket", "object", "upload_id", "height", "width", "format", "clientIp", "reqId")
 
 
@@ -80,7 +83,21 @@ def record_from_object(config, key, info, source):
         "created_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         "source": source,
         "status": "recorded",
+        "user": unquote(meta[_META_USER]) if meta.get(_META_USER) else None,
+        "payload": _payload(meta.get(_META_PAYLOAD)),
     }
+
+
+def _payload(b64):
+    """The authorizer's JSON as pinned into the object (base64url), or None."""
+    if not b64:
+        return None
+    try:
+        text = base64.urlsafe_b64decode(b64 + "=" * (-len(b64) % 4)).decode("utf-8")
+        json.loads(text)
+        return text
+    except ValueError:
+        return None
 
 
 def answer(config, record, replayed):
@@ -96,6 +113,8 @@ def answer(config, record, replayed):
         "filename": record["filename"],
         "url": object_url(config, record["key"]),
         "created_at": record["created_at"],
+        "user": record.get("user"),
+        "payload": json.loads(record["payload"]) if record.get("payload") else None,
         "replayed": replayed,
     }
 
@@ -114,7 +133,7 @@ def handle_callback(config, store, oss, request, credentials, key_cache=None, lo
     if body["bucket"] != config.bucket:
         raise ApiError(403, "WrongBucket", "the callback is for another bucket")
     key = body["object"]
-    if not key or not key.startswith(config.prefix):
+    if not key or not key.startswith(config.prefix_static):
         raise ApiError(403, "KeyOutsidePrefix", "the object key is outside the configured prefix")
     if not body["upload_id"]:
         raise ApiError(400, "MissingUploadId", "the callback body has no upload_id")

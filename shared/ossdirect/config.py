@@ -74,6 +74,10 @@ class Config:
         "cache_control",
         "compat",
         "record_log",
+        "auth",
+        "authorizer",
+        "prefix_static",
+        "prefix_claims",
     )
 
     def __init__(self, **values):
@@ -103,6 +107,7 @@ class Config:
             "prefix": self.prefix,
             "expires_seconds": self.expires_seconds,
             "signature_versions": list(self.signature_versions),
+            "auth": self.auth.mode,
         }
 
 
@@ -158,6 +163,7 @@ def _url(env, name, value, allow_empty=True):
     return value
 
 
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]{0,63})\}")
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 _REGION_RE = re.compile(r"^[a-z]{2,}(-[a-z0-9]+)+$")
 _CT_RE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/(\*|[a-z0-9][a-z0-9!#$&^_.+-]*)$")
@@ -190,6 +196,20 @@ def load_config(environ=None, need_region=True):
     elif (prefix.startswith("/") or not prefix.endswith("/") or "\\" in prefix or ".." in prefix.split("/")
           or "//" in prefix or len(prefix.encode()) > 512 or not prefix.isprintable()):
         raise ConfigError(f"{PREFIX}PREFIX must be a relative folder ending in / such as uploads/, got {prefix!r}")
+
+    from .auth import load_auth_settings  # here: auth.py imports this module
+
+    auth = load_auth_settings(env)
+    # Per-user folders: {sub} (or any claim) in the prefix is filled per request from the verified token.
+    prefix_claims = tuple(_PLACEHOLDER.findall(prefix))
+    if _PLACEHOLDER.sub("", prefix).count("{") or _PLACEHOLDER.sub("", prefix).count("}"):
+        raise ConfigError(f"{PREFIX}PREFIX placeholders look like {{sub}} or {{claim_name}}, got {prefix!r}")
+    if prefix_claims and not auth.enabled:
+        raise ConfigError(f"{PREFIX}PREFIX uses {{{prefix_claims[0]}}}: that needs a signed-in user ({PREFIX}AUTH=jwt)")
+    prefix_static = prefix.split("{", 1)[0]
+    authorizer = _get(env, "AUTHORIZER")
+    if authorizer and not re.match(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$", authorizer):
+        raise ConfigError(f"{PREFIX}AUTHORIZER must be module:function, got {authorizer!r}")
 
     min_bytes = _int(env, "MIN_BYTES", 1, 0, MAX_OSS_OBJECT)
     max_bytes = _int(env, "MAX_BYTES", 100 * 1024 * 1024, 1, MAX_OSS_OBJECT)
@@ -284,6 +304,10 @@ def load_config(environ=None, need_region=True):
         cache_control=_header_value(env, "CACHE_CONTROL", "no-cache"),
         compat=_choice(env, "COMPAT", "none", ("none", "seed")),
         record_log=record_log,
+        auth=auth,
+        authorizer=authorizer,
+        prefix_static=prefix_static,
+        prefix_claims=prefix_claims,
     )
 
 
@@ -294,5 +318,8 @@ ENV_NAMES = (
     "CALLBACK_BODY_TYPE", "ALLOWED_ORIGINS", "RECORDS", "TRUSTED_KEY_PREFIXES", "FORBID_OVERWRITE",
     "SUCCESS_STATUS", "KEY_NAMING", "ALLOW_FOLDERS", "PREFIX_FORMS", "SIGNATURE_VERSIONS",
     "OSS_ENDPOINT", "OBJECT_ACL", "STORAGE_CLASS", "CONTENT_DISPOSITION", "CACHE_CONTROL", "COMPAT",
-    "RECORD_LOG",
+    "RECORD_LOG", "AUTHORIZER",
+    # read by auth.load_auth_settings (auth.AUTH_ENV_NAMES; a test keeps the two in step)
+    "AUTH", "JWT_JWKS_URL", "JWT_PUBLIC_KEY", "JWT_SECRET", "JWT_ISSUER", "JWT_AUDIENCE", "JWT_ALGORITHMS",
+    "JWT_LEEWAY_SECONDS",
 )

@@ -20,7 +20,7 @@ from collections import namedtuple
 from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
 
-from .config import JSON_BODY_TYPE
+from .config import JSON_BODY_TYPE, is_active_content_type
 from .http import ApiError
 from .policy import JsonTemplate, PostPolicy, Slot, format_expiration, json_values
 from .signing import V4_ALGORITHM, v1_signature, v4_credential, v4_signature
@@ -31,6 +31,9 @@ FILENAME_FIELD = "x:filename"
 # came from one of our forms, and which one.
 UPLOAD_ID_META = "x-oss-meta-upload-id"
 FILENAME_META = "x-oss-meta-filename"  # percent-encoded display name (metadata is ASCII)
+USER_FIELD, USER_META = "x:user", "x-oss-meta-user"  # the signed-in user's sub (percent-encoded in metadata)
+PAYLOAD_FIELD, PAYLOAD_META = "x:payload", "x-oss-meta-payload"  # the authorizer's JSON (base64url in metadata)
+MAX_PAYLOAD_BYTES = 1024
 MAX_KEY_BYTES = 1023
 
 # Callback variables (spec: OSS upload callback). Form values are URL-encoded by OSS.
@@ -112,10 +115,35 @@ def _int_param(params, name):
     return int(raw)
 
 
+class Grant:
+    """What one caller may upload: the configuration, narrowed (never widened) by the sign-in
+    (per-user folder) and the authorizer hook. ``user``/``payload`` are pinned into the object."""
+
+    __slots__ = ("prefix", "max_bytes", "content_types", "namings", "user", "payload")
+
+    def __init__(self, config, prefix=None, max_bytes=None, content_types=None, namings=None, user=None,
+                 payload=None):
+        self.prefix = config.prefix if prefix is None else prefix
+        self.max_bytes = config.max_bytes if max_bytes is None else max_bytes
+        self.content_types = config.content_types if content_types is None else tuple(content_types)
+        self.namings = config.namings if namings is None else tuple(namings)
+        self.user, self.payload = user, payload  # payload: compact JSON text or None
+
+    def content_type_allowed(self, config, content_type):
+        ct = content_type.lower()
+        return config.content_type_allowed(ct) and (ct in self.content_types or not is_active_content_type(ct) and any(
+            p == "*" or (p.endswith("/*") and ct.startswith(p[:-1])) for p in self.content_types))
+
+
+class RawJson(str):
+    """A value that is already JSON text (a template slot takes it as it is)."""
+
+
 # What decides a form's structure (not its values): one compiled template per shape.
 # type_binding: "exact" (the declared type) or "in" (the configured list of exact types).
 # seed_compat: the reduced form the seed samples' own clients can send (OSSDIRECT_COMPAT=seed).
-Shape = namedtuple("Shape", "v4 sts exact_key type_binding has_callback seed_compat")
+# identified: the form pins who uploaded (user) and the authorizer's payload.
+Shape = namedtuple("Shape", "v4 sts exact_key type_binding has_callback seed_compat identified")
 
 
 def form_policy(config, shape):
@@ -141,7 +169,7 @@ def form_policy(config, shape):
         p.eq("Content-Type", Slot("content_type"))
         p.eq("x-oss-content-type", Slot("content_type"))
     else:
-        p.in_("x-oss-content-type", [t for t in config.content_types])
+        p.in_("x-oss-content-type", Slot("content_types"))
     # Stored headers a client could otherwise set on the object.
     p.eq("x-oss-object-acl", config.object_acl)
     p.eq("x-oss-storage-class", config.storage_class)
@@ -161,6 +189,11 @@ def form_policy(config, shape):
     if shape.exact_key:
         p.eq(FILENAME_FIELD, Slot("filename"))
         p.eq(FILENAME_META, Slot("filename_meta"))
+    if shape.identified:
+        p.eq(USER_FIELD, Slot("user"))
+        p.eq(USER_META, Slot("user_meta"))
+        p.eq(PAYLOAD_FIELD, Slot("payload_text"))
+        p.eq(PAYLOAD_META, Slot("payload_meta"))
     return p
 
 
@@ -202,6 +235,8 @@ class _Compiled:
             "security_token": Slot("security_token") if shape.sts else None,
             "callback": Slot("callback") if shape.has_callback else None, "upload_id": Slot("upload_id"), "expire": Slot("expire"),
             "expires_at": Slot("expiration"), "fields": fields, "limits": limits,
+            "user": Slot("user") if shape.identified else None,
+            "payload": Slot("payload") if shape.identified else None,
         }
         if shape.v4:
             answer.update(x_oss_signature_version=V4_ALGORITHM, x_oss_credential=Slot("credential"),
@@ -251,24 +286,25 @@ class FormIssuer:
                                     format_expiration(expires_at), int(expires_at.timestamp())))
         return self._clock[1]
 
-    def issue_json(self, creds, params, now=None, upload_id=None):
+    def issue_json(self, creds, params, now=None, upload_id=None, grant=None):
         """The signed form as the JSON text the signature function answers."""
         config = self.config
+        grant = grant or Grant(config)
         upload_id = upload_id or new_upload_id()
 
         version = (params.get("signature_version") or config.signature_versions[0]).lower()
         if version not in config.signature_versions:
             raise ApiError(400, "UnsupportedSignatureVersion",
                            f"signature_version must be one of {', '.join(config.signature_versions)}")
-        naming = params.get("naming") or config.namings[0]
-        if naming not in config.namings:
-            raise ApiError(400, "InvalidNaming", f"naming must be one of {', '.join(config.namings)}")
+        naming = params.get("naming") or grant.namings[0]
+        if naming not in grant.namings:
+            raise ApiError(400, "InvalidNaming", f"naming must be one of {', '.join(grant.namings)}")
         folder = ""
         if params.get("folder"):
             if not config.allow_folders:
                 raise ApiError(400, "FoldersNotAllowed", "this endpoint does not accept a destination folder")
             folder = _folder(params["folder"])
-        directory = config.prefix + folder
+        directory = grant.prefix + folder
 
         filename = params.get("filename", "")
         if len(filename) > 1024:
@@ -285,11 +321,11 @@ class FormIssuer:
         else:
             raise ApiError(400, "FilenameRequired", "filename is required: this endpoint issues exact-key forms only")
 
-        min_bytes, max_bytes = config.min_bytes, config.max_bytes
+        min_bytes, max_bytes = config.min_bytes, grant.max_bytes
         if "size" in params:
             size = _int_param(params, "size")
-            if size > config.max_bytes:
-                raise ApiError(413, "EntityTooLarge", f"the file is {size} bytes; the limit is {config.max_bytes}")
+            if size > max_bytes:
+                raise ApiError(413, "EntityTooLarge", f"the file is {size} bytes; the limit is {max_bytes}")
             if size < config.min_bytes:
                 raise ApiError(400, "EntityTooSmall", f"the file is {size} bytes; the minimum is {config.min_bytes}")
             min_bytes = max_bytes = size
@@ -297,10 +333,10 @@ class FormIssuer:
         content_type = params.get("content_type", "").strip().lower()
         if content_type and not _CONTENT_TYPE.match(content_type):
             raise ApiError(400, "InvalidContentType", "content_type must look like type/subtype")
-        if content_type and not config.content_type_allowed(content_type):
+        if content_type and not grant.content_type_allowed(config, content_type):
             raise ApiError(415, "UnsupportedContentType", f"content type {content_type!r} is not accepted here")
         seed = config.compat == "seed" and key is None  # a seed client: it sends only the fields it knows
-        if not seed and not content_type and any(t == "*" or t.endswith("/*") for t in config.content_types):
+        if not seed and not content_type and any(t == "*" or t.endswith("/*") for t in grant.content_types):
             # one condition cannot say "any image but SVG": the client must declare the type
             raise ApiError(400, "ContentTypeRequired",
                            "content_type is required: the accepted types cannot be pinned without it")
@@ -309,7 +345,8 @@ class FormIssuer:
         # the seed V4 client (fetch + FormData) sends no callback; the V1 (Plupload) samples do
         has_callback = bool(config.callback_url) and not (seed and version == "v4")
         shape = Shape(version == "v4", bool(creds.security_token), key is not None,
-                      "exact" if content_type else "in", has_callback, seed)
+                      "exact" if content_type else "in", has_callback, seed,
+                      not seed and (grant.user is not None or grant.payload is not None))
         compiled = self._template(shape)
         values = {
             "expiration": expiration, "expire": expire, "dir": directory, "key": key,
@@ -320,6 +357,10 @@ class FormIssuer:
             "content_disposition": content_disposition(config.content_disposition, shown if key else ""),
             "upload_id": upload_id, "filename": shown, "filename_meta": quote(shown, safe=""),
             "callback": self.callback_param(upload_id) if seed and has_callback else self.callback_b64,
+            "content_types": list(grant.content_types),
+            "user": grant.user, "user_meta": quote(grant.user or "", safe=""),
+            "payload": RawJson(grant.payload or "null"), "payload_text": grant.payload or "",
+            "payload_meta": base64.urlsafe_b64encode((grant.payload or "").encode("utf-8")).decode("ascii"),
         }
         texts = json_values(values)  # each value escaped once, for both templates
         policy_b64 = base64.b64encode(compiled.policy.render_json(texts).encode("utf-8")).decode()
@@ -329,6 +370,6 @@ class FormIssuer:
         return compiled.answer.render_json(texts)
 
 
-def issue_form(config, creds, params, now=None, upload_id=None):
+def issue_form(config, creds, params, now=None, upload_id=None, grant=None):
     """Build and sign a form for one upload; ``params`` are the request's query values. Returns a dict."""
-    return json.loads(FormIssuer(config).issue_json(creds, params, now, upload_id))
+    return json.loads(FormIssuer(config).issue_json(creds, params, now, upload_id, grant))

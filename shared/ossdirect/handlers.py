@@ -45,7 +45,9 @@ class _App:
             request = parse_event(event)
             response, extra = self.handle(request, context)
         except ApiError as exc:
-            response = error_response(exc, self.error_headers(request))
+            headers = self.error_headers(request) or {}
+            headers.update(getattr(exc, "headers", None) or {})  # WWW-Authenticate, Retry-After
+            response = error_response(exc, headers)
             extra = {"code": exc.code}
         except Exception as exc:  # never a traceback to the client; log the type only
             log.exception("unhandled error")
@@ -59,17 +61,32 @@ class _App:
 
 
 class SignatureApp(_App):
-    """GET: a signed form. OPTIONS: CORS preflight. Path ``.../limits``: public limits only."""
+    """GET: a signed form. OPTIONS: CORS preflight. Path ``.../limits``: the limits (per user when a
+    token is sent)."""
 
     fn = "signature"
     methods = "GET, OPTIONS"
 
     def __init__(self, environ=None):
         super().__init__(environ)
+        from .auth import Authenticator, authorize, load_authorizer
         from .forms import FormIssuer, new_upload_id  # imported per app, so the callback never loads it
 
         self.issuer = FormIssuer(self.config) if self.config else None
         self.new_upload_id = new_upload_id
+        self.authorize = authorize
+        self.authenticator = self.authorizer = None
+        if self.config:
+            try:
+                self.authorizer = load_authorizer(self.config.authorizer)
+            except ConfigError as exc:
+                self.config_error = str(exc)
+                log.error(json.dumps({"fn": self.fn, "config_error": self.config_error}))
+            if self.config.auth.enabled:
+                self.authenticator = Authenticator(self.config.auth)
+            else:
+                log.warning(json.dumps({"fn": self.fn, "warning": "OSSDIRECT_AUTH=none: anyone who can reach this "
+                                        "function gets upload forms; set OSSDIRECT_AUTH=jwt for production"}))
 
     def error_headers(self, request):
         if request is None or not self.config:
@@ -81,20 +98,34 @@ class SignatureApp(_App):
         cors = cors_headers(self.config.allowed_origins, origin, self.methods) if origin else None
         if origin and cors is None:
             raise ApiError(403, "OriginNotAllowed", "this origin may not request upload forms")
-        if request.method == "OPTIONS":
+        if request.method == "OPTIONS":  # preflights carry no token: never authenticated
             return {"statusCode": 204, "headers": cors or {}, "isBase64Encoded": False, "body": ""}, {}
         if request.method != "GET":
             raise ApiError(405, "MethodNotAllowed", "use GET to request an upload form")
-        if request.path != "/" and request.path.rstrip("/").endswith("/limits"):
-            return json_response(200, self.config.public_limits(), cors), {}
+        limits_route = request.path != "/" and request.path.rstrip("/").endswith("/limits")
+        claims = None
+        if self.authenticator is not None and (not limits_route or request.header("authorization")):
+            claims = self.authenticator.authenticate(request.headers)  # raises AuthError: 401 / 503
+        if limits_route:
+            return json_response(200, self.limits(request, claims), cors), {}
+        grant = self.authorize(self.config, request, claims, self.authorizer)
         try:
             creds = resolve_credentials(context)
         except CredentialsUnavailable:
             raise ApiError(503, "CredentialsUnavailable",
                            "the function has no credentials: attach a role to it") from None
         upload_id = self.new_upload_id()
-        body = self.issuer.issue_json(creds, request.query, upload_id=upload_id)
-        return json_text_response(200, body, cors), {"upload_id": upload_id}
+        body = self.issuer.issue_json(creds, request.query, upload_id=upload_id, grant=grant)
+        return json_text_response(200, body, cors), {"upload_id": upload_id, "user": grant.user}
+
+    def limits(self, request, claims):
+        limits = self.config.public_limits()
+        if claims is not None:
+            grant = self.authorize(self.config, request, claims, self.authorizer)
+            limits.update(user=grant.user, folder=grant.prefix, max_bytes=grant.max_bytes,
+                          content_types=list(grant.content_types), naming=list(grant.namings),
+                          default_naming=grant.namings[0])
+        return limits
 
 
 class CallbackApp(_App):
@@ -135,3 +166,44 @@ class CallbackApp(_App):
             raise ApiError(503, "CredentialsUnavailable", "the function has no credentials") from None
         result = self.handle_callback(self.config, self.store, self.oss, request, creds, self.key_cache, log)
         return json_response(200, result), {"upload_id": result["upload_id"], "replayed": result["replayed"]}
+
+
+class ProcessApp(_App):
+    """OSS trigger (``oss:ObjectCreated:*`` on the prefix): record what the callback did not, check the
+    content, quarantine, run the user's hook once (:mod:`ossdirect.events`).
+
+    Not HTTP: the answer is a small JSON summary, and every failure *raises*, so Function Compute's
+    asynchronous invocation retries the event (a bad configuration too: events wait in the retry /
+    dead-letter policy instead of being acknowledged and lost)."""
+
+    fn = "process"
+
+    def __init__(self, environ=None, store=None):
+        super().__init__(environ)
+        self.processor = None
+        if self.config:
+            from .events import ProcessConfigError, open_processor
+            from .records import RecordStoreError
+
+            try:
+                self.processor = open_processor(environ, store, self.config)
+            except (ProcessConfigError, RecordStoreError, OSError) as exc:
+                self.config_error = str(exc)
+                log.error(json.dumps({"fn": self.fn, "config_error": self.config_error}))
+
+    def __call__(self, event, context=None):
+        started = time.perf_counter()
+        if self.config_error:
+            raise RuntimeError(f"process function configuration: {self.config_error}")
+        creds = resolve_credentials(context)  # CredentialsUnavailable raises: retried
+        try:
+            results = self.processor.process_event(event, creds)
+        except Exception as exc:
+            log.warning(json.dumps({"fn": self.fn, "error": exc.__class__.__name__, "message": str(exc)[:300],
+                                    "ms": round((time.perf_counter() - started) * 1000, 2)}))
+            raise
+        if log.isEnabledFor(logging.INFO):
+            for r in results:
+                log.info(json.dumps(dict(r, fn=self.fn, ms=round((time.perf_counter() - started) * 1000, 2)),
+                                    separators=(",", ":")))
+        return {"ok": True, "results": results}

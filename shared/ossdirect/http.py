@@ -101,7 +101,8 @@ def cors_headers(allowed_origins, origin, methods):
     return {
         "Access-Control-Allow-Origin": allow,
         "Access-Control-Allow-Methods": methods,
-        "Access-Control-Allow-Headers": "Content-Type",
+        "Access-Control-Allow-Headers": "Authorization, Content-Type",
+        "Access-Control-Expose-Headers": "WWW-Authenticate, Retry-After",
         "Access-Control-Max-Age": "600",
         "Vary": "Origin",
     }

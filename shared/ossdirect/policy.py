@@ -44,7 +44,7 @@ class PostPolicy:
         return self
 
     def in_(self, field, values):
-        self.conditions.append(["in", _var(field), list(values)])
+        self.conditions.append(["in", _var(field), values if isinstance(values, Slot) else list(values)])
         return self
 
     def not_in(self, field, values):
@@ -126,7 +126,7 @@ class JsonTemplate:
         return [name for name, _ in self._parts]
 
     def render(self, values):
-        """Fill the slots from ``values`` (str, int or None), each escaped as JSON."""
+        """Fill the slots from ``values`` (see :func:`json_values`), each written as JSON."""
         return self.render_json(json_values(values))
 
     def render_json(self, json_texts):
@@ -140,5 +140,18 @@ class JsonTemplate:
 
 
 def json_values(values):
-    """Each value as JSON text: strings escaped (non-ASCII kept), ints as digits, None as null."""
-    return {name: _escape(v) if type(v) is str else "null" if v is None else str(int(v)) for name, v in values.items()}
+    """Each value as JSON text: strings escaped (non-ASCII kept), ints as digits, None as null, lists
+    as compact arrays, and a ``str`` subclass (already JSON text) as it is."""
+    return {name: _json_text(v) for name, v in values.items()}
+
+
+def _json_text(v):
+    if type(v) is str:
+        return _escape(v)
+    if v is None:
+        return "null"
+    if isinstance(v, str):  # RawJson
+        return str(v)
+    if isinstance(v, list):
+        return json.dumps(v, separators=(",", ":"), ensure_ascii=False)
+    return str(int(v))

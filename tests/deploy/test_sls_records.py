@@ -113,6 +113,18 @@ CTX = types.SimpleNamespace(credentials=types.SimpleNamespace(access_key_id=AK, 
                                                               security_token=TOKEN))
 
 
+@pytest.fixture
+def bucket(tmp_path):
+    """The emulated bucket the callback confirms each object with (HeadObject, same role credentials)."""
+    from conftest import EmulatedBucket
+
+    emulated = EmulatedBucket(tmp_path / "oss", "photo-bucket", account=(AK, SK, TOKEN))
+    for upload_id in ("u-sls", "u-fail", "u-nocreds"):
+        emulated.put(f"uploads/{upload_id}.png", b"hello", upload_id=upload_id, filename="é.png")
+    yield emulated
+    emulated.close()
+
+
 def callback_event(signer, key_server, upload_id):
     body = urlencode({"bucket": "photo-bucket", "object": f"uploads/{upload_id}.png", "etag": "E", "size": "5",
                       "mimeType": "image/png", "upload_id": upload_id, "filename": "é.png"}).encode()
@@ -122,30 +134,32 @@ def callback_event(signer, key_server, upload_id):
     return fc_event("POST", "/cb", headers=headers, body=body.decode(), base64_body=False)
 
 
-def app_for(port, key_server, timeout="1"):
-    return CallbackApp({"OSSDIRECT_BUCKET": "photo-bucket",
+def app_for(port, key_server, bucket, timeout="1"):
+    return CallbackApp({"OSSDIRECT_BUCKET": "photo-bucket", "OSSDIRECT_REGION": "cn-hangzhou",
+                        "OSSDIRECT_OSS_ENDPOINT": bucket.bucket_url,
                         "OSSDIRECT_RECORDS": f"sls://proj/records?endpoint=http://127.0.0.1:{port}&timeout={timeout}",
                         "OSSDIRECT_TRUSTED_KEY_PREFIXES": f"{key_server.url}/_emulator/"})
 
 
-def test_record_reaches_sls_signed_and_decodable(stand_in, rsa_signer, key_server):
-    app = app_for(stand_in.port, key_server)
+def test_record_reaches_sls_signed_and_decodable(stand_in, rsa_signer, key_server, bucket):
+    app = app_for(stand_in.port, key_server, bucket)
     response = app(callback_event(rsa_signer, key_server, "u-sls"), CTX)
     assert response["statusCode"] == 200, response["body"]
     assert stand_in.problems == []
     (contents,) = stand_in.received
     assert contents["upload_id"] == "u-sls" and contents["key"] == "uploads/u-sls.png"
     assert contents["filename"] == "é.png" and contents["size"] == "5" and contents["record_id"].startswith("rec_")
+    assert contents["etag"] == "5D41402ABC4B2A76B9719D911017C592" and contents["source"] == "callback"  # OSS's facts
     # a replay within the instance is answered from memory, not written twice
     again = app(callback_event(rsa_signer, key_server, "u-sls"), CTX)
     assert json.loads(again["body"])["replayed"] is True and len(stand_in.received) == 1
 
 
 @pytest.mark.parametrize("mode", ["error", "slow"])
-def test_sls_failure_is_503_not_a_crash(rsa_signer, key_server, mode):
+def test_sls_failure_is_503_not_a_crash(rsa_signer, key_server, bucket, mode):
     server = StandIn(mode)
     try:
-        app = app_for(server.port, key_server, timeout="0.5")
+        app = app_for(server.port, key_server, bucket, timeout="0.5")
         response = app(callback_event(rsa_signer, key_server, "u-fail"), CTX)
         assert response["statusCode"] == 503
         assert json.loads(response["body"])["code"] == "RecordStoreUnavailable"
@@ -154,8 +168,8 @@ def test_sls_failure_is_503_not_a_crash(rsa_signer, key_server, mode):
         server.close()
 
 
-def test_missing_credentials_is_503(stand_in, rsa_signer, key_server):
-    response = app_for(stand_in.port, key_server)(callback_event(rsa_signer, key_server, "u-nocreds"), None)
+def test_missing_credentials_is_503(stand_in, rsa_signer, key_server, bucket):
+    response = app_for(stand_in.port, key_server, bucket)(callback_event(rsa_signer, key_server, "u-nocreds"), None)
     assert response["statusCode"] == 503 and json.loads(response["body"])["code"] == "CredentialsUnavailable"
     assert stand_in.received == []
 
@@ -163,6 +177,6 @@ def test_missing_credentials_is_503(stand_in, rsa_signer, key_server):
 @pytest.mark.parametrize("url", ["sls://", "sls://proj", "sls://proj/store", "sls://proj/a/b?endpoint=x",
                                  "sls://proj/store?endpoint=x&timeout=soon"])
 def test_bad_sls_urls_are_config_errors(url, key_server):
-    app = CallbackApp({"OSSDIRECT_BUCKET": "photo-bucket", "OSSDIRECT_RECORDS": url})
+    app = CallbackApp({"OSSDIRECT_BUCKET": "photo-bucket", "OSSDIRECT_REGION": "cn-hangzhou", "OSSDIRECT_RECORDS": url})
     response = app(fc_event("POST", "/"), CTX)
     assert response["statusCode"] == 503 and "OSSDIRECT_RECORDS" in json.loads(response["body"])["message"]

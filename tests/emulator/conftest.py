@@ -76,3 +76,42 @@ def emulator(tmp_path):
         served.bucket_url = f"{served.url}/{BUCKET}"
         served.data_dir = tmp_path / "emu"
         yield served
+
+
+# --- official SDKs, used only as oracles: they sign, the emulator must accept -------------------------
+def recording_session():
+    """A requests.Session that keeps every request it sent (method, url, headers, body as sent)."""
+    import requests
+
+    session = requests.Session()
+    sent = []
+    session.hooks["response"].append(lambda response, *args, **kwargs: sent.append(response.request))
+    return session, sent
+
+
+def oss2_bucket(served, ak=AK, sk=SK, token=None, bucket=BUCKET, session=None):
+    """oss2 (header signature V1, its default) pointed at the emulator; an IP endpoint makes it path-style."""
+    import oss2
+
+    auth = oss2.StsAuth(ak, sk, token) if token else oss2.Auth(ak, sk)
+    oss_session = None
+    if session is not None:
+        oss_session = oss2.Session()
+        oss_session.session = session
+    return oss2.Bucket(auth, served.url, bucket, session=oss_session, connect_timeout=10)
+
+
+def v2_client(served, ak=AK, sk=SK, token=None, region=REGION, session=None):
+    """alibabacloud-oss-v2 (header signature V4) pointed at the emulator, path-style."""
+    import alibabacloud_oss_v2 as oss
+    from alibabacloud_oss_v2.transport import RequestsHttpClient
+
+    cfg = oss.config.load_default()
+    cfg.credentials_provider = oss.credentials.StaticCredentialsProvider(ak, sk, token)
+    cfg.region = region
+    cfg.endpoint = served.url
+    cfg.use_path_style = True
+    cfg.retry_max_attempts = 1
+    if session is not None:
+        cfg.http_client = RequestsHttpClient(session=session)
+    return oss.Client(cfg)

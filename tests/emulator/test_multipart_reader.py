@@ -54,3 +54,57 @@ def test_unterminated_file_is_malformed(monkeypatch, chunk):
     with pytest.raises(multipart.OSSError) as err:
         multipart.read_form(io.BytesIO(raw), len(raw), "multipart/form-data; boundary=b0undary", sink)
     assert err.value.code == "MalformedPOSTRequest" and sinks[0].parts is None  # aborted
+
+
+# --- linear work and the pre-file cap ------------------------------------------------------------------
+class CountingReader(multipart.Reader):
+    made = []
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        CountingReader.made.append(self)
+
+
+EMPTY_FIELD = b'--b0undary\r\nContent-Disposition: form-data; name="a"\r\n\r\n\r\n'
+FILE_PART = (b'--b0undary\r\nContent-Disposition: form-data; name="file"; filename="f"\r\n\r\n'
+             b"payload\r\n--b0undary--\r\n")
+
+
+@pytest.mark.parametrize("field", [EMPTY_FIELD, EMPTY_FIELD.replace(b"\r\n\r\n\r\n", b"\r\n\r\nv\r\n")])
+def test_8_mib_of_tiny_fields_is_parsed_with_linear_work(monkeypatch, field):
+    count = (multipart.MAX_PRE_FILE - 4096) // len(field)
+    raw = field * count + FILE_PART
+    CountingReader.made = []
+    monkeypatch.setattr(multipart, "Reader", CountingReader)
+    fields, (_, _, got) = multipart.read_form(io.BytesIO(raw), len(raw), "multipart/form-data; boundary=b0undary",
+                                              lambda *a: Collect())
+    assert len(fields) == count and got == b"payload"
+    reader, = CountingReader.made
+    # every byte is copied and searched a small constant number of times; copying what is left of the
+    # buffer for each field (the old reader) would be ~count * 1 MiB, i.e. tens of GiB here
+    assert reader.copied <= 3 * len(raw), reader.copied
+    assert reader.scanned <= 2 * len(raw), reader.scanned
+
+
+def test_pre_file_cap_counts_names_and_part_headers():
+    name = "n" * 8000  # within the 8 KiB limit on a name, and every value empty
+    field = f'--b0undary\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n\r\n'.encode()
+    count = multipart.MAX_PRE_FILE // len(field) + 1
+    raw = field * count + FILE_PART
+    sinks = []
+    with pytest.raises(multipart.OSSError) as err:
+        multipart.read_form(io.BytesIO(raw), len(raw), "multipart/form-data; boundary=b0undary",
+                            lambda *a: sinks.append(1) or Collect())
+    assert err.value.code == "MaxPOSTPreDataLengthExceededError" and sinks == []
+    # just under the cap is fine: the count is of bytes before the file, not of fields
+    raw = field * (count - 2) + FILE_PART
+    fields, info = multipart.read_form(io.BytesIO(raw), len(raw), "multipart/form-data; boundary=b0undary",
+                                       lambda *a: Collect())
+    assert len(fields) == count - 2 and info[2] == b"payload"
+
+
+def test_a_name_over_8_kib_is_field_item_too_long():
+    raw = (f'--b0undary\r\nContent-Disposition: form-data; name="{"n" * 9000}"\r\n\r\nv\r\n'.encode() + FILE_PART)
+    with pytest.raises(multipart.OSSError) as err:
+        multipart.read_form(io.BytesIO(raw), len(raw), "multipart/form-data; boundary=b0undary", lambda *a: Collect())
+    assert err.value.code == "FieldItemTooLong"

@@ -23,6 +23,9 @@ RECORD_FIELDS = (
     "image_format", "created_at",
     # which path wrote it (callback | event), what the checks decided, and who uploaded
     "source", "status", "status_reason", "user", "payload", "updated_at",
+    # the event path (events.py): what the content check found, where a quarantined object went,
+    # and the user's hook (claimed once: None/retry -> running -> done | retry | failed)
+    "content_type_detected", "quarantined_to", "hook_status", "hook_attempts", "hook_error", "hook_started_at",
 )
 
 

@@ -118,6 +118,46 @@ class SqliteStore(RecordStore):
             raise RecordStoreError(f"sqlite: {exc.__class__.__name__}") from None
         return self.get(upload_id), applied
 
+    def list_records(self, user=None, since=None, until=None, page_token=None, limit=100, credentials=None):
+        """Records by creation time (of one user, or all), oldest first: ``(records, next_token)``, as
+        :meth:`TablestoreStore.list_records`. ``since`` inclusive, ``until`` exclusive; ``next_token``
+        is None on the last page. Keyset paging on (created_at, upload_id): one page in memory."""
+        import base64
+        import json
+
+        limit = max(1, min(int(limit), 1000))
+        where, args = [], []
+        if user is not None:
+            where.append("user IS ?")
+            args.append(user)
+        if since is not None:
+            where.append("created_at >= ?")
+            args.append(since)
+        if until is not None:
+            where.append("created_at < ?")
+            args.append(until)
+        if page_token:
+            try:
+                after = json.loads(base64.urlsafe_b64decode(page_token.encode()))
+                if not (isinstance(after, list) and len(after) == 2 and all(isinstance(v, str) for v in after)):
+                    raise ValueError
+            except (ValueError, TypeError):
+                raise ValueError("page_token does not belong to this listing") from None
+            where.append("(IFNULL(created_at, ''), upload_id) > (?, ?)")
+            args.extend(after)
+        sql = (f"SELECT {_COLUMNS} FROM records" + (" WHERE " + " AND ".join(where) if where else "")
+               + " ORDER BY IFNULL(created_at, ''), upload_id LIMIT ?")
+        try:
+            rows = self._conn().execute(sql, [*args, limit + 1]).fetchall()
+        except sqlite3.Error as exc:
+            raise RecordStoreError(f"sqlite: {exc.__class__.__name__}") from None
+        records = [dict(zip(RECORD_FIELDS, r)) for r in rows[:limit]]
+        token = None
+        if len(rows) > limit:
+            last = records[-1]
+            token = base64.urlsafe_b64encode(json.dumps([last["created_at"] or "", last["upload_id"]]).encode()).decode()
+        return records, token
+
     def all(self):
         """Every record, oldest first (for tools and tests)."""
         rows = self._conn().execute(f"SELECT {_COLUMNS} FROM records ORDER BY rowid").fetchall()

@@ -2,28 +2,85 @@
 
     python tools/package.py                       # in place: functions/<fn>/{ossdirect,python}
     python tools/package.py --out build/ --python-version 3.12
+    python tools/package.py --lock                # re-resolve functions/requirements.lock
 
-Vendors shared/ossdirect beside each handler and installs the function's
-requirements.txt for manylinux x86_64 / CPython of the target runtime into
-<fn>/python (s.yaml sets PYTHONPATH=/code/python). The vendored copies are build
-output (git-ignored). Runs offline except for pip's wheel downloads.
+Vendors shared/ossdirect beside each handler and installs the function's third-party
+packages for manylinux x86_64 / CPython of the target runtime into <fn>/python
+(s.yaml sets PYTHONPATH=/code/python). What is installed comes only from
+functions/requirements.lock: exact versions, sha256 hashes (pip's --require-hashes),
+no dependency resolution at build time (--no-deps), so every build of a commit ships
+the same wheels. functions/<fn>/requirements.txt says what a function needs; `--lock`
+resolves those into the lock for every runtime in RUNTIMES. Only what runs is shipped:
+no console scripts (bin/, whose first line names the build machine's Python), no
+*.dist-info, no bytecode. The vendored copies are build output (git-ignored).
+Runs offline except for pip's wheel downloads.
 """
 
 import argparse
+import hashlib
+import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS = ("signature", "callback")
+LOCK = ROOT / "functions" / "requirements.lock"
 # FC python3.10 runs on Debian 10 (glibc 2.28), python3.12 on Debian 11: manylinux_2_28 and older wheels.
 PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64")
+RUNTIMES = ("3.10", "3.12")  # CPython versions of the FC runtimes the lock covers (first: resolved)
+PIP = [sys.executable, "-m", "pip"]
+QUIET = ["--quiet", "--disable-pip-version-check"]
+
+
+def _target_flags(python_version):
+    flags = ["--implementation", "cp", "--python-version", python_version, "--only-binary=:all:"]
+    for platform in PLATFORMS:
+        flags += ["--platform", platform]
+    return flags
+
+
+def _canonical(name):
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def requirements(function):
+    """The function's direct requirements (functions/<fn>/requirements.txt), comments dropped."""
     lines = (ROOT / "functions" / function / "requirements.txt").read_text().splitlines()
     return [line.split("#")[0].strip() for line in lines if line.split("#")[0].strip()]
+
+
+def read_lock(path=LOCK):
+    """{canonical name: {"pin": "name==version", "hashes": [...], "functions": [...]}} from the lock."""
+    entries, current = {}, None
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if not line:
+            continue
+        if line.startswith("# for:") and current is not None:
+            current["functions"] = line[len("# for:"):].split()
+            continue
+        if line.startswith("#"):
+            continue
+        if line.startswith("--hash="):
+            current["hashes"].append(line.split()[0][len("--hash="):])
+            continue
+        pin = line.split()[0]
+        name, _, version = pin.partition("==")
+        assert version, f"{path}: {pin!r} is not pinned with =="
+        current = {"pin": pin, "name": name, "version": version, "hashes": [], "functions": []}
+        entries[_canonical(name)] = current
+    return entries
+
+
+def locked_requirements(function, lock=LOCK):
+    """The pinned, hashed requirement lines one function installs (its whole dependency closure)."""
+    entries = [e for e in read_lock(lock).values() if function in e["functions"]]
+    if requirements(function) and not entries:
+        raise SystemExit(f"{lock} has nothing for {function}: run `python tools/package.py --lock`")
+    return [" ".join([e["pin"]] + [f"--hash={h}" for h in e["hashes"]]) for e in entries]
 
 
 def build(function, target, python_version="3.10", wheel_cache=None):
@@ -36,6 +93,9 @@ def build(function, target, python_version="3.10", wheel_cache=None):
         target.mkdir(parents=True)
         for name in ("index.py", "requirements.txt"):
             shutil.copy2(source / name, target / name)
+    else:
+        for cache in target.glob("__pycache__"):
+            shutil.rmtree(cache)  # bytecode of whatever Python ran the handler locally
     vendored = target / "ossdirect"
     if vendored.exists():
         shutil.rmtree(vendored)
@@ -43,19 +103,80 @@ def build(function, target, python_version="3.10", wheel_cache=None):
     deps = target / "python"
     if deps.exists():
         shutil.rmtree(deps)
-    reqs = requirements(function)
-    if reqs:
-        cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
-               "--target", str(deps), "--implementation", "cp", "--python-version", python_version,
-               "--only-binary=:all:"]
-        for platform in PLATFORMS:
-            cmd += ["--platform", platform]
-        if wheel_cache:
-            cmd += ["--cache-dir", str(wheel_cache)]
-        subprocess.run(cmd + reqs, check=True)
-        for junk in deps.glob("*.dist-info"):
-            shutil.rmtree(junk)  # metadata the runtime never reads
+    pinned = locked_requirements(function)
+    if pinned:
+        with tempfile.TemporaryDirectory() as tmp:
+            req = Path(tmp) / "requirements.txt"
+            req.write_text("\n".join(pinned) + "\n")
+            cmd = PIP + ["install"] + QUIET + ["--no-compile", "--no-deps", "--require-hashes", "--target", str(deps)]
+            cmd += _target_flags(python_version)
+            if wheel_cache:
+                cmd += ["--cache-dir", str(wheel_cache)]
+            subprocess.run(cmd + ["-r", str(req)], check=True)
+        prune(deps)
     return target
+
+
+def prune(deps):
+    """Drop what the runtime never runs: console scripts, packaging metadata, bytecode."""
+    for junk in ["bin", *[p.name for p in deps.glob("*.dist-info")], *[p.name for p in deps.glob("*.data")]]:
+        if (deps / junk).exists():
+            shutil.rmtree(deps / junk)
+    for cache in list(deps.rglob("__pycache__")):
+        shutil.rmtree(cache)
+
+
+def _download(reqs, python_version, dest, extra=()):
+    with tempfile.TemporaryDirectory() as tmp:
+        req = Path(tmp) / "requirements.txt"
+        req.write_text("\n".join(reqs) + "\n")
+        subprocess.run(PIP + ["download"] + QUIET + _target_flags(python_version) + ["-d", str(dest), "-r", str(req),
+                                                                                     *extra], check=True)
+    wheels = {}
+    for wheel in Path(dest).glob("*.whl"):
+        name, version = wheel.name.split("-")[:2]
+        wheels[_canonical(name)] = (name, version, "sha256:" + hashlib.sha256(wheel.read_bytes()).hexdigest())
+    return wheels
+
+
+def lock(path=LOCK):
+    """Resolve every function's requirements.txt for RUNTIMES[0], pin that set, hash its wheel for every runtime."""
+    entries = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for function in FUNCTIONS:
+            reqs = requirements(function)
+            if not reqs:
+                continue
+            first = _download(reqs, RUNTIMES[0], Path(tmp) / function / RUNTIMES[0])
+            pins = [f"{name}=={version}" for name, version, _ in first.values()]
+            seen = {key: {digest} for key, (_, _, digest) in first.items()}
+            for version in RUNTIMES[1:]:
+                # the same pinned set must resolve, and be complete, on every other runtime
+                constraints = Path(tmp) / function / "constraints.txt"
+                constraints.write_text("\n".join(pins) + "\n")
+                other = _download(reqs, version, Path(tmp) / function / version, ["-c", str(constraints)])
+                if set(other) != set(first):
+                    raise SystemExit(f"{function}: CPython {version} needs {sorted(other)}, {RUNTIMES[0]} {sorted(first)}")
+                for key, (_, _, digest) in other.items():
+                    seen[key].add(digest)
+            for key, (name, version, _) in first.items():
+                entry = entries.setdefault(key, {"pin": f"{name}=={version}", "hashes": set(), "functions": []})
+                if entry["pin"] != f"{name}=={version}":
+                    raise SystemExit(f"{name}: functions need different versions ({entry['pin']}, {version})")
+                entry["hashes"] |= seen[key]
+                entry["functions"].append(function)
+    lines = ["# Every third-party package a function ships: exact versions, sha256 of each wheel used (manylinux",
+             f"# x86_64, CPython {', '.join(RUNTIMES)}: FC python runtimes). Installed with pip --require-hashes",
+             "# --no-deps by tools/package.py. Generated by `python tools/package.py --lock` from",
+             "# functions/*/requirements.txt; do not edit by hand."]
+    for key in sorted(entries):
+        entry = entries[key]
+        lines.append(entry["pin"] + " \\")
+        hashes = sorted(entry["hashes"])
+        lines += [f"    --hash={h}" + (" \\" if i < len(hashes) - 1 else "") for i, h in enumerate(hashes)]
+        lines.append("    # for: " + " ".join(entry["functions"]))
+    Path(path).write_text("\n".join(lines) + "\n")
+    return entries
 
 
 def size_of(path):
@@ -67,7 +188,12 @@ def main(argv=None):
     parser.add_argument("--out", help="build into OUT/<function> instead of functions/<function>")
     parser.add_argument("--python-version", default="3.10", help="target runtime's CPython (3.10 or 3.12)")
     parser.add_argument("--function", choices=FUNCTIONS, action="append")
+    parser.add_argument("--lock", action="store_true", help=f"re-resolve {LOCK.relative_to(ROOT)} and exit")
     args = parser.parse_args(argv)
+    if args.lock:
+        for entry in lock().values():
+            print(f"{entry['pin']}: {len(entry['hashes'])} wheel(s), for {' '.join(entry['functions'])}")
+        return
     for function in args.function or FUNCTIONS:
         target = Path(args.out) / function if args.out else ROOT / "functions" / function
         build(function, target, args.python_version)

@@ -322,4 +322,8 @@ ENV_NAMES = (
     # read by auth.load_auth_settings (auth.AUTH_ENV_NAMES; a test keeps the two in step)
     "AUTH", "JWT_JWKS_URL", "JWT_PUBLIC_KEY", "JWT_SECRET", "JWT_ISSUER", "JWT_AUDIENCE", "JWT_ALGORITHMS",
     "JWT_LEEWAY_SECONDS",
+    # read by limits.load_limit_settings (signature function) and events.load_process_settings
+    # (process function): limits.LIMIT_ENV_NAMES, events.PROCESS_ENV_NAMES
+    "USER_LIMITS", "LIMITS_STORE", "ANONYMOUS_LIMITS_BY_IP",
+    "QUARANTINE", "QUARANTINE_PREFIX", "ON_UPLOAD", "HOOK_MAX_ATTEMPTS",
 )

@@ -7,6 +7,7 @@ emulator's signed callback → bundled callback handler → SQLite record.
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -60,40 +61,33 @@ def start(python, bundle, env):
     return proc, json.loads(line)
 
 
-@pytest.mark.parametrize("version", sorted(INTERPRETERS))
-def test_bundles_run_alone_on_the_fc_runtime_python(version, tmp_path, wheel_cache):
-    python = INTERPRETERS[version]
-    assert os.path.exists(python), f"CPython {version} is needed at {python} for this proof"
-    signature = package.build("signature", tmp_path / "signature", version, wheel_cache)
-    callback = package.build("callback", tmp_path / "callback", version, wheel_cache)
-    assert not (signature / "python").exists(), "the signature function needs no third-party package"
-    assert (callback / "python" / "cryptography").is_dir()
+def upload_through(python, signature, callback, workdir, *, bucket="bundle-bucket", region="cn-hangzhou",
+                   signature_env=None, callback_env=None):
+    """Serve both code directories alone on ``python`` and upload one file through the emulator.
 
-    emu_config = EmulatorConfig(data_dir=str(tmp_path / "emu"), buckets=["bundle-bucket"],
+    ``signature_env`` / ``callback_env``: the functions' environment (default: a minimal local one); the
+    endpoints, the record store and the trusted key prefix are pointed at loopback. Returns the signed
+    form, the callback's answer relayed by the emulator, each process's startup report and the records.
+    """
+    workdir = Path(workdir)
+    emu_config = EmulatorConfig(data_dir=str(workdir / "emu"), buckets=[bucket], region=region,
                                 accounts={AK: (SK, TOKEN)})
+    records = workdir / "records.sqlite3"
+    creds = {"ALIBABA_CLOUD_ACCESS_KEY_ID": AK, "ALIBABA_CLOUD_ACCESS_KEY_SECRET": SK,
+             "ALIBABA_CLOUD_SECURITY_TOKEN": TOKEN}  # python3.12-style: the role's keys in the environment
     procs = []
     with serve(emu_config) as emu:
-        bucket_url = f"{emu.url}/bundle-bucket"
-        base = {"PATH": os.environ.get("PATH", ""), "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true",
-                "OSSDIRECT_BUCKET": "bundle-bucket", "OSSDIRECT_REGION": "cn-hangzhou",
-                "OSSDIRECT_UPLOAD_HOST": bucket_url}
+        bucket_url = f"{emu.url}/{bucket}"
+        base = {"ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true", "OSSDIRECT_BUCKET": bucket, "OSSDIRECT_REGION": region}
+        local = {"PATH": os.environ.get("PATH", ""), "OSSDIRECT_UPLOAD_HOST": bucket_url, **creds}
         try:
             cb_proc, cb_info = start(python, callback, dict(
-                base, OSSDIRECT_RECORDS=f"sqlite:///{tmp_path / 'records.sqlite3'}",
-                OSSDIRECT_TRUSTED_KEY_PREFIXES=f"{emu.url}/_emulator/"))
+                callback_env or base, **local, OSSDIRECT_OSS_ENDPOINT=bucket_url,
+                OSSDIRECT_RECORDS=f"sqlite:///{records}", OSSDIRECT_TRUSTED_KEY_PREFIXES=f"{emu.url}/_emulator/"))
             procs.append(cb_proc)
-            # python3.12-style: credentials only in the environment
             sig_proc, sig_info = start(python, signature, dict(
-                base, OSSDIRECT_CALLBACK_URL=f"http://127.0.0.1:{cb_info['port']}/cb",
-                ALIBABA_CLOUD_ACCESS_KEY_ID=AK, ALIBABA_CLOUD_ACCESS_KEY_SECRET=SK,
-                ALIBABA_CLOUD_SECURITY_TOKEN=TOKEN))
+                signature_env or base, **local, OSSDIRECT_CALLBACK_URL=f"http://127.0.0.1:{cb_info['port']}/cb"))
             procs.append(sig_proc)
-            for info, bundle in ((cb_info, callback), (sig_info, signature)):
-                assert info["python"].startswith(version + ".")
-                for name, origin in info["modules"].items():
-                    assert origin is None or origin.startswith(str(bundle)), (name, origin)
-            assert "cryptography" in cb_info["modules"] and "cryptography" not in sig_info["modules"]
-
             form = requests.get(f"http://127.0.0.1:{sig_info['port']}/",
                                 params={"filename": "b.txt", "size": 6, "content_type": "text/plain"}, timeout=10)
             assert form.status_code == 200, form.text
@@ -102,12 +96,85 @@ def test_bundles_run_alone_on_the_fc_runtime_python(version, tmp_path, wheel_cac
                               timeout=15)
             assert r.status_code == 200, r.text
             answer = r.json()
-            assert answer["key"] == form["key"] and answer["upload_id"] == form["upload_id"] and answer["size"] == 6
         finally:
             for p in procs:
                 p.terminate()
                 p.wait(timeout=10)
-    import sqlite3
+    from ossdirect.records import open_store
 
-    with sqlite3.connect(tmp_path / "records.sqlite3") as conn:
-        assert conn.execute("SELECT upload_id, key FROM uploads").fetchall() == [(form["upload_id"], form["key"])]
+    store = open_store(f"sqlite:///{records}")
+    try:
+        record = store.get(form["upload_id"])
+    finally:
+        store.close()
+    return form, answer, {"signature": sig_info, "callback": cb_info}, record
+
+
+def assert_alone(info, bundle, version):
+    """Every module the process loaded from a file came from the bundle, on the runtime's CPython."""
+    assert info["python"].startswith(version + "."), info["python"]
+    for name, origin in info["modules"].items():
+        assert origin is None or origin.startswith(str(bundle)), (name, origin)
+
+
+@pytest.mark.parametrize("version", sorted(INTERPRETERS))
+def test_bundles_run_alone_on_the_fc_runtime_python(version, tmp_path, wheel_cache):
+    python = INTERPRETERS[version]
+    assert os.path.exists(python), f"CPython {version} is needed at {python} for this proof"
+    signature = package.build("signature", tmp_path / "signature", version, wheel_cache)
+    callback = package.build("callback", tmp_path / "callback", version, wheel_cache)
+    assert not (signature / "python").exists(), "the signature function needs no third-party package"
+    assert (callback / "python" / "cryptography").is_dir()
+    assert_ships_only_what_runs(callback)
+
+    form, answer, infos, record = upload_through(python, signature, callback, tmp_path)
+    assert_alone(infos["callback"], callback, version)
+    assert_alone(infos["signature"], signature, version)
+    assert "cryptography" in infos["callback"]["modules"] and "cryptography" not in infos["signature"]["modules"]
+    assert answer["key"] == form["key"] and answer["upload_id"] == form["upload_id"] and answer["size"] == 6
+    assert record and record["key"] == form["key"] and record["size"] == 6, record
+
+
+def assert_ships_only_what_runs(code_dir):
+    """No console scripts, packaging metadata or bytecode; third-party packages exactly as locked."""
+    code_dir = Path(code_dir)
+    files = [p for p in code_dir.rglob("*") if p.is_file()]
+    assert not [p for p in files if "__pycache__" in p.parts or p.suffix == ".pyc"]
+    deps = code_dir / "python"
+    if deps.exists():
+        tops = sorted(p.name for p in deps.iterdir())
+        assert not [n for n in tops if n == "bin" or n.endswith((".dist-info", ".data"))], tops
+        for p in files:
+            with open(p, "rb") as f:
+                assert f.read(2) != b"#!", f"{p} is a script (its first line names the build machine's Python)"
+    locked = {e["name"].lower(): e["version"] for e in package.read_lock().values()
+              if code_dir.name in e["functions"]}
+    assert shipped_versions(deps) == locked
+
+
+def shipped_versions(deps):
+    """{distribution: version} of what lies in a python/ directory, read from the packages themselves."""
+    found = {}
+    for name, rel in (("cryptography", "cryptography/__about__.py"), ("cffi", "cffi/__init__.py"),
+                      ("pycparser", "pycparser/__init__.py")):
+        path = Path(deps) / rel
+        if path.exists():
+            found[name] = re.search(r"__version__\s*=\s*[\"']([^\"']+)", path.read_text()).group(1)
+    return found
+
+
+def test_lock_pins_every_requirement_with_hashes():
+    """functions/requirements.lock satisfies each functions/<fn>/requirements.txt, exactly and with hashes."""
+    from packaging.requirements import Requirement
+
+    entries = package.read_lock()
+    assert entries, "the lock is empty"
+    for entry in entries.values():
+        assert entry["hashes"] and all(h.startswith("sha256:") for h in entry["hashes"]), entry
+        assert set(entry["functions"]) <= set(package.FUNCTIONS), entry
+    for function in package.FUNCTIONS:
+        for line in package.requirements(function):
+            req = Requirement(line)
+            entry = entries.get(package._canonical(req.name))
+            assert entry and function in entry["functions"], f"{line} ({function}) is not in the lock"
+            assert req.specifier.contains(entry["version"]), (line, entry["pin"])

@@ -1,0 +1,327 @@
+"""Deploy rehearsal: the real `s` CLI (3.1.10) and fc3 component (0.1.22) run s.yaml against a loopback
+stand-in for the Function Compute API (../shared/tools/deploy-rehearsal, which installs the CLI from npm
+on first use), and these tests read what FC would have received.
+
+One module fixture copies what a deploy reads (s.yaml, functions/, shared/ossdirect, tools/package.py, the
+lock) into a temporary project with a `.env` beside s.yaml and no deploy variable in the environment, then
+runs, against one stand-in account: `s deploy -y`, `s signature info -o json --silent`,
+`s signature deploy -y`, `s remove -y`. The uploaded zips are unpacked and served alone on the FC
+runtime's CPython (3.10) with the environment FC received, through the OSS emulator.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+from test_bundle import INTERPRETERS, assert_alone, assert_ships_only_what_runs, upload_through
+
+from ossdirect.config import ENV_NAMES
+
+ROOT = Path(__file__).resolve().parents[2]
+KIT = Path(os.environ.get("OSSDIRECT_REHEARSAL_KIT", ROOT.parent / "shared" / "tools" / "deploy-rehearsal"))
+ACCOUNT = "1234567890123456"  # the kit's fake account
+DOTENV = {  # every deploy variable differs from its s.yaml default, so each must travel from .env to FC
+    "OSSDIRECT_DEPLOY_REGION": "cn-shanghai",
+    "OSSDIRECT_DEPLOY_BUCKET": "rehearsal-bucket",
+    "OSSDIRECT_DEPLOY_PREFIX": "incoming/",
+    "OSSDIRECT_DEPLOY_SITE_ORIGIN": "https://upload.rehearsal.example",
+    "OSSDIRECT_DEPLOY_PUBLIC_BASE_URL": "https://files.rehearsal.example",
+    "OSSDIRECT_DEPLOY_SLS_PROJECT": "rehearsal-project",
+    "OSSDIRECT_DEPLOY_RECORD_LOGSTORE": "rehearsal-records",
+    "OSSDIRECT_DEPLOY_FUNCTION_LOGSTORE": "rehearsal-fc-logs",
+}
+LOG_CONFIG = {"project": "rehearsal-project", "logstore": "rehearsal-fc-logs", "enableRequestMetrics": True,
+              "enableInstanceMetrics": False, "logBeginRule": "DefaultRegex"}
+FC3_DEFAULTS = {  # what fc3 0.1.22 adds to every CreateFunction/UpdateFunction body we did not set
+    "instanceIsolationMode": "SHARE", "layers": [], "sessionAffinity": "NONE", "tracingConfig": {},
+    "nasConfig": {"groupId": 0, "mountPoints": [], "userId": 0}, "ossMountConfig": {"mountPoints": []},
+    "vpcConfig": {"securityGroupId": "", "vSwitchIds": [], "vpcId": ""},
+}
+CALLBACK_ENV = {
+    "PYTHONPATH": "/code/python",
+    "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true",
+    "OSSDIRECT_BUCKET": "rehearsal-bucket",
+    "OSSDIRECT_REGION": "cn-shanghai",
+    "OSSDIRECT_PREFIX": "incoming/",
+    "OSSDIRECT_PUBLIC_BASE_URL": "https://files.rehearsal.example",
+    "OSSDIRECT_OSS_ENDPOINT": "https://rehearsal-bucket.oss-cn-shanghai-internal.aliyuncs.com",
+    "OSSDIRECT_RECORDS": "sls://rehearsal-project/rehearsal-records?endpoint=cn-shanghai.log.aliyuncs.com&timeout=2",
+    "OSSDIRECT_TRUSTED_KEY_PREFIXES": "",
+}
+SIGNATURE_ENV = {
+    "PYTHONPATH": "/code/python",
+    "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true",
+    "OSSDIRECT_BUCKET": "rehearsal-bucket",
+    "OSSDIRECT_REGION": "cn-shanghai",
+    "OSSDIRECT_UPLOAD_HOST": "https://rehearsal-bucket.oss-cn-shanghai.aliyuncs.com",
+    "OSSDIRECT_PUBLIC_BASE_URL": "https://files.rehearsal.example",
+    "OSSDIRECT_PREFIX": "incoming/",
+    "OSSDIRECT_MIN_BYTES": "1",
+    "OSSDIRECT_MAX_BYTES": "104857600",
+    "OSSDIRECT_CONTENT_TYPES": "image/*,video/*,audio/*,application/pdf,text/plain",
+    "OSSDIRECT_EXPIRES_SECONDS": "300",
+    "OSSDIRECT_FORBID_OVERWRITE": "true",
+    "OSSDIRECT_SUCCESS_STATUS": "",
+    "OSSDIRECT_KEY_NAMING": "random,original",
+    "OSSDIRECT_ALLOW_FOLDERS": "false",
+    "OSSDIRECT_PREFIX_FORMS": "true",
+    "OSSDIRECT_SIGNATURE_VERSIONS": "v4,v1",
+    "OSSDIRECT_OBJECT_ACL": "default",
+    "OSSDIRECT_STORAGE_CLASS": "Standard",
+    "OSSDIRECT_CONTENT_DISPOSITION": "inline",
+    "OSSDIRECT_CACHE_CONTROL": "no-cache",
+    "OSSDIRECT_CALLBACK_URL": None,  # the callback trigger's public URL, as the stand-in issued it
+    "OSSDIRECT_CALLBACK_HOST": "",
+    "OSSDIRECT_CALLBACK_BODY": "",
+    "OSSDIRECT_CALLBACK_BODY_TYPE": "form",
+    "OSSDIRECT_ALLOWED_ORIGINS": "https://upload.rehearsal.example",
+}
+FUNCTIONS = {
+    "callback": {
+        "functionName": "ossdirect-callback", "runtime": "python3.10", "handler": "index.handler",
+        "description": "Verifies OSS upload callbacks and records each upload once (SLS PutLogs)",
+        "memorySize": 256, "timeout": 10, "internetAccess": True,
+        "role": f"acs:ram::{ACCOUNT}:role/ossdirect-callback-role", "logConfig": LOG_CONFIG,
+    },
+    "signature": {
+        "functionName": "ossdirect-signature", "runtime": "python3.10", "handler": "index.handler",
+        "description": "Issues short-lived signed OSS POST forms with the function's own role credentials",
+        "memorySize": 128, "timeout": 5, "internetAccess": False,
+        "role": f"acs:ram::{ACCOUNT}:role/ossdirect-signature-role", "logConfig": LOG_CONFIG,
+    },
+}
+TRIGGERS = {
+    "callback": {"triggerName": "http", "triggerType": "http", "qualifier": "LATEST",
+                 "description": "called by OSS after each upload",
+                 "triggerConfig": {"authType": "anonymous", "disableURLInternet": False, "methods": ["POST"]}},
+    "signature": {"triggerName": "http", "triggerType": "http", "qualifier": "LATEST",
+                  "description": "called by the browser for a signed form",
+                  "triggerConfig": {"authType": "anonymous", "disableURLInternet": False,
+                                    "methods": ["GET", "OPTIONS"]}},
+}
+FN = {"callback": "ossdirect-callback", "signature": "ossdirect-signature"}
+API = "/2023-03-30/functions"
+
+
+def copy_project(dest):
+    """What `s deploy` reads, nothing else (no build output, no .env of the developer's)."""
+    dest.mkdir(parents=True)
+    shutil.copy2(ROOT / "s.yaml", dest / "s.yaml")
+    (dest / "tools").mkdir()
+    shutil.copy2(ROOT / "tools" / "package.py", dest / "tools" / "package.py")
+    (dest / "functions").mkdir()
+    shutil.copy2(ROOT / "functions" / "requirements.lock", dest / "functions" / "requirements.lock")
+    for fn in FN:
+        (dest / "functions" / fn).mkdir()
+        for name in ("index.py", "requirements.txt"):
+            shutil.copy2(ROOT / "functions" / fn / name, dest / "functions" / fn / name)
+    shutil.copytree(ROOT / "shared" / "ossdirect", dest / "shared" / "ossdirect",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    return dest
+
+
+class Rehearsal:
+    def __init__(self, project, out):
+        self.project, self.out = project, out
+        assert (KIT / "run.sh").is_file(), f"the deploy rehearsal kit is missing: {KIT} (set OSSDIRECT_REHEARSAL_KIT)"
+        for tool in ("node", "npm"):
+            assert shutil.which(tool), f"{tool} is needed for the deploy rehearsal (the kit installs `s` from npm)"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OSSDIRECT_")}  # only .env may say
+        # the pre-deploy action runs `python3 tools/package.py`: this interpreter (it has pip)
+        env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+        self.env = env
+
+    def run(self, *args):
+        before = {p.name for p in self.out.glob("*.zip")}
+        started = time.monotonic()
+        proc = subprocess.run(["bash", str(KIT / "run.sh"), str(self.project), str(self.out), *args],
+                              env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
+        log = (self.out / "s.log").read_text() if (self.out / "s.log").exists() else proc.stdout
+        requests = [json.loads(line) for line in (self.out / "requests.jsonl").read_text().splitlines() if line]
+        state = json.loads((self.out / "state.json").read_text()) if (self.out / "state.json").exists() else {}
+        return {"args": args, "rc": proc.returncode, "log": log, "requests": [r for r in requests if "method" in r],
+                "zips": sorted({p.name for p in self.out.glob("*.zip")} - before), "state": state,
+                "seconds": time.monotonic() - started}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    base = tmp_path_factory.mktemp("rehearsal")
+    project = copy_project(base / "project")
+    (project / ".env").write_text("".join(f"{k}={v}\n" for k, v in DOTENV.items()))
+    rehearsal = Rehearsal(project, base / "account")
+    result = {"out": rehearsal.out, "base": base}
+    for name, args in (("deploy", ("deploy", "-y")), ("info", ("signature", "info", "-o", "json", "--silent")),
+                       ("signature_deploy", ("signature", "deploy", "-y")), ("remove", ("remove", "-y"))):
+        result[name] = rehearsal.run(*args)
+    print({name: round(result[name]["seconds"], 1) for name in result if isinstance(result[name], dict)})
+    return result
+
+
+def writes(run):
+    return [r for r in run["requests"] if r["method"] in ("POST", "PUT", "DELETE")]
+
+
+def fc_writes(run):
+    return [(r["method"], r["path"].split("?")[0]) for r in writes(run) if r["path"].startswith(API)]
+
+
+def body(run, method, path):
+    (match,) = [r for r in run["requests"] if r["method"] == method and r["path"].split("?")[0] == path]
+    return match.get("body")
+
+
+def callback_url(run):
+    return run["state"]["triggers"][FN["callback"] + "\nhttp"]["httpTrigger"]["urlInternet"]
+
+
+def expected_function(fn, run):
+    env = dict(CALLBACK_ENV if fn == "callback" else SIGNATURE_ENV)
+    if fn == "signature":
+        env["OSSDIRECT_CALLBACK_URL"] = callback_url(run)
+    return {**FC3_DEFAULTS, **FUNCTIONS[fn], "environmentVariables": env}
+
+
+def without_code(request_body):
+    code = request_body["code"]
+    assert set(code) == {"ossBucketName", "ossObjectName"} and code["ossObjectName"].endswith(".zip"), code
+    return {k: v for k, v in request_body.items() if k != "code"}
+
+
+def zip_of(run, request_body):
+    name = request_body["code"]["ossObjectName"].rsplit("/", 1)[-1]
+    assert name in run["zips"], (name, run["zips"])
+    return name
+
+
+def test_every_command_exits_0(runs):
+    for name in ("deploy", "info", "signature_deploy", "remove"):
+        run = runs[name]
+        assert run["rc"] == 0, f"s {' '.join(run['args'])} failed:\n{run['log'][-3000:]}"
+        assert "not found" not in run["log"], run["log"][-3000:]
+
+
+def test_deploy_creates_callback_then_signature_exactly_as_configured(runs):
+    run = runs["deploy"]
+    assert fc_writes(run) == [
+        ("POST", API), ("POST", f"{API}/{FN['callback']}/triggers"),
+        ("POST", API), ("POST", f"{API}/{FN['signature']}/triggers"),
+    ]
+    created = [r["body"] for r in run["requests"] if r["method"] == "POST" and r["path"] == API]
+    assert [b["functionName"] for b in created] == [FN["callback"], FN["signature"]]
+    for fn, request_body in zip(("callback", "signature"), created):
+        assert without_code(request_body) == expected_function(fn, run), fn
+        trigger = body(run, "POST", f"{API}/{FN[fn]}/triggers")
+        assert {**trigger, "triggerConfig": json.loads(trigger["triggerConfig"])} == TRIGGERS[fn], fn
+    assert callback_url(run).startswith("https://") and "fcapp.run" in callback_url(run)
+    # one zip per function went to the temporary code bucket
+    assert len(run["zips"]) == 2 and len([r for r in writes(run) if r["path"].endswith(".zip")]) == 2
+
+
+def test_environment_names_are_what_the_code_reads_and_values_are_strings(runs):
+    run = runs["deploy"]
+    known = {"OSSDIRECT_" + n for n in ENV_NAMES}
+    for request_body in (r["body"] for r in run["requests"] if r["method"] == "POST" and r["path"] == API):
+        env = request_body["environmentVariables"]
+        assert all(isinstance(v, str) for v in env.values()), env
+        assert {k for k in env if k.startswith("OSSDIRECT_")} <= known
+        assert not any(k.startswith("ALIBABA_CLOUD_ACCESS") or k == "ALIBABA_CLOUD_SECURITY_TOKEN" for k in env)
+        assert len(json.dumps(env)) < 4096, "FC caps environment variables at 4 KB"
+
+
+def test_signature_info_prints_json_with_the_signature_url(runs):
+    run = runs["info"]
+    info = json.loads(run["log"])  # --silent: stdout is exactly the JSON the docs pipe into python
+    assert info["functionName"] == FN["signature"]
+    assert info["url"]["system_url"] == run["state"]["triggers"][FN["signature"] + "\nhttp"]["httpTrigger"][
+        "urlInternet"]
+    assert info["environmentVariables"]["OSSDIRECT_CALLBACK_URL"] == callback_url(run)
+    assert writes(run) == [], "info only reads"
+
+
+def test_signature_deploy_alone_resolves_the_callback_url_and_touches_only_signature(runs):
+    run = runs["signature_deploy"]
+    assert fc_writes(run) == [("PUT", f"{API}/{FN['signature']}"), ("PUT", f"{API}/{FN['signature']}/triggers/http")]
+    assert any(r["method"] == "GET" and r["path"] == f"{API}/{FN['callback']}" for r in run["requests"]), \
+        "the callback's URL comes from fc3 `info` on the deployed callback"
+    update = body(run, "PUT", f"{API}/{FN['signature']}")
+    expected = expected_function("signature", run)
+    del expected["functionName"]  # UpdateFunction names it in the path
+    assert without_code(update) == expected
+    assert len(run["zips"]) == 1 and zip_of(run, update)
+
+
+def test_remove_deletes_signature_then_callback(runs):
+    run = runs["remove"]
+    deletes = [path for method, path in fc_writes(run) if method == "DELETE"]
+    assert deletes and set(fc_writes(run)) == {("DELETE", p) for p in deletes}, fc_writes(run)
+    functions = [p.split("/")[3] for p in deletes]
+    assert functions == sorted(functions, key=[FN["signature"], FN["callback"]].index), deletes
+    assert set(functions) == set(FN.values())
+    assert run["state"]["functions"] == {}
+
+
+@pytest.fixture(scope="module")
+def unpacked(runs):
+    """The zips `s deploy` uploaded, unpacked into directories named after their function."""
+    run = runs["deploy"]
+    dirs = {}
+    for request_body in (r["body"] for r in run["requests"] if r["method"] == "POST" and r["path"] == API):
+        fn = request_body["functionName"].removeprefix("ossdirect-")
+        target = runs["base"] / "unpacked" / fn
+        with zipfile.ZipFile(runs["out"] / zip_of(run, request_body)) as z:
+            z.extractall(target)
+        dirs[fn] = (target, request_body["environmentVariables"])
+    return dirs
+
+
+def test_uploaded_zips_hold_only_what_runs(unpacked):
+    for fn, (code, _) in unpacked.items():
+        tops = {p.name for p in code.iterdir()}
+        assert tops == {"index.py", "requirements.txt", "ossdirect"} | ({"python"} if fn == "callback" else set())
+        shipped = sorted(p.relative_to(code / "ossdirect").as_posix() for p in (code / "ossdirect").rglob("*.py"))
+        source = sorted(p.relative_to(ROOT / "shared" / "ossdirect").as_posix()
+                        for p in (ROOT / "shared" / "ossdirect").rglob("*.py") if "__pycache__" not in p.parts)
+        assert shipped == source, fn
+        assert (code / "index.py").read_bytes() == (ROOT / "functions" / fn / "index.py").read_bytes()
+        assert_ships_only_what_runs(code)
+
+
+def test_uploaded_zips_serve_an_upload_alone_with_the_environment_fc_received(unpacked, tmp_path):
+    python = INTERPRETERS["3.10"]  # the runtime s.yaml names
+    assert os.path.exists(python), f"CPython 3.10 is needed at {python} for this proof"
+    (signature, sig_env), (callback, cb_env) = unpacked["signature"], unpacked["callback"]
+    form, answer, infos, record = upload_through(
+        python, signature, callback, tmp_path, bucket=sig_env["OSSDIRECT_BUCKET"], region=sig_env["OSSDIRECT_REGION"],
+        signature_env=sig_env, callback_env=cb_env)
+    assert_alone(infos["signature"], signature, "3.10")
+    assert_alone(infos["callback"], callback, "3.10")
+    assert form["key"].startswith("incoming/") and answer["key"] == form["key"] and answer["size"] == 6
+    assert answer["url"].startswith("https://files.rehearsal.example/incoming/"), answer["url"]
+    assert record and record["key"] == form["key"]
+
+
+def test_a_bad_prop_stops_the_deploy_before_anything_is_created(tmp_path):
+    project = copy_project(tmp_path / "project")
+    (project / ".env").write_text("".join(f"{k}={v}\n" for k, v in DOTENV.items()))
+    spec = (project / "s.yaml").read_text()
+    assert "OSSDIRECT_MIN_BYTES: '1'" in spec
+    (project / "s.yaml").write_text(spec.replace("OSSDIRECT_MIN_BYTES: '1'", "OSSDIRECT_MIN_BYTES: 1"))
+    run = Rehearsal(project, tmp_path / "account").run("deploy", "-y")
+    assert run["rc"] != 0
+    assert "signature/props/environmentVariables/OSSDIRECT_MIN_BYTES must be string" in run["log"], run["log"]
+    assert run["requests"] == [] and run["zips"] == []
+    assert not (project / "functions" / "callback" / "python").exists(), "no pre-deploy action ran"
+
+
+def test_commands_fail_without_the_env_file(tmp_path):
+    """The settings come from .env (or the shell): without either, `s` names the missing variable."""
+    project = copy_project(tmp_path / "project")
+    run = Rehearsal(project, tmp_path / "account").run("info")
+    assert run["rc"] != 0 and "OSSDIRECT_DEPLOY_BUCKET" in run["log"], run["log"]

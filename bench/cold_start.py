@@ -1,0 +1,61 @@
+"""Cold start: a fresh interpreter importing each handler and answering one call, minus a bare interpreter."""
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from bench.common import DOC_EVENT, ROOT, SIG_ENV, Benchmark, met
+
+COLD = r"""
+import sys, json, types
+sys.path[:0] = [sys.argv[1], sys.argv[2]]
+import index
+ctx = types.SimpleNamespace(credentials=types.SimpleNamespace(access_key_id="a", access_key_secret="b", security_token="c"))
+r = index.handler(sys.argv[3].encode(), ctx)
+print(r["statusCode"])
+"""
+
+
+def run_ms(args, env, reps):
+    times, out = [], ""
+    for _ in range(reps):
+        t = time.perf_counter()
+        out = subprocess.run(args, env=env, capture_output=True, text=True, check=True).stdout.strip()
+        times.append((time.perf_counter() - t) * 1000)
+    return statistics.median(times), out
+
+
+def bench_cold(reps):
+    py = sys.executable
+    env = {"PATH": os.environ.get("PATH", ""), "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true",
+           "PYTHONDONTWRITEBYTECODE": "1"}
+    bare, _ = run_ms([py, "-c", "pass"], env, reps)
+    boto, _ = run_ms([py, "-c", "import boto3"], env, reps)
+    sig_event = json.dumps({"rawPath": "/", "queryParameters": {"filename": "a.jpg", "size": "10",
+                                                                "content_type": "image/jpeg"},
+                            "requestContext": {"http": {"method": "GET"}}})
+    sig_env = dict(env, **SIG_ENV)
+    sig, sig_out = run_ms([py, "-c", COLD, str(ROOT / "functions/signature"), str(ROOT / "shared"), sig_event],
+                          sig_env, reps)
+    with tempfile.TemporaryDirectory() as tmp:
+        cb_env = dict(env, OSSDIRECT_BUCKET="yonghu-test", OSSDIRECT_REGION="cn-hangzhou", OSSDIRECT_PREFIX="",
+                      OSSDIRECT_RECORDS=f"sqlite:///{tmp}/r.sqlite3")
+        cb, cb_out = run_ms([py, "-c", COLD, str(ROOT / "functions/callback"), str(ROOT / "shared"),
+                             json.dumps(DOC_EVENT)], cb_env, reps)
+    return {"bare_ms": bare, "boto3_import_ms": boto, "signature_ms": sig, "callback_ms": cb,
+            "signature_above_bare_ms": sig - bare, "callback_above_bare_ms": cb - bare,
+            "signature_status": sig_out, "callback_status": cb_out}
+
+
+def row(c):
+    ok = c["signature_above_bare_ms"] <= 50 and c["callback_above_bare_ms"] <= 120
+    return (f"| cold start (fresh interpreter, import, first call) | signature +{c['signature_above_bare_ms']:.0f} ms, "
+            f"callback +{c['callback_above_bare_ms']:.0f} ms | bare `python -c pass` {c['bare_ms']:.0f} ms; "
+            f"`import boto3` {c['boto3_import_ms']:.0f} ms | — | ≤ 50 / ≤ 120 ms | {met(ok)} |")
+
+
+BENCHMARKS = [Benchmark("cold", lambda args: bench_cold(5 if args.quick else 15), row)]

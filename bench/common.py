@@ -1,0 +1,61 @@
+"""What the benchmarks share: fixtures (credentials, config, OSS's documented callback) and the timing loops."""
+
+import time
+import types
+from typing import Callable, NamedTuple
+
+from bench import ROOT  # noqa: F401  (re-exported for the benchmark modules)
+
+
+class Benchmark(NamedTuple):
+    name: str  # its key in results.json and for --only
+    run: Callable  # run(args) -> dict of results (args: the parsed command line, args.quick et al.)
+    row: Callable  # row(results) -> its line of the table
+
+
+STS = types.SimpleNamespace(credentials=types.SimpleNamespace(
+    access_key_id="STS.benchkeyid", access_key_secret="bench-secret", security_token="bench-token-" + "x" * 400))
+SIG_ENV = {"OSSDIRECT_BUCKET": "bench-bucket", "OSSDIRECT_REGION": "cn-hangzhou",
+           "OSSDIRECT_CALLBACK_URL": "https://cb.example.com/oss-callback"}
+# The callback example from OSS's documentation, signed by OSS's published key.
+DOC_EVENT = {"version": "v1", "rawPath": "/index.php", "queryParameters": {"id": "1", "index": "2"},
+             "headers": {"authorization": "kKQeGTRccDKyHB3H9vF+xYMSrmhMZjzzl2/kdD1ktNVgbWEfYTQG0G2SU/RaHBovRCE8OkQDjC3uG33esH2txA==",
+                         "x-oss-pub-key-url": "aHR0cDovL2dvc3NwdWJsaWMuYWxpY2RuLmNvbS9jYWxsYmFja19wdWJfa2V5X3YxLnBlbQ==",
+                         "content-type": "application/x-www-form-urlencoded"},
+             "body": "bucket=yonghu-test", "isBase64Encoded": False,
+             "requestContext": {"http": {"method": "POST", "path": "/index.php"}, "requestId": "1-bench"}}
+
+
+def pct(values, p):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def timed_loop(fn, n):
+    lat = []
+    start = time.perf_counter()
+    for _ in range(n):
+        t = time.perf_counter()
+        fn()
+        lat.append(time.perf_counter() - t)
+    total = time.perf_counter() - start
+    return {"per_s": n / total, "p50_ms": pct(lat, 50) * 1000, "p99_ms": pct(lat, 99) * 1000, "_lat": lat}
+
+
+def compare(ours, peer, n, rounds=5):
+    """Alternate rounds of both (a shared machine drifts); best round's rate, percentiles over all calls."""
+    results = {"ours": [], "peer": []}
+    for _ in range(rounds):
+        for name, fn in (("ours", ours), ("peer", peer)):
+            results[name].append(timed_loop(fn, max(1, n // rounds)))
+    out = {}
+    for name, runs in results.items():
+        lat = [x for r in runs for x in r["_lat"]]
+        out[name] = {"per_s": max(r["per_s"] for r in runs), "p50_ms": pct(lat, 50) * 1000,
+                     "p99_ms": pct(lat, 99) * 1000, "rounds": [round(r["per_s"]) for r in runs]}
+    out["ratio"] = out["ours"]["per_s"] / out["peer"]["per_s"]
+    return out
+
+
+def met(ok):
+    return "yes" if ok else "NO"

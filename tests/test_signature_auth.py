@@ -237,3 +237,33 @@ def test_two_users_cannot_use_each_others_forms_end_to_end(tmp_path, jwks, keys)
         [rec] = [x for x in s.records() if x["upload_id"] == alice["upload_id"]]
         assert rec["user"] == "alice" and json.loads(rec["payload"]) == {"plan": "free", "team": "blue"}
         assert not any(x["key"] == bob["key"] for x in s.records())
+
+
+def test_per_user_limits_429_with_retry_after_and_remaining_in_limits(jwks, keys, tmp_path):
+    app = SignatureApp(env(jwks, OSSDIRECT_USER_LIMITS="forms=3,bytes=25,window=3600",
+                           OSSDIRECT_LIMITS_STORE=f"sqlite:///{tmp_path / 'limits.sqlite3'}"))
+    alice, bob = token(keys, "alice"), token(keys, "bob")
+    assert [call(app, alice)[0] for _ in range(2)] == [200, 200]  # 10 declared bytes each
+    status, headers, body = call(app, alice)  # 30 > 25 bytes
+    assert (status, body["code"]) == (429, "UserLimitExceeded") and int(headers["Retry-After"]) >= 1
+    status, _, limits = call(app, alice, path="/limits")
+    assert limits["remaining"]["forms"] == 1 and limits["remaining"]["bytes"] == 5
+    assert call(app, alice, query={"filename": "a.png", "size": "5", "content_type": "image/png"})[0] == 200
+    assert call(app, alice, query={"filename": "a.png", "size": "1", "content_type": "image/png"})[0] == 429
+    assert call(app, bob)[0] == 200  # each user has their own allowance
+    # a refused request (bad type) spends nothing
+    assert call(app, bob, query={"filename": "a.exe", "size": "1", "content_type": "text/html"})[0] == 415
+    assert call(app, bob, path="/limits")[2]["remaining"]["forms"] == 2
+
+
+def test_anonymous_limits_count_by_client_ip(tmp_path):
+    app = SignatureApp({"OSSDIRECT_BUCKET": "photo-bucket", "OSSDIRECT_REGION": "cn-hangzhou",
+                        "OSSDIRECT_USER_LIMITS": "forms=2", "OSSDIRECT_LIMITS_STORE": f"sqlite:///{tmp_path / 'l.db'}"})
+    assert [call(app)[0] for _ in range(3)] == [200, 200, 429]
+
+
+def test_bad_limits_setting_is_503_naming_it():
+    app = SignatureApp({"OSSDIRECT_BUCKET": "photo-bucket", "OSSDIRECT_REGION": "cn-hangzhou",
+                        "OSSDIRECT_USER_LIMITS": "forms=lots"})
+    status, _, body = call(app)
+    assert status == 503 and "OSSDIRECT_USER_LIMITS" in body["message"]

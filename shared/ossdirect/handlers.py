@@ -14,6 +14,8 @@ from .credentials import CredentialsUnavailable, resolve_credentials
 from .http import ApiError, cors_headers, error_response, json_response, json_text_response, parse_event
 
 log = logging.getLogger("ossdirect")
+RECORD_ANSWER_FIELDS = ("upload_id", "record_id", "key", "size", "etag", "content_type", "filename", "created_at",
+                        "source", "status", "status_reason", "user", "payload")
 
 
 def _log(fn, request, response, started, **extra):
@@ -29,6 +31,7 @@ class _App:
     fn = ""
 
     def __init__(self, environ=None, **config_kwargs):
+        self.environ = environ
         try:
             self.config = load_config(environ, **config_kwargs)
             self.config_error = None
@@ -75,13 +78,14 @@ class SignatureApp(_App):
         self.issuer = FormIssuer(self.config) if self.config else None
         self.new_upload_id = new_upload_id
         self.authorize = authorize
-        self.authenticator = self.authorizer = None
+        self.authenticator = self.authorizer = self.limiter = None
         if self.config:
             try:
                 self.authorizer = load_authorizer(self.config.authorizer)
             except ConfigError as exc:
                 self.config_error = str(exc)
                 log.error(json.dumps({"fn": self.fn, "config_error": self.config_error}))
+            self.limiter = self._open_limiter()
             if self.config.auth.enabled:
                 self.authenticator = Authenticator(self.config.auth)
             else:
@@ -102,12 +106,16 @@ class SignatureApp(_App):
             return {"statusCode": 204, "headers": cors or {}, "isBase64Encoded": False, "body": ""}, {}
         if request.method != "GET":
             raise ApiError(405, "MethodNotAllowed", "use GET to request an upload form")
-        limits_route = request.path != "/" and request.path.rstrip("/").endswith("/limits")
+        path = request.path.rstrip("/")
+        limits_route = path.endswith("/limits")
+        record_route = "/records/" in path
         claims = None
         if self.authenticator is not None and (not limits_route or request.header("authorization")):
             claims = self.authenticator.authenticate(request.headers)  # raises AuthError: 401 / 503
         if limits_route:
-            return json_response(200, self.limits(request, claims), cors), {}
+            return json_response(200, self.limits(request, claims, context), cors), {}
+        if record_route:
+            return json_response(200, self.record(path.rsplit("/", 1)[-1], claims, context), cors), {}
         grant = self.authorize(self.config, request, claims, self.authorizer)
         try:
             creds = resolve_credentials(context)
@@ -116,15 +124,99 @@ class SignatureApp(_App):
                            "the function has no credentials: attach a role to it") from None
         upload_id = self.new_upload_id()
         body = self.issuer.issue_json(creds, request.query, upload_id=upload_id, grant=grant)
+        if self.limiter is not None:  # after validation: a refused request spends nothing
+            size = request.query.get("size")
+            self.spend(request, grant, int(size) if size else grant.max_bytes, creds)
         return json_text_response(200, body, cors), {"upload_id": upload_id, "user": grant.user}
 
-    def limits(self, request, claims):
+    def _open_limiter(self):
+        from .limits import load_limit_settings, open_limiter
+
+        try:
+            settings = load_limit_settings(self.environ)
+            return open_limiter(settings) if settings else None
+        except ConfigError as exc:
+            self.config_error = str(exc)
+            log.error(json.dumps({"fn": self.fn, "config_error": self.config_error}))
+            return None
+
+    def _limit_call(self, method, request, user, *args):
+        """Run limiter.spend/peek for this caller (signed-in user, else client IP); None if nobody to count."""
+        from .limits import LimitStoreError, subject_for
+
+        subject = subject_for(self.limiter.settings, user, request.source_ip)
+        if subject is None:
+            return None
+        try:
+            return getattr(self.limiter, method)(subject, *args)
+        except LimitStoreError as exc:
+            raise ApiError(503, "LimitStoreUnavailable", f"the upload allowance cannot be checked ({exc})") from None
+
+    def spend(self, request, grant, nbytes, creds):
+        allowance = self._limit_call("spend", request, grant.user, nbytes, creds)
+        if allowance is not None and not allowance.ok:
+            error = ApiError(429, "UserLimitExceeded",
+                             "this upload would exceed your allowance" + (
+                                 "" if allowance.reason == "too_large" else
+                                 f"; try again in {allowance.retry_after} s"))
+            error.headers = allowance.headers()
+            raise error
+
+    # What anyone may see of a record: what HeadObject on the (public) object already tells. The file
+    # name, user and payload only go to the signed-in user who uploaded it.
+    PUBLIC_RECORD_FIELDS = ("upload_id", "record_id", "key", "size", "etag", "content_type", "created_at",
+                            "source", "status")
+
+    def record(self, upload_id, claims, context):
+        """``GET <signature-url>/records/<upload_id>``: the page's poll after "stored, not recorded"."""
+        if not (upload_id.isascii() and upload_id.replace("-", "").replace(":", "").isalnum()
+                and len(upload_id) <= 128):
+            raise ApiError(400, "InvalidUploadId", "not an upload id")
+        store = self._record_store()
+        creds = None
+        if store.needs_credentials:
+            try:
+                creds = resolve_credentials(context)
+            except CredentialsUnavailable:
+                raise ApiError(503, "CredentialsUnavailable", "the function has no credentials") from None
+        from .records import RecordStoreError
+
+        try:
+            found = store.get(upload_id, creds)
+        except RecordStoreError as exc:
+            raise ApiError(503, "RecordStoreUnavailable", f"the records cannot be read ({exc})") from None
+        owner = claims is not None and found is not None and found.get("user") == str(claims.get("sub"))
+        if found is None or (self.authenticator is not None and not owner):
+            raise ApiError(404, "RecordNotFound", "no record for this upload id (yet)")
+        fields = RECORD_ANSWER_FIELDS if owner else self.PUBLIC_RECORD_FIELDS
+        return {name: found.get(name) for name in fields}
+
+    def _record_store(self):
+        if getattr(self, "_store", None) is None:  # opened on first use: forms never pay for it
+            from .records import RecordStoreError, open_store
+
+            try:
+                self._store = open_store(self.config.records)
+            except (RecordStoreError, OSError) as exc:
+                raise ApiError(503, "RecordStoreUnavailable", f"the records cannot be opened ({exc})") from None
+        if not self._store.can_read:
+            raise ApiError(501, "RecordLookupUnsupported",
+                           "this record store is append-only (stdout/SLS): use sqlite or tablestore to look records up")
+        return self._store
+
+    def limits(self, request, claims, context=None):
         limits = self.config.public_limits()
         if claims is not None:
             grant = self.authorize(self.config, request, claims, self.authorizer)
             limits.update(user=grant.user, folder=grant.prefix, max_bytes=grant.max_bytes,
                           content_types=list(grant.content_types), naming=list(grant.namings),
                           default_naming=grant.namings[0])
+        if self.limiter is not None:
+            creds = resolve_credentials(context) if self.limiter.needs_credentials else None
+            allowance = self._limit_call("peek", request, limits.get("user"), creds)
+            limits["remaining"] = None if allowance is None else {
+                "forms": allowance.remaining_forms, "bytes": allowance.remaining_bytes,
+                "resets_at": allowance.resets_at}
         return limits
 
 

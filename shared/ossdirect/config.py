@@ -30,6 +30,16 @@ ROOT_PREFIX = "/"  # OSSDIRECT_PREFIX=/ is the explicit way to allow the bucket 
 def is_active_content_type(content_type):
     ct = content_type.lower()
     return ct in ACTIVE_CONTENT_TYPES or ct.endswith(("+xml", "/xml")) or "javascript" in ct
+
+
+def type_admitted(patterns, content_type):
+    """Exact names admit anything they name; wildcards (``type/*``, ``*``) never admit an active type."""
+    ct = content_type.lower()
+    if ct in patterns:
+        return True
+    if is_active_content_type(ct):
+        return False
+    return any(p == "*" or (p.endswith("/*") and ct.startswith(p[:-1])) for p in patterns)
 FORM_BODY_TYPE = "application/x-www-form-urlencoded"
 JSON_BODY_TYPE = "application/json"
 NAMINGS = ("random", "original")
@@ -87,13 +97,7 @@ class Config:
             raise TypeError(f"unknown settings {sorted(values)}")
 
     def content_type_allowed(self, content_type):
-        """Exact names admit anything they name; wildcards (``type/*``, ``*``) never admit an active type."""
-        ct = content_type.lower()
-        if ct in self.content_types:
-            return True
-        if is_active_content_type(ct):
-            return False
-        return any(p == "*" or (p.endswith("/*") and ct.startswith(p[:-1])) for p in self.content_types)
+        return type_admitted(self.content_types, content_type)
 
     def public_limits(self):
         """What the web client may know to pre-check before any byte moves."""

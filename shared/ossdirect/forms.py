@@ -20,7 +20,7 @@ from collections import namedtuple
 from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
 
-from .config import JSON_BODY_TYPE, is_active_content_type
+from .config import JSON_BODY_TYPE, type_admitted
 from .http import ApiError
 from .policy import JsonTemplate, PostPolicy, Slot, format_expiration, json_values
 from .signing import V4_ALGORITHM, v1_signature, v4_credential, v4_signature
@@ -130,9 +130,7 @@ class Grant:
         self.user, self.payload = user, payload  # payload: compact JSON text or None
 
     def content_type_allowed(self, config, content_type):
-        ct = content_type.lower()
-        return config.content_type_allowed(ct) and (ct in self.content_types or not is_active_content_type(ct) and any(
-            p == "*" or (p.endswith("/*") and ct.startswith(p[:-1])) for p in self.content_types))
+        return config.content_type_allowed(content_type) and type_admitted(self.content_types, content_type)
 
 
 class RawJson(str):
@@ -233,8 +231,8 @@ class _Compiled:
             "key": Slot("key") if shape.exact_key else None, "policy": Slot("policy"),
             "signature": Slot("signature"),
             "security_token": Slot("security_token") if shape.sts else None,
-            "callback": Slot("callback") if shape.has_callback else None, "upload_id": Slot("upload_id"), "expire": Slot("expire"),
-            "expires_at": Slot("expiration"), "fields": fields, "limits": limits,
+            "callback": Slot("callback") if shape.has_callback else None, "upload_id": Slot("upload_id"),
+            "expire": Slot("expire"), "expires_at": Slot("expiration"), "fields": fields, "limits": limits,
             "user": Slot("user") if shape.identified else None,
             "payload": Slot("payload") if shape.identified else None,
         }

@@ -14,7 +14,6 @@ import json
 from datetime import datetime, timezone
 from urllib.parse import parse_qs, quote, unquote
 
-from .callback_auth import CallbackAuthError, verify_callback
 from .forms import FILENAME_META, PAYLOAD_META, UPLOAD_ID_META, USER_META, display_name
 from .http import ApiError
 from .oss import OssError
@@ -121,6 +120,9 @@ def answer(config, record, replayed):
 
 def handle_callback(config, store, oss, request, credentials, key_cache=None, log=None):
     """Verify, confirm, record; return the JSON OSS relays to the uploader."""
+    # here, not at the top: the process function shares this module's recording path, not the RSA check
+    from .callback_auth import CallbackAuthError, verify_callback
+
     try:
         verify_callback(request.headers, request.path, request.raw_query, request.body,
                         config.trusted_key_prefixes, key_cache)

@@ -1,0 +1,519 @@
+"""The process function's logic: FC3 OSS-trigger events -> confirm, record once, check content,
+quarantine, run the user's hook once.
+
+OSS calls the upload callback once and never retries it: when the callback function is slow, down or
+throttled, OSS answers the browser 203, keeps the object, and nothing is recorded. The OSS trigger
+(``oss:ObjectCreated:*`` on the upload prefix) delivers every created object to this function at least
+once, with the platform's retries, so the record is written here when the callback did not. Both
+writers go through :func:`ossdirect.callbacks.write_record`: the store's ``put`` keeps one record
+per upload id whoever comes first; every later change is a conditional ``update``.
+
+Per object (:meth:`Processor.process_object`, also what ``python -m ossdirect reconcile --fix`` runs):
+
+1. HeadObject (:func:`ossdirect.callbacks.lookup_object`, the callback's own lookup): size, ETag,
+   type and the pinned metadata come from OSS, never from the event or a client.
+2. The upload id and user come from the object's pinned metadata. No upload id: no form of ours
+   produced it, so it is *foreign*: ``upload_id = "foreign:" + sha256(key, etag)[:32]``, status
+   ``foreign``, and it is quarantined (its origin is unknown) unless ``OSSDIRECT_QUARANTINE=off``.
+   Objects a hook wrote beside an upload (:meth:`ObjectHandle.put_beside`) carry
+   ``x-oss-meta-derived-from`` naming a recorded upload: status ``derived``, never quarantined for origin.
+3. Content check: the first :data:`SNIFF_BYTES` (ranged GET) identified with ``puremagic`` and compared
+   with the pinned declared type (:func:`content_verdict`); a mismatch is quarantined
+   (``OSSDIRECT_QUARANTINE``: ``move`` = copy to ``OSSDIRECT_QUARANTINE_PREFIX`` as private, then
+   delete; ``private`` = PutObjectAcl private; ``off`` = record the verdict only).
+4. The hook (``OSSDIRECT_ON_UPLOAD=module:function``), for kept uploads of ours only, exactly once
+   across callback + event + replays: claimed with a conditional update (``hook_status`` None/``retry``
+   -> ``running``, ``hook_attempts`` + 1), then ``done``; a failure is ``retry`` (and the function
+   raises, so the platform redelivers) until ``OSSDIRECT_HOOK_MAX_ATTEMPTS``, then ``failed`` with
+   ``hook_error`` (no raise: recorded, never lost silently).
+"""
+
+import hashlib
+import json
+import logging
+import os
+from datetime import datetime, timezone
+from urllib.parse import unquote
+
+from .forms import UPLOAD_ID_META
+
+log = logging.getLogger("ossdirect")
+
+PREFIX = "OSSDIRECT_"
+# The variables load_process_settings reads, without the prefix (for config.py / README / s.yaml).
+PROCESS_ENV_NAMES = ("QUARANTINE", "QUARANTINE_PREFIX", "ON_UPLOAD", "HOOK_MAX_ATTEMPTS")
+QUARANTINE_MODES = ("move", "private", "off")
+SNIFF_BYTES = 8192
+# A hook claim older than this is taken to be dead (its instance was killed mid-hook): the next
+# delivery may claim it again. Keep it at or above the process function's timeout (s.yaml).
+HOOK_LEASE_SECONDS = 900
+HOOK_FIELDS = ("image_width", "image_height", "image_format")  # record fields a hook's returned dict may set
+
+_META_UPLOAD_ID = UPLOAD_ID_META[len("x-oss-meta-"):]
+_META_USER = "user"          # forms.USER_META without x-oss-meta-, percent-encoded
+_META_PAYLOAD = "payload"    # forms.PAYLOAD_META, base64url JSON
+DERIVED_META = "x-oss-meta-derived-from"
+_META_DERIVED = DERIVED_META[len("x-oss-meta-"):]
+
+# Event names that leave a complete object (ObjectCreated:* also sends InitiateMultipartUpload and
+# UploadPart, which do not).
+_NOT_AN_OBJECT = ("InitiateMultipartUpload", "UploadPart", "UploadPartCopy")
+
+
+class ProcessConfigError(ValueError):
+    """An OSSDIRECT_* variable of the process function is invalid (the message names it)."""
+
+
+class HookBusy(Exception):
+    """Another delivery holds the hook claim right now: raise, so the platform redelivers later."""
+
+
+class HookFailed(Exception):
+    """The hook raised; it will be retried (the platform redelivers the event)."""
+
+
+class ProcessSettings:
+    __slots__ = ("quarantine", "quarantine_prefix", "on_upload", "hook_max_attempts", "hook")
+
+    def __init__(self, quarantine, quarantine_prefix, on_upload, hook_max_attempts, hook=None):
+        self.quarantine, self.quarantine_prefix = quarantine, quarantine_prefix
+        self.on_upload, self.hook_max_attempts, self.hook = on_upload, hook_max_attempts, hook
+
+
+def load_process_settings(env=None, upload_prefix="uploads/", import_hook=True):
+    """Read ``OSSDIRECT_QUARANTINE`` (move|private|off, default move), ``OSSDIRECT_QUARANTINE_PREFIX``
+    (default ``quarantine/``; must lie outside the upload prefix, or the copy would be processed again),
+    ``OSSDIRECT_ON_UPLOAD`` (``module:function``, imported now so a typo fails at cold start) and
+    ``OSSDIRECT_HOOK_MAX_ATTEMPTS`` (1-20, default 3)."""
+    env = os.environ if env is None else env
+
+    def get(name, default=""):
+        return (env.get(PREFIX + name) or default).strip()
+
+    mode = get("QUARANTINE", "move").lower()
+    if mode not in QUARANTINE_MODES:
+        raise ProcessConfigError(f"{PREFIX}QUARANTINE must be move, private or off, got {mode!r}")
+    qprefix = get("QUARANTINE_PREFIX", "quarantine/")
+    if (qprefix.startswith("/") or not qprefix.endswith("/") or ".." in qprefix.split("/") or "//" in qprefix
+            or not qprefix.isprintable()):
+        raise ProcessConfigError(f"{PREFIX}QUARANTINE_PREFIX must be a relative folder ending in /, got {qprefix!r}")
+    if qprefix.startswith(upload_prefix) or upload_prefix.startswith(qprefix):
+        raise ProcessConfigError(f"{PREFIX}QUARANTINE_PREFIX ({qprefix!r}) must lie outside the upload prefix "
+                                 f"({upload_prefix or '/'}): quarantined objects must leave the public prefix")
+    raw = get("HOOK_MAX_ATTEMPTS", "3")
+    if not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= 20):
+        raise ProcessConfigError(f"{PREFIX}HOOK_MAX_ATTEMPTS must be an integer from 1 to 20, got {raw!r}")
+    on_upload = get("ON_UPLOAD")
+    hook = None
+    if on_upload:
+        module, sep, func = on_upload.partition(":")
+        if not sep or not module or not func.isidentifier():
+            raise ProcessConfigError(f"{PREFIX}ON_UPLOAD must be module:function, got {on_upload!r}")
+        if import_hook:
+            import importlib
+
+            try:
+                hook = getattr(importlib.import_module(module), func)
+            except (ImportError, AttributeError) as exc:
+                raise ProcessConfigError(f"{PREFIX}ON_UPLOAD={on_upload} cannot be loaded: {exc}") from None
+            if not callable(hook):
+                raise ProcessConfigError(f"{PREFIX}ON_UPLOAD={on_upload} is not callable")
+    return ProcessSettings(mode, qprefix, on_upload or None, int(raw), hook)
+
+
+# -- events ---------------------------------------------------------------------------------------
+
+def parse_oss_event(event):
+    """FC3 OSS-trigger event (bytes, str or dict) -> ``[(event_name, bucket, key, etag, size)]``.
+
+    Format (FC "trigger event formats", OSS): ``{"events": [{"eventName": "ObjectCreated:PutObject",
+    "eventSource": "acs:oss", "oss": {"bucket": {"name"}, "object": {"key", "eTag", "size"}}, ...}]}``.
+    Events that leave no object (``InitiateMultipartUpload``, ``UploadPart``...) are dropped."""
+    if isinstance(event, (bytes, bytearray)):
+        event = event.decode("utf-8")
+    if isinstance(event, str):
+        event = json.loads(event)
+    if not isinstance(event, dict) or not isinstance(event.get("events"), list):
+        raise ValueError("not an OSS trigger event (no events list)")
+    out = []
+    for item in event["events"]:
+        if not isinstance(item, dict):
+            raise ValueError("malformed OSS event")
+        name = str(item.get("eventName", ""))
+        if name.startswith("oss:"):
+            name = name[4:]
+        if item.get("eventSource") not in (None, "acs:oss") or not name.startswith("ObjectCreated:"):
+            continue
+        if name.split(":", 1)[1] in _NOT_AN_OBJECT:
+            continue
+        oss = item.get("oss") or {}
+        obj = oss.get("object") or {}
+        key = obj.get("key")
+        if not isinstance(key, str) or not key:
+            raise ValueError("OSS event without an object key")
+        out.append((name, (oss.get("bucket") or {}).get("name"), key, (obj.get("eTag") or "").strip('"'),
+                    obj.get("size")))
+    return out
+
+
+# -- content check --------------------------------------------------------------------------------
+
+# Declared types puremagic identifies reliably from a signature at the start: for these, bytes the
+# library cannot identify are a mismatch (a "PNG" without the PNG signature is not a PNG).
+SIGNATURE_TYPES = frozenset((
+    "image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp", "image/tiff", "image/x-icon",
+    "image/avif", "image/heic", "image/heif", "application/pdf", "video/mp4", "video/quicktime",
+    "video/webm", "video/x-matroska", "audio/mpeg", "audio/ogg", "audio/flac", "audio/wav",
+    "application/zip", "application/gzip",
+))
+# Names for one format (browsers and puremagic do not always agree on the spelling).
+_SAME = (
+    {"image/jpeg", "image/jpg", "image/pjpeg"},
+    {"image/x-icon", "image/vnd.microsoft.icon", "image/ico"},
+    {"image/bmp", "image/x-bmp", "image/x-ms-bmp"},
+    # ISO base media (ftyp box): the brand, not the signature, tells these apart
+    {"video/mp4", "video/quicktime", "video/x-m4v", "video/3gpp", "video/3gpp2", "audio/mp4", "audio/x-m4a",
+     "audio/m4a", "image/heic", "image/heif", "image/avif", "application/mp4"},
+    {"audio/mpeg", "audio/mp3", "audio/x-mpeg", "audio/mpeg3"},
+    {"audio/wav", "audio/x-wav", "audio/wave", "audio/vnd.wave"},
+    {"audio/ogg", "video/ogg", "application/ogg", "audio/opus"},
+    {"video/webm", "audio/webm", "video/x-matroska", "audio/x-matroska"},
+    {"audio/flac", "audio/x-flac"},
+    {"application/gzip", "application/x-gzip"},
+    {"application/zip", "application/x-zip-compressed"},
+)
+_CANON = {}
+for _group in _SAME:
+    _first = sorted(_group)[0]
+    for _t in _group:
+        _CANON[_t] = _first
+
+
+def _canon(content_type):
+    ct = (content_type or "").split(";")[0].strip().lower()
+    return _CANON.get(ct, ct)
+
+
+_MARKUP_STARTS = (b"<!doctype", b"<html", b"<head", b"<body", b"<script", b"<svg", b"<?xml", b"<iframe",
+                  b"<!--", b"<meta", b"<a ", b"<img", b"<div", b"<style", b"<title", b"<table", b"<p>", b"<br")
+
+
+def _looks_like_text(head):
+    """UTF-8 (a character cut at the sniff boundary allowed), no NUL, not markup a browser would sniff
+    as HTML/XML: the bar for text/plain."""
+    if b"\x00" in head:
+        return False, "binary bytes (NUL) in a text upload"
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 3:
+            return False, "not UTF-8 text"
+    start = head.lstrip(b"\xef\xbb\xbf \t\r\n\x0c").lower()
+    if start.startswith(_MARKUP_STARTS):
+        return False, "markup (HTML/XML) in a text upload"
+    return True, None
+
+
+def detect_types(head):
+    """puremagic's candidates for ``head``: [(mime or '', extension, confidence)], best first."""
+    import puremagic  # ~12 ms: only the process function pays, at its first check
+
+    try:
+        found = puremagic.magic_string(head)
+    except (puremagic.PureError, ValueError):
+        return []
+    return [(m.mime_type or "", m.extension or "", m.confidence) for m in found]
+
+
+def content_verdict(declared, head):
+    """``(ok, detected, reason)`` for bytes ``head`` (the object's first bytes) uploaded as ``declared``.
+
+    Rules (puremagic candidates, any of them may match, names canonicalised by :data:`_SAME`):
+
+    - a candidate equals the declared type: kept;
+    - ``text/*`` declared (text/plain, csv, markdown: no signature exists): kept when the bytes are
+      UTF-8 without NUL, do not start like HTML/XML, and the library finds no binary format in them;
+    - nothing identified: a mismatch for :data:`SIGNATURE_TYPES` (the format has a signature, and it
+      is missing), else kept, with ``detected`` None (unverifiable types such as audio/aac are let
+      through: only a positive contradiction quarantines them);
+    - anything else identified: a mismatch ("declared image/png, content is text/html").
+    """
+    want = _canon(declared)
+    found = detect_types(head) if head else []
+    mimes = [_canon(m) for m, _, _ in found if m]
+    best = mimes[0] if mimes else (found[0][1].lstrip(".") if found else None)
+    if want and want in mimes:
+        return True, (declared or "").split(";")[0].strip().lower(), None
+    if want.startswith("text/"):
+        ok, why = _looks_like_text(head)
+        if not ok:
+            return False, best or "unknown", why
+        binary = [m for m in mimes if not m.startswith("text/") and m not in ("application/json",)]
+        if binary:
+            return False, binary[0], f"declared {declared}, content is {binary[0]}"
+        return True, (declared or "").split(";")[0].strip().lower(), None
+    if not found:
+        if want in SIGNATURE_TYPES or not head:
+            return False, None, f"declared {declared or 'no type'}, content has no {declared or 'known'} signature"
+        return True, None, None
+    return False, best or "unknown", f"declared {declared or 'no type'}, content is {best or 'unknown'}"
+
+
+# -- the object a hook gets -----------------------------------------------------------------------
+
+class ObjectHandle:
+    """What a hook may do with the upload: read its bytes, write a derived object beside it."""
+
+    def __init__(self, processor, key, size, credentials, upload_id=None):
+        self._p, self.key, self.size, self._creds, self.upload_id = processor, key, size, credentials, upload_id
+        self.bucket = processor.config.bucket
+
+    def read(self, start=0, length=None):
+        """Bytes ``start`` .. ``start + length`` (default: to the end) via ranged GET."""
+        length = self.size - start if length is None else length
+        if length <= 0:
+            return b""
+        return self._p.oss.get_range(self.key, self._creds, start, length)
+
+    def put_beside(self, suffix, data, content_type):
+        """Write ``<key><suffix>`` (e.g. ``.thumb.jpg``), marked as derived from this upload, so the
+        event it raises is recorded as ``derived`` (checked, never run through the hook again)."""
+        from .oss_extra import put_object
+
+        if "/" in suffix or not suffix:
+            raise ValueError("suffix must not contain '/'")
+        key = self.key + suffix
+        put_object(self._p.oss, key, data, self._creds, content_type,
+                   {DERIVED_META: self.upload_id or "", "x-oss-object-acl": "default"})
+        return key
+
+
+# -- the processor --------------------------------------------------------------------------------
+
+def _now():
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def foreign_id(key, etag):
+    return "foreign:" + hashlib.sha256(f"{key}\n{etag}".encode("utf-8")).hexdigest()[:32]
+
+
+class Processor:
+    def __init__(self, config, settings, store, oss, log=log):
+        self.config, self.settings, self.store, self.oss, self.log = config, settings, store, oss, log
+
+    def process_event(self, event, credentials):
+        """Every object in one FC OSS-trigger event; raises (for the platform to redeliver) on any
+        transient failure or a hook to retry, after handling the rest of the event's objects."""
+        results, errors = [], []
+        for name, bucket, key, etag, size in parse_oss_event(event):
+            if bucket and bucket != self.config.bucket:
+                results.append({"key": key, "action": "skipped", "reason": "another bucket"})
+                continue
+            try:
+                results.append(self.process_object(key, credentials, event_etag=etag, event_name=name))
+            except Exception as exc:  # noqa: BLE001 - the others still get processed; then re-raise
+                errors.append(exc)
+                results.append({"key": key, "action": "error", "error": exc.__class__.__name__})
+        if errors:
+            raise errors[0]
+        return results
+
+    def _lookup(self, key, credentials):
+        from .callbacks import lookup_object
+
+        info = lookup_object(self.oss, key, credentials)
+        if info is None and ("%" in key or "+" in key):
+            # The trigger's key is the object's name; should a delivery carry it URL-encoded, try that.
+            alt = unquote(key)
+            if alt != key:
+                found = lookup_object(self.oss, alt, credentials)
+                if found is not None:
+                    return alt, found
+        return key, info
+
+    def process_object(self, key, credentials, event_etag=None, event_name=None, source="event"):
+        from .callbacks import record_from_object
+
+        prefix, qprefix = self.config.prefix, self.settings.quarantine_prefix
+        if not key.startswith(prefix) or key.startswith(qprefix):
+            return {"key": key, "action": "skipped", "reason": "outside the upload prefix"}
+        key, info = self._lookup(key, credentials)
+        if info is None:  # deleted since (or already moved to quarantine by another delivery)
+            return {"key": key, "action": "gone"}
+        meta = info.metadata
+        record = record_from_object(self.config, key, info, source)
+        if not record.get("user") and meta.get(_META_USER):
+            record["user"] = unquote(meta[_META_USER])
+        if not record.get("payload") and meta.get(_META_PAYLOAD):
+            record["payload"] = _payload(meta[_META_PAYLOAD])
+        kind = "upload"
+        if not record["upload_id"]:
+            derived = meta.get(_META_DERIVED)
+            parent = self.store.get(derived, credentials) if derived else None
+            if parent is not None and parent.get("status") not in ("quarantined", "foreign") \
+                    and key.startswith(parent["key"]):
+                kind = "derived"
+                record.update(upload_id="derived:" + hashlib.sha256(f"{key}\n{info.etag}".encode()).hexdigest()[:32],
+                              status="derived", status_reason=f"written by the hook for {derived}")
+            else:
+                kind = "foreign"
+                record.update(upload_id=foreign_id(key, info.etag), status="foreign",
+                              status_reason="no upload id metadata: not uploaded with a form of ours")
+        stored, created = self._write(record, credentials)
+        if stored is None:  # the upload id already recorded another object: treat this one as foreign
+            kind = "foreign"
+            record.update(upload_id=foreign_id(key, info.etag), status="foreign",
+                          status_reason=f"upload id {record['upload_id']} already recorded another object")
+            stored, created = self._write(record, credentials)
+        result = {"key": key, "upload_id": stored["upload_id"], "action": "created" if created else "existing",
+                  "event": event_name}
+        stored = self._check(stored, key, info, kind, credentials)
+        result["status"] = stored["status"]
+        if kind == "upload" and stored["status"] == "recorded" and self.settings.hook is not None:
+            stored = self._run_hook(stored, key, info, credentials)
+        result["hook_status"] = stored.get("hook_status")
+        return result
+
+    def _write(self, record, credentials):
+        from .callbacks import write_record
+        from .http import ApiError
+
+        try:
+            return write_record(self.store, record, credentials, self.log)
+        except ApiError as exc:
+            if exc.code == "UploadIdAlreadyUsed":
+                return None, False
+            raise
+
+    # content check and quarantine
+    def _check(self, stored, key, info, kind, credentials):
+        if stored["etag"] != info.etag:
+            return stored  # the record speaks of another version; that version's own event decides
+        if stored.get("content_type_detected") is None:
+            head = self.oss.get_range(key, credentials, 0, SNIFF_BYTES) if info.size else b""
+            ok, detected, reason = content_verdict(info.content_type, head)
+            changes = {"content_type_detected": detected or "unknown", "updated_at": _now()}
+            if not ok or kind == "foreign":
+                if kind == "foreign":
+                    reason = stored.get("status_reason") + (f"; {reason}" if reason else "")
+                mode = self.settings.quarantine
+                if mode == "move":
+                    target = self.settings.quarantine_prefix + key
+                    changes.update(status="quarantined", quarantined_to=target, status_reason=f"{reason} (moved to {target})")
+                elif mode == "private":
+                    changes.update(status="quarantined", status_reason=f"{reason} (made private)")
+                elif not ok:  # off: recorded as suspect, left in place
+                    changes.update(status="suspect", status_reason=reason)
+            # the decision is written first (conditionally: the first delivery decides), then carried
+            # out; a delivery that finds the object still in place carries it out again (idempotent)
+            stored, applied = self.store.update(stored["upload_id"], {"content_type_detected": None,
+                                                                      "status": stored["status"]},
+                                                changes, credentials)
+            if applied and self.log and changes.get("status") in ("quarantined", "suspect"):
+                self.log.warning(json.dumps({"quarantined": key, "upload_id": stored["upload_id"],
+                                             "reason": changes.get("status_reason")}))
+        if stored["status"] == "quarantined":
+            self._quarantine(key, stored.get("quarantined_to"), credentials)
+        return stored
+
+    def _quarantine(self, key, target, credentials):
+        from .oss import OssError
+        from .oss_extra import put_object_acl
+
+        if not target:
+            put_object_acl(self.oss, key, "private", credentials)
+            return
+        try:  # the copy is private whatever the bucket's ACL; metadata (upload id...) travels with it
+            self.oss.copy_object(key, target, credentials, {"x-oss-object-acl": "private"})
+        except OssError as exc:
+            # NoSuchKey: another delivery moved it meanwhile, unless the source is still there
+            if exc.code != "NoSuchKey" or self.oss.head_object(key, credentials) is not None:
+                raise
+            return
+        self.oss.delete_object(key, credentials)
+
+    # the hook, exactly once
+    def _run_hook(self, stored, key, info, credentials):
+        uid, limit = stored["upload_id"], self.settings.hook_max_attempts
+        status, attempts = stored.get("hook_status"), int(stored.get("hook_attempts") or 0)
+        if status in ("done", "failed"):
+            return stored
+        if status == "running":
+            started = stored.get("hook_started_at") or ""
+            if not _older_than(started, HOOK_LEASE_SECONDS):
+                raise HookBusy(f"the hook for {uid} is running in another delivery")
+        if attempts >= limit:  # a dead claim used the last attempt
+            new, _ = self.store.update(uid, {"hook_status": status, "hook_attempts": stored.get("hook_attempts")},
+                                       {"hook_status": "failed", "hook_error": (stored.get("hook_error") or
+                                                                                "the hook never finished"),
+                                        "updated_at": _now()}, credentials)
+            return new
+        claim = {"hook_status": "running", "hook_attempts": str(attempts + 1), "hook_started_at": _now()}
+        expected = {"hook_status": status, "hook_attempts": stored.get("hook_attempts")}
+        if status == "running":
+            expected["hook_started_at"] = stored.get("hook_started_at")
+        claimed, applied = self.store.update(uid, expected, claim, credentials)
+        if not applied:  # another delivery claimed it first: it owns the run
+            if claimed.get("hook_status") == "running":
+                raise HookBusy(f"the hook for {uid} is running in another delivery")
+            return claimed
+        handle = ObjectHandle(self, key, info.size, credentials, uid)
+        try:
+            returned = self.settings.hook(dict(claimed), handle)
+        except Exception as exc:  # noqa: BLE001 - the user's code: any failure is recorded
+            error = f"{exc.__class__.__name__}: {exc}"[:500]
+            final = attempts + 1 >= limit
+            new, _ = self.store.update(uid, {"hook_status": "running", "hook_attempts": claim["hook_attempts"]},
+                                       {"hook_status": "failed" if final else "retry", "hook_error": error,
+                                        "updated_at": _now()}, credentials)
+            if self.log:
+                self.log.warning(json.dumps({"hook_failed": uid, "attempt": attempts + 1, "of": limit,
+                                             "final": final, "error": error}))
+            if final:
+                return new
+            raise HookFailed(f"hook attempt {attempts + 1} of {limit} failed for {uid}: {error}") from exc
+        done = {"hook_status": "done", "hook_error": None, "updated_at": _now()}
+        if isinstance(returned, dict):  # what a hook may add to the record
+            done.update({k: v for k, v in returned.items() if k in HOOK_FIELDS})
+        new, _ = self.store.update(uid, {"hook_status": "running", "hook_attempts": claim["hook_attempts"]},
+                                   done, credentials)
+        return new
+
+
+def _older_than(stamp, seconds):
+    try:
+        then = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+    except ValueError:
+        return True
+    return (datetime.now(timezone.utc) - then).total_seconds() > seconds
+
+
+def _payload(value):
+    import base64
+
+    try:
+        return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def open_processor(environ=None, store=None, config=None):
+    """Config + process settings + store + OSS client from the environment (the function's cold start,
+    and ``python -m ossdirect``). Raises ConfigError / ProcessConfigError / RecordStoreError."""
+    from .oss import OssClient
+
+    if config is None:
+        from .config import load_config
+
+        config = load_config(environ)
+    settings = load_process_settings(environ, config.prefix)
+    if store is None:
+        from .records import open_store
+
+        store = open_store(config.records)
+        if config.record_log:  # the authoritative store first, then the log (as the callback does)
+            from .records.chain import ChainStore
+
+            store = ChainStore(store, open_store(config.record_log))
+    return Processor(config, settings, store, OssClient(config.oss_endpoint, config.bucket, config.region, timeout=5.0))

@@ -154,12 +154,7 @@ def form_policy(config, shape):
         p.eq("key", Slot("key"))
     else:  # prefix form: any key under the directory, at most one recorded per upload id
         p.starts_with("key", Slot("dir"))
-    if shape.v4:
-        p.exact("x-oss-signature-version", V4_ALGORITHM)
-        p.exact("x-oss-credential", Slot("credential"))
-        p.exact("x-oss-date", Slot("x_oss_date"))
-    if shape.sts:
-        p.exact("x-oss-security-token", Slot("security_token"))
+    _signer_conditions(p, shape)
     p.content_length_range(Slot("min_bytes"), Slot("max_bytes"))
     # The stored type: x-oss-content-type outranks the file part's own type; never a prefix match
     # (starts-with "image/" admits "image/x,text/html", which a browser renders as HTML).
@@ -195,6 +190,16 @@ def form_policy(config, shape):
     return p
 
 
+def _signer_conditions(p, shape):
+    """Who signed: the V4 fields (map form, as the SDKs write them) and the STS token."""
+    if shape.v4:
+        p.exact("x-oss-signature-version", V4_ALGORITHM)
+        p.exact("x-oss-credential", Slot("credential"))
+        p.exact("x-oss-date", Slot("x_oss_date"))
+    if shape.sts:
+        p.exact("x-oss-security-token", Slot("security_token"))
+
+
 def seed_compat_policy(config, shape):
     """Only what the seed samples' clients send, unchanged: their key under the directory, the size
     range, ``success_action_status=200``, the signature fields and (V1 samples) the callback. No
@@ -202,12 +207,7 @@ def seed_compat_policy(config, shape):
     p = PostPolicy(Slot("expiration"))
     p.exact("bucket", config.bucket)
     p.starts_with("key", Slot("dir"))
-    if shape.v4:
-        p.exact("x-oss-signature-version", V4_ALGORITHM)
-        p.exact("x-oss-credential", Slot("credential"))
-        p.exact("x-oss-date", Slot("x_oss_date"))
-    if shape.sts:
-        p.exact("x-oss-security-token", Slot("security_token"))
+    _signer_conditions(p, shape)
     p.content_length_range(Slot("min_bytes"), Slot("max_bytes"))
     p.eq("success_action_status", "200")
     if shape.has_callback:

@@ -293,25 +293,14 @@ class SqliteLimiter(Limiter):
     def _conn(self):
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=10, isolation_level=None)
-            conn.execute("PRAGMA synchronous=NORMAL")
-            # WAL and the schema can meet SQLITE_BUSY outside the busy handler when many
-            # instances start at once: retry, as the record store does.
-            for attempt in range(100):
-                try:
-                    if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                        conn.execute("PRAGMA journal_mode=WAL")
-                    conn.execute(self._SCHEMA)
-                    conn.execute(self._INDEX)
-                    break
-                except sqlite3.OperationalError as exc:
-                    if attempt == 99 or not _busy(exc):
-                        conn.close()
-                        raise
-                    time.sleep(0.01 + random.random() * 0.04)
-            self._local.conn = conn
+            from .records.sqlite import connect_wal
+
+            conn = self._local.conn = connect_wal(self.path, self._setup)
         return conn
+
+    def _setup(self, conn):
+        conn.execute(self._SCHEMA)
+        conn.execute(self._INDEX)
 
     def _transaction(self, fn):
         """Run ``fn(conn)`` inside BEGIN IMMEDIATE (the write lock first, so no two processes

@@ -17,6 +17,26 @@ _COLUMNS = ",".join(RECORD_FIELDS)
 _INTEGER = {"size", "image_width", "image_height"}
 
 
+def connect_wal(path, setup):
+    """A connection to ``path`` in WAL mode with ``setup(conn)`` (the schema) done. Switching to WAL (once
+    per file; it persists) and creating tables can meet SQLITE_BUSY outside the busy handler when many
+    instances start at once: retried. Shared by the record store and the allowance counters."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    conn = sqlite3.connect(path, timeout=10, isolation_level=None)
+    conn.execute("PRAGMA synchronous=NORMAL")
+    for attempt in range(100):
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
+            setup(conn)
+            return conn
+        except sqlite3.OperationalError as exc:
+            if attempt == 99 or not ("locked" in str(exc) or "busy" in str(exc)):
+                conn.close()
+                raise
+            time.sleep(0.01 + random.random() * 0.04)
+
+
 class SqliteStore(RecordStore):
     _SCHEMA = ("CREATE TABLE IF NOT EXISTS records (upload_id TEXT PRIMARY KEY, "
                + ", ".join(f"{f} {'INTEGER' if f in _INTEGER else 'TEXT'}" for f in RECORD_FIELDS if f != "upload_id")
@@ -33,26 +53,12 @@ class SqliteStore(RecordStore):
     def _conn(self):
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            directory = os.path.dirname(os.path.abspath(self.path))
-            os.makedirs(directory, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=10, isolation_level=None)
-            conn.execute("PRAGMA synchronous=NORMAL")
-            # Switching to WAL (once per file; it persists) and creating the table can meet
-            # SQLITE_BUSY without the busy handler when many instances start at once: retry.
-            for attempt in range(100):
-                try:
-                    if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                        conn.execute("PRAGMA journal_mode=WAL")
-                    conn.execute(self._SCHEMA)
-                    self._migrate(conn)
-                    break
-                except sqlite3.OperationalError as exc:
-                    if attempt == 99 or not ("locked" in str(exc) or "busy" in str(exc)):
-                        conn.close()
-                        raise
-                    time.sleep(0.01 + random.random() * 0.04)
-            self._local.conn = conn
+            conn = self._local.conn = connect_wal(self.path, self._setup)
         return conn
+
+    def _setup(self, conn):
+        conn.execute(self._SCHEMA)
+        self._migrate(conn)
 
     @staticmethod
     def _migrate(conn):

@@ -11,10 +11,10 @@ import os
 import platform
 import sys
 
-from bench import ROOT, callback, cold_start, emulator, signature, stack
+from bench import ROOT, callback, cli, cold_start, emulator, signature, stack
 
 BENCHMARKS = [*signature.BENCHMARKS, *cold_start.BENCHMARKS, *callback.BENCHMARKS, *emulator.BENCHMARKS,
-              *stack.BENCHMARKS]
+              *stack.BENCHMARKS, *cli.BENCHMARKS]
 HEADER = ["| what | ours | reference (same run) | ratio | floor | met |", "|---|---|---|---|---|---|"]
 
 

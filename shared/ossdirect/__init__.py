@@ -1,7 +1,58 @@
-"""ossdirect: sign OSS PostObject forms and verify OSS upload callbacks.
+"""ossdirect: sign OSS PostObject forms, verify OSS upload callbacks, record uploads, upload files.
 
-Kept import-light on purpose: the Function Compute handlers import only the
-submodules they need, so cold start stays small.
+The public API (everything else is internal and may change)::
+
+    import ossdirect
+
+    config = ossdirect.load_config(environ)                     # OSSDIRECT_* settings, or ConfigError
+    form = ossdirect.issue_form(config, credentials, params)    # one signed form (a dict), or ApiError
+    ossdirect.verify_callback(headers, path, raw_query, body)   # None, or CallbackAuthError
+    store = ossdirect.open_store("sqlite:///records.sqlite3")   # the record store (put/get/update)
+    ossdirect.Client(signature_url, token).upload(path)         # UploadResult, or UploadError (cli extra)
+
+Kept import-light on purpose: the names above are loaded on first use (PEP 562), so the
+Function Compute handlers, which import only the submodules they need, pay nothing for them.
 """
 
-__version__ = "0.1.0"
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.2.0"
+
+# public name -> submodule that defines it
+_EXPORTS = {
+    "Config": "config", "ConfigError": "config", "load_config": "config",
+    "Credentials": "credentials", "resolve_credentials": "credentials",
+    "issue_form": "forms", "FormIssuer": "forms", "Grant": "forms",
+    "ApiError": "http",
+    "verify_callback": "callback_auth", "CallbackAuthError": "callback_auth",
+    "RecordStore": "records", "RecordStoreError": "records", "open_store": "records", "RECORD_FIELDS": "records",
+    "Client": "client", "UploadResult": "client", "UploadError": "client",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+if TYPE_CHECKING:  # what a type checker sees; at run time each name is imported on first use
+    from .callback_auth import CallbackAuthError, verify_callback
+    from .client import Client, UploadError, UploadResult
+    from .config import Config, ConfigError, load_config
+    from .credentials import Credentials, resolve_credentials
+    from .forms import FormIssuer, Grant, issue_form
+    from .http import ApiError
+    from .records import RECORD_FIELDS, RecordStore, RecordStoreError, open_store
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ossdirect' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

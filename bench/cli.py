@@ -1,0 +1,111 @@
+"""The `ossdirect upload` command against the local stack, next to `curl -F` of the same file in the same run.
+
+Both send one file to the emulator through a signed form (the callback records it). The CLI's time is its
+whole process (interpreter start, form request, streamed POST, callback); curl's is its POST alone (its
+form is fetched before the clock starts), so the ratio is conservative. Rounds alternate; best round wins.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+from bench.common import Benchmark, met
+
+MiB = 1024 * 1024
+TYPES = "image/*,text/plain,application/octet-stream"
+
+
+def _cli_path():
+    return shutil.which("ossdirect", path=os.path.dirname(sys.executable)) or "ossdirect"
+
+
+def _run_measured(cmd):
+    """(seconds, exit code, stdout, peak RSS bytes from /proc VmHWM)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    chunks, peak = [], 0
+    reader = threading.Thread(target=lambda: chunks.append(proc.stdout.read()), daemon=True)
+    reader.start()
+    while proc.poll() is None:
+        try:
+            with open(f"/proc/{proc.pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        peak = max(peak, int(line.split()[1]) * 1024)
+        except OSError:
+            pass
+        time.sleep(0.005)
+    elapsed = time.perf_counter() - start
+    reader.join(5)
+    return elapsed, proc.returncode, (chunks[0] if chunks else b"").decode(), peak
+
+
+def bench_cli(size_mib, rounds):
+    import requests
+
+    from devstack import LocalStack
+
+    if not shutil.which("curl"):
+        return {"error": "curl not found"}
+    with tempfile.TemporaryDirectory() as tmp, LocalStack(
+            os.path.join(tmp, "stack"), env={"OSSDIRECT_MAX_BYTES": str((size_mib + 1) * MiB),
+                                              "OSSDIRECT_CONTENT_TYPES": TYPES}) as stack:
+        path = os.path.join(tmp, "payload.bin")
+        block = os.urandom(MiB)
+        with open(path, "wb") as f:
+            for _ in range(size_mib):
+                f.write(block)
+        size = size_mib * MiB
+        cli_runs, curl_runs, peaks, cli_inner = [], [], [], []
+        for _ in range(rounds):
+            seconds, code, out, peak = _run_measured([_cli_path(), "upload", path, "--signature-url",
+                                                      stack.signature_url, "--json", "--no-progress"])
+            if code != 0:
+                return {"error": f"ossdirect upload exited {code}: {out[:300]}"}
+            cli_runs.append(size / seconds / 1e6)
+            cli_inner.append(size / json.loads(out)["summary"]["seconds"] / 1e6)
+            peaks.append(peak)
+            form = requests.get(stack.signature_url, params={"filename": "payload.bin", "size": size,
+                                                             "content_type": "application/octet-stream"},
+                                timeout=30).json()
+            cmd = ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}"]
+            for name, value in form["fields"]:
+                cmd += ["--form-string", f"{name}={value}"]
+            cmd += ["-F", f"file=@{path};type=application/octet-stream", form["host"]]
+            seconds, code, out, _ = _run_measured(cmd)
+            if code != 0 or out.strip() != "200":
+                return {"error": f"curl exited {code}, HTTP {out.strip()}"}
+            curl_runs.append(size / seconds / 1e6)
+        records = len(stack.records())
+    best_cli, best_curl = max(cli_runs), max(curl_runs)
+    return {"size_mib": size_mib, "rounds": rounds, "cli_mb_s": best_cli, "cli_inner_mb_s": max(cli_inner),
+            "curl_mb_s": best_curl, "ratio": best_cli / best_curl, "cli_peak_rss_mib": max(peaks) / MiB,
+            "records": records, "expected_records": 2 * rounds,
+            "cli_rounds": [round(x) for x in cli_runs], "curl_rounds": [round(x) for x in curl_runs]}
+
+
+def row(s):
+    if "error" in s:
+        return f"| CLI upload vs curl -F | {s['error']} | — | — | — | NO |"
+    ok = s["ratio"] >= 0.5 and s["cli_peak_rss_mib"] < 60 and s["records"] == s["expected_records"]
+    return (f"| `ossdirect upload` {s['size_mib']} MiB (whole process; in-process {s['cli_inner_mb_s']:,.0f} MB/s) | "
+            f"{s['cli_mb_s']:,.0f} MB/s, peak RSS {s['cli_peak_rss_mib']:.1f} MiB | `curl -F` same file "
+            f"{s['curl_mb_s']:,.0f} MB/s | {s['ratio']:.0%} | ≥ 50%, < 60 MiB | {met(ok)} |")
+
+
+BENCHMARKS = [Benchmark("cli", lambda args: bench_cli(64 if args.quick else 256, 2 if args.quick else 3), row)]
+
+
+if __name__ == "__main__":  # python -m bench.cli [--quick]
+    import logging
+
+    logging.disable(logging.CRITICAL)
+    quick = "--quick" in sys.argv[1:]
+    result = bench_cli(64 if quick else 256, 2 if quick else 3)
+    print(json.dumps(result, indent=2))
+    print(row(result))

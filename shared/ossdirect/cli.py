@@ -1,0 +1,876 @@
+"""The ``ossdirect`` command: upload files, explain forms, check configuration, verify callbacks.
+
+    ossdirect upload FILES... --signature-url URL [--token T] [--folder F] [--json]
+    ossdirect explain FORM.json|POLICY
+    ossdirect check-config
+    ossdirect verify-callback REQUEST
+    ossdirect completion bash|zsh
+
+``main(argv)`` is the dispatcher (the console script and ``python -m ossdirect`` both call it).
+Needs the ``cli`` extra for ``upload`` (requests, rich); the other commands need only the package.
+Never imported by the functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+from datetime import datetime, timezone
+from typing import IO, Any, Callable, Sequence
+
+# Exit codes (the README lists them; scripts act on them). When files end differently, the first
+# that applies in this order is returned: USAGE, AUTH, REFUSED, RETRY_LATER, UNRECORDED.
+OK = 0
+REFUSED = 1  # upload: the signature function or OSS refused a file; explain: risky policy; verify-callback: invalid
+USAGE = 2  # bad arguments, a missing or unreadable file, a bad configuration (check-config)
+UNRECORDED = 3  # stored, but the callback did not record it (OSS answered 203)
+RETRY_LATER = 4  # network errors after every retry, or the service answered 5xx / 429
+AUTH = 5  # sign-in needed or refused (401): get a (new) token
+
+EPILOG_EXIT = """exit codes: 0 all good; 1 refused (or: risky policy / invalid callback); 2 usage or
+unreadable input; 3 stored but not recorded; 4 network or service unavailable, try again later;
+5 sign-in needed. With several files, the first that applies of 2, 5, 1, 4, 3."""
+
+
+# --- upload ------------------------------------------------------------------------------------------
+
+
+def _upload(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    try:
+        from .client import AUTH as K_AUTH
+        from .client import NETWORK, UNAVAILABLE, Client, UploadError, UploadResult
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        print(f"ossdirect upload needs the cli extra: pip install 'ossdirect[cli]' ({exc})", file=err)
+        return USAGE
+    if not args.signature_url:
+        print("ossdirect upload: --signature-url (or OSSDIRECT_SIGNATURE_URL) is required", file=err)
+        return USAGE
+    missing = [p for p in args.files if not os.path.isfile(p)]
+    if missing:
+        print(f"ossdirect upload: not a readable file: {', '.join(missing)}", file=err)
+        return USAGE
+    client = Client(args.signature_url, args.token, folder=args.folder, naming=args.naming, retries=args.retries,
+                    timeout=args.timeout)
+    paths: list[str] = list(dict.fromkeys(args.files))  # each file once, in the order given
+    sizes = {p: os.path.getsize(p) for p in paths}
+    show = args.progress if args.progress is not None else (err.isatty() and not args.json)
+    outcomes: dict[str, UploadResult | UploadError] = {}
+    started = time.monotonic()
+
+    progress_ctx = _Progress(err, sizes) if show else None
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
+    def one(path: str) -> UploadResult | UploadError:
+        callback = progress_ctx.callback(path) if progress_ctx else None
+        try:
+            return client.upload(path, content_type=args.content_type, progress=callback)
+        except UploadError as exc:
+            return exc
+        finally:
+            if progress_ctx:
+                progress_ctx.finish(path)
+
+    try:
+        if progress_ctx:
+            progress_ctx.start()
+        with ThreadPoolExecutor(max_workers=max(1, args.parallel)) as pool:
+            futures = {pool.submit(one, p): p for p in paths}
+            for future in as_completed(futures):
+                outcomes[futures[future]] = future.result()
+    except KeyboardInterrupt:
+        print("interrupted", file=err)
+        return 130
+    finally:
+        if progress_ctx:
+            progress_ctx.stop()
+    elapsed = time.monotonic() - started
+
+    codes = []
+    for outcome in outcomes.values():
+        if isinstance(outcome, UploadResult):
+            codes.append(UNRECORDED if outcome.state == "unrecorded" else OK)
+        else:
+            codes.append({K_AUTH: AUTH, NETWORK: RETRY_LATER, UNAVAILABLE: RETRY_LATER}.get(outcome.kind, REFUSED))
+    code = next((c for c in (USAGE, AUTH, REFUSED, RETRY_LATER, UNRECORDED) if c in codes), OK)
+
+    if args.json:
+        files = []
+        for p in paths:
+            o = outcomes[p]
+            files.append(o.to_dict() if isinstance(o, UploadResult) else
+                         {"path": p, "state": "failed", "size": sizes[p], "error": o.to_dict(), "attempts": o.attempts})
+        total = sum(sizes.values())
+        json.dump({"ok": code == OK, "exit_code": code, "files": files,
+                   "summary": {"files": len(paths), "bytes": total, "seconds": round(elapsed, 3),
+                               "bytes_per_second": round(total / elapsed) if elapsed else None,
+                               "done": sum(1 for f in files if f["state"] == "done"),
+                               "unrecorded": sum(1 for f in files if f["state"] == "unrecorded"),
+                               "failed": sum(1 for f in files if f["state"] == "failed")}}, out, indent=2)
+        out.write("\n")
+        return code
+    for p in paths:
+        o = outcomes[p]
+        if isinstance(o, UploadResult):
+            record = o.record or {}
+            if o.state == "done":
+                print(f"uploaded  {p} -> {o.key} ({_size(o.size)}, record {record.get('record_id', '?')})", file=out)
+            elif o.state == "unrecorded":
+                print(f"stored, NOT recorded  {p} -> {o.key}: {o.message}", file=out)
+            else:
+                print(f"stored    {p} -> {o.key} ({_size(o.size)})", file=out)
+        else:
+            where = {"signature": "the signature function", "oss": "the storage"}.get(o.source, "")
+            said = f" ({where} answered {o.status} {o.code})".replace(" )", ")") if o.status else ""
+            print(f"FAILED    {p}: {o.message}{said}", file=err)
+    total = sum(sizes.values())
+    good = sum(1 for c in codes if c == OK)
+    print(f"{good} of {len(paths)} files uploaded, {_size(total)} in {elapsed:.1f} s", file=err if code else out)
+    return code
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"  # pragma: no cover
+
+
+class _Progress:
+    """One bar per file while it uploads, and one overall (rich, on stderr)."""
+
+    def __init__(self, stream: IO[str], sizes: dict[str, int]) -> None:
+        from rich.console import Console
+        from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
+                                   TransferSpeedColumn)
+
+        self.sizes = sizes
+        self.progress = Progress(TextColumn("{task.description}", justify="left"), BarColumn(), DownloadColumn(),
+                                 TransferSpeedColumn(), TimeRemainingColumn(),
+                                 console=Console(file=stream), transient=False)
+        self.overall = self.progress.add_task(f"all {len(sizes)} files", total=sum(sizes.values()) or 1)
+        self.tasks: dict[str, Any] = {}
+        self.sent: dict[str, int] = {}
+
+    def start(self) -> None:
+        self.progress.start()
+
+    def stop(self) -> None:
+        self.progress.stop()
+
+    def callback(self, path: str) -> Callable[[int, int], None]:
+        name = os.path.basename(path)
+        task = self.tasks[path] = self.progress.add_task(name[:40], total=self.sizes[path] or 1)
+        self.sent[path] = 0
+
+        def update(sent: int, total: int) -> None:
+            # the body is a little larger than the file (form fields); scale to the file's size
+            done = int(sent * self.sizes[path] / total) if total else 0
+            delta = done - self.sent[path]
+            self.sent[path] = done
+            self.progress.update(task, completed=done)
+            self.progress.advance(self.overall, delta)  # negative after a retry rewinds the file
+
+        return update
+
+    def finish(self, path: str) -> None:
+        task = self.tasks.pop(path, None)
+        if task is not None:
+            self.progress.remove_task(task)
+            self.progress.advance(self.overall, self.sizes[path] - self.sent.pop(path, 0))
+
+
+# --- explain -----------------------------------------------------------------------------------------
+
+LONG_EXPIRY_SECONDS = 3600
+# The stored headers a form should pin, and what happens when it does not.
+_HEADER_NAMES = {"x-oss-object-acl": "ACL", "content-disposition": "Content-Disposition",
+                 "x-oss-storage-class": "storage class", "cache-control": "Cache-Control",
+                 "content-encoding": "Content-Encoding", "expires": "Expires"}
+
+
+def _load_source(source: str) -> tuple[Any, str]:
+    """(parsed JSON or None, raw text) from a file path, ``-`` (stdin) or the text itself."""
+    if source == "-":
+        text = sys.stdin.read()
+    elif os.path.exists(source):
+        with open(source, encoding="utf-8") as f:
+            text = f.read()
+    else:
+        text = source
+    text = text.strip()
+    try:
+        return json.loads(text), text
+    except ValueError:
+        return None, text
+
+
+def _b64_json(text: str) -> Any:
+    try:
+        return json.loads(base64.b64decode(text.strip(), validate=True).decode("utf-8"))
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return None
+
+
+def _read_policy(source: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """(policy, form or None) from a form answer, a policy document or a base64 policy."""
+    data, text = _load_source(source)
+    form = None
+    if isinstance(data, dict) and "policy" in data and isinstance(data["policy"], str):
+        form, data = data, _b64_json(data["policy"])
+    elif data is None:
+        data = _b64_json(text)
+    if not (isinstance(data, dict) and isinstance(data.get("conditions"), list)):
+        raise ValueError("not a signed form (JSON with a base64 policy), a policy document "
+                         "({\"expiration\": ..., \"conditions\": [...]}) or a base64 policy")
+    return data, form
+
+
+def _conditions(policy: dict[str, Any]) -> list[tuple[str, str, Any]]:
+    """(op, field, value) with field lower-case and without ``$``; op: eq, starts-with, in, not-in, range."""
+    out: list[tuple[str, str, Any]] = []
+    for cond in policy["conditions"]:
+        if isinstance(cond, dict):
+            out += [("eq", str(k).lower(), v) for k, v in cond.items()]
+        elif isinstance(cond, list) and cond and cond[0] == "content-length-range" and len(cond) == 3:
+            out.append(("range", "content-length", (cond[1], cond[2])))
+        elif isinstance(cond, list) and len(cond) == 3 and isinstance(cond[1], str):
+            out.append((str(cond[0]).lower(), cond[1].lstrip("$").lower(), cond[2]))
+        else:
+            out.append(("unknown", "", cond))
+    return out
+
+
+def _parse_time(value: str, fmt: str) -> datetime | None:
+    try:
+        return datetime.strptime(value, fmt).replace(tzinfo=timezone.utc)
+    except (TypeError, ValueError):
+        return None
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if abs(seconds) < 120:
+        return f"{seconds} s"
+    if abs(seconds) < 7200:
+        return f"{seconds // 60} min"
+    if abs(seconds) < 172800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
+def explain_policy(policy: dict[str, Any], form: dict[str, Any] | None = None,
+                   now: datetime | None = None) -> dict[str, Any]:
+    """What a policy allows, in plain words, and the risks: ``{"allows": [...], "warnings": [...]}``."""
+    from .config import is_active_content_type
+
+    conds = _conditions(policy)
+    allows: list[str] = []
+    warnings: list[str] = []
+
+    def on(field: str) -> list[tuple[str, Any]]:
+        return [(op, v) for op, f, v in conds if f == field]
+
+    # who signed and for how long
+    version = next((v for op, f, v in conds if f == "x-oss-signature-version" and op == "eq"), "")
+    credential = next((v for op, f, v in conds if f == "x-oss-credential" and op == "eq"), "")
+    sts = any(f == "x-oss-security-token" for _, f, _ in conds)
+    if version:
+        allows.append(f"signature: {version}" + (f", credential {credential}" if credential else "")
+                      + (" (STS token pinned)" if sts else ""))
+    elif form and form.get("version") == "v1":
+        allows.append("signature: V1 (HMAC-SHA1)" + (" with an STS token" if form.get("security_token") else ""))
+    bucket = next((v for op, f, v in conds if f == "bucket"), None)
+    allows.append(f"bucket: {bucket}" if bucket else "bucket: not named (any bucket the signer may write to)")
+
+    expires = _parse_time(str(policy.get("expiration", "")), "%Y-%m-%dT%H:%M:%S.%fZ") or \
+        _parse_time(str(policy.get("expiration", "")), "%Y-%m-%dT%H:%M:%SZ")
+    issued = next((_parse_time(v, "%Y%m%dT%H%M%SZ") for op, f, v in conds if f == "x-oss-date" and op == "eq"), None)
+    now = now or datetime.now(timezone.utc)
+    if expires is None:
+        warnings.append("no readable expiration: OSS refuses such a policy, or it never expires")
+    else:
+        since = issued or now
+        lifetime = (expires - since).total_seconds()
+        when = expires.strftime("%Y-%m-%d %H:%M:%S UTC")
+        left = (expires - now).total_seconds()
+        state = f"expired {_duration(-left)} ago" if left < 0 else f"{_duration(left)} from now"
+        allows.append(f"expiry: {when} ({state}; valid for {_duration(lifetime)} after "
+                      f"{'signing' if issued else 'now'})")
+        if lifetime > LONG_EXPIRY_SECONDS:
+            warnings.append(f"long expiry: the form stays valid for {_duration(lifetime)}; anyone holding it can "
+                            f"upload until {when} (forms should live minutes)")
+
+    # where
+    key = on("key")
+    if not key:
+        warnings.append("key not pinned: the client may write any key in the bucket")
+        allows.append("key: any")
+    for op, v in key:
+        if op == "eq":
+            allows.append(f"key: exactly {v!r}")
+        elif op == "starts-with":
+            if v in ("", "${filename}"):
+                allows.append("key: any key in the bucket")
+                warnings.append("prefix-wide key: starts-with '' lets the client write any key in the bucket")
+            else:
+                allows.append(f"key: any key starting with {v!r}")
+                warnings.append(f"prefix-wide key: the client chooses any key under {v!r} (including other "
+                                f"uploads' keys, and the names of pages served from there)")
+        else:
+            allows.append(f"key: {op} {v!r}")
+
+    # how big
+    ranges = on("content-length")
+    if not ranges:
+        warnings.append("no size cap: there is no content-length-range, so the file may be as large as OSS allows "
+                        "(5 GB)")
+        allows.append("size: any (up to OSS's 5 GB)")
+    for _, (lo, hi) in ranges:
+        allows.append(f"size: exactly {hi} bytes" if lo == hi else f"size: {lo} to {hi} bytes")
+
+    # what type is stored: x-oss-content-type outranks the file part's Content-Type
+    stored, declared = on("x-oss-content-type"), on("content-type")
+
+    def describe(conds_: list[tuple[str, Any]], name: str) -> list[str]:
+        lines = []
+        for op, v in conds_:
+            if op == "eq":
+                lines.append(f"{name} exactly {v!r}")
+                if isinstance(v, str) and is_active_content_type(v):
+                    warnings.append(f"active content: {name} {v!r} is a type a browser runs as a document on the "
+                                    f"bucket's origin")
+            elif op == "in":
+                values = list(v) if isinstance(v, list) else [v]
+                lines.append(f"{name} one of {', '.join(map(str, values))}")
+                active = [t for t in values if isinstance(t, str) and is_active_content_type(t)]
+                if active:
+                    warnings.append(f"active content: {name} admits {', '.join(active)} (a browser runs it as a "
+                                    f"document on the bucket's origin)")
+            elif op == "starts-with":
+                lines.append(f"{name} starting with {v!r}")
+                warnings.append(f"wildcard type: {name} starts-with {v!r} admits active content (for example "
+                                f"{(v or 'text/')}html or {v!r}+',text/html', which a browser renders as HTML)")
+            else:
+                lines.append(f"{name} {op} {v!r}")
+        return lines
+
+    type_lines = describe(stored, "x-oss-content-type") + describe(declared, "Content-Type")
+    allows.append("type: " + ("; ".join(type_lines) if type_lines else "any"))
+    if not stored and not declared:
+        warnings.append("type not pinned: any type may be stored, including text/html and image/svg+xml "
+                        "(active content on the bucket's origin)")
+    elif not stored:
+        warnings.append("stored type not pinned: Content-Type is pinned but x-oss-content-type is not, and it "
+                        "outranks Content-Type: the client can store any type, text/html included")
+
+    # stored headers
+    for field_name, label in _HEADER_NAMES.items():
+        pins = on(field_name)
+        exact = [v for op, v in pins if op == "eq"]
+        if exact:
+            allows.append(f"{label}: {exact[0]!r} (pinned)")
+            if field_name == "x-oss-object-acl" and str(exact[0]).lower() == "public-read-write":
+                warnings.append("ACL public-read-write: anyone can overwrite or delete the object afterwards")
+        else:
+            allows.append(f"{label}: chosen by the client" + (f" ({pins[0][0]} {pins[0][1]!r})" if pins else ""))
+            if field_name == "x-oss-object-acl":
+                warnings.append("ACL not pinned: the client may set x-oss-object-acl (public-read-write lets anyone "
+                                "rewrite the object)")
+            elif field_name == "content-disposition":
+                warnings.append("Content-Disposition not pinned: the client decides whether browsers show the file "
+                                "inline or download it, and under which name")
+    overwrite = [v for op, v in on("x-oss-forbid-overwrite") if op == "eq"]
+    if overwrite and str(overwrite[0]).lower() == "true":
+        allows.append("overwrite: forbidden (an existing object is never replaced)")
+    else:
+        allows.append("overwrite: allowed")
+        warnings.append("overwrite not forbidden: x-oss-forbid-overwrite=true is not pinned, so an upload may "
+                        "replace an existing object at its key")
+    redirect = on("success_action_redirect")
+    if redirect and redirect[0] == ("eq", ""):
+        allows.append("redirect after upload: none (pinned empty)")
+    elif not redirect:
+        allows.append("redirect after upload: the client may add success_action_redirect")
+    status = [v for op, v in on("success_action_status") if op == "eq"]
+    if status:
+        allows.append(f"success status: {status[0]}")
+
+    # after the upload
+    callbacks = [v for op, v in on("callback") if op == "eq"]
+    if callbacks:
+        decoded = _b64_json(str(callbacks[0]))
+        if isinstance(decoded, dict):
+            allows.append(f"callback (pinned): POST {decoded.get('callbackUrl')}"
+                          + (f" (Host {decoded['callbackHost']})" if decoded.get("callbackHost") else "")
+                          + f", body {decoded.get('callbackBodyType', 'application/x-www-form-urlencoded')}: "
+                          + str(decoded.get("callbackBody", "")))
+        else:
+            allows.append("callback (pinned): not readable as base64 JSON")
+    else:
+        sent = bool(form and (form.get("callback") or any(n == "callback" for n, _ in form.get("fields", []))))
+        warnings.append("callback not pinned: the client may " + ("drop or replace the form's callback" if sent else
+                        "add any callback, or none") + " (the upload may go unrecorded, or a callback of the "
+                        "client's choosing runs)")
+    meta = [(f, v) for op, f, v in conds if op == "eq" and (f.startswith("x-oss-meta-") or f.startswith("x:"))]
+    if meta:
+        allows.append("pinned variables and metadata: " + ", ".join(f"{f}={v!r}" for f, v in meta))
+    unknown = [v for op, _, v in conds if op == "unknown"]
+    if unknown:
+        warnings.append(f"conditions this tool does not understand: {json.dumps(unknown)}")
+    return {"allows": allows, "warnings": warnings}
+
+
+def _explain(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    try:
+        policy, form = _read_policy(args.source)
+    except (OSError, ValueError) as exc:
+        print(f"ossdirect explain: {exc}", file=err)
+        return USAGE
+    report = explain_policy(policy, form)
+    if args.json:
+        json.dump(dict(report, policy=policy), out, indent=2)
+        out.write("\n")
+    else:
+        print("This form allows one upload with:", file=out)
+        for line in report["allows"]:
+            print(f"  - {line}", file=out)
+        if report["warnings"]:
+            print(f"\n{len(report['warnings'])} warning(s):", file=out)
+            for line in report["warnings"]:
+                print(f"  ! {line}", file=out)
+        else:
+            print("\nNo warnings: the key, size, type, stored headers, expiry and callback are pinned.", file=out)
+    return REFUSED if report["warnings"] else OK
+
+
+# --- check-config ------------------------------------------------------------------------------------
+
+FUNCTIONS = ("signature", "callback", "process")
+
+
+class _NotOpened:
+    """Stands in for the record store: check-config never opens (or creates) it."""
+
+
+def check_config(environ: dict[str, str] | None = None, functions: Sequence[str] = FUNCTIONS) -> dict[str, Any]:
+    """Build each function's app from the environment exactly as its cold start does (the record store
+    is not opened); ``{"functions": {name: error or None}, "warnings": [...], "settings": {...}}``."""
+    from . import handlers
+
+    env = dict(os.environ if environ is None else environ)
+    warnings: list[str] = []
+
+    class Capture(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.levelno >= logging.WARNING:
+                text = record.getMessage()
+                try:
+                    data = json.loads(text)
+                    text = data.get("warning") or data.get("config_error") or text
+                except (ValueError, AttributeError):
+                    pass
+                warnings.append(text)
+
+    logger = logging.getLogger("ossdirect")
+    capture, propagate = Capture(), logger.propagate
+    logger.addHandler(capture)
+    logger.propagate = False
+    results: dict[str, str | None] = {}
+    config = None
+    try:
+        for name in functions:
+            if name == "signature":
+                app: Any = handlers.SignatureApp(env)
+            elif name == "callback":
+                app = handlers.CallbackApp(env, store=_NotOpened())
+            else:
+                app = handlers.ProcessApp(env, store=_NotOpened())
+            results[name] = app.config_error
+            config = config or app.config
+    finally:
+        logger.removeHandler(capture)
+        logger.propagate = propagate
+    errors = set(filter(None, results.values()))
+    warnings = list(dict.fromkeys(w for w in warnings if w not in errors))
+    settings: dict[str, Any] = {}
+    if config is not None:
+        for slot in type(config).__slots__:
+            value = getattr(config, slot)
+            settings[slot] = list(value) if isinstance(value, tuple) else value if isinstance(
+                value, (str, int, bool, type(None))) else repr(value)
+    unknown = sorted(k for k in env if k.startswith("OSSDIRECT_") and k[len("OSSDIRECT_"):] not in _env_names())
+    if unknown:
+        warnings.append(f"unknown variables (ignored by the functions): {', '.join(unknown)}")
+    return {"functions": results, "warnings": warnings, "settings": settings}
+
+
+def _env_names() -> set[str]:
+    from .config import ENV_NAMES
+
+    return set(ENV_NAMES)
+
+
+def _check_config(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    functions = FUNCTIONS if args.function == "all" else (args.function,)
+    report = check_config(None, functions)
+    bad = any(report["functions"].values())
+    if args.json:
+        json.dump(dict(report, ok=not bad), out, indent=2, default=str)
+        out.write("\n")
+        return USAGE if bad else OK
+    for name, error in report["functions"].items():
+        print(f"{name} function: {'INVALID: ' + error if error else 'ok'}", file=out)
+    for w in report["warnings"]:
+        print(f"warning: {w}", file=out)
+    if report["settings"]:
+        print("\neffective settings (as the functions see them; the record store is not opened):", file=out)
+        width = max(len(k) for k in report["settings"])
+        for k, v in report["settings"].items():
+            shown = ",".join(map(str, v)) if isinstance(v, list) else "" if v is None else v
+            print(f"  {k:<{width}}  {shown}", file=out)
+    return USAGE if bad else OK
+
+
+# --- verify-callback -----------------------------------------------------------------------------------
+
+
+class CapturedRequest:
+    def __init__(self, method: str, path: str, raw_query: str, headers: dict[str, str], body: bytes,
+                 query_params: dict[str, str] | None = None) -> None:
+        self.method, self.path, self.raw_query, self.headers, self.body = method, path, raw_query, headers, body
+        self.query_params = query_params or {}
+
+
+def read_captured(data: bytes) -> CapturedRequest:
+    """A captured callback: raw HTTP (request line, headers, blank line, body), an FC3 event (JSON), or
+    ``{"method", "path", "query", "headers", "body"}`` JSON."""
+    stripped = data.lstrip()
+    if stripped.startswith(b"{"):
+        obj = json.loads(stripped.decode("utf-8"))
+        if "requestContext" in obj or "rawPath" in obj or "queryParameters" in obj:
+            from .http import parse_event
+
+            r = parse_event(obj)
+            return CapturedRequest(r.method, r.path, r.raw_query, r.headers, r.body, dict(r.query))
+        path, _, query = str(obj.get("path", "/")).partition("?")
+        body = obj.get("body", "")
+        raw = base64.b64decode(body) if obj.get("isBase64Encoded") else str(body).encode("utf-8")
+        return CapturedRequest(str(obj.get("method", "POST")).upper(), path, str(obj.get("query", query)),
+                               {str(k).lower(): str(v) for k, v in (obj.get("headers") or {}).items()}, raw)
+    sep = b"\r\n\r\n" if b"\r\n\r\n" in data else b"\n\n"
+    head, _, body = data.partition(sep)
+    lines = head.decode("latin-1").replace("\r\n", "\n").split("\n")
+    parts = lines[0].split()
+    if len(parts) < 2:
+        raise ValueError("the first line is not an HTTP request line (METHOD /path?query HTTP/1.1)")
+    target = parts[1]
+    if "://" in target:  # absolute form: keep the path
+        target = "/" + target.split("://", 1)[1].partition("/")[2]
+    path, _, query = target.partition("?")
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        name, colon, value = line.partition(":")
+        if colon:
+            headers[name.strip().lower()] = value.strip()
+    length = headers.get("content-length")
+    if length and length.isdigit() and int(length) < len(body):
+        body = body[:int(length)]
+    return CapturedRequest(parts[0].upper(), path, query, headers, body)
+
+
+def verify_captured(req: CapturedRequest, trusted_prefixes: Sequence[str] = ()) -> dict[str, Any]:
+    """``{"valid": bool, "reason": str, "hints": [...], "key_url": str, "body": {...}}``."""
+    from urllib.parse import parse_qsl, quote, unquote, urlencode
+
+    from .callback_auth import CallbackAuthError, KeyCache, verify_callback
+
+    trusted = tuple(trusted_prefixes)
+    cache = KeyCache()
+    report: dict[str, Any] = {"valid": False, "reason": "", "hints": [], "key_url": "",
+                              "path": req.path, "query": req.raw_query}
+    key_b64 = req.headers.get("x-oss-pub-key-url", "")
+    if key_b64:
+        try:
+            report["key_url"] = base64.b64decode(key_b64, validate=True).decode("utf-8")
+        except (ValueError, binascii.Error, UnicodeDecodeError):
+            report["key_url"] = "(not base64)"
+    if req.method != "POST":
+        report["hints"].append(f"OSS callbacks are POST requests; this one is {req.method}")
+
+    def attempt(path: str, query: str, body: bytes) -> str | None:
+        try:
+            verify_callback(req.headers, path, query, body, trusted, cache)
+            return None
+        except CallbackAuthError as exc:
+            return str(exc)
+
+    reason = attempt(req.path, req.raw_query, req.body)
+    if reason is None:
+        report["valid"], report["reason"] = True, "OSS signed this request: path, query and body are as signed"
+    else:
+        report["reason"] = reason
+        if reason == "public key URL is not trusted":
+            report["hints"].append(f"the key URL {report['key_url']!r} is not OSS's (gosspublic.alicdn.com); a local "
+                                   f"stack's emulator key needs --trusted-prefix <emulator>/_emulator/")
+        elif reason == "signature does not match":
+            variants: list[tuple[str, str, str, bytes]] = []
+            if not req.raw_query and req.query_params:
+                variants.append(("the query string rebuilt from the event's query parameters "
+                                 "(FC3 events carry it parsed: keep OSSDIRECT_CALLBACK_URL query-free)",
+                                 req.path, urlencode(req.query_params), req.body))
+            if req.raw_query:
+                variants.append(("the query string dropped (something added it after OSS signed)", req.path, "",
+                                 req.body))
+            if req.body.endswith(b"\n"):
+                variants.append(("the trailing newline of the body removed (the capture added it)", req.path,
+                                 req.raw_query, req.body.rstrip(b"\r\n")))
+            if b"\r\n" in req.body:
+                variants.append(("CRLF line ends in the body turned to LF", req.path, req.raw_query,
+                                 req.body.replace(b"\r\n", b"\n")))
+            if unquote(req.path) != quote(unquote(req.path), safe="/"):
+                variants.append(("the path percent-encoded", quote(unquote(req.path), safe="/"), req.raw_query,
+                                 req.body))
+            for what, path, query, body in variants:
+                if attempt(path, query, body) is None:
+                    report["hints"].append(f"it verifies with {what}")
+                    break
+            else:
+                report["hints"].append("the path, query or body differ from what OSS signed (a proxy rewrote the "
+                                       "request, the capture is incomplete), or the request was forged")
+    fields: dict[str, Any] = {}
+    ctype = req.headers.get("content-type", "")
+    try:
+        if "json" in ctype:
+            parsed = json.loads(req.body.decode("utf-8"))
+            fields = parsed if isinstance(parsed, dict) else {}
+        else:
+            fields = dict(parse_qsl(req.body.decode("utf-8"), keep_blank_values=True))
+    except (ValueError, UnicodeDecodeError):
+        report["hints"].append("the body is neither form-encoded nor JSON text")
+    report["body"] = fields
+    if report["valid"] and fields and not fields.get("upload_id"):
+        report["hints"].append("valid, but the body has no upload_id: our callback function refuses it (400)")
+    return report
+
+
+def _verify_callback(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    try:
+        if args.request == "-":
+            data = sys.stdin.buffer.read()
+        else:
+            with open(args.request, "rb") as f:
+                data = f.read()
+        req = read_captured(data)
+    except (OSError, ValueError, TypeError) as exc:
+        print(f"ossdirect verify-callback: cannot read {args.request}: {exc}", file=err)
+        return USAGE
+    except Exception as exc:  # ApiError from parse_event
+        print(f"ossdirect verify-callback: cannot read {args.request}: {exc}", file=err)
+        return USAGE
+    report = verify_captured(req, args.trusted_prefix or ())
+    if args.json:
+        json.dump(report, out, indent=2)
+        out.write("\n")
+    else:
+        print(("VALID: " if report["valid"] else "INVALID: ") + report["reason"], file=out)
+        print(f"  request: {req.method} {req.path}{'?' + req.raw_query if req.raw_query else ''}", file=out)
+        if report["key_url"]:
+            print(f"  public key URL: {report['key_url']}", file=out)
+        for hint in report["hints"]:
+            print(f"  - {hint}", file=out)
+        for name in ("upload_id", "bucket", "object", "size", "etag", "mimeType"):
+            if name in report["body"]:
+                print(f"  {name}: {report['body'][name]}", file=out)
+    return OK if report["valid"] else REFUSED
+
+
+# --- completion, reconcile ---------------------------------------------------------------------------
+
+
+def completion_script(parser: argparse.ArgumentParser, shell: str) -> str:
+    """A bash (or zsh, through bashcompinit) completion script for the parser's subcommands and options."""
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    commands = sorted(subparsers.choices)
+    cases = []
+    for name, sub in sorted(subparsers.choices.items()):
+        options = sorted(o for a in sub._actions for o in a.option_strings)
+        cases.append(f'        {name}) opts="{" ".join(options)}" ;;')
+    script = f"""# ossdirect completion ({shell}); load with: eval "$(ossdirect completion {shell})"
+_ossdirect() {{
+    local cur cmd opts
+    cur="${{COMP_WORDS[COMP_CWORD]}}"
+    cmd="${{COMP_WORDS[1]}}"
+    if [ "$COMP_CWORD" -eq 1 ]; then
+        COMPREPLY=( $(compgen -W "{' '.join(commands)} --help --version" -- "$cur") )
+        return
+    fi
+    case "$cmd" in
+{chr(10).join(cases)}
+        *) opts="" ;;
+    esac
+    if [[ "$cur" == -* ]]; then
+        COMPREPLY=( $(compgen -W "$opts" -- "$cur") )
+    else
+        COMPREPLY=( $(compgen -f -- "$cur") )
+    fi
+}}
+complete -o filenames -F _ossdirect ossdirect
+"""
+    if shell == "zsh":
+        script = "autoload -U +X bashcompinit && bashcompinit\n" + script
+    return script
+
+
+def _reconcile(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    from .reconcile import main as reconcile_main
+
+    code: int = reconcile_main(list(args.rest))
+    return code
+
+
+# --- the parser ----------------------------------------------------------------------------------------
+
+
+class _Formatter(argparse.HelpFormatter):
+    """Wraps each paragraph of a description or epilog; keeps indented lines (examples) as written."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=30, width=min(100, shutil.get_terminal_size((100, 24)).columns))
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        import textwrap
+
+        paragraphs = []
+        for para in text.split("\n\n"):
+            lines = para.split("\n")
+            if any(line.startswith("  ") for line in lines):
+                paragraphs.append("\n".join(indent + line for line in lines))
+            else:
+                paragraphs.append(textwrap.fill(" ".join(lines), width, initial_indent=indent,
+                                                subsequent_indent=indent))
+        return "\n\n".join(paragraphs)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="ossdirect", formatter_class=_Formatter,
+        description="Direct uploads to Alibaba Cloud OSS through a signature function, and the tools around them.",
+        epilog="examples:\n"
+               "  ossdirect upload photos/*.jpg --signature-url https://sig.example.com/ --token \"$TOKEN\"\n"
+               "  curl -s 'https://sig.example.com/?filename=a.png&size=10&content_type=image/png' > form.json\n"
+               "  ossdirect explain form.json\n"
+               "  OSSDIRECT_BUCKET=b OSSDIRECT_REGION=cn-hangzhou ossdirect check-config\n"
+               "  ossdirect verify-callback captured-request.txt\n"
+               "  eval \"$(ossdirect completion bash)\"\n\n"
+               "'ossdirect COMMAND --help' tells more.")
+    parser.add_argument("--version", action="version", version=f"ossdirect {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    up = sub.add_parser(
+        "upload", formatter_class=_Formatter, help="upload files through a signature function",
+        description="Upload files through a signature function, as the web page does: a signed form per file, "
+                    "then a streamed POST to OSS. Network errors are retried with backoff; refusals are not.",
+        epilog="environment: OSSDIRECT_SIGNATURE_URL and OSSDIRECT_TOKEN stand for --signature-url and --token.\n\n"
+               + EPILOG_EXIT)
+    up.add_argument("files", nargs="+", metavar="FILE", help="files to upload")
+    up.add_argument("--signature-url", metavar="URL", default=os.environ.get("OSSDIRECT_SIGNATURE_URL"),
+                    help="the signature function's URL")
+    up.add_argument("--token", metavar="TOKEN", default=os.environ.get("OSSDIRECT_TOKEN"),
+                    help="sign-in token, sent as 'Authorization: Bearer TOKEN' to the signature function")
+    up.add_argument("--folder", metavar="PATH", help="sub-folder under the upload prefix (if the service allows)")
+    up.add_argument("--naming", choices=("random", "original"), help="key naming (if the service allows)")
+    up.add_argument("--content-type", metavar="TYPE", help="content type for every file (default: from the name)")
+    up.add_argument("--parallel", "-j", type=int, default=4, metavar="N", help="files uploaded at once (default 4)")
+    up.add_argument("--retries", type=int, default=4, metavar="N",
+                    help="extra attempts after a network error (default 4; backoff 0.5 s, doubling)")
+    up.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
+                    help="network timeout per request (default 60)")
+    up.add_argument("--json", action="store_true", help="print one JSON document with every file's outcome")
+    up.add_argument("--progress", dest="progress", action="store_true", default=None,
+                    help="show progress bars (default: when stderr is a terminal and not --json)")
+    up.add_argument("--no-progress", dest="progress", action="store_false", help="never show progress bars")
+    up.set_defaults(run=_upload)
+
+    ex = sub.add_parser(
+        "explain", formatter_class=_Formatter, help="say in plain words what a signed form allows",
+        description="Say what a signed form (or a POST policy) allows — key, size, type, expiry, stored headers, "
+                    "callback — and warn about risky policies.",
+        epilog="SOURCE: a form as the signature function answers it (JSON), a policy document "
+               "({\"expiration\", \"conditions\"}), a base64 policy, a file holding one, or - for stdin.\n\n"
+               "exit codes: 0 no warnings; 1 warnings; 2 unreadable input.")
+    ex.add_argument("source", metavar="FORM.json|POLICY")
+    ex.add_argument("--json", action="store_true", help="print {allows, warnings, policy} as JSON")
+    ex.set_defaults(run=_explain)
+
+    cc = sub.add_parser(
+        "check-config", formatter_class=_Formatter, help="validate the OSSDIRECT_* environment",
+        description="Validate the OSSDIRECT_* environment exactly as the functions do at cold start (each "
+                    "function's app is built from it; the record store is not opened) and print the effective "
+                    "settings.",
+        epilog="exit codes: 0 valid; 2 a function would answer 503 ConfigInvalid.")
+    cc.add_argument("--function", choices=(*FUNCTIONS, "all"), default="all",
+                    help="which function's cold start to check (default all)")
+    cc.add_argument("--json", action="store_true", help="print {functions, warnings, settings, ok} as JSON")
+    cc.set_defaults(run=_check_config)
+
+    vc = sub.add_parser(
+        "verify-callback", formatter_class=_Formatter, help="check a captured OSS callback request",
+        description="Check that a captured callback request was signed by OSS, and say why not.",
+        epilog="REQUEST: raw HTTP (request line, headers, blank line, body), an FC3 event as JSON, or JSON "
+               "{method, path, query, headers, body}; - for stdin.\n\n"
+               "exit codes: 0 valid; 1 invalid; 2 unreadable.")
+    vc.add_argument("request", metavar="REQUEST")
+    vc.add_argument("--trusted-prefix", action="append", metavar="URL",
+                    help="also trust public keys under this URL prefix (a local emulator's); repeatable")
+    vc.add_argument("--json", action="store_true", help="print the verdict as JSON")
+    vc.set_defaults(run=_verify_callback)
+
+    co = sub.add_parser("completion", help="print a shell completion script",
+                        description="Print a completion script: eval \"$(ossdirect completion bash)\" in ~/.bashrc "
+                                    "(zsh: the same with zsh).")
+    co.add_argument("shell", choices=("bash", "zsh"))
+    co.set_defaults(run=lambda a, out, err: (out.write(completion_script(parser, a.shell)), OK)[1])
+
+    rc = sub.add_parser("reconcile", help="compare the bucket's prefix with the records (--fix records the missing)",
+                        add_help=False, description="Delegates to python -m ossdirect reconcile.")
+    rc.add_argument("rest", nargs=argparse.REMAINDER)
+    rc.set_defaults(run=_reconcile)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, out: IO[str] | None = None, err: IO[str] | None = None) -> int:
+    """Run one command; returns the exit code (see the README)."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["reconcile"]:  # its own parser takes every argument after the command
+        return _reconcile(argparse.Namespace(rest=argv[1:]), out, err)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error (argparse printed it)
+        return int(exc.code or 0) if isinstance(exc.code, int) else USAGE
+    if not getattr(args, "command", None):
+        parser.print_help(err)
+        return USAGE
+    code: int = args.run(args, out, err)
+    return code
+
+
+def console_main() -> None:
+    """The ``ossdirect`` console script."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    console_main()

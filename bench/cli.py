@@ -74,7 +74,7 @@ def bench_cli(size_mib, rounds):
                                                              "content_type": "application/octet-stream"},
                                 timeout=30).json()
             cmd = ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}"]
-            for name, value in form["fields"]:
+            for name, value in form["field_list"]:
                 cmd += ["--form-string", f"{name}={value}"]
             cmd += ["-F", f"file=@{path};type=application/octet-stream", form["host"]]
             seconds, code, out, _ = _run_measured(cmd)

@@ -121,7 +121,7 @@ def _emulator_upload(size, data_root):
                 form = issue_form(config, Credentials("AKIDBENCH", "bench-secret"),
                                   {"filename": "big.bin", "size": str(size), "content_type": "application/octet-stream"})
                 head = b"".join(f'--{boundary}\r\nContent-Disposition: form-data; name="{n}"\r\n\r\n{v}\r\n'.encode()
-                                for n, v in form["fields"])
+                                for n, v in form["field_list"])
                 head += (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.bin"\r\n'
                          f"Content-Type: application/octet-stream\r\n\r\n").encode()
                 start = time.perf_counter()

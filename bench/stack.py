@@ -23,7 +23,7 @@ def bench_stack(total, clients):
                 try:
                     form = session.get(stack.signature_url, params={"filename": f"f{i}.txt", "size": len(data),
                                                                     "content_type": "text/plain"}, timeout=30).json()
-                    r = session.post(form["host"], data=form["fields"], files={"file": (f"f{i}.txt", data, "text/plain")},
+                    r = session.post(form["host"], data=form["field_list"], files={"file": (f"f{i}.txt", data, "text/plain")},
                                      timeout=30)
                     if r.status_code != 200:
                         raise RuntimeError(f"{r.status_code} {r.text[:100]}")

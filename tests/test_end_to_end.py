@@ -21,7 +21,7 @@ def get_form(stack, **query):
 
 def post(form, data, filename="f.bin", content_type="application/octet-stream", fields=None):
     # `file` goes last: requests sends data fields first, then files.
-    return requests.post(form["host"], data=fields if fields is not None else form["fields"],
+    return requests.post(form["host"], data=fields if fields is not None else form["field_list"],
                          files={"file": (filename, data, content_type)}, timeout=15)
 
 
@@ -56,7 +56,7 @@ def test_client_cannot_change_pinned_fields(stack):
     _, form = get_form(stack, filename="a.txt", size=len(data), content_type="text/plain")
     for name, value in (("key", "uploads/other.txt"), ("x:upload_id", "forged"), ("x-oss-content-type", "text/html"),
                         ("x-oss-forbid-overwrite", "false")):
-        fields = [[n, value if n == name else v] for n, v in form["fields"]]
+        fields = [[n, value if n == name else v] for n, v in form["field_list"]]
         r = post(form, data, "a.txt", "text/plain", fields=fields)
         assert r.status_code == 403 and "<Code>AccessDenied</Code>" in r.text, name
     bigger = post(form, data + b"!", "a.txt", "text/plain")

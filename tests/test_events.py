@@ -197,7 +197,7 @@ def test_callback_down_203_then_the_event_records_with_oss_size_and_etag(tmp_pat
         form = requests.get(s.signature_url, params={"filename": "pic.png", "size": len(data),
                                                      "content_type": "image/png"},
                             headers={"Origin": s.page_origin}, timeout=10).json()
-        r = requests.post(form["host"], data=form["fields"], files={"file": ("pic.png", data, "image/png")},
+        r = requests.post(form["host"], data=form["field_list"], files={"file": ("pic.png", data, "image/png")},
                           timeout=15)
         assert r.status_code == 203 and "<Code>CallbackFailed</Code>" in r.text
         assert s.records() == []  # stored, and (until now) recorded nowhere
@@ -212,7 +212,7 @@ def test_callback_down_203_then_the_event_records_with_oss_size_and_etag(tmp_pat
         (record,) = s.records()
         import hashlib
 
-        assert record["upload_id"] == dict(form["fields"])["x:upload_id"] and record["key"] == form["key"]
+        assert record["upload_id"] == dict(form["field_list"])["x:upload_id"] and record["key"] == form["key"]
         assert record["size"] == len(data) and record["etag"] == hashlib.md5(data).hexdigest().upper()
         assert (record["source"], record["status"], record["content_type_detected"]) == ("event", "recorded",
                                                                                          "image/png")

@@ -13,7 +13,7 @@ def upload(stack, headers=None):
                      headers=dict(headers or {}, Origin=stack.page_origin), timeout=10)
     assert r.status_code == 200, r.text
     form = r.json()
-    up = requests.post(form["host"], data=form["fields"], files={"file": ("x.pdf", b"%PDF-", "application/pdf")},
+    up = requests.post(form["host"], data=form["field_list"], files={"file": ("x.pdf", b"%PDF-", "application/pdf")},
                        timeout=10)
     assert up.status_code == 200, up.text
     return form

@@ -221,14 +221,14 @@ def test_two_users_cannot_use_each_others_forms_end_to_end(tmp_path, jwks, keys)
             return r.json()
 
         alice, bob = form_for("alice"), form_for("bob")
-        hijack = [[n, bob["key"] if n == "key" else v] for n, v in alice["fields"]]
+        hijack = [[n, bob["key"] if n == "key" else v] for n, v in alice["field_list"]]
         r = requests.post(alice["host"], data=hijack, files={"file": ("me.png", b"\x89PNG!", "image/png")}, timeout=10)
         assert r.status_code == 403 and "<Code>AccessDenied</Code>" in r.text
-        forged_user = [[n, "bob" if n in ("x:user", "x-oss-meta-user") else v] for n, v in alice["fields"]]
+        forged_user = [[n, "bob" if n in ("x:user", "x-oss-meta-user") else v] for n, v in alice["field_list"]]
         r = requests.post(alice["host"], data=forged_user, files={"file": ("me.png", b"\x89PNG!", "image/png")},
                           timeout=10)
         assert r.status_code == 403
-        r = requests.post(alice["host"], data=alice["fields"], files={"file": ("me.png", b"\x89PNG!", "image/png")},
+        r = requests.post(alice["host"], data=alice["field_list"], files={"file": ("me.png", b"\x89PNG!", "image/png")},
                           timeout=10)
         assert r.status_code == 200, r.text
         answer = r.json()

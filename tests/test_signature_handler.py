@@ -70,9 +70,9 @@ def test_hinted_form_pins_exact_key_size_type_callback_and_upload_id(app):
     assert {"x-oss-credential": form["x_oss_credential"]} in conds
     assert {"x-oss-date": form["x_oss_date"]} in conds
     # every field the client sends is pinned (or is the signature material itself)
-    fields = dict(form["fields"])
+    fields = dict(form["field_list"])
     unsigned = {"policy", "x-oss-signature"}
-    for name, value in form["fields"]:
+    for name, value in form["field_list"]:
         if name in unsigned:
             continue
         assert ["eq", "$" + name, value] in conds or {name: value} in conds, name
@@ -85,7 +85,7 @@ def test_hinted_form_pins_exact_key_size_type_callback_and_upload_id(app):
                  "security_token", "callback", "expire", "expires_at", "key", "fields"):
         assert name in form
     assert form["host"] == "https://photo-bucket.oss-cn-hangzhou.aliyuncs.com"
-    assert form["fields"][0][0] == "key" and "file" not in fields
+    assert form["field_list"][0][0] == "key" and "file" not in fields
     callback = json.loads(base64.b64decode(form["callback"]))
     assert callback["callbackUrl"] == ENV["OSSDIRECT_CALLBACK_URL"]
     assert "upload_id=${x:upload_id}" in callback["callbackBody"]
@@ -108,7 +108,7 @@ def test_prefix_form_without_hints(prefix_app):
     conds = conditions(form)
     assert ["starts-with", "$key", "uploads/"] in conds
     assert ["content-length-range", 1, 1048576] in conds
-    assert dict(form["fields"])["key"] == "uploads/${filename}"
+    assert dict(form["field_list"])["key"] == "uploads/${filename}"
 
 
 @pytest.mark.parametrize("types", ["image/*", "image/png,video/*", "*"])
@@ -152,7 +152,7 @@ def test_v1_form_for_old_clients(app):
     status, _, form = call(app, query={"signature_version": "v1", "filename": "a.png", "size": "3",
                                        "content_type": "image/png"})
     assert status == 200
-    fields = dict(form["fields"])
+    fields = dict(form["field_list"])
     assert form["accessid"] == fields["OSSAccessKeyId"] == "STS.testkeyid"
     assert fields["Signature"] == form["signature"] == v1_signature(SECRET, form["policy"])
     assert fields["x-oss-security-token"] == "test-token-value"
@@ -286,3 +286,11 @@ def test_assembled_json_is_canonical_and_equals_the_policy_builder():
         rebuilt.conditions = doc["conditions"]
         assert rebuilt.to_json() == policy_text
         assert ["eq", "$success_action_status", "201"] in doc["conditions"]
+
+
+def test_answer_is_ready_for_upload_widgets(app):
+    """Uppy AwsS3 getUploadParameters ({method, url, fields}), antd/Element `data`, Plupload multipart_params."""
+    status, _, form = call(app, query={"filename": "a.png", "size": "3", "content_type": "image/png"})
+    assert status == 200 and form["method"] == "POST" and form["url"] == form["host"]
+    assert form["fields"] == dict(form["field_list"]) and len(form["fields"]) == len(form["field_list"])
+    assert form["field_list"][0][0] == "key" and "file" not in form["fields"]

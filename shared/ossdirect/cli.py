@@ -415,7 +415,7 @@ def explain_policy(policy: dict[str, Any], form: dict[str, Any] | None = None,
         else:
             allows.append("callback (pinned): not readable as base64 JSON")
     else:
-        sent = bool(form and (form.get("callback") or any(n == "callback" for n, _ in form.get("fields", []))))
+        sent = bool(form and (form.get("callback") or any(n == "callback" for n, _ in _field_pairs(form))))
         warnings.append("callback not pinned: the client may " + ("drop or replace the form's callback" if sent else
                         "add any callback, or none") + " (the upload may go unrecorded, or a callback of the "
                         "client's choosing runs)")
@@ -874,3 +874,9 @@ def console_main() -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     console_main()
+
+
+def _field_pairs(form: dict[str, Any]) -> list[tuple[str, Any]]:
+    """A form's fields as ordered pairs: ``field_list``, or older answers' ``fields`` list, or the object."""
+    fields = form.get("field_list") or form.get("fields") or []
+    return list(fields.items()) if isinstance(fields, dict) else [tuple(pair) for pair in fields]

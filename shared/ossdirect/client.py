@@ -263,7 +263,7 @@ class Client:
         errors = self._network_errors()
         attempts, refreshed = 0, False
         with open(path, "rb") as f:
-            body = MultipartBody(form["fields"], name, f, size, content_type, progress)
+            body = MultipartBody(form["field_list"], name, f, size, content_type, progress)
             while True:
                 attempts += 1
                 body.rewind()
@@ -277,12 +277,12 @@ class Client:
                     self._wait(attempts)
                     if form.get("expire") and float(form["expire"]) - time.time() < 30:  # about to lapse: a new one
                         form = self.form(name, size, content_type)
-                        body = MultipartBody(form["fields"], name, f, size, content_type, progress)
+                        body = MultipartBody(form["field_list"], name, f, size, content_type, progress)
                     continue
                 if r.status_code == 403 and not refreshed and "Policy expired" in r.text:
                     refreshed = True  # the form lapsed before the file was sent: one fresh form
                     form = self.form(name, size, content_type)
-                    body = MultipartBody(form["fields"], name, f, size, content_type, progress)
+                    body = MultipartBody(form["field_list"], name, f, size, content_type, progress)
                     continue
                 break
         seconds = time.monotonic() - started

@@ -133,6 +133,91 @@ class Grant:
         return config.content_type_allowed(content_type) and type_admitted(self.content_types, content_type)
 
 
+def stored_headers(config, disposition):
+    """How every upload is stored, in order: a form pins each as a policy condition, a multipart
+    upload sends each to InitiateMultipartUpload (:func:`initiate_headers`)."""
+    return (("x-oss-object-acl", config.object_acl), ("x-oss-storage-class", config.storage_class),
+            ("Content-Disposition", disposition), ("Cache-Control", config.cache_control),
+            ("Content-Encoding", "identity"),
+            ("Expires", "0"))  # RFC 9111: "0" is a time in the past; Cache-Control governs anyway
+
+
+def filename_meta(shown):
+    return quote(shown, safe="")
+
+
+def user_meta(user):
+    return quote(user or "", safe="")
+
+
+def payload_meta(payload):
+    return base64.urlsafe_b64encode((payload or "").encode("utf-8")).decode("ascii")
+
+
+def resolve_key(config, grant, params, upload_id):
+    """``(directory, key, shown)`` for a request's ``naming``, ``folder`` and ``filename``: the
+    exact key (None without a filename) and the display name. Raises ApiError (400) for bad values."""
+    naming = params.get("naming") or grant.namings[0]
+    if naming not in grant.namings:
+        raise ApiError(400, "InvalidNaming", f"naming must be one of {', '.join(grant.namings)}")
+    folder = ""
+    if params.get("folder"):
+        if not config.allow_folders:
+            raise ApiError(400, "FoldersNotAllowed", "this endpoint does not accept a destination folder")
+        folder = _folder(params["folder"])
+    directory = grant.prefix + folder
+
+    filename = params.get("filename", "")
+    if len(filename) > 1024:
+        raise ApiError(400, "InvalidFilename", "filename is longer than 1024 characters")
+    shown = display_name(filename)
+    if "filename" in params and not (sanitize_name(filename) if naming == "original" else shown.strip(" ./")):
+        raise ApiError(400, "InvalidFilename", "filename must contain at least one usable character")
+    key = None
+    if filename:
+        key = directory + (sanitize_name(filename) if naming == "original" else upload_id + _extension(shown))
+        if len(key) * 4 > MAX_KEY_BYTES and len(key.encode("utf-8")) > MAX_KEY_BYTES:  # UTF-8: <= 4 bytes/char
+            raise ApiError(400, "KeyTooLong", "the object key would exceed 1023 bytes")
+    return directory, key, shown
+
+
+def resolve_content_type(config, grant, params):
+    """The declared type, lower-case ('' when none), checked against what this caller may upload."""
+    content_type = params.get("content_type", "").strip().lower()
+    if content_type and not _CONTENT_TYPE.match(content_type):
+        raise ApiError(400, "InvalidContentType", "content_type must look like type/subtype")
+    if content_type and not grant.content_type_allowed(config, content_type):
+        raise ApiError(415, "UnsupportedContentType", f"content type {content_type!r} is not accepted here")
+    return content_type
+
+
+def initiate_headers(config, content_type, shown, upload_id, grant):
+    """What InitiateMultipartUpload must send so the object is stored exactly as an exact-key form
+    stores it: the type, the stored headers, no overwrite, and the same metadata (upload id, file
+    name, and when signed in the user and the authorizer's payload)."""
+    headers = {"Content-Type": content_type}
+    headers.update(stored_headers(config, content_disposition(config.content_disposition, shown)))
+    if config.forbid_overwrite:
+        headers["x-oss-forbid-overwrite"] = "true"
+    headers[UPLOAD_ID_META] = upload_id
+    headers[FILENAME_META] = filename_meta(shown)
+    if grant.user is not None or grant.payload is not None:
+        headers[USER_META] = user_meta(grant.user)
+        headers[PAYLOAD_META] = payload_meta(grant.payload)
+    return headers
+
+
+def callback_vars(upload_id, shown, grant):
+    """The ``x:`` callback variables a form sends as fields, as CompleteMultipartUpload's base64
+    ``x-oss-callback-var``."""
+    values = {UPLOAD_ID_FIELD: upload_id, FILENAME_FIELD: shown}
+    if grant.user is not None or grant.payload is not None:
+        values[USER_FIELD] = grant.user or ""
+        values[PAYLOAD_FIELD] = grant.payload or ""
+    text = json.dumps(values, separators=(",", ":"), ensure_ascii=False)
+    return base64.b64encode(text.encode("utf-8")).decode("ascii")
+
+
 class RawJson(str):
     """A value that is already JSON text (a template slot takes it as it is)."""
 
@@ -164,12 +249,8 @@ def form_policy(config, shape):
     else:
         p.in_("x-oss-content-type", Slot("content_types"))
     # Stored headers a client could otherwise set on the object.
-    p.eq("x-oss-object-acl", config.object_acl)
-    p.eq("x-oss-storage-class", config.storage_class)
-    p.eq("Content-Disposition", Slot("content_disposition"))
-    p.eq("Cache-Control", config.cache_control)
-    p.eq("Content-Encoding", "identity")
-    p.eq("Expires", "0")  # RFC 9111: "0" is a time in the past; Cache-Control governs anyway
+    for name, value in stored_headers(config, Slot("content_disposition")):
+        p.eq(name, value)
     if config.success_status:
         p.eq("success_action_status", config.success_status)
     p.eq("success_action_redirect", "")  # empty: no redirect (a client's would be an open redirect)
@@ -225,14 +306,17 @@ class _Compiled:
                   [("OSSAccessKeyId", Slot("access_key_id")), ("policy", Slot("policy")),
                    ("Signature", Slot("signature"))])
         pinned = [(n, v) for n, v in policy.pinned_fields() if n != "key"]
-        fields = [["key", Slot("key_field")]] + [list(f) for f in signed + pinned]
+        field_list = [["key", Slot("key_field")]] + [list(f) for f in signed + pinned]
         answer = {
+            # what upload widgets take as is (Uppy AwsS3 getUploadParameters, antd/Element `data`,
+            # Plupload multipart_params); `field_list` keeps the order for clients that send it verbatim
+            "method": "POST", "url": config.upload_host, "fields": dict(field_list), "field_list": field_list,
             "version": "v4" if shape.v4 else "v1", "host": config.upload_host, "dir": Slot("dir"),
             "key": Slot("key") if shape.exact_key else None, "policy": Slot("policy"),
             "signature": Slot("signature"),
             "security_token": Slot("security_token") if shape.sts else None,
             "callback": Slot("callback") if shape.has_callback else None, "upload_id": Slot("upload_id"),
-            "expire": Slot("expire"), "expires_at": Slot("expiration"), "fields": fields, "limits": limits,
+            "expire": Slot("expire"), "expires_at": Slot("expiration"), "limits": limits,
             "user": Slot("user") if shape.identified else None,
             "payload": Slot("payload") if shape.identified else None,
         }
@@ -294,29 +378,8 @@ class FormIssuer:
         if version not in config.signature_versions:
             raise ApiError(400, "UnsupportedSignatureVersion",
                            f"signature_version must be one of {', '.join(config.signature_versions)}")
-        naming = params.get("naming") or grant.namings[0]
-        if naming not in grant.namings:
-            raise ApiError(400, "InvalidNaming", f"naming must be one of {', '.join(grant.namings)}")
-        folder = ""
-        if params.get("folder"):
-            if not config.allow_folders:
-                raise ApiError(400, "FoldersNotAllowed", "this endpoint does not accept a destination folder")
-            folder = _folder(params["folder"])
-        directory = grant.prefix + folder
-
-        filename = params.get("filename", "")
-        if len(filename) > 1024:
-            raise ApiError(400, "InvalidFilename", "filename is longer than 1024 characters")
-        shown = display_name(filename)
-        if "filename" in params and not (sanitize_name(filename) if naming == "original" else shown.strip(" ./")):
-            raise ApiError(400, "InvalidFilename", "filename must contain at least one usable character")
-        if filename:
-            key = directory + (sanitize_name(filename) if naming == "original" else upload_id + _extension(shown))
-            if len(key) * 4 > MAX_KEY_BYTES and len(key.encode("utf-8")) > MAX_KEY_BYTES:  # UTF-8: <= 4 bytes/char
-                raise ApiError(400, "KeyTooLong", "the object key would exceed 1023 bytes")
-        elif config.prefix_forms or config.compat == "seed":
-            key = None
-        else:
+        directory, key, shown = resolve_key(config, grant, params, upload_id)
+        if key is None and not (config.prefix_forms or config.compat == "seed"):
             raise ApiError(400, "FilenameRequired", "filename is required: this endpoint issues exact-key forms only")
 
         min_bytes, max_bytes = config.min_bytes, grant.max_bytes
@@ -328,11 +391,7 @@ class FormIssuer:
                 raise ApiError(400, "EntityTooSmall", f"the file is {size} bytes; the minimum is {config.min_bytes}")
             min_bytes = max_bytes = size
 
-        content_type = params.get("content_type", "").strip().lower()
-        if content_type and not _CONTENT_TYPE.match(content_type):
-            raise ApiError(400, "InvalidContentType", "content_type must look like type/subtype")
-        if content_type and not grant.content_type_allowed(config, content_type):
-            raise ApiError(415, "UnsupportedContentType", f"content type {content_type!r} is not accepted here")
+        content_type = resolve_content_type(config, grant, params)
         seed = config.compat == "seed" and key is None  # a seed client: it sends only the fields it knows
         if not seed and not content_type and any(t == "*" or t.endswith("/*") for t in grant.content_types):
             # one condition cannot say "any image but SVG": the client must declare the type
@@ -353,12 +412,12 @@ class FormIssuer:
             "security_token": creds.security_token, "access_key_id": creds.access_key_id,
             "min_bytes": min_bytes, "max_bytes": max_bytes, "content_type": content_type,
             "content_disposition": content_disposition(config.content_disposition, shown if key else ""),
-            "upload_id": upload_id, "filename": shown, "filename_meta": quote(shown, safe=""),
+            "upload_id": upload_id, "filename": shown, "filename_meta": filename_meta(shown),
             "callback": self.callback_param(upload_id) if seed and has_callback else self.callback_b64,
             "content_types": list(grant.content_types),
-            "user": grant.user, "user_meta": quote(grant.user or "", safe=""),
+            "user": grant.user, "user_meta": user_meta(grant.user),
             "payload": RawJson(grant.payload or "null"), "payload_text": grant.payload or "",
-            "payload_meta": base64.urlsafe_b64encode((grant.payload or "").encode("utf-8")).decode("ascii"),
+            "payload_meta": payload_meta(grant.payload),
         }
         texts = json_values(values)  # each value escaped once, for both templates
         policy_b64 = base64.b64encode(compiled.policy.render_json(texts).encode("utf-8")).decode()

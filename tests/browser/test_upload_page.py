@@ -161,7 +161,7 @@ def test_no_callback_201_then_duplicate_and_wrong_type_are_explained(page, make_
         const sig = (await (await fetch('config.json')).json()).signatureUrl;
         const file = new File(['plain'], 'typed.txt', {type: 'text/plain'});
         const form = await fetchForm(sig, file);
-        form.fields = form.fields.map(([k, v]) => [k, k === 'Content-Type' ? 'image/png' : v]);
+        form.field_list = form.field_list.map(([k, v]) => [k, k === 'Content-Type' ? 'image/png' : v]);
         const raw = await postForm(form, file);
         try { readOutcome(form, file, raw); } catch (e) { return [raw.status, e.code, e.sentence]; }
     }""")

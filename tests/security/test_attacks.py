@@ -75,7 +75,7 @@ def test_prefix_forms_never_bind_the_type_with_starts_with(tmp_path):
         assert not any(isinstance(c, list) and c[0] == "starts-with" and "type" in c[1].lower()
                        for c in policy["conditions"])
         fields = [[n, "image/x,text/html" if n in ("x-oss-content-type", "Content-Type") else v]
-                  for n, v in form["fields"]]
+                  for n, v in form["field_list"]]
         fields = [[n, form["dir"] + "evil.html" if n == "key" else v] for n, v in fields]
         r = post(form["host"], fields, HTML, "evil.html", "image/x,text/html")
         assert r.status_code == 403 and "<Code>AccessDenied</Code>" in r.text
@@ -88,9 +88,9 @@ def test_svg_bytes_under_a_pinned_png_type_do_not_run_on_the_origin(stack, brows
     status, form = get_form(stack, filename="cat.png", size=len(SVG), content_type="image/png")
     assert status == 200
     # the attacker also tries to make the stored type SVG: refused by the pinned type
-    fields = [[n, "image/svg+xml" if n == "x-oss-content-type" else v] for n, v in form["fields"]]
+    fields = [[n, "image/svg+xml" if n == "x-oss-content-type" else v] for n, v in form["field_list"]]
     assert post(form["host"], fields, SVG, "cat.svg", "image/svg+xml").status_code == 403
-    r = post(form["host"], form["fields"], SVG, "cat.svg", "image/svg+xml")  # the file part's own type loses
+    r = post(form["host"], form["field_list"], SVG, "cat.svg", "image/svg+xml")  # the file part's own type loses
     assert r.status_code == 200, r.text
     url = f"{stack.bucket_url}/{form['key']}"
     assert requests.head(url, timeout=5).headers["Content-Type"] == "image/png"
@@ -136,7 +136,7 @@ def test_forged_callback_for_an_object_we_never_stored_is_refused(stack):
     body = ("bucket=ossdirect-local&object=uploads%2Fceo-payroll.pdf&size=123456789&etag=X"
             "&mimeType=application%2Fpdf&upload_id=${x:upload_id}")
     form = _stranger_form(stack, body, "0" * 32)
-    r = post(form["host"], form["fields"], b"1", "x.bin", "application/pdf")
+    r = post(form["host"], form["field_list"], b"1", "x.bin", "application/pdf")
     # OSS relays our refusal as 203 CallbackFailed to the stranger; nothing is recorded
     assert r.status_code == 203 and "<Code>CallbackFailed</Code>" in r.text
     assert stack.records() == before
@@ -146,19 +146,19 @@ def test_forged_callback_for_an_object_we_never_stored_is_refused(stack):
 def test_forged_callback_naming_a_real_object_with_another_upload_id_is_refused(stack):
     data = b"%PDF-1.4 real"
     status, form = get_form(stack, filename="real.pdf", size=len(data), content_type="application/pdf")
-    assert post(form["host"], form["fields"], data, "real.pdf", "application/pdf").status_code == 200
+    assert post(form["host"], form["field_list"], data, "real.pdf", "application/pdf").status_code == 200
     before = stack.records()
     from urllib.parse import quote
 
     body = (f"bucket=ossdirect-local&object={quote(form['key'], safe='')}&size=999999&etag=X"
             "&mimeType=text%2Fhtml&upload_id=${x:upload_id}")
     forged = _stranger_form(stack, body, "f" * 32)
-    r = post(forged["host"], forged["fields"], b"1", "x.bin", "application/pdf")
+    r = post(forged["host"], forged["field_list"], b"1", "x.bin", "application/pdf")
     assert r.status_code == 203
     assert stack.records() == before
     # replaying the genuine upload id only gets the genuine record back: its facts are OSS's, not the body's
     forged = _stranger_form(stack, body, form["upload_id"])
-    r = post(forged["host"], forged["fields"], b"1", "x.bin", "application/pdf")
+    r = post(forged["host"], forged["field_list"], b"1", "x.bin", "application/pdf")
     assert stack.records() == before
     [rec] = records_for(stack, form["upload_id"])
     assert rec["size"] == len(data) and rec["content_type"] == "application/pdf"
@@ -181,12 +181,12 @@ def test_client_cannot_set_stored_headers(stack, name, value, how):
     data = b"%PDF-1.4 x"
     status, form = get_form(stack, filename="doc.pdf", size=len(data), content_type="application/pdf")
     assert status == 200
-    pinned = dict(form["fields"])
+    pinned = dict(form["field_list"])
     assert name in pinned, f"{name} is not pinned by the form"
     if how == "replace":
-        fields = [[n, value if n == name else v] for n, v in form["fields"]]
+        fields = [[n, value if n == name else v] for n, v in form["field_list"]]
     else:  # send ours and add a second value after it
-        fields = form["fields"] + [[name, value]]
+        fields = form["field_list"] + [[name, value]]
     r = post(form["host"], fields, data, "doc.pdf", "application/pdf")
     assert r.status_code == 403 and "<Code>AccessDenied</Code>" in r.text, (name, r.status_code, r.text[:200])
     assert requests.head(f"{stack.bucket_url}/{form['key']}", timeout=5).status_code == 404
@@ -196,7 +196,7 @@ def test_client_cannot_set_stored_headers(stack, name, value, how):
 def test_stored_headers_are_the_safe_ones(stack):
     data = b"%PDF-1.4 y"
     _, form = get_form(stack, filename="Invoice 2026.pdf", size=len(data), content_type="application/pdf")
-    assert post(form["host"], form["fields"], data, "x.exe", "application/x-msdownload").status_code == 200
+    assert post(form["host"], form["field_list"], data, "x.exe", "application/x-msdownload").status_code == 200
     head = requests.head(f"{stack.bucket_url}/{form['key']}", timeout=5).headers
     assert head["Content-Type"] == "application/pdf"
     assert head["Content-Disposition"].startswith('inline; filename="Invoice 2026.pdf"')
@@ -221,11 +221,11 @@ def test_no_redirect_without_a_callback(tmp_path):
         s.signature_url = s.signature.url + "/"
         _, form = get_form(s, filename="a.txt", size=5, content_type="text/plain")
         assert form["callback"] is None
-        fields = [[n, "https://evil.example/" if n == "success_action_redirect" else v] for n, v in form["fields"]]
+        fields = [[n, "https://evil.example/" if n == "success_action_redirect" else v] for n, v in form["field_list"]]
         r = requests.post(form["host"], data=fields, files={"file": ("a.txt", b"hello", "text/plain")},
                           allow_redirects=False, timeout=10)
         assert r.status_code == 403 and "Location" not in r.headers
-        r = requests.post(form["host"], data=form["fields"], files={"file": ("a.txt", b"hello", "text/plain")},
+        r = requests.post(form["host"], data=form["field_list"], files={"file": ("a.txt", b"hello", "text/plain")},
                           allow_redirects=False, timeout=10)
         assert r.status_code == 204 and "Location" not in r.headers
 
@@ -242,7 +242,7 @@ def test_one_prefix_form_records_at_most_one_object(tmp_path):
         assert status == 200
         answers = []
         for name in ("one.txt", "two.txt", "three.txt"):
-            fields = [[n, form["dir"] + name if n == "key" else v] for n, v in form["fields"]]
+            fields = [[n, form["dir"] + name if n == "key" else v] for n, v in form["field_list"]]
             answers.append(post(form["host"], fields, b"hello", name, "text/plain"))
         assert answers[0].status_code == 200 and answers[0].json()["key"] == form["dir"] + "one.txt"
         assert [a.status_code for a in answers[1:]] == [203, 203]  # stored by OSS, refused by the callback
@@ -268,8 +268,8 @@ def test_empty_prefix_is_refused_and_the_root_is_an_explicit_choice(tmp_path):
 def test_overwrite_allowed_keeps_the_record_true_to_the_object(tmp_path):
     with LocalStack(tmp_path, env={"OSSDIRECT_FORBID_OVERWRITE": "false"}) as s:
         _, form = get_form(s, filename="a.txt", size=5, content_type="text/plain")
-        first = post(form["host"], form["fields"], b"hello", "a.txt", "text/plain")
-        second = post(form["host"], form["fields"], b"HELLO", "a.txt", "text/plain")
+        first = post(form["host"], form["field_list"], b"hello", "a.txt", "text/plain")
+        second = post(form["host"], form["field_list"], b"HELLO", "a.txt", "text/plain")
         assert first.status_code == second.status_code == 200
         [rec] = records_for(s, form["upload_id"])
         head = requests.head(f"{s.bucket_url}/{form['key']}", timeout=5).headers
@@ -283,7 +283,7 @@ def test_hostile_file_names_are_recorded_as_display_names(tmp_path, caplog):
     with LocalStack(tmp_path) as s:
         status, form = get_form(s, filename=raw, size=5, content_type="application/pdf")
         assert status == 200
-        r = post(form["host"], form["fields"], b"%PDF-", "x.pdf", "application/pdf")
+        r = post(form["host"], form["field_list"], b"%PDF-", "x.pdf", "application/pdf")
         assert r.status_code == 200, r.text
         [rec] = records_for(s, form["upload_id"])
         assert rec["filename"] == r.json()["filename"] == "invoicegpj.exe X-Injected: 1.pdf"
@@ -291,4 +291,4 @@ def test_hostile_file_names_are_recorded_as_display_names(tmp_path, caplog):
         assert our_logs
         for ch in "\u202e\r\n\x07":
             assert ch not in rec["filename"] and not any(ch in line for line in our_logs)
-        assert "\u202e" not in json.dumps(dict(form["fields"]), ensure_ascii=False)
+        assert "\u202e" not in json.dumps(dict(form["field_list"]), ensure_ascii=False)

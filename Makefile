@@ -16,7 +16,10 @@ $(STAMP): pyproject.toml
 stack: $(STAMP)   ## run emulator + both functions + web page locally
 	$(BIN)/python -m devstack $(ARGS)
 
-test: $(STAMP)    ## run every test
+test:             ## run every test (installs Debian's chromium if missing, as root, and axe-core from npm for the a11y tests)
+	@sh devstack/ensure-chromium.sh
+	@$(MAKE) --no-print-directory $(STAMP)
+	@[ -d tests/browser/node_modules/axe-core ] || (cd tests/browser && npm ci --silent --no-audit --no-fund)
 	$(BIN)/python -m pytest $(ARGS)
 
 bench: $(STAMP)   ## run the benchmarks, print the table, write bench/results.json

@@ -1,38 +1,135 @@
-"""``make stack`` / ``python -m devstack``: run the whole stack locally until Ctrl-C."""
+"""``make stack`` / ``python -m devstack``: run the whole stack locally until Ctrl-C.
+
+Output: the banner, then one line per request (the emulator's line for requests to OSS, the function's
+JSON line for requests to a function, ``auth ...`` for the stand-in sign-in service). ``--verbose`` adds
+the details: the bucket setup's requests before the banner, oss2's own log lines, and werkzeug's access
+log; ``--quiet`` drops request lines.
+
+``--auth jwt`` requires sign-in: the stack runs a stand-in token issuer (devstack/auth.py) and the
+signature function checks its tokens. ``python -m devstack token alice`` prints a token for alice that
+the stack last started with the same ``--data-dir`` accepts (``--expired`` for one it refuses).
+"""
 
 import argparse
 import logging
 import os
 import signal
+import sys
 import threading
 
 os.environ.setdefault("ALIBABA_CLOUD_ECS_METADATA_DISABLED", "true")  # never reach out
 
 from devstack import LocalStack, default_data_dir  # noqa: E402
 
+# Loggers that only repeat or explain what the one line per request already says.
+DETAIL_LOGGERS = ("werkzeug", "oss2")  # werkzeug's access log duplicates ours; oss2 logs expected 404s
+
+
+class _UntilReady(logging.Filter):
+    """Hold back INFO lines (the bucket setup's own requests) until the banner is out; warnings pass."""
+
+    def __init__(self):
+        super().__init__()
+        self.ready = False
+
+    def filter(self, record):
+        return self.ready or record.levelno >= logging.WARNING
+
+
+class _LocalChoices(logging.Filter):
+    """Drop the signature function's production warning about running without sign-in: the local stack
+    runs that way by choice (``--auth jwt`` turns sign-in on), and the banner is the first thing it prints."""
+
+    def filter(self, record):
+        return not (record.name == "ossdirect" and record.levelno == logging.WARNING
+                    and '"warning": "OSSDIRECT_AUTH=none' in record.getMessage())
+
+
+def configure_logging(verbose=False, quiet=False):
+    """One handler on stderr; returns the gate to open once the banner is printed."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(name)s %(message)s"))
+    gate = _UntilReady()
+    handler.addFilter(_LocalChoices())
+    if verbose:
+        gate.ready = True
+    else:
+        handler.addFilter(gate)
+        for name in DETAIL_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING if quiet else logging.INFO)
+    return gate
+
+
+def token_main(argv):
+    """``python -m devstack token USER``: print a token signed with the running auth stack's key."""
+    from devstack.auth import DEFAULT_TTL, MAX_TTL, token_from_saved
+
+    parser = argparse.ArgumentParser(prog="python -m devstack token",
+                                     description="Print a sign-in token (JWT) for a test user of the local stack "
+                                                 "started with --auth jwt.")
+    parser.add_argument("user", help="the test user (the token's sub), e.g. alice")
+    parser.add_argument("--data-dir", default=str(default_data_dir()), help="the stack's --data-dir")
+    parser.add_argument("--ttl", type=int, default=DEFAULT_TTL, help=f"lifetime in seconds (1..{MAX_TTL})")
+    parser.add_argument("--expired", action="store_true", help="a token that expired an hour ago")
+    args = parser.parse_args(argv)
+    if not args.user.strip():
+        parser.error("the user must not be empty")
+    if not 1 <= args.ttl <= MAX_TTL:
+        parser.error(f"--ttl must be between 1 and {MAX_TTL}")
+    try:
+        token, _ = token_from_saved(os.path.join(args.data_dir, "auth"), args.user, args.ttl, args.expired)
+    except FileNotFoundError:
+        print(f"no sign-in key in {args.data_dir}: start the stack first with "
+              f"`make stack ARGS=\"--auth jwt\"` (same --data-dir)", file=sys.stderr)
+        return 1
+    print(token)
+    return 0
+
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Run the OSS emulator, both functions and the web page locally.")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["token"]:
+        return token_main(argv[1:])
+    parser = argparse.ArgumentParser(description="Run the OSS emulator, both functions and the web page locally. "
+                                                 "(`python -m devstack token USER` prints a sign-in token.)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--emulator-port", type=int, default=9100)
     parser.add_argument("--signature-port", type=int, default=9101)
     parser.add_argument("--callback-port", type=int, default=9102)
     parser.add_argument("--data-dir", default=str(default_data_dir()))
-    parser.add_argument("--quiet", action="store_true", help="no per-request log lines")
+    parser.add_argument("--auth", choices=("none", "jwt"), default="none",
+                        help="jwt: require sign-in (a stand-in token issuer on loopback signs test users' tokens)")
+    parser.add_argument("--token-port", type=int, default=9103, help="the stand-in token issuer's port (--auth jwt)")
+    noise = parser.add_mutually_exclusive_group()
+    noise.add_argument("--quiet", action="store_true", help="no per-request log lines")
+    noise.add_argument("--verbose", action="store_true",
+                       help="also log the bucket setup, oss2's messages and werkzeug's access log")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(name)s %(message)s")
+    gate = configure_logging(args.verbose, args.quiet)
 
-    stack = LocalStack(args.data_dir, args.host, args.emulator_port, args.signature_port, args.callback_port)
+    stack = LocalStack(args.data_dir, args.host, args.emulator_port, args.signature_port, args.callback_port,
+                       auth=args.auth, token_port=args.token_port)
     stack.start()
+    sign_in = ""
+    if stack.auth:
+        data_dir = "" if os.path.abspath(args.data_dir) == str(default_data_dir()) else f" --data-dir {args.data_dir}"
+        sign_in = f"""
+  token issuer:       {stack.auth.url}  (JWKS {stack.auth.jwks_url})
+  test users:         type any name (e.g. alice) in the page's Test user field; uploads go to uploads/<name>/
+  token for scripts:  python -m devstack token alice{data_dir}  (or GET {stack.auth.token_url}?user=alice)"""
     print(f"""
 ossdirect local stack is running
   upload page:        {stack.page_url}
   signature function: {stack.signature_url}
   callback function:  {stack.callback_url}
   OSS emulator:       {stack.emulator.url}  (bucket {stack.bucket_url})
-  records (SQLite):   {stack.records_path}
+  records (SQLite):   {stack.records_path}{sign_in}
 Open the upload page in a browser. Ctrl-C stops everything.
 """, flush=True)
+    gate.ready = True
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     try:
@@ -45,4 +142,4 @@ Open the upload page in a browser. Ctrl-C stops everything.
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

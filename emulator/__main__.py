@@ -9,8 +9,9 @@ from .app import EmulatorConfig, serve
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
-        description="Local OSS PostObject + upload callback emulator. Object and bucket writes (PUT, DELETE, "
-                    "?cors, ?website, ?acl) need an OSS header signature (V1 or V4) from an --account; "
+        description="Local OSS emulator: PostObject + upload callback, multipart upload, OSS trigger events. "
+                    "Object and bucket writes (PUT, DELETE, multipart, ?cors, ?website, ?acl) need an OSS signature "
+                    "(V1 or V4, Authorization header or presigned URL) from an --account; "
                     "anonymous GET/HEAD is allowed. Only Host 127.0.0.1/localhost/[::1]/*.localhost with the "
                     "emulator's port is answered.")
     parser.add_argument("--host", default="127.0.0.1")
@@ -22,6 +23,13 @@ def main(argv=None):
     parser.add_argument("--cors-origin", action="append", default=[])
     parser.add_argument("--clock-offset", type=float, default=0.0)
     parser.add_argument("--callback-timeout", type=float, default=5.0)
+    parser.add_argument("--event-target", action="append", default=[], metavar="URL",
+                        help="a loopback function URL that receives the OSS trigger event (FC's OSS-trigger JSON, "
+                             "POSTed) after every PostObject, PutObject and CompleteMultipartUpload; repeatable")
+    parser.add_argument("--event-duplicates", type=int, default=1, metavar="N",
+                        help="test mode: deliver every event N times (at-least-once delivery)")
+    parser.add_argument("--event-shuffle", action="store_true",
+                        help="test mode: deliver events that arrive close together in a random order")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     accounts = {}
@@ -33,7 +41,8 @@ def main(argv=None):
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(name)s %(message)s")
     config = EmulatorConfig(data_dir=args.data_dir, buckets=args.bucket, region=args.region, accounts=accounts,
                             cors_origins=args.cors_origin, clock_offset=args.clock_offset,
-                            callback_timeout=args.callback_timeout)
+                            callback_timeout=args.callback_timeout, event_targets=args.event_target,
+                            event_duplicates=args.event_duplicates, event_shuffle=args.event_shuffle)
     served = serve(config, args.host, args.port)
     print(f"OSS emulator at {served.url} (buckets: {', '.join(args.bucket)}); public key {served.pubkey_url}",
           flush=True)

@@ -1,4 +1,5 @@
-"""The Flask app: PostObject, object GET/HEAD/PUT/DELETE, bucket CORS and website, callbacks."""
+"""The Flask app: PostObject, object GET/HEAD/PUT/DELETE, multipart upload, bucket CORS and website,
+callbacks, OSS trigger events."""
 
 import base64
 import ipaddress
@@ -12,6 +13,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 from urllib.parse import quote, urlencode
+from xml.sax.saxutils import escape as _esc
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -20,7 +22,9 @@ from werkzeug.serving import make_server
 
 from . import auth, callback, header_auth, multipart
 from .errors import OSSError, request_id
+from .events import EventSender, build_event
 from .storage import Exists, Store
+from .uploads import MAX_PART, MAX_PART_NUMBER, MIN_PART, Uploads
 
 log = logging.getLogger("emulator")
 PUBKEY_PATH = "/_emulator/callback_pub_key.pem"
@@ -48,12 +52,23 @@ class EmulatorConfig:
     clock_offset: float = 0.0  # seconds added to "now"
     callback_timeout: float = 5.0
     index_document: str = "index.html"
+    # OSS trigger events: POSTed (FC's OSS-trigger event JSON) to these loopback URLs after every upload
+    event_targets: List[str] = field(default_factory=list)
+    event_duplicates: int = 1  # test mode: every event delivered this many times ...
+    event_shuffle: bool = False  # ... and in a random order (an int: the random seed)
+    event_timeout: float = 5.0
+    event_attempts: int = 4  # a failed delivery is retried with backoff, this many attempts in all
+    account_id: str = "1000000000000000"  # the bucket owner's uid, in events' ARNs and identities
 
 
 class Emulator:
     def __init__(self, config):
         self.config = config
+        # first: a bad event target is refused before anything is created
+        self.events = EventSender(config.event_targets, config.event_duplicates, config.event_shuffle,
+                                  config.event_timeout, config.event_attempts)
         self.store = Store(os.path.join(config.data_dir, "buckets"))
+        self.uploads = Uploads(self.store)
         self.key = _load_or_create_key(os.path.join(config.data_dir, "callback_key.pem"))
         self.public_pem = self.key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
@@ -65,6 +80,19 @@ class Emulator:
 
     def now(self):
         return time.time() + self.config.clock_offset
+
+    def object_created(self, operation, bucket, key, meta, previous_size):
+        """Queue the OSS trigger event for a new object (never blocks, never raises)."""
+        if not self.config.event_targets:
+            return
+        cfg = self.config
+        size = meta["size"]
+        delta = size - previous_size if previous_size is not None else size
+        user_meta = {k: v for k, v in meta.get("headers", {}).items() if k.startswith("x-oss-meta-")}
+        args = dict(name=f"ObjectCreated:{operation}", bucket=bucket, key=key, etag=meta["etag"], size=size,
+                    delta_size=delta, region=cfg.region, account_id=cfg.account_id, request_id=g.req_id,
+                    source_ip=request.remote_addr or "", mime_type=meta["content_type"], user_meta=user_meta)
+        self.events.emit(lambda rule_id: build_event(rule_id=rule_id, **args))
 
 
 def _load_or_create_key(path):
@@ -171,6 +199,9 @@ def create_app(config):
         if key == "" and "website" in request.args:
             _require(signer)
             return _bucket_website(emu, bucket, method)
+        if key == "" and "uploads" in request.args and method == "GET":
+            _require(signer)
+            return _list_uploads(emu, bucket)
         if key == "" and any(n in header_auth.SUBRESOURCES for n in request.args):
             _require(signer)
             raise OSSError(501, "NotImplemented", "This emulator implements only the cors and website bucket "
@@ -186,8 +217,11 @@ def create_app(config):
             raise OSSError(405, "MethodNotAllowed", "The specified method is not allowed against this resource.")
         if "acl" in request.args:
             return _object_acl(emu, bucket, key, method, signer)
+        if "uploads" in request.args or "uploadId" in request.args:
+            _require(signer)
+            return _multipart_call(emu, bucket, key, method)
         unsupported = [n for n in request.args if n in header_auth.SUBRESOURCES and not n.startswith("response-")
-                       and n != "security-token"]
+                       and n not in ("security-token", "callback", "callback-var")]
         if unsupported or (method == "PUT" and "x-oss-copy-source" in request.headers):
             raise OSSError(501, "NotImplemented", "This emulator does not implement "
                            f"{', '.join(unsupported) or 'CopyObject'}.")
@@ -287,9 +321,11 @@ def _object_acl(emu, bucket, key, method, signer):
 
 # --- objects -----------------------------------------------------------------------------------
 def _object_headers(meta):
-    headers = {"ETag": f'"{meta["etag"]}"', "x-oss-hash-crc64ecma": meta["crc64"], "Content-MD5": meta["content_md5"],
+    headers = {"ETag": f'"{meta["etag"]}"', "x-oss-hash-crc64ecma": meta["crc64"],
                "Last-Modified": time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(meta["last_modified"])),
-               "x-oss-object-type": "Normal", "x-oss-storage-class": "Standard"}
+               "x-oss-object-type": meta.get("object_type", "Normal"), "x-oss-storage-class": "Standard"}
+    if meta.get("content_md5"):  # a multipart object has none (its ETag is not an MD5 either)
+        headers["Content-MD5"] = meta["content_md5"]
     for name, value in meta.get("headers", {}).items():
         headers[_HEADER_CASE.get(name, name)] = _header_safe(value)
     return headers
@@ -329,9 +365,26 @@ def _put_object(emu, bucket, key, signer):
         if found is None or _acl_of(found[0]) != "public-read-write" or "x-oss-object-acl" in headers:
             _require(None)
     _check_acl_and_class(headers)
+    conf, custom = _callback_params(headers)
     meta = {"content_type": headers.get("content-type") or "application/octet-stream",
             "headers": {k: v for k, v in headers.items() if k in _STORED_HEADERS or k.startswith("x-oss-meta-")}}
     overwrite = headers.get("x-oss-forbid-overwrite", "").lower() != "true"
+    staged = _receive_body(emu, bucket, headers)
+    previous = _size_of(emu, bucket, key)
+    try:
+        meta = emu.store.commit(bucket, key, staged, meta, overwrite)
+    except Exists:
+        raise _exists() from None
+    emu.object_created("PutObject", bucket, key, meta, previous)
+    result_headers = {"ETag": f'"{meta["etag"]}"', "x-oss-hash-crc64ecma": meta["crc64"],
+                      "Content-MD5": meta["content_md5"]}
+    if conf:
+        return _run_callback(emu, bucket, key, meta, custom, conf, result_headers, "PutObject")
+    return Response(status=200, headers=result_headers)
+
+
+def _receive_body(emu, bucket, headers):
+    """Stream the request body to a staged file (never held in memory); checks Content-MD5."""
     sink = emu.store.sink(bucket)
     try:
         while True:
@@ -346,12 +399,28 @@ def _put_object(emu, bucket, key, signer):
     if "content-md5" in headers and headers["content-md5"] != staged["content_md5"]:
         shutil.rmtree(staged["dir"], ignore_errors=True)
         raise OSSError(400, "InvalidDigest", "The Content-MD5 you specified is not valid.", "0002-00000019")
-    try:
-        meta = emu.store.commit(bucket, key, staged, meta, overwrite)
-    except Exists:
-        raise _exists() from None
-    return Response(status=200, headers={"ETag": f'"{meta["etag"]}"', "x-oss-hash-crc64ecma": meta["crc64"],
-                                         "Content-MD5": meta["content_md5"]})
+    return staged
+
+
+def _size_of(emu, bucket, key):
+    found = emu.store.get(bucket, key)
+    return found[0]["size"] if found else None
+
+
+def _callback_params(headers):
+    """(callback config, custom variables) from x-oss-callback / x-oss-callback-var headers or the
+    callback / callback-var query parameters (PutObject, CompleteMultipartUpload); (None, {}) without."""
+    def one(header, param):
+        in_header, in_query = headers.get(header), request.args.get(param)
+        if in_header is not None and in_query is not None:
+            raise OSSError(400, "InvalidArgument", f"Specify {param} either in the header or in the query, "
+                           "not both.", ArgumentName=param)
+        return in_header if in_header is not None else in_query
+
+    cb, var = one("x-oss-callback", "callback"), one("x-oss-callback-var", "callback-var")
+    conf = callback.parse_callback(cb) if cb else None
+    custom = callback.parse_callback_var(var) if (var and conf) else {}
+    return conf, custom
 
 
 def _exists():
@@ -429,16 +498,19 @@ def _post_object(emu, bucket):
         stored = {k: fields[k].encode("utf-8").decode("latin-1") for k in fields
                   if k in _STORED_HEADERS or k.startswith("x-oss-meta-")}
         meta = {"content_type": content_type, "headers": stored}
+        previous = _size_of(emu, bucket, key)
         meta = emu.store.commit(bucket, key, staged, meta, overwrite=not state["forbid"])
     except Exists:
         raise _exists() from None
     except BaseException:
         shutil.rmtree(staged["dir"], ignore_errors=True)  # a refused upload leaves nothing
         raise
+    emu.object_created("PostObject", bucket, key, meta, previous)
     result_headers = {"ETag": f'"{meta["etag"]}"', "x-oss-hash-crc64ecma": meta["crc64"],
                       "Content-MD5": meta["content_md5"]}
     if state["callback"]:
-        return _run_callback(emu, bucket, key, meta, fields, state["callback"], result_headers)
+        custom = {k: v for k, v in fields.items() if k.startswith("x:")}
+        return _run_callback(emu, bucket, key, meta, custom, state["callback"], result_headers, "PostObject")
     redirect = fields.get("success_action_redirect")
     if redirect:
         sep = "&" if "?" in redirect else "?"
@@ -454,13 +526,7 @@ def _post_object(emu, bucket):
     return Response(status=200 if status == "200" else 204, headers=result_headers)
 
 
-def _esc(text):
-    from xml.sax.saxutils import escape
-
-    return escape(text)
-
-
-def _run_callback(emu, bucket, key, meta, fields, conf, result_headers):
+def _run_callback(emu, bucket, key, meta, custom, conf, result_headers, operation):
     found = emu.store.get(bucket, key)
     info = callback.image_info(found[1]) if found else None
     system = {
@@ -468,9 +534,8 @@ def _run_callback(emu, bucket, key, meta, fields, conf, result_headers):
         "mimeType": meta["content_type"], "crc64": meta["crc64"], "contentMd5": meta["content_md5"],
         "imageInfo.height": str(info[1]) if info else "", "imageInfo.width": str(info[0]) if info else "",
         "imageInfo.format": info[2] if info else "", "clientIp": request.remote_addr or "",
-        "reqId": g.req_id, "operation": "PostObject", "vpcId": "",
+        "reqId": g.req_id, "operation": operation, "vpcId": "",
     }
-    custom = {k: v for k, v in fields.items() if k.startswith("x:")}
     body = callback.render(conf["body"], conf["body_type"], system, custom).encode("utf-8")
     pubkey_url = f"{emu.base_url or request.host_url.rstrip('/')}{PUBKEY_PATH}"
     ok, outcome = callback.deliver(conf, body, emu.key, pubkey_url, bucket, g.req_id, emu.config.callback_timeout)
@@ -478,6 +543,298 @@ def _run_callback(emu, bucket, key, meta, fields, conf, result_headers):
         return Response(outcome.content, 200, headers=result_headers, content_type="application/json")
     error = OSSError(203, "CallbackFailed", outcome, "0007-00000203")
     response = _xml_response(error, request.host)
+    response.headers.update(result_headers)
+    return response
+
+
+# --- multipart upload -------------------------------------------------------------------------------
+_MALFORMED_XML = ("The XML you provided was not well-formed or did not validate against our published schema.")
+MAX_COMPLETE_BODY = 2 * 1024 * 1024  # 10000 parts of ~100 bytes each fit
+
+
+def _multipart_call(emu, bucket, key, method):
+    args = request.args
+    if "uploads" in args:
+        if method != "POST":
+            raise OSSError(405, "MethodNotAllowed", "The specified method is not allowed against this resource.")
+        return _initiate_upload(emu, bucket, key)
+    upload_id = args.get("uploadId", "")
+    if method == "PUT":
+        if "x-oss-copy-source" in request.headers:
+            raise OSSError(501, "NotImplemented", "This emulator does not implement UploadPartCopy.")
+        return _upload_part(emu, bucket, key, upload_id)
+    if method == "GET":
+        return _list_parts(emu, bucket, key, upload_id)
+    if method == "POST":
+        return _complete_upload(emu, bucket, key, upload_id)
+    if method == "DELETE":
+        emu.uploads.abort(bucket, upload_id, key)
+        return Response(status=204)
+    raise OSSError(405, "MethodNotAllowed", "The specified method is not allowed against this resource.")
+
+
+def _url_encoded():
+    value = request.args.get("encoding-type")
+    if value not in (None, "", "url"):
+        raise OSSError(400, "InvalidArgument", "Invalid Encoding Method specified in Request",
+                       ArgumentName="encoding-type", ArgumentValue=value)
+    return value == "url"
+
+
+def _key_xml(text, encoded):
+    return _esc(quote(text, safe="") if encoded else text)
+
+
+def _xml(root, inner):
+    return Response(f'<?xml version="1.0" encoding="UTF-8"?>\n<{root}>{inner}</{root}>', 200,
+                    content_type="application/xml")
+
+
+def _iso(ts):
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + ".000Z"
+
+
+def _initiate_upload(emu, bucket, key):
+    _check_key(key)
+    encoded = _url_encoded()
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    _check_acl_and_class(headers)
+    for name in headers:
+        if name.startswith("x-oss-meta-") and not _META_NAME.fullmatch(name):
+            raise OSSError(400, "InvalidArgument", "Invalid user metadata name.", ArgumentName=name)
+    forbid = headers.get("x-oss-forbid-overwrite", "").lower() == "true"
+    if forbid and emu.store.exists(bucket, key):
+        raise _exists()
+    meta = {"content_type": headers.get("content-type") or "application/octet-stream",
+            "headers": {k: v for k, v in headers.items() if k in _STORED_HEADERS or k.startswith("x-oss-meta-")}}
+    info = emu.uploads.initiate(bucket, key, meta, forbid)
+    inner = (f"<Bucket>{_esc(bucket)}</Bucket><Key>{_key_xml(key, encoded)}</Key>"
+             f"<UploadId>{info['upload_id']}</UploadId>")
+    if encoded:
+        inner += "<EncodingType>url</EncodingType>"
+    return _xml("InitiateMultipartUploadResult", inner)
+
+
+def _part_number(value):
+    if value is None or not value.isascii() or not value.isdigit() or not 1 <= int(value) <= MAX_PART_NUMBER:
+        raise OSSError(400, "InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive.",
+                       ArgumentName="partNumber", ArgumentValue=value or "")
+    return int(value)
+
+
+def _upload_part(emu, bucket, key, upload_id):
+    number = _part_number(request.args.get("partNumber"))
+    emu.uploads.info(bucket, upload_id, key)  # before reading the body: unknown upload, nothing is read
+    if request.content_length is not None and request.content_length > MAX_PART:
+        raise OSSError(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size.")
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    staged = _receive_body(emu, bucket, headers)
+    if staged["size"] > MAX_PART:
+        shutil.rmtree(staged["dir"], ignore_errors=True)
+        raise OSSError(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size.")
+    part = emu.uploads.put_part(bucket, upload_id, key, number, staged)
+    return Response(status=200, headers={"ETag": f'"{part["etag"]}"', "x-oss-hash-crc64ecma": part["crc64"],
+                                         "Content-MD5": part["content_md5"]})
+
+
+def _int_arg(name, default, low, high):
+    value = request.args.get(name)
+    if value is None or value == "":
+        return default
+    if not value.isascii() or not value.isdigit() or not low <= int(value) <= high:
+        raise OSSError(400, "InvalidArgument", f"{name} must be an integer from {low} to {high}.",
+                       ArgumentName=name, ArgumentValue=value)
+    return int(value)
+
+
+def _list_parts(emu, bucket, key, upload_id):
+    encoded = _url_encoded()
+    max_parts = _int_arg("max-parts", 1000, 1, 1000)
+    marker = _int_arg("part-number-marker", 0, 0, MAX_PART_NUMBER)
+    parts = emu.uploads.parts(bucket, upload_id, key)
+    numbers = [n for n in sorted(parts) if n > marker]
+    shown, truncated = numbers[:max_parts], len(numbers) > max_parts
+    inner = (f"<Bucket>{_esc(bucket)}</Bucket><Key>{_key_xml(key, encoded)}</Key><UploadId>{upload_id}</UploadId>"
+             f"<PartNumberMarker>{marker}</PartNumberMarker>"
+             f"<NextPartNumberMarker>{shown[-1] if shown else marker}</NextPartNumberMarker>"
+             f"<MaxParts>{max_parts}</MaxParts><IsTruncated>{str(truncated).lower()}</IsTruncated>")
+    if encoded:
+        inner = "<EncodingType>url</EncodingType>" + inner
+    for n in shown:
+        p = parts[n]
+        inner += (f"<Part><PartNumber>{n}</PartNumber><LastModified>{_iso(p['last_modified'])}</LastModified>"
+                  f"<ETag>\"{p['etag']}\"</ETag><HashCrc64ecma>{p['crc64']}</HashCrc64ecma>"
+                  f"<Size>{p['size']}</Size></Part>")
+    return _xml("ListPartsResult", inner)
+
+
+def _list_uploads(emu, bucket):
+    encoded = _url_encoded()
+    args = request.args
+    prefix, delimiter = args.get("prefix", ""), args.get("delimiter", "")
+    key_marker, id_marker = args.get("key-marker", ""), args.get("upload-id-marker", "")
+    max_uploads = _int_arg("max-uploads", 1000, 1, 1000)
+    entries, prefixes = [], []
+    for info in emu.uploads.list(bucket):
+        key = info["key"]
+        if not key.startswith(prefix):
+            continue
+        if key_marker:
+            kb, mb = key.encode("utf-8"), key_marker.encode("utf-8")
+            if kb < mb or (kb == mb and (not id_marker or info["upload_id"] <= id_marker)):
+                continue  # after the marker: later keys, or (with upload-id-marker) later uploads of that key
+        if delimiter and delimiter in key[len(prefix):]:
+            common = key[:len(prefix) + key[len(prefix):].index(delimiter) + len(delimiter)]
+            if common not in prefixes:
+                prefixes.append(common)
+                entries.append(("prefix", common, info))
+            continue
+        entries.append(("upload", key, info))
+    shown, truncated = entries[:max_uploads], len(entries) > max_uploads
+    next_key = next_id = ""
+    if truncated and shown:
+        kind, name, info = shown[-1]
+        next_key, next_id = name, (info["upload_id"] if kind == "upload" else "")
+    e = (lambda text: _key_xml(text, encoded))
+    inner = (f"<Bucket>{_esc(bucket)}</Bucket><KeyMarker>{e(key_marker)}</KeyMarker>"
+             f"<UploadIdMarker>{_esc(id_marker)}</UploadIdMarker><NextKeyMarker>{e(next_key)}</NextKeyMarker>"
+             f"<NextUploadIdMarker>{next_id}</NextUploadIdMarker><Delimiter>{e(delimiter)}</Delimiter>"
+             f"<Prefix>{e(prefix)}</Prefix><MaxUploads>{max_uploads}</MaxUploads>"
+             f"<IsTruncated>{str(truncated).lower()}</IsTruncated>")
+    if encoded:
+        inner = "<EncodingType>url</EncodingType>" + inner
+    for kind, name, info in shown:
+        if kind == "upload":
+            inner += (f"<Upload><Key>{e(name)}</Key><UploadId>{info['upload_id']}</UploadId>"
+                      f"<Initiated>{_iso(info['initiated'])}</Initiated></Upload>")
+        else:
+            inner += f"<CommonPrefixes><Prefix>{e(name)}</Prefix></CommonPrefixes>"
+    return _xml("ListMultipartUploadsResult", inner)
+
+
+def _complete_list():
+    """[(part number, ETag without quotes)] from the CompleteMultipartUpload XML body."""
+    length = request.content_length
+    if length is not None and length > MAX_COMPLETE_BODY:
+        raise OSSError(400, "InvalidArgument", "The CompleteMultipartUpload body is too large.")
+    body = bytearray()
+    while len(body) <= MAX_COMPLETE_BODY:
+        chunk = request.stream.read(MAX_COMPLETE_BODY + 1 - len(body))
+        if not chunk:
+            break
+        body += chunk
+    body = bytes(body)
+    if len(body) > MAX_COMPLETE_BODY:
+        raise OSSError(400, "InvalidArgument", "The CompleteMultipartUpload body is too large.")
+    if b"<!DOCTYPE" in body.upper() or b"<!ENTITY" in body.upper():
+        raise OSSError(400, "MalformedXML", _MALFORMED_XML)
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError:
+        raise OSSError(400, "MalformedXML", _MALFORMED_XML) from None
+    if root.tag != "CompleteMultipartUpload":
+        raise OSSError(400, "MalformedXML", _MALFORMED_XML)
+    out = []
+    for node in root.findall("Part"):
+        number, etag = (node.findtext("PartNumber") or "").strip(), node.findtext("ETag")
+        if not number.isascii() or not number.isdigit() or etag is None:
+            raise OSSError(400, "MalformedXML", _MALFORMED_XML)
+        if not 1 <= int(number) <= MAX_PART_NUMBER:
+            raise OSSError(400, "InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive.",
+                           ArgumentName="PartNumber", ArgumentValue=number)
+        out.append((int(number), etag.strip().strip('"').upper()))
+    if not out:
+        raise OSSError(400, "MalformedXML", _MALFORMED_XML)
+    return out
+
+
+def _invalid_part(number, etag):
+    return OSSError(400, "InvalidPart", "One or more of the specified parts could not be found or the specified "
+                    "entity tag might not have matched the part's entity tag.", PartNumber=str(number), ETag=etag)
+
+
+def _choose_parts(parts, listed):
+    """The parts to concatenate, in order, checked as OSS does: ascending numbers, each uploaded with
+    that ETag, each but the last at least 100 KiB."""
+    previous = 0
+    for number, _ in listed:
+        if number <= previous:
+            raise OSSError(400, "InvalidPartOrder", "The list of parts was not in ascending order. The parts list "
+                           "must be specified in order by part number.", "0042-00000209")
+        previous = number
+    chosen = []
+    for number, etag in listed:
+        part = parts.get(number)
+        if part is None or part["etag"] != etag:
+            raise _invalid_part(number, etag)
+        chosen.append(part)
+    for part in chosen[:-1]:
+        if part["size"] < MIN_PART:
+            raise OSSError(400, "EntityTooSmall", "Your proposed upload smaller than the minimum allowed size.",
+                           PartNumber=str(part["number"]), MinSizeAllowed=str(MIN_PART),
+                           ProposedSize=str(part["size"]))
+    return chosen
+
+
+def _complete_upload(emu, bucket, key, upload_id):
+    encoded = _url_encoded()
+    info = emu.uploads.info(bucket, upload_id, key)
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    conf, custom = _callback_params(headers)
+    complete_all = headers.get("x-oss-complete-all", "").lower()
+    if complete_all not in ("", "yes"):
+        raise OSSError(400, "InvalidArgument", "x-oss-complete-all must be yes.", ArgumentName="x-oss-complete-all",
+                       ArgumentValue=headers["x-oss-complete-all"])
+    if complete_all:
+        if request.stream.read(1):
+            raise OSSError(400, "InvalidArgument", "Should not specify both the x-oss-complete-all header and a "
+                           "part list in the body.")
+        listed = None
+    else:
+        listed = _complete_list()
+    forbid = info["forbid_overwrite"] or headers.get("x-oss-forbid-overwrite", "").lower() == "true"
+    acl = headers.get("x-oss-object-acl")
+    _check_acl_and_class({"x-oss-object-acl": acl} if acl is not None else {})
+    with emu.uploads.lock:
+        info = emu.uploads.info(bucket, upload_id, key)  # still there (not completed or aborted meanwhile)
+        parts = emu.uploads.parts_in(emu.uploads.path(bucket, upload_id))
+        if listed is None:
+            listed = [(n, parts[n]["etag"]) for n in sorted(parts)]
+            if not listed:
+                raise OSSError(400, "InvalidArgument", "The upload has no parts to complete.")
+        chosen = _choose_parts(parts, listed)
+        if forbid and emu.store.exists(bucket, key):
+            raise OSSError(409, "FileAlreadyExists", "The object you specified already exists and can not be "
+                           "overwritten.", "0042-00000214")
+        claimed = emu.uploads.claim(bucket, upload_id)
+    # the parts now live under ``claimed``
+    for part in chosen:
+        part["path"] = os.path.join(claimed, "parts", str(part["number"]), "data")
+    try:
+        staged = emu.uploads.assemble(bucket, chosen)
+        meta = dict(info["meta"], object_type="Multipart")
+        if acl is not None:  # Complete may set the ACL too; it wins over Initiate's
+            meta["headers"] = dict(meta["headers"], **{"x-oss-object-acl": acl})
+        previous = _size_of(emu, bucket, key)
+        meta = emu.store.commit(bucket, key, staged, meta, overwrite=not forbid)
+    except Exists:
+        emu.uploads.unclaim(bucket, upload_id, claimed)
+        raise OSSError(409, "FileAlreadyExists", "The object you specified already exists and can not be "
+                       "overwritten.", "0042-00000214") from None
+    except BaseException:
+        emu.uploads.unclaim(bucket, upload_id, claimed)
+        raise
+    emu.uploads.discard(claimed)
+    emu.object_created("CompleteMultipartUpload", bucket, key, meta, previous)
+    result_headers = {"ETag": f'"{meta["etag"]}"', "x-oss-hash-crc64ecma": meta["crc64"]}
+    if conf:
+        return _run_callback(emu, bucket, key, meta, custom, conf, result_headers, "CompleteMultipartUpload")
+    location = f"{request.host_url.rstrip('/')}/{bucket}/{quote(key)}"
+    inner = (f"<Location>{_esc(location)}</Location><Bucket>{_esc(bucket)}</Bucket>"
+             f"<Key>{_key_xml(key, encoded)}</Key><ETag>\"{meta['etag']}\"</ETag>")
+    if encoded:
+        inner = "<EncodingType>url</EncodingType>" + inner
+    response = _xml("CompleteMultipartUploadResult", inner)
     response.headers.update(result_headers)
     return response
 
@@ -585,6 +942,7 @@ class Served:
     def shutdown(self):
         self.server.shutdown()
         self.server.server_close()
+        self.emulator.events.close()
 
     def __enter__(self):
         return self

@@ -63,6 +63,28 @@ def parse_callback(b64):
             "body_type": body_type}
 
 
+def parse_callback_var(b64):
+    """The decoded callback-var parameter (PutObject / CompleteMultipartUpload): base64 JSON of custom
+    variables ``{"x:name": "value"}``; names are matched lower-case, like PostObject's x: fields."""
+    def bad(message, value=""):
+        return OSSError(400, "InvalidArgument", message, ArgumentName="callback-var", ArgumentValue=value)
+
+    if len(b64) > 5 * 1024:
+        raise bad("The length of callback-var exceed max value.")
+    try:
+        text = base64.b64decode(b64, validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        raise bad("The callback-var is not base64 encoded.") from None
+    try:
+        values = json.loads(text)
+        if not isinstance(values, dict):
+            raise ValueError
+    except ValueError:
+        raise bad("The callback-var is not json format.", text) from None
+    return {str(k).lower(): v if isinstance(v, str) else json.dumps(v) for k, v in values.items()
+            if str(k).lower().startswith("x:")}
+
+
 def image_info(path):
     """(width, height, format) for PNG, GIF, JPEG and WebP files, else None."""
     with open(path, "rb") as f:

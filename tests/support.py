@@ -87,3 +87,41 @@ class StaticServer:
 
 def md5_hex(data):
     return hashlib.md5(data).hexdigest()
+
+
+class EmulatedBucket:
+    """A real OSS emulator on loopback with one bucket, and oss2 (the official SDK) to put objects."""
+
+    AK, SK, TOKEN = "STS.CallbackTestRole", "callback-test-secret", "callback-test-token"
+
+    def __init__(self, data_dir, bucket, account=None):
+        import types
+
+        import oss2
+
+        from emulator import EmulatorConfig, serve
+
+        self.bucket = bucket
+        if account:
+            self.AK, self.SK, self.TOKEN = account
+        self.server = serve(EmulatorConfig(data_dir=str(data_dir), buckets=[bucket], region="cn-hangzhou",
+                                           accounts={self.AK: (self.SK, self.TOKEN)}))
+        self.url = self.server.url
+        self.bucket_url = f"{self.url}/{bucket}"
+        self.sdk = oss2.Bucket(oss2.StsAuth(self.AK, self.SK, self.TOKEN), self.url, bucket)
+        # what FC's python3.10 runtime hands the function: its role's STS credentials
+        self.context = types.SimpleNamespace(credentials=types.SimpleNamespace(
+            access_key_id=self.AK, access_key_secret=self.SK, security_token=self.TOKEN))
+
+    def put(self, key, data=b"hello", upload_id=None, content_type="image/png", filename=None):
+        headers = {"Content-Type": content_type}
+        if upload_id:
+            headers["x-oss-meta-upload-id"] = upload_id
+        if filename:
+            from urllib.parse import quote
+
+            headers["x-oss-meta-filename"] = quote(filename, safe="")
+        return self.sdk.put_object(key, data, headers=headers)
+
+    def close(self):
+        self.server.shutdown()

@@ -45,28 +45,31 @@ def credentials_from_runtime():
     return cred.get_access_key_id(), cred.get_access_key_secret(), cred.get_security_token() or None
 
 
-def site_files(web_dir, signature_url):
-    """(key, bytes, content type) for every file to publish, config.json generated."""
+def site_files(web_dir, signature_url, page_config=None):
+    """(key, bytes, content type) for every file to publish, config.json generated (``page_config`` adds
+    the page's other settings, e.g. ``{"auth": {"tokenUrl": ..., "signInUrl": ...}}``)."""
     files = []
     for path in sorted(Path(web_dir).rglob("*")):
         if path.is_file() and path.name not in ("config.json", "config.example.json"):
             key = path.relative_to(web_dir).as_posix()
             files.append((key, path.read_bytes(), content_type(key)))
-    config = json.dumps({"signatureUrl": signature_url}).encode()
+    config = json.dumps(dict(page_config or {}, signatureUrl=signature_url)).encode()
     files.append(("config.json", config, "application/json"))
     return files
 
 
-def setup_bucket(endpoint, bucket_name, credentials, web_dir, signature_url, origins, index="index.html"):
+def setup_bucket(endpoint, bucket_name, credentials, web_dir, signature_url, origins, index="index.html",
+                 page_config=None):
     """Apply CORS, publish the site, set the index document. Returns {"uploaded": [...], "unchanged": [...]}."""
     key_id, secret, token = credentials
     auth = oss2.StsAuth(key_id, secret, token) if token else oss2.Auth(key_id, secret)
     bucket = oss2.Bucket(auth, endpoint, bucket_name, connect_timeout=10)
-    rule = oss2.models.CorsRule(allowed_origins=list(origins), allowed_methods=["POST", "GET", "HEAD"],
+    # POST: form uploads; PUT: multipart parts (presigned URLs); ETag is exposed for both
+    rule = oss2.models.CorsRule(allowed_origins=list(origins), allowed_methods=["POST", "PUT", "GET", "HEAD"],
                                 allowed_headers=["*"], expose_headers=EXPOSE, max_age_seconds=600)
     bucket.put_bucket_cors(oss2.models.BucketCors([rule]))  # replaces every rule: ours is the only one
     report = {"uploaded": [], "unchanged": []}
-    for key, data, ctype in site_files(web_dir, signature_url):
+    for key, data, ctype in site_files(web_dir, signature_url, page_config):
         md5 = hashlib.md5(data)
         try:
             current = bucket.head_object(key).etag
@@ -90,10 +93,15 @@ def main(argv=None):
     parser.add_argument("--signature-url", required=True, help="the signature function's public URL")
     parser.add_argument("--origin", action="append", required=True, help="the site's origin (repeatable)")
     parser.add_argument("--web-dir", default=str(ROOT / "web"))
+    parser.add_argument("--token-url", help="sign-in: a URL answering {\"token\": <JWT>} with the site's cookies")
+    parser.add_argument("--get-token", help="sign-in: the name of a function on window that returns a token")
+    parser.add_argument("--sign-in-url", help="where the page sends people who are not signed in")
     args = parser.parse_args(argv)
+    auth = {k: v for k, v in (("tokenUrl", args.token_url), ("getToken", args.get_token),
+                              ("signInUrl", args.sign_in_url)) if v}
     try:
         report = setup_bucket(args.endpoint, args.bucket, credentials_from_runtime(), args.web_dir,
-                              args.signature_url, args.origin)
+                              args.signature_url, args.origin, page_config={"auth": auth} if auth else None)
     except oss2.exceptions.OssError as exc:
         print(f"bucket setup failed: {exc.status} {exc.code}: {exc.message}", file=sys.stderr)
         return 1

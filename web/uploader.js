@@ -1,16 +1,21 @@
 // ossdirect uploader: one File → signed form from the signature function → POST straight to OSS.
 // No framework, no build step. Usage:
-//   const result = await uploadFile(signatureUrl, file, { onProgress, signal, naming, folder });
+//   const result = await uploadFile(signatureUrl, file, { onProgress, signal, naming, folder, getToken });
 //   result.state is "done" (stored and recorded, or stored with no callback configured)
 //   or "unrecorded" (stored, but the server did not record it: OSS answered 203 CallbackFailed).
 // Failures reject with an UploadError whose .sentence is written for a person.
+//
+// Sign-in: getToken({refresh}) (sync or async) is called for every request to the signature function
+// and its answer sent as "Authorization: Bearer <token>" (null/"" sends none). When the service answers
+// 401 TokenExpired it is called once more with {refresh: true} and the request retried once; any other
+// 401 rejects with .signIn set (sentence "Sign in to upload.").
 
 export class UploadError extends Error {
   constructor(sentence, { code = "", status = 0, retryable = false, cancelled = false, expired = false,
-    detail = "" } = {}) {
+    signIn = false, retryAfter = null, detail = "" } = {}) {
     super(sentence);
     this.name = "UploadError";
-    Object.assign(this, { sentence, code, status, retryable, cancelled, expired, detail });
+    Object.assign(this, { sentence, code, status, retryable, cancelled, expired, signIn, retryAfter, detail });
   }
 }
 
@@ -26,7 +31,82 @@ const SERVER_SENTENCES = {
   FoldersNotAllowed: "Choosing a folder is not allowed here.",
   InvalidFolder: "That folder name cannot be used.",
   InvalidFilename: "That file name cannot be used.",
+  AuthKeysUnavailable: "Sign-in cannot be checked right now. Try again in a moment.",
+  UserLimitExceeded: "You have reached your upload allowance.",
 };
+
+export const SIGN_IN_SENTENCE = "Sign in to upload.";
+
+/** Seconds from a Retry-After header (delta-seconds or an HTTP date), or null. */
+function retryAfterSeconds(value) {
+  if (!value) return null;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim());
+  const when = Date.parse(value);
+  return Number.isNaN(when) ? null : Math.max(0, Math.round((when - Date.now()) / 1000));
+}
+
+function waitSentence(seconds) {
+  if (seconds == null) return "Try again later.";
+  if (seconds < 90) return `Try again in ${Math.max(1, seconds)} seconds.`;
+  if (seconds < 5400) return `Try again in ${Math.round(seconds / 60)} minutes.`;
+  return `Try again in ${Math.round(seconds / 3600)} hours.`;
+}
+
+/** Ask the page's token provider; a provider that throws means "not signed in" unless it says otherwise. */
+async function tokenFrom(getToken, refresh, signal) {
+  if (!getToken) return "";
+  let token;
+  try {
+    token = await getToken({ refresh });
+  } catch (err) {
+    if (err instanceof UploadError) throw err;
+    throw new UploadError(SIGN_IN_SENTENCE, { code: "TokenUnavailable", signIn: true, detail: String(err?.message || err) });
+  }
+  if (signal?.aborted) throw new UploadError("Cancelled.", { cancelled: true });
+  return typeof token === "string" ? token.trim() : "";
+}
+
+/**
+ * GET a JSON answer from the signature function, with the bearer token when there is one; a
+ * TokenExpired answer gets one refreshed token and one retry. Resolves with {response, body}.
+ */
+async function getJson(url, { getToken, signal } = {}) {
+  let token = await tokenFrom(getToken, false, signal);
+  for (let refreshed = false; ; refreshed = true) {
+    const headers = token ? { Authorization: `Bearer ${token}` } : {};
+    let response;
+    try {
+      response = await fetch(url, { signal, cache: "no-store", headers });
+    } catch (err) {
+      if (signal?.aborted) throw new UploadError("Cancelled.", { cancelled: true });
+      throw new UploadError("Could not reach the upload service. Check your connection and retry.", { retryable: true });
+    }
+    let body = null;
+    try { body = await response.json(); } catch { /* not JSON */ }
+    if (response.status === 401 && body?.code === "TokenExpired" && getToken && !refreshed) {
+      token = await tokenFrom(getToken, true, signal);
+      continue;
+    }
+    return { response, body };
+  }
+}
+
+/** The UploadError for a refusal from the signature function. */
+function serviceError(response, body) {
+  const code = body?.code || "";
+  const detail = body?.message || "";
+  if (response.status === 401) {
+    return new UploadError(SIGN_IN_SENTENCE, { code: code || "Unauthorized", status: 401, signIn: true, detail });
+  }
+  if (response.status === 429) {
+    const retryAfter = retryAfterSeconds(response.headers.get("Retry-After"));
+    const first = SERVER_SENTENCES[code] || "Too many uploads right now.";
+    return new UploadError(`${first} ${waitSentence(retryAfter)}`, { code, status: 429, retryAfter, detail,
+      retryable: true });
+  }
+  const sentence = SERVER_SENTENCES[code] || detail || `The upload service answered ${response.status}.`;
+  return new UploadError(sentence, { code, status: response.status, detail, retryable: response.status >= 500 });
+}
 
 function ossSentence(code, message) {
   switch (code) {
@@ -55,36 +135,51 @@ function parseOssXml(text) {
 }
 
 /** GET a signed form for this file from the signature function. */
-export async function fetchForm(signatureUrl, file, { naming, folder, signal } = {}) {
+export async function fetchForm(signatureUrl, file, { naming, folder, signal, getToken } = {}) {
   const url = new URL(signatureUrl, document.baseURI);
   url.searchParams.set("filename", file.name);
   url.searchParams.set("size", String(file.size));
   url.searchParams.set("content_type", file.type || "application/octet-stream");
   if (naming) url.searchParams.set("naming", naming);
   if (folder) url.searchParams.set("folder", folder);
-  let response;
-  try {
-    response = await fetch(url, { signal, cache: "no-store" });
-  } catch (err) {
-    if (signal?.aborted) throw new UploadError("Cancelled.", { cancelled: true });
-    throw new UploadError("Could not reach the upload service. Check your connection and retry.", { retryable: true });
-  }
-  let body = null;
-  try { body = await response.json(); } catch { /* not JSON */ }
-  if (!response.ok) {
-    const code = body?.code || "";
-    const sentence = SERVER_SENTENCES[code] || body?.message || `The upload service answered ${response.status}.`;
-    throw new UploadError(sentence, { code, status: response.status, detail: body?.message || "",
-      retryable: response.status >= 500 });
-  }
+  const { response, body } = await getJson(url, { getToken, signal });
+  if (!response.ok) throw serviceError(response, body);
   return body;
+}
+
+/**
+ * GET <signatureUrl>/limits: the public limits, plus (with a valid token) "user", "folder" and
+ * "remaining". A token the service refuses does not hide the public limits: they are fetched again
+ * without it and returned with accountProblem set to that refusal (an UploadError; .signIn for a 401).
+ */
+export async function fetchLimits(signatureUrl, { getToken, signal } = {}) {
+  const base = new URL(signatureUrl, document.baseURI);
+  if (!base.pathname.endsWith("/")) base.pathname += "/";
+  const url = new URL("limits", base);
+  let answer = null;
+  let accountProblem = null;
+  if (getToken) {
+    try {
+      answer = await getJson(url, { getToken, signal });
+      if (!answer.response.ok) {
+        accountProblem = serviceError(answer.response, answer.body);
+        answer = null;
+      }
+    } catch (err) {
+      if (err?.cancelled) throw err;
+      accountProblem = err instanceof UploadError ? err : new UploadError(String(err));
+    }
+  }
+  if (!answer) answer = await getJson(url, { signal });
+  if (!answer.response.ok || !answer.body) throw serviceError(answer.response, answer.body);
+  return { ...answer.body, accountProblem };
 }
 
 /** POST the file with the form's fields (in order, file last). Resolves with the raw outcome. */
 export function postForm(form, file, { onProgress, signal } = {}) {
   return new Promise((resolve, reject) => {
     const data = new FormData();
-    for (const [name, value] of form.fields) data.append(name, value);
+    for (const [name, value] of form.field_list) data.append(name, value);
     data.append("file", file, file.name);
     const xhr = new XMLHttpRequest();
     xhr.open("POST", form.host.endsWith("/") ? form.host : form.host + "/");

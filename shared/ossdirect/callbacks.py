@@ -165,13 +165,24 @@ def lookup_object(oss, key, credentials):
                        f"the bucket could not be asked about the object ({exc.code or exc.status})") from None
 
 
+UPLOADING = "uploading"  # a multipart session's record before its object exists (multipart.py)
+
+
 def write_record(store, record, credentials, log=None):
     """Record once per upload id. A second object under the same upload id is refused; the same
-    object uploaded again (overwrite allowed) updates the record from what OSS now holds."""
+    object uploaded again (overwrite allowed) updates the record from what OSS now holds. A multipart
+    session's ``uploading`` record for the same key becomes the record (its first writer wins)."""
     try:
         stored, created = store.put(record, credentials)
         if created:
             return stored, True
+        if stored.get("status") == UPLOADING and stored["key"] == record["key"]:
+            # a multipart session (multipart.py) waiting for its object: this is its first record, not a
+            # replay. Conditional: of two writers only one turns it; the other reads the result below.
+            facts = {f: v for f, v in record.items() if f not in ("upload_id", "source", "multipart_id")}
+            stored, applied = store.update(record["upload_id"], {"status": UPLOADING}, facts, credentials)
+            if applied:
+                return stored, True
         if stored["key"] != record["key"]:
             if log:
                 log.warning(json.dumps({"refused": "UploadIdAlreadyUsed", "upload_id": record["upload_id"],

@@ -44,7 +44,8 @@ FORM_BODY_TYPE = "application/x-www-form-urlencoded"
 JSON_BODY_TYPE = "application/json"
 NAMINGS = ("random", "original")
 VERSIONS = ("v4", "v1")
-MAX_OSS_OBJECT = 5 * 1024**3
+MAX_FORM_OBJECT = 5 * 1024**3  # PostObject's limit; beyond it, multipart
+MAX_OSS_OBJECT = 10_000 * MAX_FORM_OBJECT  # multipart: 10,000 parts of at most 5 GiB
 
 
 class ConfigError(ValueError):
@@ -208,8 +209,6 @@ def load_config(environ=None, need_region=True):
     prefix_claims = tuple(_PLACEHOLDER.findall(prefix))
     if _PLACEHOLDER.sub("", prefix).count("{") or _PLACEHOLDER.sub("", prefix).count("}"):
         raise ConfigError(f"{PREFIX}PREFIX placeholders look like {{sub}} or {{claim_name}}, got {prefix!r}")
-    if prefix_claims and not auth.enabled:
-        raise ConfigError(f"{PREFIX}PREFIX uses {{{prefix_claims[0]}}}: that needs a signed-in user ({PREFIX}AUTH=jwt)")
     prefix_static = prefix.split("{", 1)[0]
     authorizer = _get(env, "AUTHORIZER")
     if authorizer and not re.match(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$", authorizer):

@@ -335,7 +335,7 @@ class Processor:
     def process_object(self, key, credentials, event_etag=None, event_name=None, source="event"):
         from .callbacks import record_from_object
 
-        prefix, qprefix = self.config.prefix, self.settings.quarantine_prefix
+        prefix, qprefix = self.config.prefix_static, self.settings.quarantine_prefix
         if not key.startswith(prefix) or key.startswith(qprefix):
             return {"key": key, "action": "skipped", "reason": "outside the upload prefix"}
         key, info = self._lookup(key, credentials)
@@ -507,7 +507,7 @@ def open_processor(environ=None, store=None, config=None):
         from .config import load_config
 
         config = load_config(environ)
-    settings = load_process_settings(environ, config.prefix)
+    settings = load_process_settings(environ, config.prefix_static)
     if store is None:
         from .records import open_store
 

@@ -20,7 +20,7 @@ from collections import namedtuple
 from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
 
-from .config import JSON_BODY_TYPE, type_admitted
+from .config import JSON_BODY_TYPE, MAX_FORM_OBJECT, type_admitted
 from .http import ApiError
 from .policy import JsonTemplate, PostPolicy, Slot, format_expiration, json_values
 from .signing import V4_ALGORITHM, v1_signature, v4_credential, v4_signature
@@ -387,9 +387,13 @@ class FormIssuer:
             size = _int_param(params, "size")
             if size > max_bytes:
                 raise ApiError(413, "EntityTooLarge", f"the file is {size} bytes; the limit is {max_bytes}")
+            if size > MAX_FORM_OBJECT:
+                raise ApiError(413, "UseMultipart", f"a form uploads at most {MAX_FORM_OBJECT} bytes: "
+                               "upload this file in parts (POST <signature-url>/multipart)")
             if size < config.min_bytes:
                 raise ApiError(400, "EntityTooSmall", f"the file is {size} bytes; the minimum is {config.min_bytes}")
             min_bytes = max_bytes = size
+        max_bytes = min(max_bytes, MAX_FORM_OBJECT)
 
         content_type = resolve_content_type(config, grant, params)
         seed = config.compat == "seed" and key is None  # a seed client: it sends only the fields it knows

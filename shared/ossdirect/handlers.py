@@ -14,6 +14,7 @@ from .credentials import CredentialsUnavailable, resolve_credentials
 from .http import ApiError, cors_headers, error_response, json_response, json_text_response, parse_event
 
 log = logging.getLogger("ossdirect")
+SESSION_STATUSES = ("uploading", "aborted")  # multipart sessions kept in the record store (multipart.py)
 RECORD_ANSWER_FIELDS = ("upload_id", "record_id", "key", "size", "etag", "content_type", "filename", "created_at",
                         "source", "status", "status_reason", "user", "payload")
 
@@ -68,7 +69,7 @@ class SignatureApp(_App):
     token is sent)."""
 
     fn = "signature"
-    methods = "GET, OPTIONS"
+    methods = "GET, POST, DELETE, OPTIONS"  # POST/DELETE: the /multipart routes only
 
     def __init__(self, environ=None):
         super().__init__(environ)
@@ -86,6 +87,10 @@ class SignatureApp(_App):
                 self.config_error = str(exc)
                 log.error(json.dumps({"fn": self.fn, "config_error": self.config_error}))
             self.limiter = self._open_limiter()
+            if self.config.prefix_claims and not self.config.auth.enabled:  # only signing needs the claims
+                self.config_error = (f"OSSDIRECT_PREFIX uses {{{self.config.prefix_claims[0]}}}: "
+                                     "that needs a signed-in user (OSSDIRECT_AUTH=jwt)")
+                log.error(json.dumps({"fn": self.fn, "config_error": self.config_error}))
             if self.config.auth.enabled:
                 self.authenticator = Authenticator(self.config.auth)
             else:
@@ -104,6 +109,17 @@ class SignatureApp(_App):
             raise ApiError(403, "OriginNotAllowed", "this origin may not request upload forms")
         if request.method == "OPTIONS":  # preflights carry no token: never authenticated
             return {"statusCode": 204, "headers": cors or {}, "isBase64Encoded": False, "body": ""}, {}
+        # --- multipart uploads (shared/ossdirect/multipart.py): /multipart[/<uploadId>[/parts|/<n>|/complete]] ---
+        head, found, rest = request.path.partition("/multipart")
+        if found and (not rest or rest.startswith("/")):
+            claims = self.authenticator.authenticate(request.headers) if self.authenticator is not None else None
+            grant = self.authorize(self.config, request, claims, self.authorizer)
+            if getattr(self, "multipart", None) is None:
+                from .multipart import MultipartRoutes
+
+                self.multipart = MultipartRoutes(self)
+            return self.multipart.handle(request, rest, grant, context, cors)
+        # --- end of multipart uploads ---
         if request.method != "GET":
             raise ApiError(405, "MethodNotAllowed", "use GET to request an upload form")
         path = request.path.rstrip("/")
@@ -185,6 +201,8 @@ class SignatureApp(_App):
             found = store.get(upload_id, creds)
         except RecordStoreError as exc:
             raise ApiError(503, "RecordStoreUnavailable", f"the records cannot be read ({exc})") from None
+        if found is not None and found.get("status") in SESSION_STATUSES:
+            found = None  # a multipart upload in progress (or aborted) is not a record
         owner = claims is not None and found is not None and found.get("user") == str(claims.get("sub"))
         if found is None or (self.authenticator is not None and not owner):
             raise ApiError(404, "RecordNotFound", "no record for this upload id (yet)")

@@ -31,7 +31,8 @@ from urllib.parse import quote
 
 from .signing import V4_ALGORITHM, V4_TERMINATOR, normalize_region, v4_signing_key
 
-__all__ = ["OssClient", "OssError", "ObjectInfo", "sign_v4_request", "canonical_query", "UNSIGNED_PAYLOAD"]
+__all__ = ["OssClient", "OssError", "ObjectInfo", "PartInfo", "sign_v4_request", "presign_v4_query", "canonical_query",
+           "UNSIGNED_PAYLOAD"]
 
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 EMPTY_MD5 = "1B2M2Y8AsgTpgAmY7PhCfg=="  # base64 MD5 of b"": the SDK sends it on copy and delete
@@ -161,6 +162,53 @@ def sign_v4_request(method, bucket, key, query, headers, creds, region, now=None
     return out
 
 
+def presign_v4_query(method, bucket, key, query, creds, region, expires, now=None, *, additional_headers=None):
+    """The query string (no leading ``?``) of a V4 presigned URL, exactly as ``alibabacloud-oss-v2``'s
+    ``presign`` builds it (golden vectors: ``presign`` cases in ``tests/vectors/oss_header_signatures.json``).
+
+    ``query``: the request's own parameters (pairs or a mapping, unencoded, e.g. ``partNumber`` and
+    ``uploadId``), kept first and in order; then ``x-oss-signature-version``, ``x-oss-date``,
+    ``x-oss-expires``, ``x-oss-credential``, ``x-oss-security-token`` (STS), ``x-oss-additional-headers``
+    and last ``x-oss-signature``. Every parameter but the signature is signed (the canonical query is
+    all of them, sorted, percent-encoded). ``expires``: seconds the URL stays valid (1..604800, counted
+    from ``now``). ``additional_headers``: ``{name: value}`` of other request headers to sign (e.g.
+    ``{"content-length": "8388608"}``): named in ``x-oss-additional-headers`` and part of the canonical
+    headers, so a request must carry each with exactly that value. Names OSS signs anyway
+    (``x-oss-*``, ``content-type``, ``content-md5``) and empty values are left out, as the SDK does.
+    """
+    secret = creds.access_key_secret
+    if not creds.access_key_id or not secret:
+        raise ValueError("credentials without an access key id or secret")
+    expires = int(expires)
+    if not 1 <= expires <= 7 * 24 * 3600:
+        raise ValueError("a V4 presigned URL lives 1 s to 7 days")
+    iso, _, day = _stamp(now)
+    region = normalize_region(region)
+    scope = f"{day}/{region}/oss/{V4_TERMINATOR}"
+    signed_headers = []
+    for name, value in (additional_headers or {}).items():
+        name, value = name.lower(), str(value).strip()
+        if value and not (name.startswith("x-oss-") or name in _DEFAULT_SIGNED):
+            signed_headers.append((name, value))
+    signed_headers.sort()
+    names = ";".join(n for n, _ in signed_headers)
+    pairs = [(str(k), "" if v is None else str(v)) for k, v in _query_items(query)]
+    pairs += [("x-oss-signature-version", V4_ALGORITHM), ("x-oss-date", iso), ("x-oss-expires", str(expires)),
+              ("x-oss-credential", f"{creds.access_key_id}/{scope}")]
+    if creds.security_token:
+        pairs.append(("x-oss-security-token", creds.security_token))
+    if names:
+        pairs.append(("x-oss-additional-headers", names))
+    encoded = [(quote(k, safe=""), quote(v, safe="")) for k, v in pairs]
+    canonical = "%s\n%s\n%s\n%s\n%s\n%s" % (
+        method, quote(f"/{bucket}/{key or ''}", safe="/"),
+        "&".join(f"{k}={v}" if v else k for k, v in sorted(encoded)),
+        "".join(f"{k}:{v}\n" for k, v in signed_headers), names, UNSIGNED_PAYLOAD)
+    string_to_sign = f"{V4_ALGORITHM}\n{iso}\n{scope}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
+    signature = hmac.digest(v4_signing_key(secret, day, region), string_to_sign.encode(), "sha256").hex()
+    return "&".join(f"{k}={v}" if v else k for k, v in encoded) + f"&x-oss-signature={signature}"
+
+
 class OssError(Exception):
     """An OSS call that failed: ``status`` (0 when no HTTP answer), OSS's ``code``, ``message``.
 
@@ -189,6 +237,19 @@ ObjectInfo = namedtuple("ObjectInfo", "size etag content_type last_modified meta
 ObjectInfo.__doc__ = """``head_object``'s answer: ``size`` (int), ``etag`` (no quotes), ``content_type``,
 ``last_modified`` (the HTTP date text OSS sent), ``metadata`` (``x-oss-meta-*`` by lower-case name
 without the prefix, values decoded as UTF-8) and every response header by lower-case name."""
+
+
+PartInfo = namedtuple("PartInfo", "number size etag")
+PartInfo.__doc__ = """One uploaded part (``list_parts``): ``number``, ``size`` (int), ``etag`` (no quotes)."""
+
+MultipartAnswer = namedtuple("MultipartAnswer", "status headers body")
+MultipartAnswer.__doc__ = """``complete_multipart_upload``'s answer as OSS sent it: ``status`` (200, or 203 when the
+upload callback failed: the object is stored but the callback's server did not answer), lower-case
+``headers`` and the ``body`` bytes (the callback's JSON with a callback, else OSS's XML)."""
+
+
+def _xml_escape(text):
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 _XML_ENTITIES = (("&lt;", "<"), ("&gt;", ">"), ("&quot;", '"'), ("&apos;", "'"), ("&amp;", "&"))
@@ -357,6 +418,91 @@ class OssClient:
         if not 200 <= status < 300:
             raise _error_from(status, reason, headers, body)
 
+    # -- multipart upload ---------------------------------------------------------------------
+
+    def initiate_multipart_upload(self, key, creds, headers=None):
+        """InitiateMultipartUpload; ``headers`` are applied to the object at Complete (Content-Type,
+        x-oss-meta-*, ACL, storage class, Cache-Control...). Returns OSS's UploadId."""
+        status, reason, resp_headers, body = self._call("POST", key, creds, headers, query=[("uploads", None)])
+        if status != 200:
+            raise _error_from(status, reason, resp_headers, body)
+        upload_id = _xml_field(body.decode("utf-8", "replace"), "UploadId")
+        if not upload_id:
+            raise OssError(status, "BadResponse", "InitiateMultipartUpload answer without an UploadId")
+        return upload_id
+
+    def list_parts(self, key, upload_id, creds, page_size=1000):
+        """Every part uploaded so far, ascending by number: [PartInfo] (pages of ``page_size`` followed).
+        NoSuchUpload (aborted, completed, unknown) raises ``OssError``."""
+        import xml.etree.ElementTree as ET
+
+        parts, marker = [], 0
+        for _ in range(10001):  # at most 10,000 parts: a server that never stops paging is an error
+            query = [("max-parts", str(page_size)), ("uploadId", upload_id)]
+            if marker:
+                query.append(("part-number-marker", str(marker)))
+            status, reason, headers, body = self._call("GET", key, creds, query=query, limit=8 << 20)
+            if status != 200:
+                raise _error_from(status, reason, headers, body)
+            try:
+                root = ET.fromstring(body)
+                page = [PartInfo(int(p.findtext("PartNumber")), int(p.findtext("Size")),
+                                 (p.findtext("ETag") or "").strip().strip('"'))
+                        for p in root.iter("Part")]
+                truncated = (root.findtext("IsTruncated") or "").strip().lower() == "true"
+                next_marker = int(root.findtext("NextPartNumberMarker") or 0)
+            except (ET.ParseError, TypeError, ValueError):
+                raise OssError(status, "BadResponse", "ListParts answer is not the expected XML") from None
+            parts.extend(page)
+            if not truncated:
+                return parts
+            if next_marker <= marker:
+                raise OssError(status, "BadResponse", "ListParts paging does not advance")
+            marker = next_marker
+        raise OssError(200, "BadResponse", "ListParts paging does not end")
+
+    def complete_multipart_upload(self, key, upload_id, parts, creds, headers=None, timeout=30.0):
+        """CompleteMultipartUpload with ``parts`` = [(number, etag)] (ascending) and ``headers``
+        (``x-oss-callback``, ``x-oss-callback-var``, ``x-oss-forbid-overwrite``). Returns
+        ``MultipartAnswer``: 200 (the callback's JSON, or OSS's XML without a callback) or 203
+        (``CallbackFailed``: stored, the callback failed). Any other answer raises ``OssError``.
+        ``timeout``: OSS answers only once the callback has answered (up to 5 s) and the object is made."""
+        xml = "".join(f"<Part><PartNumber>{int(n)}</PartNumber><ETag>&quot;{_xml_escape(e)}&quot;</ETag></Part>"
+                      for n, e in parts)
+        body = f'<?xml version="1.0" encoding="UTF-8"?>\n<CompleteMultipartUpload>{xml}</CompleteMultipartUpload>'
+        request_headers = {"Content-Type": "application/xml"}
+        request_headers.update(headers or {})
+        status, reason, resp_headers, answer = self._call("POST", key, creds, request_headers,
+                                                          query=[("uploadId", upload_id)], body=body.encode(),
+                                                          limit=2 << 20, timeout=timeout)
+        if status in (200, 203):
+            return MultipartAnswer(status, resp_headers, answer)
+        raise _error_from(status, reason, resp_headers, answer)
+
+    def abort_multipart_upload(self, key, upload_id, creds):
+        """AbortMultipartUpload (204). An upload already gone (NoSuchUpload, 404) is not an error."""
+        status, reason, headers, body = self._call("DELETE", key, creds, query=[("uploadId", upload_id)])
+        if status == 404:
+            err = _error_from(status, reason, headers, body)
+            if err.code == "NoSuchUpload":
+                return False
+            raise err
+        if not 200 <= status < 300:
+            raise _error_from(status, reason, headers, body)
+        return True
+
+    def presign_v4_url(self, method, key, query, creds, expires, now=None, additional_headers=None):
+        """A V4 presigned URL for ``key`` on this client's endpoint (see :func:`presign_v4_query`).
+
+        For the browser, build the client on the *upload* host (``OSSDIRECT_UPLOAD_HOST``): the
+        signature covers ``/<bucket>/<key>`` whatever the host, so a custom domain works the same."""
+        if not key:
+            raise ValueError("an object key is required")
+        text = presign_v4_query(method, self.bucket, key, query, creds, self.region, expires, now,
+                                additional_headers=additional_headers)
+        scheme, netloc = self._pool_key
+        return f"{scheme}://{netloc}{self._prefix}/{quote(key)}?{text}"
+
     # -- transport ----------------------------------------------------------------------------
 
     def close(self):
@@ -366,7 +512,8 @@ class OssClient:
         if conn is not None:
             conn.close()
 
-    def _connection(self):
+    def _connection(self, timeout=None):
+        timeout = self.timeout if timeout is None else timeout
         conns = getattr(_tls, "conns", None)
         if conns is None:
             conns = _tls.conns = {}
@@ -374,14 +521,14 @@ class OssClient:
         if conn is None:
             http = _http_client()
             if self._https:
-                conn = http.HTTPSConnection(self._host, self._port, timeout=self.timeout, context=_tls_context())
+                conn = http.HTTPSConnection(self._host, self._port, timeout=timeout, context=_tls_context())
             else:
-                conn = http.HTTPConnection(self._host, self._port, timeout=self.timeout)
+                conn = http.HTTPConnection(self._host, self._port, timeout=timeout)
             conns[self._pool_key] = conn
         else:
-            conn.timeout = self.timeout
+            conn.timeout = timeout
             if conn.sock is not None:
-                conn.sock.settimeout(self.timeout)
+                conn.sock.settimeout(timeout)
         return conn
 
     def _drop(self, conn):
@@ -390,22 +537,25 @@ class OssClient:
         if conns and conns.get(self._pool_key) is conn:
             del conns[self._pool_key]
 
-    def _call(self, method, key, creds, headers=None, limit=None):
+    def _call(self, method, key, creds, headers=None, limit=None, query=None, body=None, timeout=None):
         """Send one signed request; return (status, reason, lower-case headers, body bytes).
 
-        ``limit``: read at most this many body bytes (the connection is dropped if more remain).
+        ``limit``: read at most this many body bytes (the connection is dropped if more remain);
+        ``query``: pairs of unencoded names and values; ``body``: bytes to send; ``timeout``: this
+        call's socket timeout instead of the client's.
         """
         if not key:
             raise ValueError("an object key is required")
-        signed = sign_v4_request(method, self.bucket, key, None, headers, creds, self.region)
+        signed = sign_v4_request(method, self.bucket, key, query, headers, creds, self.region)
         signed["User-Agent"] = USER_AGENT
-        target = f"{self._prefix}/{quote(key)}"
+        target = f"{self._prefix}/{quote(key)}{_url_query(query)}"
+        timeout = self.timeout if timeout is None else timeout
         http = _http_client()
         for attempt in (0, 1):
-            conn = self._connection()
+            conn = self._connection(timeout)
             fresh = conn.sock is None
             try:
-                conn.request(method, target, headers=signed)
+                conn.request(method, target, body=body, headers=signed)
                 resp = conn.getresponse()
                 status = resp.status
                 resp_headers = {}
@@ -423,7 +573,7 @@ class OssClient:
                 return status, resp.reason, resp_headers, body
             except TimeoutError:  # socket.timeout
                 self._drop(conn)
-                raise OssError(0, "ClientTimeout", f"no answer from {self._host} within {self.timeout} s") from None
+                raise OssError(0, "ClientTimeout", f"no answer from {self._host} within {timeout} s") from None
             except (ConnectionError, http.BadStatusLine) as exc:
                 # ConnectionResetError, BrokenPipeError, RemoteDisconnected...: on a reused keep-alive
                 # connection this is the server having closed it while idle: open a new one, once.

@@ -38,7 +38,8 @@ def _index_records(store, credentials, page_size):
         records, token = store.list_records(page_token=token, limit=page_size, credentials=credentials)
         db.execute("BEGIN")
         db.executemany("INSERT INTO rec (key, upload_id, status, quarantined_to) VALUES (?, ?, ?, ?)",
-                       [(r["key"], r["upload_id"], r.get("status"), r.get("quarantined_to")) for r in records])
+                       [(r["key"], r["upload_id"], r.get("status"), r.get("quarantined_to")) for r in records
+                        if r.get("status") not in ("uploading", "aborted")])  # multipart sessions: no object yet
         db.execute("COMMIT")
         count += len(records)
         if not token:
@@ -51,7 +52,7 @@ def reconcile(processor, credentials, fix=False, page_size=1000, report=None):
     """Run one reconciliation; ``report(finding_dict)`` is called per finding. Returns the summary."""
     from .oss_extra import iter_objects
 
-    store, oss, prefix = processor.store, processor.oss, processor.config.prefix
+    store, oss, prefix = processor.store, processor.oss, processor.config.prefix_static
     if not hasattr(store, "list_records"):
         raise ValueError("this record store cannot list records (use sqlite or tablestore)")
     report = report or (lambda finding: None)

@@ -83,7 +83,8 @@ def upload_through(python, signature, callback, workdir, *, bucket="bundle-bucke
         try:
             cb_proc, cb_info = start(python, callback, dict(
                 callback_env or base, **local, OSSDIRECT_OSS_ENDPOINT=bucket_url,
-                OSSDIRECT_RECORDS=f"sqlite:///{records}", OSSDIRECT_TRUSTED_KEY_PREFIXES=f"{emu.url}/_emulator/"))
+                OSSDIRECT_RECORDS=f"sqlite:///{records}", OSSDIRECT_RECORD_LOG="",
+                OSSDIRECT_TRUSTED_KEY_PREFIXES=f"{emu.url}/_emulator/"))
             procs.append(cb_proc)
             sig_proc, sig_info = start(python, signature, dict(
                 signature_env or base, **local, OSSDIRECT_CALLBACK_URL=f"http://127.0.0.1:{cb_info['port']}/cb"))
@@ -92,7 +93,7 @@ def upload_through(python, signature, callback, workdir, *, bucket="bundle-bucke
                                 params={"filename": "b.txt", "size": 6, "content_type": "text/plain"}, timeout=10)
             assert form.status_code == 200, form.text
             form = form.json()
-            r = requests.post(form["host"], data=form["fields"], files={"file": ("b.txt", b"bundle", "text/plain")},
+            r = requests.post(form["host"], data=form["field_list"], files={"file": ("b.txt", b"bundle", "text/plain")},
                               timeout=15)
             assert r.status_code == 200, r.text
             answer = r.json()
@@ -123,9 +124,18 @@ def test_bundles_run_alone_on_the_fc_runtime_python(version, tmp_path, wheel_cac
     assert os.path.exists(python), f"CPython {version} is needed at {python} for this proof"
     signature = package.build("signature", tmp_path / "signature", version, wheel_cache)
     callback = package.build("callback", tmp_path / "callback", version, wheel_cache)
-    assert not (signature / "python").exists(), "the signature function needs no third-party package"
-    assert (callback / "python" / "cryptography").is_dir()
-    assert_ships_only_what_runs(callback)
+    process = package.build("process", tmp_path / "process", version, wheel_cache)
+    assert (signature / "python" / "jwt").is_dir(), "PyJWT is vendored: OSSDIRECT_AUTH=jwt works after deploy"
+    assert (callback / "python" / "cryptography").is_dir() and (process / "python" / "puremagic").is_dir()
+    for bundle in (signature, callback, process):
+        assert_ships_only_what_runs(bundle)
+        assert not (bundle / "python" / "tablestore").exists(), "the Tablestore SDK is opt-in (--extras)"
+    info = import_alone(python, signature, {"OSSDIRECT_BUCKET": "b-bucket", "OSSDIRECT_REGION": "cn-hangzhou"},
+                        "import jwt, jwt.algorithms; assert jwt.algorithms.has_crypto")
+    assert_alone(info, signature, version)
+    info = import_alone(python, process, {"OSSDIRECT_BUCKET": "b-bucket", "OSSDIRECT_REGION": "cn-hangzhou",
+                                          "OSSDIRECT_RECORDS": f"sqlite:///{tmp_path}/p.sqlite3"})
+    assert_alone(info, process, version)
 
     form, answer, infos, record = upload_through(python, signature, callback, tmp_path)
     assert_alone(infos["callback"], callback, version)
@@ -135,7 +145,32 @@ def test_bundles_run_alone_on_the_fc_runtime_python(version, tmp_path, wheel_cac
     assert record and record["key"] == form["key"] and record["size"] == 6, record
 
 
-def assert_ships_only_what_runs(code_dir):
+IMPORT = r"""
+import json, sys
+bundle = sys.argv[1]
+sys.path[:0] = [bundle, bundle + "/python"]
+import index
+assert callable(index.handler)
+assert getattr(index.app, "config_error", None) is None, index.app.config_error
+exec(sys.argv[2])
+# every module not from the interpreter's own library: each must come from the bundle
+print(json.dumps({"python": sys.version.split()[0],
+                  "modules": {n: m.__file__ for n, m in sys.modules.items()
+                              if getattr(m, "__file__", None) and not m.__file__.startswith(sys.base_prefix)}}))
+"""
+
+
+def import_alone(python, bundle, env, then=""):
+    """Import ``index`` from a code directory with nothing else on the path (``-I -S``), in the
+    environment given; ``then`` runs after. Returns the interpreter version and the modules' files."""
+    env = dict(env, PATH=os.environ.get("PATH", ""), ALIBABA_CLOUD_ECS_METADATA_DISABLED="true")
+    proc = subprocess.run([python, "-I", "-S", "-c", IMPORT, str(bundle), then], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.splitlines()[-1])
+
+
+def assert_ships_only_what_runs(code_dir, extras=()):
     """No console scripts, packaging metadata or bytecode; third-party packages exactly as locked."""
     code_dir = Path(code_dir)
     files = [p for p in code_dir.rglob("*") if p.is_file()]
@@ -143,20 +178,31 @@ def assert_ships_only_what_runs(code_dir):
     deps = code_dir / "python"
     if deps.exists():
         tops = sorted(p.name for p in deps.iterdir())
-        assert not [n for n in tops if n == "bin" or n.endswith((".dist-info", ".data"))], tops
+        assert not [n for n in tops if n == "bin" or n.endswith(".data")], tops
+        for info in deps.glob("*.dist-info"):  # only METADATA, for importlib.metadata.version()
+            assert [p.name for p in info.iterdir()] == ["METADATA"], info
         for p in files:
             with open(p, "rb") as f:
-                assert f.read(2) != b"#!", f"{p} is a script (its first line names the build machine's Python)"
-    locked = {e["name"].lower(): e["version"] for e in package.read_lock().values()
-              if code_dir.name in e["functions"]}
-    assert shipped_versions(deps) == locked
+                first = f.readline(200)
+            # a module's own `#!/usr/bin/env python` is harmless; a path is what pip writes into scripts
+            assert not first.startswith(b"#!") or first.replace(b" ", b"").startswith(b"#!/usr/bin/env"), \
+                f"{p} is a script (its first line names the build machine's Python)"
+    wanted = {code_dir.name} | {"+" + extra for extra in extras}
+    locked = {e["name"].lower(): e["version"] for e in package.read_lock().values() if wanted & set(e["functions"])}
+    assert shipped_versions(deps) == {name: v for name, v in locked.items() if name in VERSION_FILES}
+    for extra in extras:  # an extra's top-level package is there (its versions are pip's, from the lock)
+        assert (deps / extra).is_dir(), extra
+
+
+VERSION_FILES = {"cryptography": "cryptography/__about__.py", "cffi": "cffi/__init__.py",
+                 "pycparser": "pycparser/__init__.py", "pyjwt": "jwt/__init__.py", "puremagic": "puremagic/main.py",
+                 "tablestore": "tablestore/__init__.py"}
 
 
 def shipped_versions(deps):
     """{distribution: version} of what lies in a python/ directory, read from the packages themselves."""
     found = {}
-    for name, rel in (("cryptography", "cryptography/__about__.py"), ("cffi", "cffi/__init__.py"),
-                      ("pycparser", "pycparser/__init__.py")):
+    for name, rel in VERSION_FILES.items():
         path = Path(deps) / rel
         if path.exists():
             found[name] = re.search(r"__version__\s*=\s*[\"']([^\"']+)", path.read_text()).group(1)
@@ -171,8 +217,8 @@ def test_lock_pins_every_requirement_with_hashes():
     assert entries, "the lock is empty"
     for entry in entries.values():
         assert entry["hashes"] and all(h.startswith("sha256:") for h in entry["hashes"]), entry
-        assert set(entry["functions"]) <= set(package.FUNCTIONS), entry
-    for function in package.FUNCTIONS:
+        assert set(entry["functions"]) <= set(package.FUNCTIONS) | {"+" + e for e in package.EXTRAS}, entry
+    for function in package.FUNCTIONS + tuple("+" + e for e in package.EXTRAS):
         for line in package.requirements(function):
             req = Requirement(line)
             entry = entries.get(package._canonical(req.name))

@@ -6,7 +6,8 @@ One module fixture copies what a deploy reads (s.yaml, functions/, shared/ossdir
 lock) into a temporary project with a `.env` beside s.yaml and no deploy variable in the environment, then
 runs, against one stand-in account: `s deploy -y`, `s signature info -o json --silent`,
 `s signature deploy -y`, `s remove -y`. The uploaded zips are unpacked and served alone on the FC
-runtime's CPython (3.10) with the environment FC received, through the OSS emulator.
+runtime's CPython (3.10) with the environment FC received, through the OSS emulator; the process zip
+(OSS trigger, no HTTP) is imported alone with its environment, Tablestore SDK included.
 """
 
 import json
@@ -19,14 +20,18 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from test_bundle import INTERPRETERS, assert_alone, assert_ships_only_what_runs, upload_through
+from test_bundle import INTERPRETERS, assert_alone, assert_ships_only_what_runs, import_alone, upload_through
 
 from ossdirect.config import ENV_NAMES
 
 ROOT = Path(__file__).resolve().parents[2]
 KIT = Path(os.environ.get("OSSDIRECT_REHEARSAL_KIT", ROOT.parent / "shared" / "tools" / "deploy-rehearsal"))
 ACCOUNT = "1234567890123456"  # the kit's fake account
-DOTENV = {  # every deploy variable differs from its s.yaml default, so each must travel from .env to FC
+TABLESTORE = "tablestore://rehearsal-ots/upload_records?endpoint=https://rehearsal-ots.cn-shanghai.ots.aliyuncs.com"
+SLS_RECORDS = "sls://rehearsal-project/rehearsal-records?endpoint=cn-shanghai.log.aliyuncs.com&timeout=2"
+# Deploy variables that differ from their s.yaml defaults, so each must travel from .env to FC (sign-in
+# stays off here: the zips serve an upload below without a token; test_bundle proves PyJWT imports alone)
+DOTENV = {
     "OSSDIRECT_DEPLOY_REGION": "cn-shanghai",
     "OSSDIRECT_DEPLOY_BUCKET": "rehearsal-bucket",
     "OSSDIRECT_DEPLOY_PREFIX": "incoming/",
@@ -35,6 +40,16 @@ DOTENV = {  # every deploy variable differs from its s.yaml default, so each mus
     "OSSDIRECT_DEPLOY_SLS_PROJECT": "rehearsal-project",
     "OSSDIRECT_DEPLOY_RECORD_LOGSTORE": "rehearsal-records",
     "OSSDIRECT_DEPLOY_FUNCTION_LOGSTORE": "rehearsal-fc-logs",
+    # the recommended cloud records: Tablestore, every record also appended to the SLS record Logstore
+    "OSSDIRECT_DEPLOY_TABLESTORE_RECORDS": TABLESTORE,
+    "OSSDIRECT_DEPLOY_COMPAT": "none",  # (the only other value, seed, is never for a public site)
+    "OSSDIRECT_DEPLOY_JWT_LEEWAY_SECONDS": "45",
+    "OSSDIRECT_DEPLOY_USER_LIMITS": "forms=20,window=3600",
+    "OSSDIRECT_DEPLOY_LIMITS_STORE": "sqlite:////tmp/rehearsal-limits.sqlite3",  # not tablestore: no SDK for signature
+    "OSSDIRECT_DEPLOY_ANONYMOUS_LIMITS_BY_IP": "false",
+    "OSSDIRECT_DEPLOY_QUARANTINE": "private",
+    "OSSDIRECT_DEPLOY_QUARANTINE_PREFIX": "held/",
+    "OSSDIRECT_DEPLOY_HOOK_MAX_ATTEMPTS": "5",
 }
 LOG_CONFIG = {"project": "rehearsal-project", "logstore": "rehearsal-fc-logs", "enableRequestMetrics": True,
               "enableInstanceMetrics": False, "logBeginRule": "DefaultRegex"}
@@ -51,8 +66,24 @@ CALLBACK_ENV = {
     "OSSDIRECT_PREFIX": "incoming/",
     "OSSDIRECT_PUBLIC_BASE_URL": "https://files.rehearsal.example",
     "OSSDIRECT_OSS_ENDPOINT": "https://rehearsal-bucket.oss-cn-shanghai-internal.aliyuncs.com",
-    "OSSDIRECT_RECORDS": "sls://rehearsal-project/rehearsal-records?endpoint=cn-shanghai.log.aliyuncs.com&timeout=2",
+    "OSSDIRECT_RECORDS": TABLESTORE,
+    "OSSDIRECT_RECORD_LOG": SLS_RECORDS,
     "OSSDIRECT_TRUSTED_KEY_PREFIXES": "",
+    "OSSDIRECT_COMPAT": "none",
+}
+PROCESS_ENV = {
+    "PYTHONPATH": "/code/python",
+    "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true",
+    "OSSDIRECT_BUCKET": "rehearsal-bucket",
+    "OSSDIRECT_REGION": "cn-shanghai",
+    "OSSDIRECT_PREFIX": "incoming/",
+    "OSSDIRECT_OSS_ENDPOINT": "https://rehearsal-bucket.oss-cn-shanghai-internal.aliyuncs.com",
+    "OSSDIRECT_RECORDS": TABLESTORE,
+    "OSSDIRECT_RECORD_LOG": SLS_RECORDS,
+    "OSSDIRECT_QUARANTINE": "private",
+    "OSSDIRECT_QUARANTINE_PREFIX": "held/",
+    "OSSDIRECT_ON_UPLOAD": "",
+    "OSSDIRECT_HOOK_MAX_ATTEMPTS": "5",
 }
 SIGNATURE_ENV = {
     "PYTHONPATH": "/code/python",
@@ -68,10 +99,10 @@ SIGNATURE_ENV = {
     "OSSDIRECT_EXPIRES_SECONDS": "300",
     "OSSDIRECT_FORBID_OVERWRITE": "true",
     "OSSDIRECT_SUCCESS_STATUS": "",
-    "OSSDIRECT_KEY_NAMING": "random,original",
+    "OSSDIRECT_KEY_NAMING": "random",
     "OSSDIRECT_ALLOW_FOLDERS": "false",
-    "OSSDIRECT_PREFIX_FORMS": "true",
-    "OSSDIRECT_SIGNATURE_VERSIONS": "v4,v1",
+    "OSSDIRECT_PREFIX_FORMS": "false",
+    "OSSDIRECT_SIGNATURE_VERSIONS": "v4",
     "OSSDIRECT_OBJECT_ACL": "default",
     "OSSDIRECT_STORAGE_CLASS": "Standard",
     "OSSDIRECT_CONTENT_DISPOSITION": "inline",
@@ -81,18 +112,37 @@ SIGNATURE_ENV = {
     "OSSDIRECT_CALLBACK_BODY": "",
     "OSSDIRECT_CALLBACK_BODY_TYPE": "form",
     "OSSDIRECT_ALLOWED_ORIGINS": "https://upload.rehearsal.example",
+    "OSSDIRECT_COMPAT": "none",
+    "OSSDIRECT_AUTH": "none",
+    "OSSDIRECT_JWT_JWKS_URL": "",
+    "OSSDIRECT_JWT_PUBLIC_KEY": "",
+    "OSSDIRECT_JWT_SECRET": "",
+    "OSSDIRECT_JWT_ISSUER": "",
+    "OSSDIRECT_JWT_AUDIENCE": "",
+    "OSSDIRECT_JWT_ALGORITHMS": "",
+    "OSSDIRECT_JWT_LEEWAY_SECONDS": "45",
+    "OSSDIRECT_AUTHORIZER": "",
+    "OSSDIRECT_USER_LIMITS": "forms=20,window=3600",
+    "OSSDIRECT_LIMITS_STORE": "sqlite:////tmp/rehearsal-limits.sqlite3",
+    "OSSDIRECT_ANONYMOUS_LIMITS_BY_IP": "false",
 }
 FUNCTIONS = {
     "callback": {
         "functionName": "ossdirect-callback", "runtime": "python3.10", "handler": "index.handler",
-        "description": "Verifies OSS upload callbacks and records each upload once (SLS PutLogs)",
+        "description": "Verifies OSS upload callbacks and records each upload once",
         "memorySize": 256, "timeout": 10, "internetAccess": True,
         "role": f"acs:ram::{ACCOUNT}:role/ossdirect-callback-role", "logConfig": LOG_CONFIG,
+    },
+    "process": {
+        "functionName": "ossdirect-process", "runtime": "python3.10", "handler": "index.handler",
+        "description": "Records what the callback missed, checks content, quarantines, runs the upload hook",
+        "memorySize": 256, "timeout": 120, "internetAccess": True,
+        "role": f"acs:ram::{ACCOUNT}:role/ossdirect-process-role", "logConfig": LOG_CONFIG,
     },
     "signature": {
         "functionName": "ossdirect-signature", "runtime": "python3.10", "handler": "index.handler",
         "description": "Issues short-lived signed OSS POST forms with the function's own role credentials",
-        "memorySize": 128, "timeout": 5, "internetAccess": False,
+        "memorySize": 128, "timeout": 5, "internetAccess": True,
         "role": f"acs:ram::{ACCOUNT}:role/ossdirect-signature-role", "logConfig": LOG_CONFIG,
     },
 }
@@ -100,12 +150,22 @@ TRIGGERS = {
     "callback": {"triggerName": "http", "triggerType": "http", "qualifier": "LATEST",
                  "description": "called by OSS after each upload",
                  "triggerConfig": {"authType": "anonymous", "disableURLInternet": False, "methods": ["POST"]}},
+    "process": {"triggerName": "oss-upload", "triggerType": "oss", "qualifier": "LATEST",
+                "description": "every object created under the upload prefix",
+                "invocationRole": f"acs:ram::{ACCOUNT}:role/ossdirect-oss-trigger-role",
+                "sourceArn": f"acs:oss:cn-shanghai:{ACCOUNT}:rehearsal-bucket",
+                "triggerConfig": {"events": ["oss:ObjectCreated:PostObject", "oss:ObjectCreated:PutObject",
+                                             "oss:ObjectCreated:CompleteMultipartUpload"],
+                                  "filter": {"key": {"prefix": "incoming/", "suffix": ""}}}},
     "signature": {"triggerName": "http", "triggerType": "http", "qualifier": "LATEST",
                   "description": "called by the browser for a signed form",
                   "triggerConfig": {"authType": "anonymous", "disableURLInternet": False,
                                     "methods": ["GET", "OPTIONS"]}},
 }
-FN = {"callback": "ossdirect-callback", "signature": "ossdirect-signature"}
+FN = {"callback": "ossdirect-callback", "process": "ossdirect-process", "signature": "ossdirect-signature"}
+TRIGGER = {"callback": "http", "process": "oss-upload", "signature": "http"}
+ENVS = {"callback": CALLBACK_ENV, "process": PROCESS_ENV, "signature": SIGNATURE_ENV}
+EXTRAS = {"callback": ("tablestore",), "process": ("tablestore",), "signature": ()}  # as .env asks
 API = "/2023-03-30/functions"
 
 
@@ -116,7 +176,8 @@ def copy_project(dest):
     (dest / "tools").mkdir()
     shutil.copy2(ROOT / "tools" / "package.py", dest / "tools" / "package.py")
     (dest / "functions").mkdir()
-    shutil.copy2(ROOT / "functions" / "requirements.lock", dest / "functions" / "requirements.lock")
+    for name in ("requirements.lock", "requirements-tablestore.txt"):
+        shutil.copy2(ROOT / "functions" / name, dest / "functions" / name)
     for fn in FN:
         (dest / "functions" / fn).mkdir()
         for name in ("index.py", "requirements.txt"):
@@ -182,7 +243,7 @@ def callback_url(run):
 
 
 def expected_function(fn, run):
-    env = dict(CALLBACK_ENV if fn == "callback" else SIGNATURE_ENV)
+    env = dict(ENVS[fn])
     if fn == "signature":
         env["OSSDIRECT_CALLBACK_URL"] = callback_url(run)
     return {**FC3_DEFAULTS, **FUNCTIONS[fn], "environmentVariables": env}
@@ -207,21 +268,19 @@ def test_every_command_exits_0(runs):
         assert "not found" not in run["log"], run["log"][-3000:]
 
 
-def test_deploy_creates_callback_then_signature_exactly_as_configured(runs):
+def test_deploy_creates_callback_then_process_then_signature_exactly_as_configured(runs):
     run = runs["deploy"]
-    assert fc_writes(run) == [
-        ("POST", API), ("POST", f"{API}/{FN['callback']}/triggers"),
-        ("POST", API), ("POST", f"{API}/{FN['signature']}/triggers"),
-    ]
+    order = ("callback", "process", "signature")
+    assert fc_writes(run) == [w for fn in order for w in (("POST", API), ("POST", f"{API}/{FN[fn]}/triggers"))]
     created = [r["body"] for r in run["requests"] if r["method"] == "POST" and r["path"] == API]
-    assert [b["functionName"] for b in created] == [FN["callback"], FN["signature"]]
-    for fn, request_body in zip(("callback", "signature"), created):
+    assert [b["functionName"] for b in created] == [FN[fn] for fn in order]
+    for fn, request_body in zip(order, created):
         assert without_code(request_body) == expected_function(fn, run), fn
         trigger = body(run, "POST", f"{API}/{FN[fn]}/triggers")
         assert {**trigger, "triggerConfig": json.loads(trigger["triggerConfig"])} == TRIGGERS[fn], fn
     assert callback_url(run).startswith("https://") and "fcapp.run" in callback_url(run)
     # one zip per function went to the temporary code bucket
-    assert len(run["zips"]) == 2 and len([r for r in writes(run) if r["path"].endswith(".zip")]) == 2
+    assert len(run["zips"]) == 3 and len([r for r in writes(run) if r["path"].endswith(".zip")]) == 3
 
 
 def test_environment_names_are_what_the_code_reads_and_values_are_strings(runs):
@@ -262,7 +321,7 @@ def test_remove_deletes_signature_then_callback(runs):
     deletes = [path for method, path in fc_writes(run) if method == "DELETE"]
     assert deletes and set(fc_writes(run)) == {("DELETE", p) for p in deletes}, fc_writes(run)
     functions = [p.split("/")[3] for p in deletes]
-    assert functions == sorted(functions, key=[FN["signature"], FN["callback"]].index), deletes
+    assert functions == sorted(functions, key=[FN["signature"], FN["process"], FN["callback"]].index), deletes
     assert set(functions) == set(FN.values())
     assert run["state"]["functions"] == {}
 
@@ -282,15 +341,17 @@ def unpacked(runs):
 
 
 def test_uploaded_zips_hold_only_what_runs(unpacked):
+    assert set(unpacked) == set(FN)
     for fn, (code, _) in unpacked.items():
         tops = {p.name for p in code.iterdir()}
-        assert tops == {"index.py", "requirements.txt", "ossdirect"} | ({"python"} if fn == "callback" else set())
+        assert tops == {"index.py", "requirements.txt", "ossdirect", "python"}, (fn, tops)
         shipped = sorted(p.relative_to(code / "ossdirect").as_posix() for p in (code / "ossdirect").rglob("*.py"))
         source = sorted(p.relative_to(ROOT / "shared" / "ossdirect").as_posix()
                         for p in (ROOT / "shared" / "ossdirect").rglob("*.py") if "__pycache__" not in p.parts)
         assert shipped == source, fn
         assert (code / "index.py").read_bytes() == (ROOT / "functions" / fn / "index.py").read_bytes()
-        assert_ships_only_what_runs(code)
+        assert_ships_only_what_runs(code, EXTRAS[fn])
+        assert (code / "python" / "tablestore").is_dir() == bool(EXTRAS[fn]), fn  # only where a store names it
 
 
 def test_uploaded_zips_serve_an_upload_alone_with_the_environment_fc_received(unpacked, tmp_path):
@@ -305,6 +366,18 @@ def test_uploaded_zips_serve_an_upload_alone_with_the_environment_fc_received(un
     assert form["key"].startswith("incoming/") and answer["key"] == form["key"] and answer["size"] == 6
     assert answer["url"].startswith("https://files.rehearsal.example/incoming/"), answer["url"]
     assert record and record["key"] == form["key"]
+
+
+def test_uploaded_process_zip_imports_its_handler_alone_with_the_environment_fc_received(unpacked):
+    """The OSS trigger invokes index.handler: with nothing but the zip on the path (-I -S) on the runtime's
+    CPython, it imports, reads its configuration without error (Tablestore store + SLS log, from the
+    SDK in the zip) and loads nothing from outside the zip."""
+    python = INTERPRETERS["3.10"]
+    code, env = unpacked["process"]
+    info = import_alone(python, code, env, "import ossdirect.records.tablestore, tablestore")
+    assert_alone(info, code, "3.10")
+    assert info["modules"]["tablestore"].startswith(str(code / "python")), info["modules"]["tablestore"]
+    assert info["modules"]["index"] == str(code / "index.py")
 
 
 def test_a_bad_prop_stops_the_deploy_before_anything_is_created(tmp_path):

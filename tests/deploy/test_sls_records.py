@@ -116,7 +116,7 @@ CTX = types.SimpleNamespace(credentials=types.SimpleNamespace(access_key_id=AK, 
 @pytest.fixture
 def bucket(tmp_path):
     """The emulated bucket the callback confirms each object with (HeadObject, same role credentials)."""
-    from conftest import EmulatedBucket
+    from support import EmulatedBucket
 
     emulated = EmulatedBucket(tmp_path / "oss", "photo-bucket", account=(AK, SK, TOKEN))
     for upload_id in ("u-sls", "u-fail", "u-nocreds"):

@@ -16,7 +16,13 @@ the URL (path and query encoding), the headers (``x-oss-copy-source``, ``Content
 signs. Cases with ``AdditionalHeaders`` call ``SignerV4.sign`` directly, because the SDK's client does
 not pass ``Config.additional_headers`` to its signer (1.4.1).
 
-Every case is also signed by the older official SDK ``oss2`` (``ProviderAuthV4``, same canonical
+Presigned URLs (``tests/vectors/oss_presign_urls.json``, checked against ``ossdirect.oss.presign_v4_url``):
+the SDK's own ``Client.presign(UploadPartRequest(...), expiration=...)`` with the same pinned-time signer,
+and, for ``x-oss-additional-headers`` (``content-length``: binding a part's size), ``SignerV4.sign`` on a
+query-auth ``SigningContext`` (``auth_method_query``), because ``presign`` does not pass
+``Config.additional_headers`` to its signer either. The whole URL is the vector.
+
+Every header case is also signed by the older official SDK ``oss2`` (``ProviderAuthV4``, same canonical
 request through its own code); the script fails unless both SDKs give the same signature.
 It is deterministic: two runs write identical bytes.
 """
@@ -36,6 +42,7 @@ import oss2
 import oss2.http
 
 OUT = os.path.join(os.path.dirname(__file__), "..", "..", "tests", "vectors", "oss_header_signatures.json")
+PRESIGN_OUT = os.path.join(os.path.dirname(__file__), "..", "..", "tests", "vectors", "oss_presign_urls.json")
 
 # Headers the signer adds; everything else in the captured request was set by the operation itself.
 SIGNER_HEADERS = ("authorization", "x-oss-date", "x-oss-content-sha256", "x-oss-security-token", "date")
@@ -276,7 +283,99 @@ def cases():
     return out
 
 
+def _presign_record(name, covers, how, creds, region, when, expires, bucket, key, endpoint, path_style, url,
+                    additional):
+    parts = urlsplit(url)
+    own = []
+    for name_, value in split_query(parts.query):
+        if name_.startswith("x-oss-"):
+            break
+        own.append([name_, value])
+    return {
+        "name": name, "covers": covers, "sdk_operation": how,
+        "access_key_id": creds[0], "access_key_secret": creds[1],
+        "security_token": creds[2] if len(creds) == 3 else None,
+        "region": region, "signing_time": when.strftime("%Y-%m-%dT%H:%M:%SZ"), "expires": expires,
+        "endpoint": endpoint, "path_style": path_style, "method": "PUT", "bucket": bucket, "key": key,
+        "query": own, "additional_headers": additional, "url": url,
+        "signature": dict(split_query(parts.query))["x-oss-signature"],
+    }
+
+
+def presign_op_case(name, covers, creds, region, when, expires, bucket, key, upload_id, part, endpoint=None,
+                    path_style=False):
+    endpoint = endpoint or f"https://oss-{region}.aliyuncs.com"
+    client, _ = sdk_client(creds, region, endpoint, when, path_style)
+    result = client.presign(oss.UploadPartRequest(bucket=bucket, key=key, upload_id=upload_id, part_number=part),
+                            expiration=when + datetime.timedelta(seconds=expires))
+    if result.method != "PUT":
+        raise SystemExit(f"{name}: presign gave {result.method}")
+    return _presign_record(name, covers, "Client.presign(UploadPartRequest)", creds, region, when, expires, bucket,
+                           key, endpoint, path_style, result.url, {})
+
+
+def presign_direct_case(name, covers, creds, region, when, expires, bucket, key, upload_id, part, headers,
+                        additional, endpoint=None, path_style=False):
+    """SignerV4.sign with query auth (presign) and AdditionalHeaders; the URL built as presign builds it."""
+    from urllib.parse import quote
+
+    endpoint = endpoint or f"https://oss-{region}.aliyuncs.com"
+    ep = urlsplit(endpoint)
+    base = f"{ep.scheme}://{ep.netloc}/{bucket}" if path_style else f"{ep.scheme}://{bucket}.{ep.netloc}"
+    url = f"{base}/{quote(key)}?partNumber={part}&uploadId={quote(upload_id, safe='')}"
+    request = HttpRequest(method="PUT", url=url, headers=dict(headers))
+    ctx = SigningContext(product="oss", region=region, bucket=bucket, key=key, request=request,
+                         credentials=oss_credentials.Credentials(*creds), signing_time=when,
+                         additional_headers=set(additional))
+    ctx.auth_method_query = True
+    ctx.expiration_time = when + datetime.timedelta(seconds=expires)
+    SignerV4().sign(ctx)
+    signed = dict(split_query(urlsplit(request.url).query)).get("x-oss-additional-headers", "")
+    effective = {h: headers[h] for h in headers if h.lower() in signed.split(";")} if signed else {}
+    return _presign_record(name, covers, "SignerV4.sign(auth_method_query)", creds, region, when, expires, bucket,
+                           key, endpoint, path_style, request.url, effective)
+
+
+def presign_cases():
+    out = []
+    b = "examplebucket"
+    out.append(presign_op_case("presign-part-ak-hangzhou", "UploadPart, plain AK, cn-hangzhou public endpoint, 300 s",
+                               AK, "cn-hangzhou", utc(2024, 5, 1, 8, 0, 0), 300, b, "uploads/3f0c9a2be1.mp4",
+                               "0004B9894A22E5B1888A1E29F8236E12", 1))
+    out.append(presign_op_case("presign-part-sts-beijing-non-ascii",
+                               "UploadPart, STS token (+ / = escaped), cn-beijing, Chinese key with space and +, "
+                               "upload id with reserved characters, part 10000, 900 s",
+                               STS, "cn-beijing", utc(2024, 2, 29, 23, 59, 59), 900, b, "uploads/视频 a+b.mp4",
+                               "0004B9894A22E5B1888A1E29F823****", 10000))
+    out.append(presign_op_case("presign-part-path-style-emulator",
+                               "UploadPart, path-style http://127.0.0.1:9100 (local emulator), STS, 60 s",
+                               STS, "cn-hangzhou", utc(2026, 11, 23, 4, 5, 6), 60, "ossdirect-local",
+                               "uploads/local file.bin", "2C4F1E0D9B8A7C6B5A4F3E2D1C0B9A87", 7,
+                               endpoint="http://127.0.0.1:9100", path_style=True))
+    out.append(presign_direct_case("presign-part-content-length",
+                                   "UploadPart bound to its size: x-oss-additional-headers=content-length, AK",
+                                   AK, "cn-hangzhou", utc(2024, 3, 2, 1, 2, 3), 300, b, "uploads/a.bin",
+                                   "0004B9894A22E5B1888A1E29F8236E12", 3, {"Content-Length": "8388608"},
+                                   ["content-length"]))
+    out.append(presign_direct_case("presign-part-content-length-sts-path-style",
+                                   "UploadPart bound to its size, STS, path-style emulator; content-type asked for "
+                                   "but absent and range absent: only content-length is signed",
+                                   STS, "cn-hangzhou", utc(2026, 1, 31, 23, 30, 0), 600, "ossdirect-local",
+                                   "uploads/照片 2026.bin", "2C4F1E0D9B8A7C6B5A4F3E2D1C0B9A87", 38,
+                                   {"Content-Length": "123457"}, ["content-length", "content-type", "range"],
+                                   endpoint="http://127.0.0.1:9100", path_style=True))
+    return out
+
+
 def main():
+    presign = {
+        "generator": f"alibabacloud-oss-v2@{oss.__version__ if hasattr(oss, '__version__') else _version()}",
+        "note": "made by tools/golden/oss_header_vectors.py; see its docstring",
+        "cases": presign_cases(),
+    }
+    with open(PRESIGN_OUT, "w", encoding="utf-8") as f:
+        f.write(json.dumps(presign, ensure_ascii=False, indent=2, sort_keys=False) + "\n")
+    print(f"wrote {len(presign['cases'])} cases to {os.path.normpath(PRESIGN_OUT)}", file=sys.stderr)
     data = {
         "generator": f"alibabacloud-oss-v2@{oss.__version__ if hasattr(oss, '__version__') else _version()}",
         "cross_checked_with": f"oss2@{oss2.__version__}",

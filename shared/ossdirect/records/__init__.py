@@ -26,6 +26,8 @@ RECORD_FIELDS = (
     # the event path (events.py): what the content check found, where a quarantined object went,
     # and the user's hook (claimed once: None/retry -> running -> done | retry | failed)
     "content_type_detected", "quarantined_to", "hook_status", "hook_attempts", "hook_error", "hook_started_at",
+    # a multipart upload's session (status "uploading" until the callback records it): OSS's UploadId
+    "multipart_id",
 )
 
 

@@ -1,0 +1,198 @@
+"""Multipart uploads on disk: InitiateMultipartUpload, UploadPart, ListParts, Complete, Abort.
+
+``<data>/<bucket>/uploads/<UploadId>/{info.json, parts/<PartNumber>/{data,meta.json}}``. A part is
+streamed into a temp directory by the same Sink as an object (MD5 and CRC-64 on the way, never held
+in memory) and renamed into place; uploading the same part number again replaces it, as OSS does.
+Completing claims the upload (moves its directory out of ``uploads/`` under the lock, so concurrent
+UploadPart/Complete/Abort calls find NoSuchUpload), then concatenates the listed parts into a new
+object, streamed, and commits it like any other upload.
+"""
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+import threading
+import time
+
+from fastcrc import crc64
+
+from .errors import OSSError
+
+MIN_PART = 100 * 1024  # every part but the last, checked at Complete
+MAX_PART = 5 * 1024**3
+MAX_PART_NUMBER = 10000
+COPY_CHUNK = 4 << 20
+_UPLOAD_ID = re.compile(r"[0-9A-F]{32}")
+
+
+def no_such_upload(upload_id):
+    return OSSError(404, "NoSuchUpload", "The specified upload does not exist. The upload ID may be invalid, or the "
+                    "upload may have been aborted or completed.", UploadId=upload_id or "")
+
+
+def multipart_etag(part_md5_hexes):
+    """OSS's ETag of a completed multipart object: MD5 of the parts' binary MD5s, then -<part count>."""
+    digest = hashlib.md5(b"".join(bytes.fromhex(h) for h in part_md5_hexes)).hexdigest().upper()
+    return f"{digest}-{len(part_md5_hexes)}"
+
+
+class Uploads:
+    def __init__(self, store):
+        self.store = store
+        self.lock = threading.Lock()
+
+    def _root(self, bucket):
+        path = os.path.join(self.store.root, bucket, "uploads")
+        os.makedirs(path, exist_ok=True)
+        return path
+
+    def path(self, bucket, upload_id):
+        """The upload's directory. The id names a directory: only ids of our own form are ever used."""
+        return self._dir(bucket, upload_id)
+
+    def _dir(self, bucket, upload_id):
+        if not isinstance(upload_id, str) or not _UPLOAD_ID.fullmatch(upload_id):
+            raise no_such_upload(upload_id)
+        return os.path.join(self._root(bucket), upload_id)
+
+    # --- initiate / look up ---------------------------------------------------------------------------
+    def initiate(self, bucket, key, meta, forbid_overwrite):
+        """Start an upload; ``meta`` (content_type, headers) is applied to the object at Complete."""
+        # time-ordered (microseconds, then random): lexical order = initiation order, so upload-id-marker
+        # paging ("ids greater than the marker") and listing oldest-first agree
+        upload_id = f"{time.time_ns() // 1000:016X}{os.urandom(8).hex().upper()}"
+        path = self._dir(bucket, upload_id)
+        os.makedirs(os.path.join(path, "parts"))
+        info = {"key": key, "upload_id": upload_id, "initiated": time.time(), "meta": meta,
+                "forbid_overwrite": bool(forbid_overwrite)}
+        with open(os.path.join(path, "info.json.tmp"), "w", encoding="utf-8") as f:
+            json.dump(info, f, ensure_ascii=False)
+        os.replace(os.path.join(path, "info.json.tmp"), os.path.join(path, "info.json"))
+        return info
+
+    def _read_info(self, path):
+        try:
+            with open(os.path.join(path, "info.json"), encoding="utf-8") as f:
+                return json.load(f)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def info(self, bucket, upload_id, key):
+        """The upload's info; NoSuchUpload when it is unknown, finished, or belongs to another key."""
+        info = self._read_info(self._dir(bucket, upload_id))
+        if info is None or info["key"] != key:
+            raise no_such_upload(upload_id)
+        return info
+
+    def list(self, bucket):
+        """Every upload in progress: [info], sorted by key, then upload id (= initiation time)."""
+        root = self._root(bucket)
+        out = []
+        for name in os.listdir(root):
+            if _UPLOAD_ID.fullmatch(name):
+                info = self._read_info(os.path.join(root, name))
+                if info is not None:
+                    out.append(info)
+        out.sort(key=lambda i: (i["key"].encode("utf-8"), i["upload_id"]))
+        return out
+
+    # --- parts ----------------------------------------------------------------------------------------
+    def put_part(self, bucket, upload_id, key, number, staged):
+        """Move a finished part (``staged`` from Sink.finish) into place, replacing an earlier one."""
+        part = {"number": number, "etag": staged["etag"], "size": staged["size"], "crc64": staged["crc64"],
+                "content_md5": staged["content_md5"], "last_modified": time.time()}
+        with open(os.path.join(staged["dir"], "meta.json"), "w", encoding="utf-8") as f:
+            json.dump(part, f)
+        with self.lock:
+            try:
+                path = self._dir(bucket, upload_id)
+                info = self._read_info(path)
+                if info is None or info["key"] != key:
+                    raise no_such_upload(upload_id)
+                target = os.path.join(path, "parts", str(number))
+                if os.path.isdir(target):
+                    trash = tempfile.mkdtemp(prefix="oldpart-", dir=self.store.tmp_dir(bucket))
+                    os.rename(target, os.path.join(trash, "x"))
+                    shutil.rmtree(trash, ignore_errors=True)
+                os.rename(staged["dir"], target)
+            except BaseException:
+                shutil.rmtree(staged["dir"], ignore_errors=True)
+                raise
+        return part
+
+    @staticmethod
+    def parts_in(path):
+        """{part number: part meta (with its data path)} of an upload directory."""
+        out = {}
+        parts_dir = os.path.join(path, "parts")
+        try:
+            names = os.listdir(parts_dir)
+        except FileNotFoundError:
+            return out
+        for name in names:
+            if not name.isdigit():
+                continue
+            try:
+                with open(os.path.join(parts_dir, name, "meta.json"), encoding="utf-8") as f:
+                    part = json.load(f)
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            part["path"] = os.path.join(parts_dir, name, "data")
+            out[int(name)] = part
+        return out
+
+    def parts(self, bucket, upload_id, key):
+        self.info(bucket, upload_id, key)
+        return self.parts_in(self._dir(bucket, upload_id))
+
+    # --- abort / complete -----------------------------------------------------------------------------
+    def abort(self, bucket, upload_id, key):
+        with self.lock:
+            self.info(bucket, upload_id, key)
+            trash = tempfile.mkdtemp(prefix="abort-", dir=self.store.tmp_dir(bucket))
+            os.rename(self._dir(bucket, upload_id), os.path.join(trash, "x"))
+        shutil.rmtree(trash, ignore_errors=True)
+
+    def claim(self, bucket, upload_id):
+        """Take the upload out of ``uploads/`` (call with ``self.lock`` held); returns where it went."""
+        holder = tempfile.mkdtemp(prefix="completing-", dir=self.store.tmp_dir(bucket))
+        claimed = os.path.join(holder, "x")
+        os.rename(self._dir(bucket, upload_id), claimed)
+        return claimed
+
+    def unclaim(self, bucket, upload_id, claimed):
+        """Put a claimed upload back (Complete failed after claiming: the upload stays usable)."""
+        with self.lock:
+            try:
+                os.rename(claimed, self._dir(bucket, upload_id))
+            except OSError:
+                pass
+        shutil.rmtree(os.path.dirname(claimed), ignore_errors=True)
+
+    def discard(self, claimed):
+        shutil.rmtree(os.path.dirname(claimed), ignore_errors=True)
+
+    def assemble(self, bucket, parts):
+        """Concatenate ``parts`` (in order) into a staged object for Store.commit: streamed, CRC-64 on
+        the way, ETag in OSS's multipart form. The staged directory is removed on failure."""
+        staged_dir = tempfile.mkdtemp(prefix="upload-", dir=self.store.tmp_dir(bucket))
+        crc, size = 0, 0
+        try:
+            with open(os.path.join(staged_dir, "data"), "wb", buffering=0) as out:
+                for part in parts:
+                    with open(part["path"], "rb", buffering=0) as src:
+                        while True:
+                            chunk = src.read(COPY_CHUNK)
+                            if not chunk:
+                                break
+                            out.write(chunk)
+                            crc = crc64.xz(chunk, crc)
+                            size += len(chunk)
+        except BaseException:
+            shutil.rmtree(staged_dir, ignore_errors=True)
+            raise
+        return {"dir": staged_dir, "size": size, "etag": multipart_etag([p["etag"] for p in parts]),
+                "content_md5": "", "crc64": str(crc)}

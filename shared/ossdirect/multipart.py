@@ -1,0 +1,438 @@
+"""Multipart uploads through the signature function: files past PostObject's 5 GB, resumable.
+
+The browser never gets credentials: the function itself calls InitiateMultipartUpload,
+ListParts, CompleteMultipartUpload and AbortMultipartUpload with its role's credentials, and
+hands the browser one V4 presigned ``UploadPart`` URL per part (short-lived, for one part number
+of one upload, bound to that part's exact size through ``x-oss-additional-headers=content-length``).
+
+Routes (under ``<signature-url>/multipart``; same CORS, sign-in and authorizer as forms)::
+
+    POST   /multipart                               create: {uploadId, key, upload_id, part_size, ...}
+    GET    /multipart/<uploadId>/parts?partNumbers=1,2,3&key=..&upload_id=..
+                                                    {"presignedUrls": {"1": url, ...}, "expires_at"}
+    GET    /multipart/<uploadId>/<partNumber>?key=..&upload_id=..   {"url", "headers": {}} (Uppy signPart)
+    GET    /multipart/<uploadId>?key=..&upload_id=..                 [{PartNumber, Size, ETag}] (listParts)
+    POST   /multipart/<uploadId>/complete?key=..&upload_id=..        body {"parts": [{PartNumber, ETag}]}
+    DELETE /multipart/<uploadId>?key=..&upload_id=..                 abort
+
+``uploadId`` is OSS's UploadId; ``upload_id`` is ours (pinned as ``x-oss-meta-upload-id`` like a
+form's). The session lives in the record store, under our upload id, as a record with status
+``uploading``, source ``multipart``, the key, the declared size, the user and OSS's UploadId
+(``multipart_id``): every later call must name the same key and UploadId and come from the same
+user. The callback's :func:`ossdirect.callbacks.write_record` turns that record into the recorded
+one when OSS calls back after Complete; an append-only store (stdout, SLS) cannot hold sessions,
+so multipart answers 501 ``MultipartUnavailable`` there.
+
+What is pinned is what an exact-key form pins (:func:`ossdirect.forms.initiate_headers`), sent to
+InitiateMultipartUpload; Complete sends the same callback as a form's ``callback`` field with the
+``x:`` variables in ``x-oss-callback-var``, and ``x-oss-forbid-overwrite``. Before completing, the
+parts OSS holds are checked against the plan (number, size of each, total = the declared size);
+anything that does not fit is refused and the upload aborted.
+"""
+
+import json
+import time
+
+from .credentials import CredentialsUnavailable, resolve_credentials
+from .http import ApiError, json_response, json_text_response
+
+MiB = 1 << 20
+MIN_PART = 100 * 1024  # OSS: every part but the last
+MAX_PART = 5 * 1024**3  # OSS: any part
+MAX_PARTS = 10000  # OSS: part numbers 1..10000
+MAX_OBJECT = MAX_PARTS * MAX_PART
+BASE_PART = 8 * MiB
+MAX_BATCH = 100  # part URLs per request
+MAX_BODY = 2 * MiB  # complete's JSON: 10,000 parts fit
+UPLOADING, ABORTED = "uploading", "aborted"
+CREATE_PARAMS = ("filename", "size", "content_type", "naming", "folder")
+
+
+def plan(size):
+    """``(part_size, part_count, concurrency)`` for a file of ``size`` bytes (>= 1).
+
+    8 MiB parts, larger in whole MiB when 10,000 parts of 8 MiB would not hold the file
+    (``max(8 MiB, ceil(size / 10000 / 1 MiB) MiB)``); a file up to 8 MiB is one part. Parallel
+    part uploads: 4, or 6 (a browser's connections per host) from 1 GiB; never more than parts."""
+    part_size = max(BASE_PART, -(-size // (MAX_PARTS * MiB)) * MiB)
+    count = max(1, -(-size // part_size))
+    concurrency = min(count, 4 if size < 1 << 30 else 6)
+    return part_size, count, concurrency
+
+
+def part_length(size, number):
+    """The exact size of part ``number`` (1-based) of a ``size``-byte file under :func:`plan`."""
+    part_size, count, _ = plan(size)
+    return part_size if number < count else size - (count - 1) * part_size
+
+
+def _iso(epoch):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+def _now():
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + ".%06dZ" % (time.time() % 1 * 1e6)
+
+
+def _bad(code, message):
+    return ApiError(400, code, message)
+
+
+def _json_body(request, limit):
+    if len(request.body) > limit:
+        raise ApiError(413, "BodyTooLarge", "the request body is too large")
+    if not request.body.strip():
+        return {}
+    try:
+        data = json.loads(request.body.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise _bad("MalformedJson", "the request body is not JSON") from None
+    if not isinstance(data, dict):
+        raise _bad("MalformedJson", "the request body must be a JSON object")
+    return data
+
+
+def _part_number(text):
+    text = str(text).strip()
+    if not (text.isascii() and text.isdigit() and len(text) <= 5 and 1 <= int(text) <= MAX_PARTS):
+        raise _bad("InvalidPartNumber", f"part numbers are integers from 1 to {MAX_PARTS}")
+    return int(text)
+
+
+def _plain_etag(value):
+    return str(value).strip().strip('"').upper()
+
+
+class MultipartRoutes:
+    """The ``/multipart`` routes of one :class:`ossdirect.handlers.SignatureApp`."""
+
+    def __init__(self, app):
+        from .oss import OssClient
+
+        self.app = app
+        self.config = config = app.config
+        self.clock = time.time  # when part URLs are signed (tests move it)
+        self.oss = OssClient(config.oss_endpoint, config.bucket, config.region, timeout=5.0)
+        # URLs for the browser: on the host it uploads to (the signature covers /<bucket>/<key> anyway)
+        self.presigner = OssClient(config.upload_host, config.bucket, config.region)
+
+    # -- dispatch ---------------------------------------------------------------------------------
+
+    def handle(self, request, rest, grant, context, cors):
+        """``rest``: the path after ``/multipart``. Returns (FC3 response, log extras)."""
+        segments = [s for s in rest.split("/") if s]
+        method = request.method
+        extra = {"route": "multipart", "user": grant.user}
+        if not segments:
+            if method != "POST":
+                raise ApiError(405, "MethodNotAllowed", "POST /multipart starts a multipart upload")
+            return self.create(request, grant, context, cors, extra)
+        if len(segments) > 2:
+            raise ApiError(404, "NoSuchRoute", "no such multipart route")
+        oss_id = segments[0]
+        if not (oss_id.isascii() and oss_id.isprintable() and 1 <= len(oss_id) <= 256):
+            raise ApiError(404, "NoSuchUpload", "not an upload id")
+        action = segments[1] if len(segments) == 2 else None
+        routes = {None: ("GET", "DELETE"), "parts": ("GET",), "complete": ("POST",)}
+        allowed = routes[action] if action in routes else ("GET",) if action.isascii() and action.isdigit() else None
+        if allowed is None:
+            raise ApiError(404, "NoSuchRoute", "no such multipart route")
+        if method not in allowed:
+            raise ApiError(405, "MethodNotAllowed", f"use {' or '.join(allowed)} here")
+        creds = self._creds(context)
+        store, session = self._session(request, oss_id, grant, creds)
+        extra["upload_id"] = session["upload_id"]
+        if action is None and method == "GET":
+            return json_response(200, self.list_parts(session, creds), cors), extra
+        if action is None:
+            return json_response(200, self.abort(store, session, creds), cors), extra
+        if action == "parts":
+            numbers = [n for n in (request.query.get("partNumbers") or "").split(",") if n.strip()]
+            if not numbers:
+                raise _bad("InvalidPartNumber", "partNumbers is a comma list of part numbers")
+            return json_response(200, self.sign_parts(session, numbers, creds), cors), extra
+        if action == "complete":
+            status, body = self.complete(request, store, session, grant, creds)
+            return json_response(status, body, cors), extra
+        signed = self.sign_parts(session, [action], creds)
+        number = next(iter(signed["presignedUrls"]))
+        return json_response(200, {"url": signed["presignedUrls"][number], "headers": {},
+                                   "size": signed["sizes"][number], "expires_at": signed["expires_at"]},
+                             cors), extra
+
+    # -- plumbing ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def _creds(context):
+        try:
+            return resolve_credentials(context)
+        except CredentialsUnavailable:
+            raise ApiError(503, "CredentialsUnavailable",
+                           "the function has no credentials: attach a role to it") from None
+
+    def _store(self):
+        try:
+            return self.app._record_store()
+        except ApiError as exc:
+            if exc.code == "RecordLookupUnsupported":
+                raise ApiError(501, "MultipartUnavailable",
+                               "multipart uploads keep their session in the record store, and this one is "
+                               "append-only (stdout/SLS): set OSSDIRECT_RECORDS to sqlite:///... or "
+                               "tablestore://...") from None
+            raise
+
+    def _store_call(self, method, *args):
+        from .records import RecordStoreError
+
+        try:
+            return getattr(self._store_obj, method)(*args)
+        except RecordStoreError as exc:
+            raise ApiError(503, "RecordStoreUnavailable", f"the upload session cannot be read or written ({exc})") \
+                from None
+
+    def _oss_call(self, what, method, *args, **kwargs):
+        from .oss import OssError
+
+        try:
+            return getattr(self.oss, method)(*args, **kwargs)
+        except OssError as exc:
+            if exc.code == "NoSuchUpload":
+                raise ApiError(404, "NoSuchUpload", "OSS no longer has this upload (completed or aborted)") from None
+            if exc.code == "FileAlreadyExists":
+                raise ApiError(409, "FileAlreadyExists", "an object already exists at this key") from None
+            raise ApiError(503, "StorageUnavailable", f"the bucket could not {what} ({exc.code or exc.status})") \
+                from None
+
+    def _session(self, request, oss_id, grant, creds):
+        """The session record for this call, or 400/403/404/409."""
+        store = self._store_obj = self._store()
+        store_creds = creds if store.needs_credentials else None
+        upload_id, key = request.query.get("upload_id", ""), request.query.get("key", "")
+        if not (upload_id.isascii() and upload_id.isalnum() and 1 <= len(upload_id) <= 128):
+            raise _bad("InvalidUploadId", "upload_id (from create) is required")
+        if not key or len(key) > 1023:
+            raise _bad("InvalidKey", "key (from create) is required")
+        session = self._store_call("get", upload_id, store_creds)
+        if (session is None or session.get("source") != "multipart" or session.get("multipart_id") != oss_id
+                or session.get("key") != key):
+            raise ApiError(404, "NoSuchUpload", "no multipart upload with this upload id, key and uploadId")
+        if session.get("user") != grant.user:
+            raise ApiError(403, "UploadNotYours", "this upload was started by someone else")
+        return store, session
+
+    # -- routes -----------------------------------------------------------------------------------
+
+    def create(self, request, grant, context, cors, extra):
+        from .forms import initiate_headers, resolve_content_type, resolve_key
+        from .records import new_record_id
+
+        config = self.config
+        params = {k: v for k, v in request.query.items() if k in CREATE_PARAMS}
+        if request.body.strip():
+            body = _json_body(request, 16 * 1024)
+            for name in CREATE_PARAMS:
+                value = body.get(name)
+                if value is None:
+                    continue
+                if isinstance(value, bool) or not isinstance(value, (str, int)):
+                    raise _bad("InvalidParameter", f"{name} must be a string or an integer")
+                params[name] = str(value)
+        store = self._store()  # before anything is made: an append-only store cannot hold sessions
+        upload_id = self.app.new_upload_id()
+        directory, key, shown = resolve_key(config, grant, params, upload_id)
+        if key is None:
+            raise _bad("FilenameRequired", "filename is required")
+        raw = params.get("size", "")
+        if not (raw.isascii() and raw.isdigit() and len(raw) <= 16):
+            raise _bad("InvalidParameter", "size (the file's exact size in bytes) is required")
+        size = int(raw)
+        limit = min(grant.max_bytes, MAX_OBJECT)
+        if size > limit:
+            raise ApiError(413, "EntityTooLarge", f"the file is {size} bytes; the limit is {limit}")
+        if size < max(1, config.min_bytes):
+            raise ApiError(400, "EntityTooSmall", f"the file is {size} bytes; the minimum is {max(1, config.min_bytes)}")
+        content_type = resolve_content_type(config, grant, params)
+        if not content_type:
+            raise _bad("ContentTypeRequired", "content_type is required: a multipart upload pins one type")
+        creds = self._creds(context)
+        if self.app.limiter is not None:  # after validation: a refused request spends nothing
+            self.app.spend(request, grant, size, creds)
+        oss_id = self._oss_call("start the upload", "initiate_multipart_upload", key, creds,
+                                initiate_headers(config, content_type, shown, upload_id, grant))
+        record = {
+            "record_id": new_record_id(), "upload_id": upload_id, "bucket": config.bucket, "key": key,
+            "size": size, "content_type": content_type, "filename": shown or None, "created_at": _now(),
+            "source": "multipart", "status": UPLOADING, "user": grant.user, "payload": grant.payload,
+            "multipart_id": oss_id,
+        }
+        from .records import RecordStoreError
+
+        try:
+            _, created = store.put(record, creds if store.needs_credentials else None)
+        except RecordStoreError as exc:
+            created, error = False, exc
+        else:
+            error = None if created else "upload id collision"
+        if not created:
+            self._abort_quietly(key, oss_id, creds)
+            raise ApiError(503, "RecordStoreUnavailable", f"the upload session could not be saved ({error})")
+        part_size, count, concurrency = plan(size)
+        extra.update(upload_id=upload_id)
+        body = {"uploadId": oss_id, "key": key, "upload_id": upload_id, "bucket": config.bucket,
+                "size": size, "content_type": content_type, "part_size": part_size, "part_count": count,
+                "concurrency": concurrency, "url_lifetime": config.expires_seconds}
+        if grant.user is not None or grant.payload is not None:
+            body.update(user=grant.user, payload=json.loads(grant.payload) if grant.payload else None)
+        return json_text_response(201, json.dumps(body, separators=(",", ":"), ensure_ascii=False), cors), extra
+
+    def _require_uploading(self, session):
+        status = session.get("status")
+        if status == ABORTED:
+            raise ApiError(409, "UploadAborted", "this upload was aborted")
+        if status != UPLOADING:
+            raise ApiError(409, "UploadCompleted", "this upload is already complete")
+
+    def sign_parts(self, session, numbers, creds):
+        self._require_uploading(session)
+        size = int(session["size"])
+        _, count, _ = plan(size)
+        wanted = sorted({_part_number(n) for n in numbers})
+        if len(wanted) > MAX_BATCH:
+            raise _bad("TooManyPartNumbers", f"ask for at most {MAX_BATCH} part URLs at a time")
+        beyond = [n for n in wanted if n > count]
+        if beyond:
+            raise _bad("InvalidPartNumber", f"this upload has {count} parts; no part {beyond[0]}")
+        now = int(self.clock())
+        lifetime = self.config.expires_seconds
+        urls, sizes = {}, {}
+        for n in wanted:
+            length = part_length(size, n)
+            urls[str(n)] = self.presigner.presign_v4_url(
+                "PUT", session["key"], [("partNumber", str(n)), ("uploadId", session["multipart_id"])], creds,
+                lifetime, now, additional_headers={"content-length": str(length)})
+            sizes[str(n)] = length
+        return {"presignedUrls": urls, "sizes": sizes, "headers": {}, "expires_at": _iso(now + lifetime)}
+
+    def list_parts(self, session, creds):
+        self._require_uploading(session)
+        parts = self._oss_call("list the parts", "list_parts", session["key"], session["multipart_id"], creds)
+        return [{"PartNumber": p.number, "Size": p.size, "ETag": f'"{p.etag}"'} for p in parts]
+
+    def abort(self, store, session, creds):
+        if session.get("status") not in (UPLOADING, ABORTED):
+            raise ApiError(409, "UploadCompleted", "this upload is already complete")
+        self._oss_call("abort the upload", "abort_multipart_upload", session["key"], session["multipart_id"], creds)
+        self._mark_aborted(store, session, creds, "aborted by the uploader")
+        return {"aborted": True, "upload_id": session["upload_id"], "key": session["key"]}
+
+    def _mark_aborted(self, store, session, creds, reason):
+        if session.get("status") == UPLOADING:
+            self._store_call("update", session["upload_id"], {"status": UPLOADING},
+                             {"status": ABORTED, "status_reason": reason, "updated_at": _now()},
+                             creds if store.needs_credentials else None)
+
+    def _abort_quietly(self, key, oss_id, creds):
+        from .oss import OssError
+
+        try:
+            self.oss.abort_multipart_upload(key, oss_id, creds)
+        except OssError:
+            pass  # the bucket's lifecycle rule for incomplete uploads is the backstop
+
+    def _refuse(self, store, session, creds, code, message):
+        """Abort the upload (OSS and the session) and answer 400 ``code``."""
+        self._abort_quietly(session["key"], session["multipart_id"], creds)
+        self._mark_aborted(store, session, creds, f"{code}: {message}")
+        return ApiError(400, code, f"{message}; the upload was aborted")
+
+    def complete(self, request, store, session, grant, creds):
+        from .callbacks import answer as record_answer
+        from .callbacks import object_url
+        from .forms import callback_vars
+
+        config = self.config
+        key, oss_id = session["key"], session["multipart_id"]
+        status = session.get("status")
+        if status not in (UPLOADING, ABORTED):  # completed and recorded before: say so again
+            return 200, dict(record_answer(config, session, True), location=object_url(config, key))
+        self._require_uploading(session)
+        body = _json_body(request, MAX_BODY)
+        given = body.get("parts")
+        if not isinstance(given, list) or not given:
+            raise _bad("MalformedParts", 'the body must be {"parts": [{"PartNumber": n, "ETag": "..."}]}')
+        asked = {}
+        for item in given:
+            if not isinstance(item, dict) or not isinstance(item.get("ETag"), str) or len(item["ETag"]) > 128:
+                raise _bad("MalformedParts", "each part is {\"PartNumber\": n, \"ETag\": \"...\"}")
+            number = item.get("PartNumber")
+            if isinstance(number, bool) or not isinstance(number, (int, str)):
+                raise _bad("MalformedParts", "PartNumber must be an integer")
+            number = _part_number(number)
+            if number in asked:
+                raise _bad("MalformedParts", f"part {number} is listed twice")
+            asked[number] = _plain_etag(item["ETag"])
+
+        size = int(session["size"])
+        _, count, _ = plan(size)
+        extra = sorted(n for n in asked if n > count)
+        if extra:
+            raise self._refuse(store, session, creds, "TooManyParts",
+                               f"this upload has {count} parts; part {extra[0]} is not one of them")
+        held = {p.number: p for p in self._oss_call("list the parts", "list_parts", key, oss_id, creds)}
+        missing = [n for n in range(1, count + 1) if n not in asked or n not in held]
+        if missing:
+            raise self._refuse(store, session, creds, "MissingParts",
+                               f"part {missing[0]} of {count} is missing ({len(missing)} missing)")
+        total = 0
+        for n in range(1, count + 1):
+            part, want = held[n], part_length(size, n)
+            if part.size > want:
+                raise self._refuse(store, session, creds, "PartTooLarge",
+                                   f"part {n} is {part.size} bytes; it must be {want}")
+            if part.size != want:
+                raise self._refuse(store, session, creds, "PartSizeMismatch",
+                                   f"part {n} is {part.size} bytes; it must be {want}")
+            if _plain_etag(part.etag) != asked[n]:
+                raise self._refuse(store, session, creds, "PartETagMismatch",
+                                   f"part {n} in the bucket is not the part listed (ETag differs)")
+            total += part.size
+        if total != size or total > min(grant.max_bytes, MAX_OBJECT):
+            raise self._refuse(store, session, creds, "SizeMismatch",
+                               f"the parts hold {total} bytes; the upload declared {size}")
+
+        headers = {}
+        if config.forbid_overwrite:
+            headers["x-oss-forbid-overwrite"] = "true"
+        if config.callback_url:
+            headers["x-oss-callback"] = self.app.issuer.callback_b64
+            headers["x-oss-callback-var"] = callback_vars(session["upload_id"], session.get("filename") or "", grant)
+        from .oss import OssError
+
+        try:
+            answer = self.oss.complete_multipart_upload(key, oss_id, [(n, held[n].etag) for n in range(1, count + 1)],
+                                                        creds, headers)
+        except OssError as exc:
+            if exc.code in ("InvalidPart", "InvalidPartOrder", "EntityTooSmall", "FileAlreadyExists"):
+                raise self._refuse(store, session, creds, exc.code, f"OSS refused to complete: {exc.message}") \
+                    from None
+            if exc.code == "NoSuchUpload":
+                raise ApiError(404, "NoSuchUpload", "OSS no longer has this upload (completed or aborted)") from None
+            raise ApiError(503, "StorageUnavailable", f"the bucket could not complete the upload ({exc.code})") \
+                from None
+        location = object_url(config, key)
+        common = {"location": location, "key": key, "upload_id": session["upload_id"]}
+        if answer.status == 203:  # stored; OSS could not get the callback's answer
+            from .oss import _error_from
+
+            err = _error_from(203, "", answer.headers, answer.body)
+            return 203, dict(common, ok=False, recorded=False, code="CallbackFailed",
+                             message=f"stored, but not recorded: {err.message}")
+        if not config.callback_url:
+            return 200, dict(common, ok=True, recorded=False)
+        try:
+            relayed = json.loads(answer.body.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            relayed = None
+        if not isinstance(relayed, dict):
+            return 200, dict(common, ok=True, recorded=None, message="the callback's answer was not JSON")
+        return 200, dict(relayed, location=location)

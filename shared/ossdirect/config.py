@@ -46,6 +46,7 @@ NAMINGS = ("random", "original")
 VERSIONS = ("v4", "v1")
 MAX_FORM_OBJECT = 5 * 1024**3  # PostObject's limit; beyond it, multipart
 MAX_OSS_OBJECT = 10_000 * MAX_FORM_OBJECT  # multipart: 10,000 parts of at most 5 GiB
+MULTIPART_THRESHOLD = 64 * 1024**2  # clients upload larger files in parts (published in /limits)
 
 
 class ConfigError(ValueError):
@@ -113,6 +114,8 @@ class Config:
             "expires_seconds": self.expires_seconds,
             "signature_versions": list(self.signature_versions),
             "auth": self.auth.mode,
+            # multipart needs a store that can read (sessions live there): sqlite or tablestore
+            "multipart_threshold": MULTIPART_THRESHOLD if self.records.startswith(("sqlite:", "tablestore:")) else None,
         }
 
 

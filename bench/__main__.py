@@ -11,10 +11,11 @@ import os
 import platform
 import sys
 
-from bench import ROOT, callback, cli, cold_start, emulator, signature, stack
+from bench import ROOT, callback, cli, cold_start, emulator, signature, stack, tablestore
 
 BENCHMARKS = [*signature.BENCHMARKS, *cold_start.BENCHMARKS, *callback.BENCHMARKS, *emulator.BENCHMARKS,
-              *stack.BENCHMARKS, *cli.BENCHMARKS]
+              *stack.BENCHMARKS, *cli.BENCHMARKS,
+              *tablestore._benchmarks()]
 HEADER = ["| what | ours | reference (same run) | ratio | floor | met |", "|---|---|---|---|---|---|"]
 
 

@@ -154,6 +154,25 @@ def compare():
     return report
 
 
+def row(r):
+    t, q = r["tablestore_standin"], r["sqlite"]
+    return (f"| record store: Tablestore (SDK against the loopback stand-in) | `import tablestore` "
+            f"{r['import_ms']['tablestore']:.0f} ms; put p50 {t['put_new']['p50_ms']:.2f} ms, replay "
+            f"{t['put_replay']['p50_ms']:.2f} ms, get {t['get']['p50_ms']:.2f} ms | SQLite put "
+            f"{q['put_new']['p50_ms']:.2f} ms, get {q['get']['p50_ms']:.2f} ms (import "
+            f"{r['import_ms']['ossdirect.records.sqlite']:.0f} ms) | — | imported only when configured | — |")
+
+
+def _run(args):
+    return bench(100 if args.quick else 300)
+
+
+def _benchmarks():
+    from bench.common import Benchmark
+
+    return [Benchmark("tablestore", _run, row)]
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=300)

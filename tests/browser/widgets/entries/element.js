@@ -1,0 +1,2 @@
+export { createApp, h, ref } from "vue";
+export { ElUpload, ElButton } from "element-plus";

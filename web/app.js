@@ -1,9 +1,22 @@
-// The upload page: queue, parallel limit, progress, cancel/retry, results, sign-in. Uses uploader.js.
+// The upload page: queue, parallel limit, progress, cancel/retry/remove, automatic retry of network
+// errors, image thumbnails, paste, results, the record poll after "stored, not recorded", sign-in.
 // config.json: {"signatureUrl": "...", "auth": {"getToken": "<function on window>" | "tokenUrl": "...",
 //               "signInUrl": "..."}}; "localStack": true also shows a Test user field (devstack only).
-import { fetchLimits, precheck, SIGN_IN_SENTENCE, uploadFile, UploadError } from "./uploader.js";
+import { fetchLimits, fetchRecord, formatBytes, formatSizes, precheck, SIGN_IN_SENTENCE, uploadFile,
+  UploadError } from "./uploader.js";
 
 const PARALLEL = 3;
+const RETRY_DELAYS = [1, 2, 4]; // seconds before each automatic retry of a network error; then Retry is offered
+const POLL_DELAYS = [1, 2, 4, 8, 16, 29]; // seconds between looks for the record of an unrecorded upload (~1 min)
+// Thumbnails only for raster images the browser shows inertly (never SVG, whose markup is active content).
+const THUMB_TYPES = new Set(["image/png", "image/jpeg", "image/gif", "image/webp", "image/avif", "image/bmp"]);
+const THUMB_MAX_BYTES = 20 * 1048576;
+// Refusals that would only repeat: no automatic retry and no Retry button (remove the file instead).
+const PERMANENT = new Set(["Precheck", "EntityTooLarge", "EntityTooSmall", "UnsupportedContentType",
+  "InvalidContentType", "ContentTypeRequired", "FileAlreadyExists", "InvalidFilename", "InvalidFolder",
+  "FoldersNotAllowed", "OriginNotAllowed"]);
+const ACTIVE = ["queued", "uploading", "retrying"];
+const FINISHED = ["done", "unrecorded", "recorded"];
 const params = new URLSearchParams(location.search);
 const skipPrecheck = params.get("precheck") === "off"; // testing hook: let the server refuse instead
 
@@ -16,11 +29,7 @@ function announce(text) {
   setTimeout(() => { $("announcer").textContent = text; }, 50);
 }
 
-function fmtBytes(n) {
-  if (n >= 1048576) return `${(n / 1048576).toFixed(1)} MiB`;
-  if (n >= 1024) return `${(n / 1024).toFixed(1)} KiB`;
-  return n === 1 ? "1 byte" : `${n} bytes`;
-}
+const fmtBytes = formatBytes; // one unit convention (uploader.js): the limit line, pre-checks and refusals
 
 // --- sign-in: where tokens come from ----------------------------------------------------------
 /** The exp claim of a JWT (seconds), without verifying it (only to know when to fetch a new one). */
@@ -217,17 +226,32 @@ async function init() {
   renderAccount({ quiet: true });
 }
 
-function addFiles(files) {
+// --- the queue ------------------------------------------------------------------------------
+/** Clipboard images usually arrive as "image.png": give each a name of its own (two pastes must not collide). */
+function namePasted(file, index) {
+  if (file.name && !/^image\.\w+$/i.test(file.name)) return file;
+  const ext = (file.name.match(/\.\w+$/) || [`.${(file.type.split("/")[1] || "bin").replace(/\W.*/, "")}`])[0];
+  const stamp = new Date().toISOString().slice(0, 19).replace("T", "-").replaceAll(":", "");
+  const name = `pasted-${stamp}${index ? `-${index + 1}` : ""}${ext.toLowerCase()}`;
+  return new File([file], name, { type: file.type, lastModified: file.lastModified });
+}
+
+function addFiles(files, how = "") {
+  let refused = "";
   for (const file of files) {
-    const item = { id: state.nextId++, file, status: "queued", loaded: 0, controller: null, result: null, error: null };
+    const item = { id: state.nextId++, file, status: "queued", loaded: 0, controller: null, result: null,
+      error: null, autoRetries: 0, timer: null, poll: null, thumbUrl: null, removed: false };
     state.items.push(item);
     renderItem(item);
     const problem = skipPrecheck ? "" : precheck(file, state.limits);
     if (problem) {
+      item.error = new UploadError(problem, { code: "Precheck" });
       setStatus(item, "refused", problem);
-      announce(`${file.name}: ${problem}`);
+      refused = `${file.name}: ${problem}`;
     }
   }
+  if (refused) announce(refused);
+  else if (how && files.length) announce(`${files.length === 1 ? "1 file" : `${files.length} files`} added ${how}.`);
   pump();
 }
 
@@ -236,6 +260,25 @@ function pump() {
   const waiting = state.items.filter((i) => i.status === "queued");
   for (const item of waiting.slice(0, Math.max(0, PARALLEL - running))) start(item);
   updateOverall();
+}
+
+/** Our own sentence for a size refusal, built from the published limits (the server's counts raw bytes). */
+function refusalSentence(e, file) {
+  const l = state.limits;
+  if (l && e.code === "EntityTooLarge" && file.size > l.max_bytes) {
+    const [size, limit] = formatSizes(file.size, l.max_bytes);
+    return `${e.sentence} It is ${size}; the limit is ${limit}.`;
+  }
+  if (l && e.code === "EntityTooSmall" && file.size < l.min_bytes) {
+    const [size, minimum] = formatSizes(file.size, l.min_bytes);
+    return `${e.sentence} It is ${size}; the minimum is ${minimum}.`;
+  }
+  return e.sentence;
+}
+
+/** A network error: the service or the storage could not be reached at all (no HTTP answer). */
+function isNetworkError(e) {
+  return e.retryable && !e.status && !e.cancelled && !e.signIn;
 }
 
 async function start(item) {
@@ -248,6 +291,7 @@ async function start(item) {
     const result = await uploadFile(state.signatureUrl, item.file, {
       naming, folder, signal: item.controller.signal, getToken: state.getToken,
       onProgress: (loaded, total) => {
+        if (item.removed) return;
         item.loaded = Math.min(loaded, item.file.size);
         const pct = Math.floor((100 * loaded) / (total || 1));
         item.el.querySelector("progress").value = pct;
@@ -255,8 +299,10 @@ async function start(item) {
         updateOverall();
       },
     });
+    if (item.removed) return;
     item.result = result;
     item.loaded = item.file.size;
+    item.autoRetries = 0;
     if (result.state === "unrecorded") {
       setStatus(item, "unrecorded", `${result.sentence} (${result.detail || "callback failed"})`);
     } else {
@@ -264,20 +310,110 @@ async function start(item) {
     }
     showResult(item);
     announce(`${item.file.name}: ${item.el.querySelector(".status").textContent}`);
+    if (result.state === "unrecorded") pollRecord(item);
     if (state.getToken || authRequired()) scheduleAccountRefresh();
   } catch (err) {
+    if (item.removed) return;
     const e = err instanceof UploadError ? err : new UploadError(String(err));
     item.error = e;
     if (e.cancelled) setStatus(item, "cancelled", "Cancelled");
     else if (e.signIn) setStatus(item, "signin", e.sentence);
-    else setStatus(item, e.retryable ? "failed" : "refused", e.sentence);
+    else if (isNetworkError(e) && item.autoRetries < RETRY_DELAYS.length) {
+      scheduleRetry(item, e);
+      return;
+    } else if (isNetworkError(e)) {
+      setStatus(item, "failed", `${e.sentence} (Tried ${item.autoRetries + 1} times.)`);
+    } else setStatus(item, e.retryable ? "failed" : "refused", refusalSentence(e, item.file));
     announce(`${item.file.name}: ${item.el.querySelector(".status").textContent}`);
     if (e.signIn) signedOut();
     else if (e.status === 429) scheduleAccountRefresh();
   } finally {
     item.controller = null;
-    pump();
+    if (!item.removed) pump();
   }
+}
+
+/** After a network error: wait 1, 2, 4 s (a visible countdown), then queue the file again. */
+function scheduleRetry(item, e) {
+  const n = ++item.autoRetries;
+  let left = RETRY_DELAYS[n - 1];
+  const first = e.sentence.split(/(?<=\.) /)[0];
+  setStatus(item, "retrying", `${first} Retrying automatically (retry ${n} of ${RETRY_DELAYS.length}).`);
+  announce(`${item.file.name}: ${item.el.querySelector(".status").textContent}`);
+  const tick = () => {
+    if (left <= 0) {
+      item.timer = null;
+      setNote(item, "");
+      setStatus(item, "queued", "Waiting…");
+      pump();
+      return;
+    }
+    setNote(item, `Next try in ${left} s.`);
+    left -= 1;
+    item.timer = setTimeout(tick, 1000);
+  };
+  tick();
+}
+
+function stopTimers(item) {
+  clearTimeout(item.timer);
+  item.timer = null;
+  if (item.poll) {
+    clearTimeout(item.poll.timer);
+    item.poll.controller.abort();
+    item.poll = null;
+  }
+}
+
+// --- "stored, but not recorded": look for the record the event path writes ----------------------
+function pollRecord(item) {
+  const uploadId = item.result?.uploadId;
+  if (!uploadId) return;
+  const poll = item.poll = { step: 0, timer: null, controller: new AbortController() };
+  setNote(item, "Checking whether it gets recorded…");
+  const stop = (text) => {
+    item.poll = null;
+    setNote(item, text);
+  };
+  const look = async () => {
+    let record = null;
+    try {
+      record = await fetchRecord(state.signatureUrl, uploadId, { getToken: state.getToken,
+        signal: poll.controller.signal });
+    } catch (err) {
+      if (err?.cancelled || item.poll !== poll) return;
+      const status = err?.status || 0;
+      if (status === 501) return stop("This service cannot look records up; the file is stored.");
+      if (err?.signIn || (status >= 400 && status < 500 && status !== 429)) {
+        return stop("The record cannot be checked from this page; the file is stored.");
+      }
+      // network errors, 5xx, 429: keep looking
+    }
+    if (item.poll !== poll || item.removed) return;
+    if (record) return recorded(item, record);
+    if (poll.step >= POLL_DELAYS.length) {
+      return stop("Still not recorded after a minute. The file is stored; the site can record it later.");
+    }
+    poll.timer = setTimeout(look, POLL_DELAYS[poll.step++] * 1000);
+  };
+  poll.timer = setTimeout(look, POLL_DELAYS[poll.step++] * 1000);
+}
+
+function recorded(item, record) {
+  item.poll = null;
+  item.result = { ...item.result, state: "recorded", record: { ...(item.result.record || {}), ...record } };
+  setNote(item, "");
+  const by = record.source === "event" ? " (by the storage event)" : "";
+  setStatus(item, "recorded", `Stored and recorded${by}.`);
+  item.el.querySelector("dl")?.remove();
+  showResult(item);
+  announce(`${item.file.name}: recorded now${by}, record ${record.record_id || "saved"}.`);
+}
+
+function setNote(item, text) {
+  const note = item.el.querySelector(".note");
+  note.textContent = text;
+  note.hidden = !text;
 }
 
 function setStatus(item, status, text) {
@@ -285,11 +421,45 @@ function setStatus(item, status, text) {
   item.el.dataset.state = status;
   item.el.querySelector(".status").textContent = text;
   const progress = item.el.querySelector("progress");
-  if (status === "done" || status === "unrecorded") progress.value = 100;
-  item.el.querySelector(".cancel").hidden = !(status === "queued" || status === "uploading");
-  item.el.querySelector(".retry").hidden = !["failed", "cancelled", "refused", "signin"].includes(status);
-  $("cancel-all").disabled = !state.items.some((i) => i.status === "queued" || i.status === "uploading");
+  if (FINISHED.includes(status)) progress.value = 100;
+  else if (status === "retrying") progress.value = 0;
+  item.el.querySelector(".cancel").hidden = !ACTIVE.includes(status);
+  const retry = item.el.querySelector(".retry");
+  const permanent = status === "refused" && PERMANENT.has(item.error?.code);
+  retry.hidden = !(["failed", "cancelled", "refused", "signin", "retrying"].includes(status) && !permanent);
+  retry.textContent = status === "retrying" ? "Retry now" : "Retry";
+  retry.setAttribute("aria-label", `${retry.textContent} ${item.file.name}`);
+  const remove = item.el.querySelector(".remove");
+  const finished = FINISHED.includes(status);
+  remove.textContent = finished ? "Remove from list" : "Remove";
+  remove.setAttribute("aria-label", finished ? `Remove from list: ${item.file.name} (the stored file is kept)`
+    : `Remove ${item.file.name}${ACTIVE.includes(status) ? " (cancels its upload)" : ""}`);
+  $("cancel-all").disabled = !state.items.some((i) => ACTIVE.includes(i.status));
   updateOverall();
+}
+
+/** A preview from the local file, before upload: raster images only; the object URL is revoked once shown. */
+function addThumbnail(item, li) {
+  const type = (item.file.type || "").toLowerCase();
+  if (!THUMB_TYPES.has(type) || item.file.size > THUMB_MAX_BYTES) return;
+  const img = document.createElement("img");
+  img.className = "thumb";
+  img.alt = `Preview of ${item.file.name}`;
+  img.decoding = "async";
+  item.thumbUrl = URL.createObjectURL(item.file);
+  const done = (ok) => {
+    revokeThumbnail(item);
+    if (!ok) img.remove(); // not a picture after all: the name says enough
+  };
+  img.addEventListener("load", () => done(true), { once: true });
+  img.addEventListener("error", () => done(false), { once: true });
+  img.src = item.thumbUrl;
+  li.querySelector(".file").prepend(img);
+}
+
+function revokeThumbnail(item) {
+  if (item.thumbUrl) URL.revokeObjectURL(item.thumbUrl);
+  item.thumbUrl = null;
 }
 
 function renderItem(item) {
@@ -297,33 +467,62 @@ function renderItem(item) {
   li.className = "item";
   li.dataset.id = item.id;
   li.innerHTML = `
-    <div class="row"><span class="name"></span><span class="actions">
+    <div class="row"><span class="file"><span class="name"></span></span><span class="actions">
       <button type="button" class="secondary cancel">Cancel</button>
-      <button type="button" class="secondary retry" hidden>Retry</button></span></div>
+      <button type="button" class="secondary retry" hidden>Retry</button>
+      <button type="button" class="secondary remove">Remove</button></span></div>
     <progress max="100" value="0"></progress>
-    <div class="status" role="status"></div>`;
+    <div class="status" role="status"></div>
+    <p class="note" hidden></p>`;
   li.querySelector(".name").textContent = `${item.file.name} (${fmtBytes(item.file.size)})`;
   const label = `${item.file.name}`;
   li.querySelector("progress").setAttribute("aria-label", `Progress of ${label}`);
   li.querySelector(".cancel").setAttribute("aria-label", `Cancel ${label}`);
-  li.querySelector(".retry").setAttribute("aria-label", `Retry ${label}`);
   li.querySelector(".cancel").addEventListener("click", () => cancel(item));
   li.querySelector(".retry").addEventListener("click", () => {
+    stopTimers(item);
+    setNote(item, "");
     item.el.querySelector("dl")?.remove();
+    if (item.status !== "retrying") item.autoRetries = 0; // a person's Retry earns fresh automatic ones
     setStatus(item, "queued", "Waiting…");
     pump();
   });
+  li.querySelector(".remove").addEventListener("click", () => remove(item));
   item.el = li;
+  addThumbnail(item, li);
   $("queue").append(li);
   setStatus(item, "queued", "Waiting…");
 }
 
 function cancel(item) {
   if (item.status === "uploading") item.controller?.abort();
-  else if (item.status === "queued") {
+  else if (item.status === "queued" || item.status === "retrying") {
+    stopTimers(item);
+    setNote(item, "");
     setStatus(item, "cancelled", "Cancelled");
     announce(`${item.file.name}: Cancelled`);
   }
+}
+
+/** Remove an item: an upload in flight (or waiting) is cancelled; a finished file stays stored. */
+function remove(item) {
+  const index = state.items.indexOf(item);
+  if (index < 0) return;
+  const wasActive = ACTIVE.includes(item.status);
+  const finished = FINISHED.includes(item.status);
+  item.removed = true;
+  stopTimers(item);
+  item.controller?.abort();
+  revokeThumbnail(item);
+  state.items.splice(index, 1);
+  const next = state.items[index] || state.items[index - 1];
+  item.el.remove();
+  (next ? next.el.querySelector(".remove") : $("dropzone")).focus();
+  const name = item.file.name;
+  announce(wasActive ? `${name} removed; its upload was cancelled.`
+    : finished ? `${name} removed from the list; the stored file is kept.` : `${name} removed from the list.`);
+  $("cancel-all").disabled = !state.items.some((i) => ACTIVE.includes(i.status));
+  pump();
 }
 
 function showResult(item) {
@@ -333,9 +532,11 @@ function showResult(item) {
   const rows = [["Key", record.key || r.key], ["Size", fmtBytes(r.size)], ["Record", record.record_id || "—"],
     ["Time", `${(r.ms / 1000).toFixed(2)} s`]];
   if (record.user) rows.splice(3, 0, ["User", record.user]);
+  if (r.state === "recorded" && record.source) rows.splice(3, 0, ["Recorded by", record.source]);
   for (const [k, v] of rows) {
     const dt = document.createElement("dt"); dt.textContent = k;
-    const dd = document.createElement("dd"); dd.textContent = v; dd.dataset.field = k.toLowerCase();
+    const dd = document.createElement("dd"); dd.textContent = v;
+    dd.dataset.field = k.toLowerCase().replaceAll(" ", "-");
     dl.append(dt, dd);
   }
   if (record.url) {
@@ -359,7 +560,7 @@ function scheduleAccountRefresh() { // after uploads finish: the remaining allow
 function updateOverall() {
   const active = state.items.filter((i) => !["refused", "cancelled", "signin"].includes(i.status));
   const total = active.reduce((s, i) => s + i.file.size, 0);
-  const loaded = active.reduce((s, i) => s + (["done", "unrecorded"].includes(i.status) ? i.file.size : i.loaded), 0);
+  const loaded = active.reduce((s, i) => s + (FINISHED.includes(i.status) ? i.file.size : i.loaded), 0);
   const pct = total ? Math.floor((100 * loaded) / total) : 0;
   $("overall").value = pct;
   $("overall-text").textContent = `${pct}%`;
@@ -378,7 +579,19 @@ zone.addEventListener("drop", (e) => {
   zone.classList.remove("over");
   addFiles([...(e.dataTransfer?.files || [])]);
 });
-$("cancel-all").addEventListener("click", () => state.items.forEach(cancel));
+$("cancel-all").addEventListener("click", () => [...state.items].forEach(cancel));
+// Paste: files (or a screenshot) on the clipboard, pasted anywhere on the page but into a text field.
+document.addEventListener("paste", (e) => {
+  const files = [...(e.clipboardData?.files || [])];
+  if (!files.length) return;
+  const field = e.target?.closest?.("input, textarea, [contenteditable]");
+  if (field && e.clipboardData.types.includes("text/plain")) return; // pasting text into the field
+  e.preventDefault();
+  addFiles(files.map(namePasted), "from the clipboard");
+});
+if (/Mac|iPhone|iPad/.test(navigator.platform || "")) {
+  for (const el of document.querySelectorAll(".paste-keys")) el.textContent = "\u2318V";
+}
 $("test-user-form").addEventListener("submit", async (e) => {
   e.preventDefault();
   state.testUser = $("test-user").value.trim();

@@ -92,7 +92,7 @@ async function getJson(url, { getToken, signal } = {}) {
 }
 
 /** The UploadError for a refusal from the signature function. */
-function serviceError(response, body) {
+export function serviceError(response, body) {
   const code = body?.code || "";
   const detail = body?.message || "";
   if (response.status === 401) {
@@ -108,7 +108,7 @@ function serviceError(response, body) {
   return new UploadError(sentence, { code, status: response.status, detail, retryable: response.status >= 500 });
 }
 
-function ossSentence(code, message) {
+export function ossSentence(code, message) {
   switch (code) {
     case "EntityTooLarge": return "The storage refused the file: it is larger than allowed.";
     case "EntityTooSmall": return "The storage refused the file: it is smaller than allowed.";
@@ -124,7 +124,7 @@ function ossSentence(code, message) {
   }
 }
 
-function parseOssXml(text) {
+export function parseOssXml(text) {
   try {
     const doc = new DOMParser().parseFromString(text || "", "application/xml");
     const pick = (tag) => doc.getElementsByTagName(tag)[0]?.textContent ?? "";
@@ -227,8 +227,21 @@ export function readOutcome(form, file, outcome, ms = 0) {
     expired: outcome.status === 403 && /Policy expired/i.test(error.message) });
 }
 
-/** Upload one file end to end; an expired form is replaced by a fresh one, once. */
+/**
+ * Upload one file end to end; an expired form is replaced by a fresh one, once. A file larger than the
+ * server's multipart_threshold (options.limits from fetchLimits, else GET /limits once per service) goes
+ * in parts through multipart.js instead: same outcome shape; options.onMultipart(upload) receives its
+ * controller (pause/resume/cancel); a kept unfinished upload of the same file is resumed; signal aborts it
+ * on OSS. options.multipart === false always sends one form.
+ */
 export async function uploadFile(signatureUrl, file, options = {}) {
+  const threshold = options.multipart === false ? null : await multipartThreshold(signatureUrl, file, options);
+  if (threshold != null && file.size > threshold) {
+    const { uploadMultipart } = await import("./multipart.js");
+    const upload = uploadMultipart(signatureUrl, file, options);
+    options.onMultipart?.(upload);
+    return upload.promise;
+  }
   const started = performance.now();
   for (let attempt = 0; ; attempt++) {
     const form = await fetchForm(signatureUrl, file, options);
@@ -241,14 +254,62 @@ export async function uploadFile(signatureUrl, file, options = {}) {
   }
 }
 
+const publicLimits = new Map(); // signature URL → promise of its public limits (multipart_threshold)
+
+/** The multipart threshold in bytes, or null (multipart unavailable, or no file large enough to need it). */
+async function multipartThreshold(signatureUrl, file, { limits } = {}) {
+  if (limits !== undefined) return limits?.multipart_threshold ?? null;
+  if (file.size <= 8 * 1048576) return null; // a file up to one 8 MiB part gains nothing from parts
+  const key = String(signatureUrl);
+  if (!publicLimits.has(key)) {
+    publicLimits.set(key, fetchLimits(signatureUrl).catch(() => { publicLimits.delete(key); return null; }));
+  }
+  return (await publicLimits.get(key))?.multipart_threshold ?? null;
+}
+
 /** Client-side pre-check against the limits the server publishes; returns a sentence or "". */
 export function precheck(file, limits) {
   if (!limits) return "";
-  const mib = (n) => (n >= 1048576 ? `${(n / 1048576).toFixed(1)} MiB` : `${n} bytes`);
-  if (file.size > limits.max_bytes) return `Too large: ${mib(file.size)}; the limit is ${mib(limits.max_bytes)}.`;
-  if (file.size < limits.min_bytes) return `Too small: ${mib(file.size)}; the minimum is ${mib(limits.min_bytes)}.`;
+  if (file.size > limits.max_bytes) {
+    const [size, limit] = formatSizes(file.size, limits.max_bytes);
+    return `Too large: ${size}; the limit is ${limit}.`;
+  }
+  if (file.size < limits.min_bytes) {
+    const [size, minimum] = formatSizes(file.size, limits.min_bytes);
+    return `Too small: ${size}; the minimum is ${minimum}.`;
+  }
   const types = limits.content_types || [];
   const type = (file.type || "application/octet-stream").toLowerCase();
   const ok = !types.length || types.some((t) => (t.endsWith("/*") ? type.startsWith(t.slice(0, -1)) : type === t));
   return ok ? "" : `Files of type ${type} are not accepted (allowed: ${types.join(", ")}).`;
+}
+
+/** One unit convention for every size the page shows: bytes below 1 KiB, then KiB, MiB, GiB (1024-based). */
+export function formatBytes(n) {
+  if (n >= 1073741824) return `${(n / 1073741824).toFixed(1)} GiB`;
+  if (n >= 1048576) return `${(n / 1048576).toFixed(1)} MiB`;
+  if (n >= 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return n === 1 ? "1 byte" : `${n} bytes`;
+}
+
+/** Two sizes to compare in one sentence; when they would read the same (1.0 MiB vs 1.0 MiB), exact bytes too. */
+export function formatSizes(a, b) {
+  const [x, y] = [formatBytes(a), formatBytes(b)];
+  return x === y && a !== b ? [`${x} (${a} bytes)`, `${y} (${b} bytes)`] : [x, y];
+}
+
+/**
+ * GET <signatureUrl>/records/<uploadId>: the record once the callback or the event path has written it
+ * (scoped to the caller: with sign-in on, only the uploader's own). Resolves with the record, or null while
+ * there is none (404 RecordNotFound). Other answers reject with an UploadError: .status 501
+ * (RecordLookupUnsupported: an append-only store), 401 (.signIn), 403, 5xx (.retryable).
+ */
+export async function fetchRecord(signatureUrl, uploadId, { getToken, signal } = {}) {
+  const base = new URL(signatureUrl, document.baseURI);
+  if (!base.pathname.endsWith("/")) base.pathname += "/";
+  const url = new URL(`records/${encodeURIComponent(uploadId)}`, base);
+  const { response, body } = await getJson(url, { getToken, signal });
+  if (response.status === 404 && body?.code === "RecordNotFound") return null;
+  if (!response.ok) throw serviceError(response, body);
+  return body;
 }

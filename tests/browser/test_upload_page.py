@@ -276,7 +276,8 @@ def test_callback_failure_shows_stored_not_recorded(page, make_stack, tmp_path):
     status = item(page, "late.txt").locator(".status").text_content()
     assert status.startswith("Stored, but the server did not record it.")
     key = item(page, "late.txt").locator("dd[data-field=key]").text_content()
-    assert stack.get_object(key) == b"kept anyway" and stack.records() == []
+    assert stack.get_object(key) == b"kept anyway"
+    assert not [r for r in stack.records() if r["source"] == "callback"]  # the event path may record it later
 
 
 def test_keyboard_and_labels(page, make_stack):

@@ -11,10 +11,12 @@ import os
 import platform
 import sys
 
-from bench import ROOT, callback, cli, cold_start, emulator, signature, stack, tablestore
+from bench import ROOT, callback, cli, cold_start, emulator, process, signature, stack, tablestore
+from bench import multipart
 
-BENCHMARKS = [*signature.BENCHMARKS, *cold_start.BENCHMARKS, *callback.BENCHMARKS, *emulator.BENCHMARKS,
+BENCHMARKS = [*signature.BENCHMARKS, *cold_start.BENCHMARKS, *callback.BENCHMARKS, *process.BENCHMARKS, *emulator.BENCHMARKS,
               *stack.BENCHMARKS, *cli.BENCHMARKS,
+              *multipart.BENCHMARKS,
               *tablestore._benchmarks()]
 HEADER = ["| what | ours | reference (same run) | ratio | floor | met |", "|---|---|---|---|---|---|"]
 

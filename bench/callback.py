@@ -29,23 +29,41 @@ def bench_verify(n):
     return out
 
 
-# A loopback stand-in for both things the callback asks over HTTP, in its own process (as OSS is not in
-# the function's): GET → the public key, HEAD <bucket path>/uploads/<id>.jpg → the object's headers as OSS
-# answers them, with upload id <id>. argv: PEM, upload id header name. Prints its port.
+# A loopback stand-in for what the callback and process functions ask over HTTP, in its own process (as
+# OSS is not in the function's): GET /_emulator/... → the public key; HEAD <bucket path>/uploads/<id>.jpg →
+# the object's headers as OSS answers them, with upload id <id>; GET (ranged) of that object → its bytes
+# (a 10-byte JPEG start), 206 with Content-Range as OSS answers a Range request. argv: PEM, upload id
+# header name. Prints its port.
 OSS_STUB = r"""
+import re
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 pem, meta = sys.argv[1].encode(), sys.argv[2]
+DATA = b"\xff\xd8\xff\xe0\x00\x10JFIF"  # what HEAD's Content-Length (10) and Content-Type (image/jpeg) say
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as OSS: the function's client reuses its connection
+    wbufsize = 1 << 16  # headers and body in one write (two small writes meet Nagle + delayed ACK: +40 ms)
+    disable_nagle_algorithm = True
 
     def do_GET(self):
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(pem)))
+        if "/_emulator/" in self.path:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(pem)))
+            self.end_headers()
+            self.wfile.write(pem)
+            return
+        ranged = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
+        start, end = (int(ranged[1]), min(int(ranged[2] or len(DATA) - 1), len(DATA) - 1)) if ranged else (0, len(DATA) - 1)
+        body = DATA[start:end + 1]
+        self.send_response(206 if ranged else 200)
+        if ranged:
+            self.send_header("Content-Range", f"bytes {start}-{end}/{len(DATA)}")
+        for name, value in (("Content-Length", str(len(body))), ("ETag", '"E"'), ("Content-Type", "image/jpeg")):
+            self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(pem)
+        self.wfile.write(body)
 
     def do_HEAD(self):
         upload_id = self.path.rsplit("/", 1)[-1].removesuffix(".jpg")

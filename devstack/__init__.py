@@ -1,31 +1,44 @@
-"""The local stack: the OSS emulator and both real FC handlers on loopback, wired together.
+"""The local stack: the OSS emulator and the three real FC handlers on loopback, wired together.
 
     with LocalStack(data_dir) as stack:
         stack.page_url        # the upload page, hosted in the emulated bucket
         stack.signature_url   # the signature function (real handler behind a WSGI adapter)
         stack.callback_url    # the callback function
-        stack.records()       # what the callback function recorded (SQLite)
+        stack.process_url     # the process function (the emulator's OSS trigger invokes it)
+        stack.records()       # what the callback and process functions recorded (SQLite)
+        stack.stop_callback() # OSS answers 203; the process function still records from the event
 
     with LocalStack(data_dir, auth="jwt") as stack:   # sign-in required (OSSDIRECT_AUTH=jwt)
         stack.token("alice")  # a short-lived RS256 token from the stack's own stand-in issuer
         stack.auth.token_url  # GET ?user=alice -> {"token": ...}; the page's config.json points here
 
-Credentials are the emulator's fake STS account, handed to both functions the
+Credentials are the emulator's fake STS account, handed to every function the
 way FC's python3.10 runtime does (``context.credentials``).
+
+The process function is not behind an HTTP trigger: Function Compute invokes it with the OSS event's
+raw bytes as the payload. Here the emulator's trigger POSTs the event to a small loopback
+"invocation" server, which hands the body to ``handler(body_bytes, context)`` and answers 200 with
+the handler's result, or 500 when it raises (the emulator then retries, as FC's asynchronous
+invocation does). The trigger's rule is the deployed one (s.yaml): PostObject, PutObject and
+CompleteMultipartUpload under the upload prefix, delivered ``event_delay`` seconds after the object
+is stored (OSS notifies asynchronously; the callback normally records first).
 """
 
 import json
+import logging
 import threading
+import time
 import types
 import urllib.request
+import uuid
 from pathlib import Path
 from urllib.parse import quote
 
 from werkzeug.serving import make_server
 
-from ossdirect.handlers import CallbackApp, SignatureApp
+from ossdirect.handlers import CallbackApp, ProcessApp, SignatureApp
 from ossdirect.records.sqlite import SqliteStore
-from ossdirect.wsgi import wsgi_app
+from ossdirect.wsgi import LocalContext, wsgi_app
 
 ROOT = Path(__file__).resolve().parent.parent
 WEB_DIR = ROOT / "web"
@@ -38,6 +51,11 @@ SECURITY_TOKEN = "local-dev-security-token"
 AUTH_MODES = ("none", "jwt")
 # With sign-in on, each user's uploads lie under their own folder (the server fills in the token's sub).
 USER_PREFIX = "uploads/{sub}/"
+# The process function's OSS trigger, as s.yaml deploys it.
+TRIGGER_EVENTS = ["ObjectCreated:PostObject", "ObjectCreated:PutObject", "ObjectCreated:CompleteMultipartUpload"]
+INVOKE_PATH = "/2023-03-30/functions/process/invocations"  # FC's InvokeFunction path (any path is accepted)
+EVENT_DELAY = 0.5  # seconds from an object being stored to its trigger event (OSS notifies asynchronously)
+log = logging.getLogger("ossdirect")
 
 
 class _FunctionServer:
@@ -62,9 +80,91 @@ class _FunctionServer:
             self.thread = None
 
 
+class _EventServer:
+    """An event function (FC invokes it with the raw event as the payload) behind a loopback server:
+    POST body -> ``handler(body_bytes, context)``; 200 + the result as JSON, 500 when it raises; 503
+    until ``attach`` (so events that arrive before the function is ready are retried, not lost).
+
+    One log line per invocation, shaped like the HTTP functions' (``fn``, ``method``, ``path``,
+    ``status``, ``ms``) plus what the function did with each object (key, action, status)."""
+
+    def __init__(self, host, port, name, credentials=None):
+        self.app, self.name, self.credentials = None, name, credentials
+        self.server = make_server(host, port, self._wsgi, threaded=True)
+        self.url = f"http://{host}:{self.server.server_port}"
+        self.invocations = 0
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.1},
+                                       name=name, daemon=True)
+        self.thread.start()
+
+    def attach(self, app):
+        self.app = app
+
+    def _wsgi(self, environ, start_response):
+        started = time.perf_counter()
+        method, path = environ["REQUEST_METHOD"], environ.get("PATH_INFO", "/")
+        if method != "POST":
+            return self._answer(start_response, 405, {"errorMessage": "invoke with POST"}, {"Allow": "POST"})
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        app = self.app
+        if app is None:
+            return self._answer(start_response, 503, {"errorMessage": "the function is starting"})
+        request_id = environ.get("HTTP_X_FC_REQUEST_ID") or "1-" + uuid.uuid4().hex
+        context = LocalContext(request_id, self.name)
+        if self.credentials is not None:
+            context.credentials = self.credentials  # what python3.10's FC context carries
+        self.invocations += 1
+        entry = {"fn": self.name, "method": method, "path": path}
+        try:
+            result = app(body, context)
+        except Exception as exc:  # noqa: BLE001 - FC reports an unhandled error; the caller retries
+            error = {"errorMessage": str(exc)[:300], "errorType": exc.__class__.__name__}
+            self._log(dict(entry, status=500, ms=_ms(started), error=error["errorType"],
+                           message=error["errorMessage"]), logging.WARNING)
+            return self._answer(start_response, 500, error, {"X-Fc-Error-Type": "UnhandledInvocationError"})
+        results = [{k: r.get(k) for k in ("key", "action", "status") if r.get(k) is not None}
+                   for r in (result or {}).get("results", []) if isinstance(r, dict)]
+        self._log(dict(entry, status=200, ms=_ms(started), results=results), logging.INFO)
+        return self._answer(start_response, 200, result)
+
+    def _log(self, entry, level):
+        if log.isEnabledFor(level):
+            log.log(level, json.dumps(entry, separators=(",", ":"), default=str), extra={"devstack_event": True})
+
+    @staticmethod
+    def _answer(start_response, status, payload, headers=None):
+        data = json.dumps(payload, default=str).encode("utf-8")
+        reason = {200: "OK", 405: "Method Not Allowed", 500: "Internal Server Error", 503: "Service Unavailable"}
+        start_response(f"{status} {reason[status]}", [("Content-Type", "application/json"),
+                                                      ("Content-Length", str(len(data))), *(headers or {}).items()])
+        return [data]
+
+    def stop(self):
+        if self.thread is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.thread = None
+
+
+def _ms(started):
+    return round((time.perf_counter() - started) * 1000, 2)
+
+
+def _static_prefix(env):
+    """The fixed part of the upload prefix (what the trigger's prefix filter names)."""
+    from ossdirect.config import ConfigError, load_config
+
+    try:
+        return load_config(env).prefix_static
+    except ConfigError:
+        return env.get("OSSDIRECT_PREFIX", "uploads/").split("{", 1)[0]
+
+
 class LocalStack:
     def __init__(self, data_dir, host="127.0.0.1", emulator_port=0, signature_port=0, callback_port=0,
-                 env=None, web_dir=WEB_DIR, clock_offset=0, auth="none", token_port=0):
+                 env=None, web_dir=WEB_DIR, clock_offset=0, auth="none", token_port=0, process_port=0,
+                 process=True, event_delay=EVENT_DELAY):
         if auth not in AUTH_MODES:
             raise ValueError(f"auth must be one of {', '.join(AUTH_MODES)}, got {auth!r}")
         self.data_dir = Path(data_dir)
@@ -75,7 +175,11 @@ class LocalStack:
         self.clock_offset = clock_offset
         self.auth_mode = auth
         self.token_port = token_port
-        self.emulator = self.signature = self.callback = self.auth = None
+        self.process_port = process_port
+        self.run_process = process  # False: no process function, and the emulator sends no events
+        self.event_delay = event_delay
+        self.emulator = self.signature = self.callback = self.auth = self.process = None
+        self.process_url = self.process_env = None
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self):
@@ -83,12 +187,27 @@ class LocalStack:
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
         emulator_port, signature_port, callback_port = self.ports
+        # Every function gets the emulator's fake STS identity as context.credentials: the signature
+        # function signs forms with it, the callback and process functions call OSS with it.
+        creds = types.SimpleNamespace(access_key_id=ACCESS_KEY_ID, access_key_secret=ACCESS_KEY_SECRET,
+                                      security_token=SECURITY_TOKEN)
+        if self.run_process:  # bound first: the emulator's trigger needs its URL; the function comes later
+            self.process = _EventServer(self.host, self.process_port, "process", creds)
+            self.process_url = self.process.url + INVOKE_PATH
+        trigger_prefix = _static_prefix(dict(self.extra_env, OSSDIRECT_BUCKET=BUCKET, OSSDIRECT_REGION=REGION,
+                                             **({"OSSDIRECT_PREFIX": USER_PREFIX} if self.auth_mode == "jwt" and
+                                                "OSSDIRECT_PREFIX" not in self.extra_env else {})))
+        self.trigger_prefix = trigger_prefix
         config = EmulatorConfig(
             data_dir=str(self.data_dir / "oss"),
             buckets=[BUCKET],
             region=REGION,
             accounts={ACCESS_KEY_ID: (ACCESS_KEY_SECRET, SECURITY_TOKEN)},
             clock_offset=self.clock_offset,
+            event_targets=[self.process_url] if self.process else [],
+            event_names=list(TRIGGER_EVENTS),
+            event_prefix=trigger_prefix,
+            event_delay=self.event_delay,
         )
         self.emulator = serve(config, self.host, emulator_port)
         self.bucket_url = f"{self.emulator.url}/{BUCKET}"
@@ -109,12 +228,9 @@ class LocalStack:
                 "OSSDIRECT_PREFIX": USER_PREFIX,
             }
 
-        # Both functions get the emulator's fake STS identity as context.credentials: the signature
-        # function signs forms with it, the callback function calls HeadObject on the emulator with it.
-        creds = types.SimpleNamespace(access_key_id=ACCESS_KEY_ID, access_key_secret=ACCESS_KEY_SECRET,
-                                      security_token=SECURITY_TOKEN)
+        records = f"sqlite:///{self.records_path}"
         callback_env = self._env(
-            OSSDIRECT_RECORDS=f"sqlite:///{self.records_path}",
+            OSSDIRECT_RECORDS=records,
             OSSDIRECT_TRUSTED_KEY_PREFIXES=f"{self.emulator.url}/_emulator/",
             OSSDIRECT_OSS_ENDPOINT=self.bucket_url,  # path-style: the emulator's bucket URL
             **auth_env,
@@ -122,7 +238,18 @@ class LocalStack:
         self.callback = _FunctionServer(CallbackApp(callback_env), self.host, callback_port, "callback", creds)
         self.callback_url = self.callback.url + "/oss-callback"
 
-        signature_env = self._env(OSSDIRECT_CALLBACK_URL=self.callback_url, **auth_env)
+        if self.process is not None:  # the callback's settings, plus what to do with a bad file
+            self.process_env = self._env(
+                OSSDIRECT_RECORDS=records,
+                OSSDIRECT_OSS_ENDPOINT=self.bucket_url,
+                OSSDIRECT_QUARANTINE="move",
+                OSSDIRECT_QUARANTINE_PREFIX="quarantine/",
+                **auth_env,
+            )
+            self.process.attach(ProcessApp(self.process_env))
+
+        # the same records as the callback: it answers GET <signature>/records/<upload_id> (the page's poll)
+        signature_env = self._env(OSSDIRECT_CALLBACK_URL=self.callback_url, OSSDIRECT_RECORDS=records, **auth_env)
         self.signature = _FunctionServer(SignatureApp(signature_env), self.host, signature_port, "signature", creds)
         self.signature_url = self.signature.url + "/"
         self.publish_web()
@@ -144,7 +271,7 @@ class LocalStack:
         return env
 
     def stop(self):
-        for part in (self.signature, self.callback, self.auth):
+        for part in (self.signature, self.callback, self.process, self.auth):
             if part is not None:
                 part.stop()
         if self.emulator is not None:
@@ -156,8 +283,25 @@ class LocalStack:
         self.emulator.emulator.config.clock_offset = seconds
 
     def stop_callback(self):
-        """Take the callback function away (OSS then answers 203 CallbackFailed)."""
+        """Take the callback function away (OSS then answers 203 CallbackFailed); the process function
+        keeps running, so the upload is still recorded, from its trigger event."""
         self.callback.stop()
+
+    def stop_process(self):
+        """Take the process function away (the emulator's trigger deliveries then fail and are retried)."""
+        if self.process is not None:
+            self.process.stop()
+
+    def wait_for_record(self, upload_id, timeout=10.0, where=None):
+        """The record of ``upload_id`` once it exists (and ``where(record)`` holds), polling; None on timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [r for r in self.records() if r.get("upload_id") == upload_id]
+            if found and (where is None or where(found[0])):
+                return found[0]
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.05)
 
     def __enter__(self):
         return self.start()

@@ -1,7 +1,8 @@
 """``make stack`` / ``python -m devstack``: run the whole stack locally until Ctrl-C.
 
 Output: the banner, then one line per request (the emulator's line for requests to OSS, the function's
-JSON line for requests to a function, ``auth ...`` for the stand-in sign-in service). ``--verbose`` adds
+JSON line for requests to a function and for each OSS trigger event the process function handles,
+``auth ...`` for the stand-in sign-in service). ``--verbose`` adds
 the details: the bucket setup's requests before the banner, oss2's own log lines, and werkzeug's access
 log; ``--quiet`` drops request lines.
 
@@ -11,6 +12,7 @@ the stack last started with the same ``--data-dir`` accepts (``--expired`` for o
 """
 
 import argparse
+import json
 import logging
 import os
 import signal
@@ -36,13 +38,33 @@ class _UntilReady(logging.Filter):
         return self.ready or record.levelno >= logging.WARNING
 
 
+# The signature function's cold-start warning (sign-in off) is said here, in the banner, instead.
+OPEN_NOTE = "\n  sign-in:            off: anyone who reaches the signature function gets forms (--auth jwt turns it on)"
+
+
 class _LocalChoices(logging.Filter):
     """Drop the signature function's production warning about running without sign-in: the local stack
-    runs that way by choice (``--auth jwt`` turns sign-in on), and the banner is the first thing it prints."""
+    runs that way by choice (``--auth jwt`` turns sign-in on), and the banner is the first thing it prints.
+    Also drop the process function's own per-object lines: its invocation server logs one line per event
+    (with the same facts, and the status), as the HTTP functions do per request."""
 
     def filter(self, record):
-        return not (record.name == "ossdirect" and record.levelno == logging.WARNING
-                    and '"warning": "OSSDIRECT_AUTH=none' in record.getMessage())
+        if record.name != "ossdirect":
+            return True
+        message = record.getMessage()
+        if record.levelno == logging.WARNING and '"warning": "OSSDIRECT_AUTH=none' in message:
+            return False
+        return getattr(record, "devstack_event", False) or not _is_process_line(message)
+
+
+def _is_process_line(message):
+    if '"process"' not in message or not message.startswith("{"):
+        return False
+    try:
+        entry = json.loads(message)
+    except ValueError:
+        return False
+    return isinstance(entry, dict) and entry.get("fn") == "process" and "config_error" not in entry
 
 
 def configure_logging(verbose=False, quiet=False):
@@ -99,6 +121,8 @@ def main(argv=None):
     parser.add_argument("--emulator-port", type=int, default=9100)
     parser.add_argument("--signature-port", type=int, default=9101)
     parser.add_argument("--callback-port", type=int, default=9102)
+    parser.add_argument("--process-port", type=int, default=9104,
+                        help="the process function's invocation server (the emulator's OSS trigger posts events to it)")
     parser.add_argument("--data-dir", default=str(default_data_dir()))
     parser.add_argument("--auth", choices=("none", "jwt"), default="none",
                         help="jwt: require sign-in (a stand-in token issuer on loopback signs test users' tokens)")
@@ -111,7 +135,7 @@ def main(argv=None):
     gate = configure_logging(args.verbose, args.quiet)
 
     stack = LocalStack(args.data_dir, args.host, args.emulator_port, args.signature_port, args.callback_port,
-                       auth=args.auth, token_port=args.token_port)
+                       auth=args.auth, token_port=args.token_port, process_port=args.process_port)
     stack.start()
     sign_in = ""
     if stack.auth:
@@ -125,8 +149,9 @@ ossdirect local stack is running
   upload page:        {stack.page_url}
   signature function: {stack.signature_url}
   callback function:  {stack.callback_url}
+  process function:   {stack.process_url}  (OSS trigger: objects created under {stack.trigger_prefix or '/'})
   OSS emulator:       {stack.emulator.url}  (bucket {stack.bucket_url})
-  records (SQLite):   {stack.records_path}{sign_in}
+  records (SQLite):   {stack.records_path}{sign_in or OPEN_NOTE}
 Open the upload page in a browser. Ctrl-C stops everything.
 """, flush=True)
     gate.ready = True

@@ -1,7 +1,9 @@
-"""The Flask app: PostObject, object GET/HEAD/PUT/DELETE, multipart upload, bucket CORS and website,
-callbacks, OSS trigger events."""
+"""The Flask app: PostObject, object GET/HEAD/PUT/DELETE, CopyObject, object ACL, multipart upload,
+ListObjectsV2, bucket CORS, website and lifecycle, callbacks, OSS trigger events."""
 
 import base64
+import email.utils
+import hashlib
 import ipaddress
 import logging
 import os
@@ -12,7 +14,7 @@ import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, unquote, urlencode
 from xml.sax.saxutils import escape as _esc
 
 from cryptography.hazmat.primitives import serialization
@@ -20,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask, Response, g, request, send_file
 from werkzeug.serving import make_server
 
-from . import auth, callback, header_auth, multipart
+from . import auth, callback, header_auth, listing, multipart
 from .errors import OSSError, request_id
 from .events import EventSender, build_event
 from .storage import Exists, Store
@@ -58,6 +60,11 @@ class EmulatorConfig:
     event_shuffle: bool = False  # ... and in a random order (an int: the random seed)
     event_timeout: float = 5.0
     event_attempts: int = 4  # a failed delivery is retried with backoff, this many attempts in all
+    # the trigger's rule, as FC's OSS trigger configures it: only these events (names without "oss:",
+    # e.g. "ObjectCreated:PostObject"; None = every ObjectCreated event) for keys under this prefix
+    event_names: Optional[List[str]] = None
+    event_prefix: str = ""
+    event_delay: float = 0.0  # seconds from the object being stored to its event being sent (OSS: async)
     account_id: str = "1000000000000000"  # the bucket owner's uid, in events' ARNs and identities
 
 
@@ -66,7 +73,7 @@ class Emulator:
         self.config = config
         # first: a bad event target is refused before anything is created
         self.events = EventSender(config.event_targets, config.event_duplicates, config.event_shuffle,
-                                  config.event_timeout, config.event_attempts)
+                                  config.event_timeout, config.event_attempts, delay=config.event_delay)
         self.store = Store(os.path.join(config.data_dir, "buckets"))
         self.uploads = Uploads(self.store)
         self.key = _load_or_create_key(os.path.join(config.data_dir, "callback_key.pem"))
@@ -76,6 +83,7 @@ class Emulator:
                         "headers": ["*"], "expose": [h.strip() for h in EXPOSE.split(",")], "max_age": 600}
         self.cors = {b: ([default_rule] if config.cors_origins else []) for b in config.buckets}
         self.index = {b: config.index_document for b in config.buckets}
+        self.lifecycle = {b: [] for b in config.buckets}  # PutBucketLifecycle's rules (XML), stored only
         self.base_url = ""  # set by serve(); used for the public key URL
 
     def now(self):
@@ -83,9 +91,11 @@ class Emulator:
 
     def object_created(self, operation, bucket, key, meta, previous_size):
         """Queue the OSS trigger event for a new object (never blocks, never raises)."""
-        if not self.config.event_targets:
-            return
         cfg = self.config
+        if not cfg.event_targets or not key.startswith(cfg.event_prefix):
+            return
+        if cfg.event_names is not None and f"ObjectCreated:{operation}" not in cfg.event_names:
+            return
         size = meta["size"]
         delta = size - previous_size if previous_size is not None else size
         user_meta = {k: v for k, v in meta.get("headers", {}).items() if k.startswith("x-oss-meta-")}
@@ -202,10 +212,16 @@ def create_app(config):
         if key == "" and "uploads" in request.args and method == "GET":
             _require(signer)
             return _list_uploads(emu, bucket)
+        if key == "" and "lifecycle" in request.args:
+            _require(signer)
+            return _bucket_lifecycle(emu, bucket, method)
+        if key == "" and method == "GET" and "list-type" in request.args:
+            _require(signer)
+            return _list_objects_v2(emu, bucket)
         if key == "" and any(n in header_auth.SUBRESOURCES for n in request.args):
             _require(signer)
-            raise OSSError(501, "NotImplemented", "This emulator implements only the cors and website bucket "
-                           "sub-resources.")
+            raise OSSError(501, "NotImplemented", "This emulator implements only the cors, website, lifecycle "
+                           "and uploads bucket sub-resources.")
         if method == "POST" and key == "":
             return _post_object(emu, bucket)  # the form's own signature decides
         if key == "" and method in ("GET", "HEAD"):
@@ -220,11 +236,16 @@ def create_app(config):
         if "uploads" in request.args or "uploadId" in request.args:
             _require(signer)
             return _multipart_call(emu, bucket, key, method)
+        if "objectMeta" in request.args and method in ("GET", "HEAD"):  # GetObjectMeta: HEAD's headers
+            _require(signer)
+            return _get_object(emu, bucket, key, True, signer)
         unsupported = [n for n in request.args if n in header_auth.SUBRESOURCES and not n.startswith("response-")
                        and n not in ("security-token", "callback", "callback-var")]
-        if unsupported or (method == "PUT" and "x-oss-copy-source" in request.headers):
-            raise OSSError(501, "NotImplemented", "This emulator does not implement "
-                           f"{', '.join(unsupported) or 'CopyObject'}.")
+        if unsupported:
+            raise OSSError(501, "NotImplemented", f"This emulator does not implement {', '.join(unsupported)}.")
+        if method == "PUT" and "x-oss-copy-source" in request.headers:
+            _require(signer)
+            return _copy_object(emu, bucket, key)
         if key.endswith("/") and method in ("GET", "HEAD") and not emu.store.exists(bucket, key):
             key += emu.index[bucket]
         if method in ("GET", "HEAD"):
@@ -375,12 +396,181 @@ def _put_object(emu, bucket, key, signer):
         meta = emu.store.commit(bucket, key, staged, meta, overwrite)
     except Exists:
         raise _exists() from None
-    emu.object_created("PutObject", bucket, key, meta, previous)
     result_headers = {"ETag": f'"{meta["etag"]}"', "x-oss-hash-crc64ecma": meta["crc64"],
                       "Content-MD5": meta["content_md5"]}
-    if conf:
-        return _run_callback(emu, bucket, key, meta, custom, conf, result_headers, "PutObject")
-    return Response(status=200, headers=result_headers)
+    try:  # the trigger fires once the request is done: after its callback, as OSS notifies asynchronously
+        if conf:
+            return _run_callback(emu, bucket, key, meta, custom, conf, result_headers, "PutObject")
+        return Response(status=200, headers=result_headers)
+    finally:
+        emu.object_created("PutObject", bucket, key, meta, previous)
+
+
+_METADATA_HEADERS = ("cache-control", "content-disposition", "content-encoding", "expires")
+MAX_COPY = 5 * 1024**3  # larger objects are copied with UploadPartCopy
+_COPY_SOURCE_FORMAT = "Copy Source must mention the source bucket and key: /sourcebucket/sourcekey."
+
+
+def _copy_source(emu, value):
+    """(bucket, key) of ``x-oss-copy-source: /<bucket>/<url-encoded key>[?versionId=...]``."""
+    raw, _, query = value.partition("?")
+    if query:
+        version = dict(p.partition("=")[::2] for p in query.split("&")).get("versionId")
+        if version not in (None, "null"):  # this emulator keeps no versions
+            raise OSSError(404, "NoSuchVersion", "The specified version does not exist.", VersionId=version)
+    try:
+        path = unquote(raw, errors="strict") if raw.isascii() else None
+    except UnicodeDecodeError:
+        path = None
+    if path is None or not path.startswith("/"):
+        raise OSSError(400, "InvalidArgument", _COPY_SOURCE_FORMAT, ArgumentName="x-oss-copy-source",
+                       ArgumentValue=value)
+    src_bucket, _, src_key = path[1:].partition("/")
+    if not src_bucket or not src_key:
+        raise OSSError(400, "InvalidArgument", _COPY_SOURCE_FORMAT, ArgumentName="x-oss-copy-source",
+                       ArgumentValue=value)
+    if src_bucket not in emu.cors:
+        raise OSSError(404, "NoSuchBucket", "The specified bucket does not exist.", BucketName=src_bucket)
+    return src_bucket, src_key
+
+
+def _http_date(value, name):
+    try:
+        return email.utils.parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError):
+        raise OSSError(400, "InvalidArgument", f"{name} is not a valid HTTP date.", ArgumentName=name,
+                       ArgumentValue=value) from None
+
+
+def _copy_preconditions(headers, meta):
+    """x-oss-copy-source-if-*: 412 PreconditionFailed (match, unmodified-since) or 304 (none-match,
+    modified-since), checked in that order as OSS documents."""
+    etag, modified = meta["etag"], int(meta["last_modified"])
+    match = headers.get("x-oss-copy-source-if-match")
+    if match is not None and match.strip().strip('"').upper() != etag:
+        raise OSSError(412, "PreconditionFailed", "At least one of the pre-conditions you specified did not hold.",
+                       Condition="x-oss-copy-source-if-match")
+    since = headers.get("x-oss-copy-source-if-unmodified-since")
+    if since is not None and modified > _http_date(since, "x-oss-copy-source-if-unmodified-since"):
+        raise OSSError(412, "PreconditionFailed", "At least one of the pre-conditions you specified did not hold.",
+                       Condition="x-oss-copy-source-if-unmodified-since")
+    none_match = headers.get("x-oss-copy-source-if-none-match")
+    if none_match is not None and none_match.strip().strip('"').upper() == etag:
+        raise OSSError(304, "NotModified", "The source object was not modified.")
+    since = headers.get("x-oss-copy-source-if-modified-since")
+    if since is not None and modified <= _http_date(since, "x-oss-copy-source-if-modified-since"):
+        raise OSSError(304, "NotModified", "The source object was not modified.")
+
+
+def _copy_object(emu, bucket, key):
+    """CopyObject: ``PUT /<bucket>/<key>`` with ``x-oss-copy-source``. The data and (``COPY``, the
+    default) the source's type and metadata (Cache-Control, Content-Disposition, Content-Encoding,
+    Expires, x-oss-meta-*) are copied; ``REPLACE`` takes them from the request instead. The ACL and
+    storage class are not copied: the request's ``x-oss-object-acl`` / ``x-oss-storage-class`` or the
+    defaults. ``x-oss-forbid-overwrite: true`` refuses an existing target (except the source itself)."""
+    _check_key(key)
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    request.stream.read(64 * 1024)  # CopyObject has no body (clients may send Content-MD5 of an empty one)
+    src_bucket, src_key = _copy_source(emu, headers["x-oss-copy-source"])
+    directive = headers.get("x-oss-metadata-directive", "COPY")
+    if directive not in ("COPY", "REPLACE"):
+        raise OSSError(400, "InvalidArgument", "Invalid metadata directive.", ArgumentName="x-oss-metadata-directive",
+                       ArgumentValue=directive)
+    _check_acl_and_class(headers)
+    if directive == "REPLACE":
+        for name in headers:
+            if name.startswith("x-oss-meta-") and not _META_NAME.fullmatch(name):
+                raise OSSError(400, "InvalidArgument", "Invalid user metadata name.", ArgumentName=name)
+    found = emu.store.get(src_bucket, src_key)
+    if found is None:
+        raise OSSError(404, "NoSuchKey", "The specified key does not exist.", Key=src_key)
+    src_meta, data_path = found
+    _copy_preconditions(headers, src_meta)
+    if src_meta["size"] > MAX_COPY:
+        raise OSSError(400, "InvalidArgument", "The source object is larger than 5 GB: copy it with UploadPartCopy.")
+    same = (src_bucket, src_key) == (bucket, key)
+    forbid = headers.get("x-oss-forbid-overwrite", "").lower() == "true" and not same
+    if forbid and emu.store.exists(bucket, key):
+        raise _exists()
+    if directive == "COPY":
+        stored = {k: v for k, v in src_meta.get("headers", {}).items()
+                  if k in _METADATA_HEADERS or k.startswith("x-oss-meta-")}
+        meta = {"content_type": src_meta["content_type"], "headers": stored}
+    else:
+        meta = {"content_type": headers.get("content-type") or "application/octet-stream",
+                "headers": {k: v for k, v in headers.items()
+                            if k in _METADATA_HEADERS or k.startswith("x-oss-meta-")}}
+    for name in ("x-oss-object-acl", "x-oss-storage-class"):
+        if name in headers:
+            meta["headers"][name] = headers[name]
+    sink = emu.store.sink(bucket)
+    try:
+        with open(data_path, "rb") as source:  # an open file survives a concurrent delete of the source
+            while chunk := source.read(multipart.CHUNK):
+                sink.write(chunk)
+        staged = sink.finish()
+    except FileNotFoundError:
+        sink.abort()
+        raise OSSError(404, "NoSuchKey", "The specified key does not exist.", Key=src_key) from None
+    except BaseException:
+        sink.abort()
+        raise
+    previous = _size_of(emu, bucket, key)
+    try:
+        meta = emu.store.commit(bucket, key, staged, meta, overwrite=not forbid)
+    except Exists:
+        raise _exists() from None
+    body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<CopyObjectResult><ETag>"{meta["etag"]}"</ETag>'
+            f"<LastModified>{_iso(meta['last_modified'])}</LastModified></CopyObjectResult>")
+    try:
+        return Response(body, 200, content_type="application/xml",
+                        headers={"ETag": f'"{meta["etag"]}"', "x-oss-hash-crc64ecma": meta["crc64"]})
+    finally:
+        emu.object_created("CopyObject", bucket, key, meta, previous)
+
+
+def _list_objects_v2(emu, bucket):
+    """ListObjectsV2 (GetBucketV2): see listing.py."""
+    args = request.args
+    if args.get("list-type") != "2":
+        raise OSSError(400, "InvalidArgument", "list-type must be 2 (ListObjectsV2).", ArgumentName="list-type",
+                       ArgumentValue=args.get("list-type", ""))
+    encoded = _url_encoded()
+    prefix, delimiter = args.get("prefix", ""), args.get("delimiter", "")
+    start_after, token = args.get("start-after", ""), args.get("continuation-token", "")
+    for name, value in (("prefix", prefix), ("delimiter", delimiter), ("start-after", start_after)):
+        if len(value.encode("utf-8")) > 1023:
+            raise OSSError(400, "InvalidArgument", f"{name} is longer than 1023 bytes.", ArgumentName=name)
+    max_keys = _int_arg("max-keys", 100, 1, 1000)
+    fetch_owner = args.get("fetch-owner", "false").lower()
+    if fetch_owner not in ("true", "false", ""):
+        raise OSSError(400, "InvalidArgument", "fetch-owner must be true or false.", ArgumentName="fetch-owner",
+                       ArgumentValue=args.get("fetch-owner"))
+    entries, next_token = listing.list_page(emu.store.metas(bucket), prefix, delimiter, start_after, token or None,
+                                            max_keys)
+    body = listing.list_xml(bucket, entries, next_token, prefix=prefix, delimiter=delimiter,
+                            start_after=start_after, token=token, max_keys=max_keys, encoded=encoded,
+                            fetch_owner=fetch_owner == "true", owner_id=emu.config.account_id)
+    return Response(body, 200, content_type="application/xml")
+
+
+def _bucket_lifecycle(emu, bucket, method):
+    """PutBucketLifecycle (rules replaced), GetBucketLifecycle, DeleteBucketLifecycle."""
+    if method == "PUT":
+        body = request.stream.read(listing.MAX_BODY + 1)
+        md5 = request.headers.get("Content-MD5")
+        if md5 is not None and md5 != base64.b64encode(hashlib.md5(body).digest()).decode():
+            raise OSSError(400, "InvalidDigest", "The Content-MD5 you specified is not valid.", "0002-00000019")
+        emu.lifecycle[bucket] = listing.parse_lifecycle(body)
+        return Response(status=200)
+    if method == "DELETE":
+        emu.lifecycle[bucket] = []
+        return Response(status=204)
+    if method != "GET":
+        raise OSSError(405, "MethodNotAllowed", "The specified method is not allowed against this resource.")
+    if not emu.lifecycle[bucket]:
+        raise OSSError(404, "NoSuchLifecycle", "No Row found in Lifecycle Table.", BucketName=bucket)
+    return Response(listing.lifecycle_xml(emu.lifecycle[bucket]), 200, content_type="application/xml")
 
 
 def _receive_body(emu, bucket, headers):
@@ -505,7 +695,13 @@ def _post_object(emu, bucket):
     except BaseException:
         shutil.rmtree(staged["dir"], ignore_errors=True)  # a refused upload leaves nothing
         raise
-    emu.object_created("PostObject", bucket, key, meta, previous)
+    try:
+        return _post_answer(emu, bucket, key, meta, fields, state)
+    finally:  # after the callback (see _put_object)
+        emu.object_created("PostObject", bucket, key, meta, previous)
+
+
+def _post_answer(emu, bucket, key, meta, fields, state):
     result_headers = {"ETag": f'"{meta["etag"]}"', "x-oss-hash-crc64ecma": meta["crc64"],
                       "Content-MD5": meta["content_md5"]}
     if state["callback"]:
@@ -825,7 +1021,13 @@ def _complete_upload(emu, bucket, key, upload_id):
         emu.uploads.unclaim(bucket, upload_id, claimed)
         raise
     emu.uploads.discard(claimed)
-    emu.object_created("CompleteMultipartUpload", bucket, key, meta, previous)
+    try:  # the event after the callback (see _put_object)
+        return _complete_answer(emu, bucket, key, meta, conf, custom, encoded)
+    finally:
+        emu.object_created("CompleteMultipartUpload", bucket, key, meta, previous)
+
+
+def _complete_answer(emu, bucket, key, meta, conf, custom, encoded):
     result_headers = {"ETag": f'"{meta["etag"]}"', "x-oss-hash-crc64ecma": meta["crc64"]}
     if conf:
         return _run_callback(emu, bucket, key, meta, custom, conf, result_headers, "CompleteMultipartUpload")

@@ -14,7 +14,8 @@ triggers)::
                  "region": ..., "requestParameters": {"sourceIPAddress": ...},
                  "responseElements": {"requestId": ...}, "userIdentity": {"principalId": uid}}]}
 
-Delivery is asynchronous (one queue and worker thread per target), at least once (a failed POST or a
+Delivery is asynchronous (one queue and worker thread per target; with ``delay``, each event no sooner
+than that many seconds after its object was stored, as a real trigger takes a moment), at least once (a failed POST or a
 non-2xx answer is retried with exponential backoff), and never blocks nor fails the upload that
 raised it. A test mode delivers every event ``duplicates`` times and, with ``shuffle``, in a random
 order (what a real trigger may do). Only loopback URLs are accepted: the emulator never reaches out.
@@ -79,7 +80,7 @@ def build_event(name, bucket, key, etag, size, delta_size, region, account_id, r
 class EventSender:
     """Per-target queues and workers. ``emit`` only enqueues: it never blocks and never raises."""
 
-    def __init__(self, targets, duplicates=1, shuffle=False, timeout=5.0, attempts=4, backoff=0.2):
+    def __init__(self, targets, duplicates=1, shuffle=False, timeout=5.0, attempts=4, backoff=0.2, delay=0.0):
         bad = [t for t in targets if not is_loopback_url(t)]
         if bad:
             raise ValueError(f"event targets must be loopback http(s) URLs (the emulator never reaches out): {bad}")
@@ -88,6 +89,9 @@ class EventSender:
         self.targets = list(targets)
         self.duplicates, self.shuffle = int(duplicates), shuffle
         self.timeout, self.attempts, self.backoff = timeout, max(1, int(attempts)), backoff
+        if not 0 <= float(delay) <= 60:
+            raise ValueError("event delay must be between 0 and 60 seconds")
+        self.delay = float(delay)
         self.random = random.Random(shuffle) if isinstance(shuffle, int) and not isinstance(shuffle, bool) \
             else random.Random()
         self.delivered = 0  # successful POSTs (all targets), for tests and logs
@@ -108,10 +112,11 @@ class EventSender:
         """Queue an event for every target; ``event_for_rule(rule_id)`` builds it (the rule id differs
         per target, as each trigger is its own rule)."""
         try:
+            due = time.monotonic() + self.delay
             for url, q in zip(self.targets, self._queues):
                 body = json.dumps(event_for_rule(self.rule_id(url)), ensure_ascii=False).encode("utf-8")
                 for _ in range(self.duplicates):
-                    q.put(body)
+                    q.put((due, body))
         except Exception:  # noqa: BLE001 - an event must never fail the upload that raised it
             log.exception("could not queue an OSS event")
 
@@ -121,6 +126,9 @@ class EventSender:
             item = q.get()
             if item is STOP:
                 return
+            wait = item[0] - time.monotonic()  # events are queued in due order: only the first waits
+            if wait > 0:
+                time.sleep(wait)
             batch = [item]
             if self.shuffle:
                 while True:  # gather what arrives close together, then deliver it in a random order
@@ -133,7 +141,7 @@ class EventSender:
                         break
                     batch.append(more)
                 self.random.shuffle(batch)
-            for body in batch:
+            for _, body in batch:
                 self._deliver(session, url, body)
 
     def _deliver(self, session, url, body):

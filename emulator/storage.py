@@ -145,6 +145,16 @@ class Store:
         except (FileNotFoundError, NotADirectoryError):
             return None
 
+    def metas(self, bucket):
+        """The meta of every object in ``bucket`` (unordered; an object deleted meanwhile is left out)."""
+        root = os.path.join(self._bucket_dir(bucket), "objects")
+        for name in os.listdir(root):
+            try:
+                with open(os.path.join(root, name, "meta.json"), encoding="utf-8") as f:
+                    yield json.load(f)
+            except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError):
+                continue
+
     def update_headers(self, bucket, key, headers):
         """Change stored headers of an existing object (PutObjectAcl); meta.json is swapped atomically."""
         path = self._object_dir(bucket, key)

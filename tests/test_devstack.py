@@ -33,7 +33,7 @@ class StackProcess:
         env = dict(os.environ, PYTHONUNBUFFERED="1", ALIBABA_CLOUD_ECS_METADATA_DISABLED="true")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "devstack", "--emulator-port", "0", "--signature-port", "0",
-             "--callback-port", "0", "--data-dir", str(data_dir), *args],
+             "--callback-port", "0", "--process-port", "0", "--data-dir", str(data_dir), *args],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.lines = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
@@ -121,7 +121,8 @@ def test_banner_first_then_one_line_per_request(run_stack):
     stack = run_stack()
     assert stack.before_banner == [], "setup noise before the banner"
     assert stack.banner[0] == stack.banner[-1] == "" and stack.banner[1] == BANNER_FIRST
-    assert len(stack.banner) == 9
+    assert len(stack.banner) == 11  # the parts, one per line, and that sign-in is off
+    assert any(line.strip().startswith("sign-in:            off") for line in stack.banner)
     page, signature = stack.urls["upload page"], stack.urls["signature function"]
 
     assert get(page)[0] == 200

@@ -1,5 +1,5 @@
 """The process function (OSS trigger) with FC3 OSS events built as FC delivers them, the real emulator
-(behind a gateway adding ListObjectsV2/CopyObject), real SQLite files and real processes."""
+(HeadObject, ranged GET, CopyObject, DeleteObject, PutObjectAcl), real SQLite files and real processes."""
 
 import io
 import json
@@ -11,7 +11,6 @@ import types
 
 import pytest
 import requests
-from oss_gateway_standin import OssGateway
 from PIL import Image
 
 from ossdirect.events import (HookBusy, HookFailed, ProcessConfigError, content_verdict, load_process_settings,
@@ -60,17 +59,10 @@ def oss_event(key, etag="", size=0, name="ObjectCreated:PostObject", bucket="pho
 # -- fixtures -----------------------------------------------------------------------------------
 
 @pytest.fixture
-def gateway(photo_bucket, tmp_path):
-    g = OssGateway(photo_bucket, tmp_path / "oss")
-    yield g
-    g.close()
-
-
-@pytest.fixture
-def env(tmp_path, gateway, key_server):
+def env(tmp_path, photo_bucket, key_server):
     return {
         "OSSDIRECT_BUCKET": "photo-bucket", "OSSDIRECT_REGION": "cn-hangzhou",
-        "OSSDIRECT_OSS_ENDPOINT": gateway.bucket_url, "OSSDIRECT_PREFIX": "uploads/",
+        "OSSDIRECT_OSS_ENDPOINT": photo_bucket.bucket_url, "OSSDIRECT_PREFIX": "uploads/",
         "OSSDIRECT_RECORDS": f"sqlite:///{tmp_path / 'records.sqlite3'}",
         "OSSDIRECT_TRUSTED_KEY_PREFIXES": f"{key_server.url}/_emulator/",
         "OSSDIRECT_PUBLIC_BASE_URL": "https://files.example.com",
@@ -275,7 +267,7 @@ def test_five_concurrent_deliveries_and_the_callback_give_one_record_and_one_hoo
     assert sorted(hook_calls(env)) == [f"c{i}" for i in range(6)]  # exactly once each
 
 
-def test_html_declared_png_is_moved_to_quarantine(env, photo_bucket, gateway):
+def test_html_declared_png_is_moved_to_quarantine(env, photo_bucket):
     photo_bucket.put("uploads/evil.png", HTML, upload_id="evil", content_type="image/png")
     app = ProcessApp(env)
     deliver(app, photo_bucket, "uploads/evil.png")

@@ -1,15 +1,16 @@
-"""`python -m ossdirect reconcile` against the emulator (ListObjectsV2 through the gateway stand-in)
-and a real SQLite record store: 1,000 objects, 10 unrecorded, 5 records whose objects were deleted."""
+"""`python -m ossdirect reconcile` against the emulator (its ListObjectsV2) and a real SQLite record
+store: 1,000 objects, 10 unrecorded, 5 records whose objects were deleted."""
 
 import json
+import logging
 import os
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-from oss_gateway_standin import OssGateway
 from test_events import png_bytes
 
 from ossdirect.credentials import Credentials
@@ -22,16 +23,32 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
-def gateway(photo_bucket, tmp_path):
-    g = OssGateway(photo_bucket, tmp_path / "oss")
-    yield g
-    g.close()
+def emulator_calls(photo_bucket):
+    """("ListObjectsV2", query) for every listing the emulator answered, read from its request log
+    (``emulator GET /<bucket>?list-type=2&... <status> ...``)."""
+    calls = []
+
+    class Calls(logging.Handler):
+        def emit(self, record):
+            method, full_path = record.args[:2]
+            parts = urlsplit(full_path)
+            query = dict(parse_qsl(parts.query, keep_blank_values=True))
+            if method == "GET" and parts.path.strip("/") == photo_bucket.bucket and query.get("list-type") == "2":
+                calls.append(("ListObjectsV2", query))
+
+    logger, handler = logging.getLogger("emulator"), Calls()
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    yield calls
+    logger.removeHandler(handler)
+    logger.setLevel(level)
 
 
 @pytest.fixture
-def env(tmp_path, gateway):
+def env(tmp_path, photo_bucket):
     return {"OSSDIRECT_BUCKET": "photo-bucket", "OSSDIRECT_REGION": "cn-hangzhou",
-            "OSSDIRECT_OSS_ENDPOINT": gateway.bucket_url, "OSSDIRECT_PREFIX": "uploads/",
+            "OSSDIRECT_OSS_ENDPOINT": photo_bucket.bucket_url, "OSSDIRECT_PREFIX": "uploads/",
             "OSSDIRECT_RECORDS": f"sqlite:///{tmp_path / 'records.sqlite3'}"}
 
 
@@ -65,7 +82,7 @@ def bucket_of_1000(env, photo_bucket):
     return unrecorded, deleted
 
 
-def test_reconcile_reports_exactly_the_15_and_fix_records_the_10(env, photo_bucket, gateway, bucket_of_1000):
+def test_reconcile_reports_exactly_the_15_and_fix_records_the_10(env, photo_bucket, emulator_calls, bucket_of_1000):
     unrecorded, deleted = bucket_of_1000
     processor = open_processor(env)
     creds = creds_of(photo_bucket)
@@ -75,7 +92,7 @@ def test_reconcile_reports_exactly_the_15_and_fix_records_the_10(env, photo_buck
     assert {f["key"] for f in findings if f["finding"] == "missing"} == deleted
     assert len(findings) == 15
     assert summary == {"objects": 1000, "records": 995, "unrecorded": 10, "missing": 5, "quarantined": 0, "fixed": 0}
-    lists = [q for name, q in gateway.calls if name == "ListObjectsV2"]
+    lists = [q for name, q in emulator_calls if name == "ListObjectsV2"]
     assert len(lists) == 10 and all(q["max-keys"] == "100" for q in lists)  # paged, 100 keys at a time
 
     findings.clear()
@@ -94,7 +111,7 @@ def test_reconcile_reports_exactly_the_15_and_fix_records_the_10(env, photo_buck
     assert [f["finding"] for f in findings] == ["missing"] * 5 and summary["unrecorded"] == 0
 
 
-def test_reconcile_reports_quarantined(env, photo_bucket, gateway):
+def test_reconcile_reports_quarantined(env, photo_bucket):
     from test_events import HTML, oss_event
 
     from ossdirect.handlers import ProcessApp
@@ -111,7 +128,7 @@ def test_reconcile_reports_quarantined(env, photo_bucket, gateway):
     assert (summary["unrecorded"], summary["missing"], summary["quarantined"]) == (0, 0, 1)
 
 
-def test_cli(env, photo_bucket, gateway, bucket_of_1000):
+def test_cli(env, photo_bucket, bucket_of_1000):
     unrecorded, deleted = bucket_of_1000
     run_env = dict(os.environ, **env, ALIBABA_CLOUD_ACCESS_KEY_ID=photo_bucket.AK,
                    ALIBABA_CLOUD_ACCESS_KEY_SECRET=photo_bucket.SK, ALIBABA_CLOUD_SECURITY_TOKEN=photo_bucket.TOKEN)
@@ -124,7 +141,7 @@ def test_cli(env, photo_bucket, gateway, bucket_of_1000):
     assert lines[-1]["summary"]["fixed"] == 10 and lines[-1]["summary"]["missing"] == 5
 
 
-def test_list_objects_decodes_any_key(env, photo_bucket, gateway):
+def test_list_objects_decodes_any_key(env, photo_bucket):
     odd = ["uploads/a b+c.png", "uploads/日本語 <&>.png", "uploads/x%41.png"]
     for key in odd:
         photo_bucket.put(key, b"x")

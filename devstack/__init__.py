@@ -260,6 +260,8 @@ class LocalStack:
             "OSSDIRECT_BUCKET": BUCKET,
             "OSSDIRECT_REGION": REGION,
             "OSSDIRECT_UPLOAD_HOST": self.bucket_url,
+            # every function reaches the bucket here (HeadObject, multipart calls): never a real endpoint
+            "OSSDIRECT_OSS_ENDPOINT": self.bucket_url,
             "OSSDIRECT_PUBLIC_BASE_URL": self.bucket_url,
             "OSSDIRECT_ALLOWED_ORIGINS": self.emulator.url,
             "OSSDIRECT_KEY_NAMING": "random,original",

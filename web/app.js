@@ -4,6 +4,7 @@
 //               "signInUrl": "..."}}; "localStack": true also shows a Test user field (devstack only).
 import { fetchLimits, fetchRecord, formatBytes, formatSizes, precheck, SIGN_IN_SENTENCE, uploadFile,
   UploadError } from "./uploader.js";
+import { discardResumable, findResumable, listResumable } from "./multipart.js";
 
 const PARALLEL = 3;
 const RETRY_DELAYS = [1, 2, 4]; // seconds before each automatic retry of a network error; then Retry is offered
@@ -15,7 +16,7 @@ const THUMB_MAX_BYTES = 20 * 1048576;
 const PERMANENT = new Set(["Precheck", "EntityTooLarge", "EntityTooSmall", "UnsupportedContentType",
   "InvalidContentType", "ContentTypeRequired", "FileAlreadyExists", "InvalidFilename", "InvalidFolder",
   "FoldersNotAllowed", "OriginNotAllowed"]);
-const ACTIVE = ["queued", "uploading", "retrying"];
+const ACTIVE = ["queued", "uploading", "paused", "retrying"];
 const FINISHED = ["done", "unrecorded", "recorded"];
 const params = new URLSearchParams(location.search);
 const skipPrecheck = params.get("precheck") === "off"; // testing hook: let the server refuse instead
@@ -224,6 +225,50 @@ async function init() {
   document.querySelector(`input[name=naming][value=${l.default_naming}]`)?.click();
   if (l.folders) $("folder-group").hidden = false;
   renderAccount({ quiet: true });
+  renderResumable();
+}
+
+// --- large files: unfinished multipart uploads kept across reloads (multipart.js) -----------------
+/** Offer what an earlier visit left unfinished: choosing or dropping the same file again resumes it. */
+function renderResumable() {
+  const entries = state.limits?.multipart_threshold ? listResumable({ signatureUrl: state.signatureUrl }) : [];
+  const list = $("resumable-list");
+  list.replaceChildren();
+  for (const entry of entries) {
+    const li = document.createElement("li");
+    const text = document.createElement("span");
+    text.textContent = `${entry.name} (${fmtBytes(entry.size)}): choose or drop this file again to resume it.`;
+    const discard = document.createElement("button");
+    discard.type = "button";
+    discard.className = "secondary";
+    discard.textContent = "Discard";
+    discard.setAttribute("aria-label", `Discard the unfinished upload of ${entry.name}`);
+    discard.addEventListener("click", async () => {
+      discard.disabled = true;
+      await discardResumable(state.signatureUrl, entry, { getToken: state.getToken }).catch(() => {});
+      announce(`${entry.name}: unfinished upload discarded.`);
+      renderResumable();
+      $("dropzone").focus();
+    });
+    li.append(text, " ", discard);
+    list.append(li);
+  }
+  $("resumable").hidden = entries.length === 0;
+}
+
+/** Pause or resume a file that is going up in parts. */
+function togglePause(item) {
+  const up = item.multipart;
+  if (!up) return;
+  if (item.status === "paused") {
+    up.resume();
+    setStatus(item, "uploading", "Resuming…");
+    announce(`${item.file.name}: resumed.`);
+  } else if (item.status === "uploading") {
+    up.pause();
+    setStatus(item, "paused", `Paused: ${up.partsDone} of ${up.partCount} parts uploaded.`);
+    announce(`${item.file.name}: paused.`);
+  }
 }
 
 // --- the queue ------------------------------------------------------------------------------
@@ -256,7 +301,7 @@ function addFiles(files, how = "") {
 }
 
 function pump() {
-  const running = state.items.filter((i) => i.status === "uploading").length;
+  const running = state.items.filter((i) => i.status === "uploading" || i.status === "paused").length;
   const waiting = state.items.filter((i) => i.status === "queued");
   for (const item of waiting.slice(0, Math.max(0, PARALLEL - running))) start(item);
   updateOverall();
@@ -288,14 +333,18 @@ async function start(item) {
   const naming = document.querySelector("input[name=naming]:checked")?.value;
   const folder = $("folder-group").hidden ? "" : $("folder").value.trim();
   try {
+    if (state.limits?.multipart_threshold && findResumable(item.file, { signatureUrl: state.signatureUrl })) {
+      setStatus(item, "uploading", "Resuming the unfinished upload…");
+    }
     const result = await uploadFile(state.signatureUrl, item.file, {
-      naming, folder, signal: item.controller.signal, getToken: state.getToken,
+      naming, folder, signal: item.controller.signal, getToken: state.getToken, limits: state.limits,
+      onMultipart: (upload) => { item.multipart = upload; setStatus(item, item.status, item.el.querySelector(".status").textContent); },
       onProgress: (loaded, total) => {
         if (item.removed) return;
         item.loaded = Math.min(loaded, item.file.size);
         const pct = Math.floor((100 * loaded) / (total || 1));
         item.el.querySelector("progress").value = pct;
-        item.el.querySelector(".status").textContent = `Uploading… ${pct}%`;
+        if (item.status === "uploading") item.el.querySelector(".status").textContent = `Uploading… ${pct}%`;
         updateOverall();
       },
     });
@@ -329,7 +378,12 @@ async function start(item) {
     else if (e.status === 429) scheduleAccountRefresh();
   } finally {
     item.controller = null;
-    if (!item.removed) pump();
+    item.multipart = null;
+    if (!item.removed) {
+      pump();
+      renderResumable(); // a finished or cancelled multipart upload is no longer unfinished
+      setStatus(item, item.status, item.el.querySelector(".status").textContent);
+    }
   }
 }
 
@@ -424,6 +478,10 @@ function setStatus(item, status, text) {
   if (FINISHED.includes(status)) progress.value = 100;
   else if (status === "retrying") progress.value = 0;
   item.el.querySelector(".cancel").hidden = !ACTIVE.includes(status);
+  const pause = item.el.querySelector(".pause");
+  pause.hidden = !(item.multipart && ["uploading", "paused"].includes(status));
+  pause.textContent = status === "paused" ? "Resume" : "Pause";
+  pause.setAttribute("aria-label", `${pause.textContent} ${item.file.name}`);
   const retry = item.el.querySelector(".retry");
   const permanent = status === "refused" && PERMANENT.has(item.error?.code);
   retry.hidden = !(["failed", "cancelled", "refused", "signin", "retrying"].includes(status) && !permanent);
@@ -468,6 +526,7 @@ function renderItem(item) {
   li.dataset.id = item.id;
   li.innerHTML = `
     <div class="row"><span class="file"><span class="name"></span></span><span class="actions">
+      <button type="button" class="secondary pause" hidden>Pause</button>
       <button type="button" class="secondary cancel">Cancel</button>
       <button type="button" class="secondary retry" hidden>Retry</button>
       <button type="button" class="secondary remove">Remove</button></span></div>
@@ -479,6 +538,7 @@ function renderItem(item) {
   li.querySelector("progress").setAttribute("aria-label", `Progress of ${label}`);
   li.querySelector(".cancel").setAttribute("aria-label", `Cancel ${label}`);
   li.querySelector(".cancel").addEventListener("click", () => cancel(item));
+  li.querySelector(".pause").addEventListener("click", () => togglePause(item));
   li.querySelector(".retry").addEventListener("click", () => {
     stopTimers(item);
     setNote(item, "");
@@ -495,7 +555,7 @@ function renderItem(item) {
 }
 
 function cancel(item) {
-  if (item.status === "uploading") item.controller?.abort();
+  if (item.status === "uploading" || item.status === "paused") item.controller?.abort(); // parts: aborted on OSS
   else if (item.status === "queued" || item.status === "retrying") {
     stopTimers(item);
     setNote(item, "");

@@ -58,8 +58,24 @@ def site_files(web_dir, signature_url, page_config=None):
     return files
 
 
+LIFECYCLE_RULE_ID = "ossdirect-abort-incomplete-multipart"
+
+
+def abort_incomplete_multipart(bucket, prefix, days):
+    """A lifecycle rule that aborts multipart uploads left unfinished under ``prefix`` after ``days`` days
+    (parts cost storage until then). Other rules on the bucket are kept; ours is replaced by its id."""
+    try:
+        rules = [r for r in bucket.get_bucket_lifecycle().rules if r.id != LIFECYCLE_RULE_ID]
+    except oss2.exceptions.NoSuchLifecycle:
+        rules = []
+    rules.append(oss2.models.LifecycleRule(
+        LIFECYCLE_RULE_ID, prefix, status=oss2.models.LifecycleRule.ENABLED,
+        abort_multipart_upload=oss2.models.AbortMultipartUpload(days=days)))
+    bucket.put_bucket_lifecycle(oss2.models.BucketLifecycle(rules))
+
+
 def setup_bucket(endpoint, bucket_name, credentials, web_dir, signature_url, origins, index="index.html",
-                 page_config=None):
+                 page_config=None, prefix="uploads/", abort_incomplete_days=7):
     """Apply CORS, publish the site, set the index document. Returns {"uploaded": [...], "unchanged": [...]}."""
     key_id, secret, token = credentials
     auth = oss2.StsAuth(key_id, secret, token) if token else oss2.Auth(key_id, secret)
@@ -83,6 +99,8 @@ def setup_bucket(endpoint, bucket_name, credentials, web_dir, signature_url, ori
         bucket.put_object(key, data, headers=headers)
         report["uploaded"].append(key)
     bucket.put_bucket_website(oss2.models.BucketWebsite(index, index))
+    if abort_incomplete_days:
+        abort_incomplete_multipart(bucket, prefix, abort_incomplete_days)
     return report
 
 
@@ -96,12 +114,16 @@ def main(argv=None):
     parser.add_argument("--token-url", help="sign-in: a URL answering {\"token\": <JWT>} with the site's cookies")
     parser.add_argument("--get-token", help="sign-in: the name of a function on window that returns a token")
     parser.add_argument("--sign-in-url", help="where the page sends people who are not signed in")
+    parser.add_argument("--prefix", default="uploads/", help="the upload prefix (OSSDIRECT_PREFIX's fixed part)")
+    parser.add_argument("--abort-incomplete-days", type=int, default=7,
+                        help="abort multipart uploads left unfinished this many days (0: no lifecycle rule)")
     args = parser.parse_args(argv)
     auth = {k: v for k, v in (("tokenUrl", args.token_url), ("getToken", args.get_token),
                               ("signInUrl", args.sign_in_url)) if v}
     try:
         report = setup_bucket(args.endpoint, args.bucket, credentials_from_runtime(), args.web_dir,
-                              args.signature_url, args.origin, page_config={"auth": auth} if auth else None)
+                              args.signature_url, args.origin, page_config={"auth": auth} if auth else None,
+                              prefix=args.prefix, abort_incomplete_days=args.abort_incomplete_days)
     except oss2.exceptions.OssError as exc:
         print(f"bucket setup failed: {exc.status} {exc.code}: {exc.message}", file=sys.stderr)
         return 1

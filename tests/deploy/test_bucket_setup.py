@@ -50,3 +50,36 @@ def test_content_types():
     assert bucket_setup.content_type("a/b.js").startswith("text/javascript")
     assert bucket_setup.content_type("x.css").startswith("text/css")
     assert bucket_setup.content_type("x.unknownext") == "application/octet-stream"
+
+
+def test_setup_allows_part_uploads_aborts_leftovers_and_publishes_sign_in(tmp_path, monkeypatch):
+    import oss2
+
+    web = tmp_path / "web"
+    web.mkdir()
+    (web / "index.html").write_text("<!doctype html><title>t</title>")
+    config = EmulatorConfig(data_dir=str(tmp_path / "emu"), buckets=["site-bucket"], accounts={AK: (SK, TOKEN)})
+    with serve(config) as emu:
+        sdk = oss2.Bucket(oss2.StsAuth(AK, SK, TOKEN), emu.url, "site-bucket")
+        keep = oss2.models.LifecycleRule("operators-own", "logs/", status=oss2.models.LifecycleRule.ENABLED,
+                                         expiration=oss2.models.LifecycleExpiration(days=30))
+        sdk.put_bucket_lifecycle(oss2.models.BucketLifecycle([keep]))
+        monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", AK)
+        monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SK)
+        monkeypatch.setenv("ALIBABA_CLOUD_SECURITY_TOKEN", TOKEN)
+        for _ in range(2):  # idempotent: our rule is replaced, not added twice
+            assert bucket_setup.main(["--endpoint", emu.url, "--bucket", "site-bucket", "--signature-url",
+                                      "https://sig.example.com/", "--origin", "https://up.example.com",
+                                      "--web-dir", str(web), "--token-url", "/api/token",
+                                      "--sign-in-url", "/login", "--prefix", "incoming/",
+                                      "--abort-incomplete-days", "3"]) == 0
+        base = f"{emu.url}/site-bucket"
+        assert requests.get(base + "/config.json", timeout=5).json() == {
+            "auth": {"tokenUrl": "/api/token", "signInUrl": "/login"}, "signatureUrl": "https://sig.example.com/"}
+        preflight = requests.options(base + "/incoming/x?partNumber=1&uploadId=u", timeout=5, headers={
+            "Origin": "https://up.example.com", "Access-Control-Request-Method": "PUT"})
+        assert preflight.status_code == 200 and "ETag" in preflight.headers["Access-Control-Expose-Headers"]
+        rules = {r.id: r for r in sdk.get_bucket_lifecycle().rules}
+        assert set(rules) == {"operators-own", bucket_setup.LIFECYCLE_RULE_ID}
+        ours = rules[bucket_setup.LIFECYCLE_RULE_ID]
+        assert ours.prefix == "incoming/" and ours.abort_multipart_upload.days == 3

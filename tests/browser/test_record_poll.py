@@ -3,10 +3,9 @@
 After OSS answers 203 (the callback failed) the page polls GET <signature-url>/records/<upload_id> with
 backoff (1, 2, 4, 8, 16, 29 s: about a minute), stops on 501/401/403, and shows the record when it appears.
 The first two tests fake the record endpoint with Playwright routing (the rest of the stack is real); the
-last one runs the event path of the local stack and waits for devstack to run it (skipped until then).
+last one runs the event path of the local stack (the process function behind the emulator's OSS trigger).
 """
 
-import inspect
 import json
 import os
 import time
@@ -15,13 +14,9 @@ import pytest
 from conftest import ARTIFACTS
 from test_upload_page import item, open_page, wait_state
 
-import devstack
-
 pytestmark = pytest.mark.browser
 
 CORS = {"Access-Control-Allow-Origin": "*"}
-# The colleague's part: devstack running the process function (the event path) next to the callback.
-EVENT_PATH = any(word in inspect.getsource(devstack) for word in ("event_targets", "ProcessApp"))
 
 
 def upload_ids(page, stack):
@@ -116,7 +111,6 @@ def test_poll_stops_when_the_record_is_not_the_callers(page, make_stack, tmp_pat
     assert len(looks) == 1
 
 
-@pytest.mark.skipif(not EVENT_PATH, reason="waits for devstack to run the process function (event path)")
 def test_event_path_records_what_the_callback_missed(page, make_stack, tmp_path):
     """The real thing: callback down, the local stack's event path writes the record, the page finds it."""
     stack = make_stack()

@@ -12,7 +12,7 @@ from bench.common import ROOT, SIG_ENV, Benchmark, met
 
 COLD = r"""
 import sys, json, types
-sys.path[:0] = [sys.argv[1], sys.argv[2]]
+sys.path[:0] = [sys.argv[2], sys.argv[1]]  # shared first: never a stale vendored copy
 import index
 ctx = types.SimpleNamespace(credentials=types.SimpleNamespace(access_key_id="a", access_key_secret="b", security_token="c"))
 r = index.handler(sys.argv[3].encode(), ctx)

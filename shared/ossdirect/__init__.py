@@ -16,7 +16,8 @@ Function Compute handlers, which import only the submodules they need, pay nothi
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+# typing.TYPE_CHECKING without importing typing on the functions' cold start (type checkers read it as True)
+TYPE_CHECKING = False
 
 __version__ = "0.2.0"
 
@@ -34,6 +35,8 @@ _EXPORTS = {
 __all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:  # what a type checker sees; at run time each name is imported on first use
+    from typing import Any
+
     from .callback_auth import CallbackAuthError, verify_callback
     from .client import Client, UploadError, UploadResult
     from .config import Config, ConfigError, load_config

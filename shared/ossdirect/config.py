@@ -7,6 +7,7 @@ a size cap, server-named keys, no cross-origin access until origins are listed.
 
 import os
 import re
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 PREFIX = "OSSDIRECT_"
@@ -30,6 +31,11 @@ ROOT_PREFIX = "/"  # OSSDIRECT_PREFIX=/ is the explicit way to allow the bucket 
 def is_active_content_type(content_type):
     ct = content_type.lower()
     return ct in ACTIVE_CONTENT_TYPES or ct.endswith(("+xml", "/xml")) or "javascript" in ct
+
+
+@lru_cache(maxsize=512)
+def _admitted_cached(patterns, content_type):  # the configured list is a tuple: fixed per instance
+    return type_admitted(patterns, content_type)
 
 
 def type_admitted(patterns, content_type):
@@ -99,7 +105,7 @@ class Config:
             raise TypeError(f"unknown settings {sorted(values)}")
 
     def content_type_allowed(self, content_type):
-        return type_admitted(self.content_types, content_type)
+        return _admitted_cached(self.content_types, content_type)
 
     def public_limits(self):
         """What the web client may know to pre-check before any byte moves."""

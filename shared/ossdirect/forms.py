@@ -17,6 +17,7 @@ import re
 import time
 import unicodedata
 from collections import namedtuple
+from functools import lru_cache
 from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
 
@@ -88,10 +89,15 @@ def sanitize_name(name):
     return name
 
 
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9._-]+")  # needs no escaping anywhere: the common case, kept fast
+
+
 def content_disposition(kind, name):
     """``inline`` or ``attachment`` with the display name (RFC 6266: ASCII fallback + UTF-8 form)."""
     if not name:
         return kind
+    if _PLAIN_NAME.fullmatch(name):
+        return f"{kind}; filename=\"{name}\"; filename*=UTF-8''{name}"
     fallback = "".join(c if " " <= c <= "~" and c not in '"\\%' else "_" for c in name)
     return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
@@ -130,7 +136,9 @@ class Grant:
         self.user, self.payload = user, payload  # payload: compact JSON text or None
 
     def content_type_allowed(self, config, content_type):
-        return config.content_type_allowed(content_type) and type_admitted(self.content_types, content_type)
+        # the configuration's own list (no hook narrowed it) needs one check, not two
+        return config.content_type_allowed(content_type) and (
+            self.content_types is config.content_types or type_admitted(self.content_types, content_type))
 
 
 def stored_headers(config, disposition):
@@ -143,7 +151,7 @@ def stored_headers(config, disposition):
 
 
 def filename_meta(shown):
-    return quote(shown, safe="")
+    return shown if _PLAIN_NAME.fullmatch(shown) else quote(shown, safe="")
 
 
 def user_meta(user):
@@ -184,11 +192,18 @@ def resolve_key(config, grant, params, upload_id):
 def resolve_content_type(config, grant, params):
     """The declared type, lower-case ('' when none), checked against what this caller may upload."""
     content_type = params.get("content_type", "").strip().lower()
-    if content_type and not _CONTENT_TYPE.match(content_type):
+    if not content_type:
+        return content_type
+    if not _type_well_formed(content_type):
         raise ApiError(400, "InvalidContentType", "content_type must look like type/subtype")
-    if content_type and not grant.content_type_allowed(config, content_type):
+    if not grant.content_type_allowed(config, content_type):
         raise ApiError(415, "UnsupportedContentType", f"content type {content_type!r} is not accepted here")
     return content_type
+
+
+@lru_cache(maxsize=256)
+def _type_well_formed(content_type):
+    return bool(_CONTENT_TYPE.match(content_type))
 
 
 def initiate_headers(config, content_type, shown, upload_id, grant):
@@ -335,6 +350,7 @@ class FormIssuer:
         self.config = config
         self.limits = config.public_limits()
         self.callback_b64 = self.callback_param() if config.callback_url else ""
+        self.callback_json = RawJson(f'"{self.callback_b64}"')  # base64: no escaping, now or per request
         self._compiled = {}
         self._clock = (None, None)
 
@@ -417,12 +433,13 @@ class FormIssuer:
             "min_bytes": min_bytes, "max_bytes": max_bytes, "content_type": content_type,
             "content_disposition": content_disposition(config.content_disposition, shown if key else ""),
             "upload_id": upload_id, "filename": shown, "filename_meta": filename_meta(shown),
-            "callback": self.callback_param(upload_id) if seed and has_callback else self.callback_b64,
-            "content_types": list(grant.content_types),
-            "user": grant.user, "user_meta": user_meta(grant.user),
-            "payload": RawJson(grant.payload or "null"), "payload_text": grant.payload or "",
-            "payload_meta": payload_meta(grant.payload),
+            "callback": self.callback_param(upload_id) if seed and has_callback else self.callback_json,
         }
+        if shape.type_binding == "in":
+            values["content_types"] = list(grant.content_types)
+        if shape.identified:
+            values.update(user=grant.user, user_meta=user_meta(grant.user), payload=RawJson(grant.payload or "null"),
+                          payload_text=grant.payload or "", payload_meta=payload_meta(grant.payload))
         texts = json_values(values)  # each value escaped once, for both templates
         policy_b64 = base64.b64encode(compiled.policy.render_json(texts).encode("utf-8")).decode()
         signature = (v4_signature(creds.access_key_secret, date, config.region, policy_b64) if shape.v4

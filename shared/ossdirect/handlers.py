@@ -7,6 +7,7 @@ variable, and the same line is logged.
 
 import json
 import logging
+import os
 import time
 
 from .config import ConfigError, load_config
@@ -73,7 +74,7 @@ class SignatureApp(_App):
 
     def __init__(self, environ=None):
         super().__init__(environ)
-        from .auth import Authenticator, authorize, load_authorizer
+        from .auth import authorize, load_authorizer
         from .forms import FormIssuer, new_upload_id  # imported per app, so the callback never loads it
 
         self.issuer = FormIssuer(self.config) if self.config else None
@@ -92,6 +93,8 @@ class SignatureApp(_App):
                                      "that needs a signed-in user (OSSDIRECT_AUTH=jwt)")
                 log.error(json.dumps({"fn": self.fn, "config_error": self.config_error}))
             if self.config.auth.enabled:
+                from .jwt_check import Authenticator  # only with sign-in on: PyJWT and the JWKS cache
+
                 self.authenticator = Authenticator(self.config.auth)
             else:
                 log.warning(json.dumps({"fn": self.fn, "warning": "OSSDIRECT_AUTH=none: anyone who can reach this "
@@ -146,6 +149,8 @@ class SignatureApp(_App):
         return json_text_response(200, body, cors), {"upload_id": upload_id, "user": grant.user}
 
     def _open_limiter(self):
+        if not (self.environ if self.environ is not None else os.environ).get("OSSDIRECT_USER_LIMITS", "").strip():
+            return None  # no allowances configured: limits.py is never loaded
         from .limits import load_limit_settings, open_limiter
 
         try:

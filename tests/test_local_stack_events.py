@@ -78,6 +78,11 @@ def test_html_uploaded_as_png_is_quarantined(stack):
     assert record is not None and record["status"] == "quarantined", record
     assert record["quarantined_to"] == "quarantine/" + form["key"]
     assert "declared image/png, content is text/html" in record["status_reason"]
+    # the verdict is recorded first, then carried out (copy, then delete): wait for the move, bounded
+    deadline = time.monotonic() + POLL_SECONDS
+    while requests.head(f"{stack.bucket_url}/{form['key']}", timeout=5).status_code != 404:
+        assert time.monotonic() < deadline, "the quarantined object is still at its public key"
+        time.sleep(0.1)
     public = requests.get(f"{stack.bucket_url}/{form['key']}", timeout=5)
     assert public.status_code == 404  # gone from the public key
     kept = requests.get(f"{stack.bucket_url}/quarantine/{form['key']}", timeout=5)

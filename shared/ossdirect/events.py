@@ -348,6 +348,10 @@ class Processor:
         if not record.get("payload") and meta.get(_META_PAYLOAD):
             record["payload"] = _payload(meta[_META_PAYLOAD])
         kind = "upload"
+        if not record["upload_id"] and self.config.compat == "seed" and not meta.get(_META_DERIVED):
+            from .callbacks import SEED_REASON, seed_upload_id  # seed clients send no metadata: named by key+ETag
+
+            record.update(upload_id=seed_upload_id(key, info.etag), status_reason=SEED_REASON)
         if not record["upload_id"]:
             derived = meta.get(_META_DERIVED)
             parent = self.store.get(derived, credentials) if derived else None

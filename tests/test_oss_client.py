@@ -168,7 +168,7 @@ def test_import_stays_lean():
 
 # -- a loopback OSS stand-in -------------------------------------------------------------------
 
-AK = Credentials("LTAI5tLoopbackKeyID", "loopback-secret/+=", None, "test")
+AK = Credentials("AKIDLoopbackKeyID", "loopback-secret/+=", None, "test")
 STS = Credentials("STS.LoopbackKeyID", "sts-secret", "CAIS+sts/token==", "test")
 BUCKET = "ossdirect-local"
 

@@ -48,7 +48,7 @@ PRESIGN_OUT = os.path.join(os.path.dirname(__file__), "..", "..", "tests", "vect
 SIGNER_HEADERS = ("authorization", "x-oss-date", "x-oss-content-sha256", "x-oss-security-token", "date")
 TRANSPORT_HEADERS = ("user-agent",)
 
-AK = ("LTAI5tEXAMPLEkeyID01", "ExampleSecret+/=0123456789abcdefghijkl")
+AK = ("AKIDEXAMPLEkeyID0001", "ExampleSecret+/=0123456789abcdefghijkl")
 STS = ("STS.NUgYrLnoC37mZZCNnAbez2F3x", "STSsecretExample/with+chars=",
        "CAIS+wF1q6Ft5B2yfSjIr5bTKsn9jOdN0bGPb0vUjXkOb+1Jqrrvgzz2IHhMf3NpAe8Zv/0wnWlS7v0Y"
        "lqB6T55OSAmcNZIoy9SnpJVGrNl0LK4v1lQ6ya0mV0kOX4r3c3pZRPR9Z2ek/0aO/5Vgyd+E9BJ9vOU"

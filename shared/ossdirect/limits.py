@@ -284,19 +284,13 @@ class SqliteLimiter(Limiter):
     def __init__(self, settings, path):
         super().__init__(settings)
         self.path = path
-        self._local = threading.local()
+        from .records.sqlite import ThreadConnections
+
         try:
-            self._conn()  # a bad path fails at start
+            self._connections = ThreadConnections(path, self._setup)  # a bad path fails at start
         except (sqlite3.Error, OSError) as exc:
             raise LimitStoreError(f"sqlite file {path!r} cannot be opened: {exc}") from None
-
-    def _conn(self):
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            from .records.sqlite import connect_wal
-
-            conn = self._local.conn = connect_wal(self.path, self._setup)
-        return conn
+        self._conn = self._connections.get
 
     def _setup(self, conn):
         conn.execute(self._SCHEMA)
@@ -369,10 +363,7 @@ class SqliteLimiter(Limiter):
                                                            (int(now),)).rowcount)
 
     def close(self):
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        self._connections.close()
 
 
 def _busy(exc):

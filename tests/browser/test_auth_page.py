@@ -18,20 +18,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent.parent
 
 
-def open_page(page, stack, query=""):
-    page.goto(stack.page_url + query)
-    page.wait_for_selector("body[data-ready=true]")
-
-
-def item(page, name):
-    return page.locator("li.item", has=page.locator(".name", has_text=name))
-
-
-def wait_state(page, name, states, timeout=20000):
-    page.wait_for_function(
-        "([n, s]) => [...document.querySelectorAll('li.item')].some(li => "
-        "li.querySelector('.name').textContent.startsWith(n + ' (') && s.includes(li.dataset.state))",
-        arg=[name, states], timeout=timeout)
+from test_upload_page import item, open_page, wait_state  # noqa: E402  (the page's shared test helpers)
 
 
 def sign_in_as(page, user):

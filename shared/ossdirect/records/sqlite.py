@@ -37,6 +37,28 @@ def connect_wal(path, setup):
             time.sleep(0.01 + random.random() * 0.04)
 
 
+class ThreadConnections:
+    """One WAL connection per thread to one file, opened (and set up) on first use, so a bad path fails
+    at construction. Shared by the record store and the allowance counters."""
+
+    def __init__(self, path, setup):
+        self.path, self.setup = path, setup
+        self._local = threading.local()
+        self.get()
+
+    def get(self):
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = connect_wal(self.path, self.setup)
+        return conn
+
+    def close(self):
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+
 class SqliteStore(RecordStore):
     _SCHEMA = ("CREATE TABLE IF NOT EXISTS records (upload_id TEXT PRIMARY KEY, "
                + ", ".join(f"{f} {'INTEGER' if f in _INTEGER else 'TEXT'}" for f in RECORD_FIELDS if f != "upload_id")
@@ -44,17 +66,11 @@ class SqliteStore(RecordStore):
 
     def __init__(self, path):
         self.path = path
-        self._local = threading.local()
         try:
-            self._conn()  # create the file and schema now, so a bad path fails at start
+            self._connections = ThreadConnections(path, self._setup)  # file and schema now: a bad path fails here
         except (sqlite3.Error, OSError) as exc:
             raise RecordStoreError(f"sqlite file {path!r} cannot be opened: {exc}") from None
-
-    def _conn(self):
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._local.conn = connect_wal(self.path, self._setup)
-        return conn
+        self._conn = self._connections.get
 
     def _setup(self, conn):
         conn.execute(self._SCHEMA)
@@ -170,7 +186,4 @@ class SqliteStore(RecordStore):
         return [dict(zip(RECORD_FIELDS, r)) for r in rows]
 
     def close(self):
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        self._connections.close()

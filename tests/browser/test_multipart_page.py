@@ -198,7 +198,9 @@ def test_200_mb_in_parallel_parts_with_progress_pause_and_resume(stack, browser)
     assert len(log.sent) == len(log.ok) + len(log.failed)
     resent = sorted(n for n in set(log.sent) if log.sent.count(n) > 1)
     assert set(resent) <= set(log.failed) and set(resent) <= set(log.ok)
-    assert outcome["multipart"]["partsSent"] == len(log.ok)
+    # a part the server answered just as the immediate pause dropped it is held by OSS but not counted by the
+    # page (it never saw the answer; resume's listParts finds it): at most the parts that were in flight
+    assert len(log.ok) - 4 <= outcome["multipart"]["partsSent"] <= len(log.ok)
 
     # progress: per file, many events, reaching the total; 4 parts at a time
     progress = [e for e in events if e[0] != "state"]

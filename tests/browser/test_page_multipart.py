@@ -72,9 +72,9 @@ def test_reload_offers_the_unfinished_upload_and_resumes_it(page, make_stack, bi
     wait_state(page, "video.mp4", ["done"], timeout=120000)
     again = {u.split("partNumber=")[1].split("&")[0] for u in puts}
     assert before and not (before & again)  # finished parts were not sent again
-    assert len(before | again) == 9
+    # a part in flight at the reload may have reached OSS unseen by the page: held, listed, not re-sent
     [rec] = [r for r in stack.records() if r["key"].endswith(".mp4")]
-    assert rec["size"] == SIZE
+    assert rec["size"] == SIZE and rec["etag"].endswith("-9") and len(before | again) >= 9 - 4
     assert page.locator("#resumable").is_hidden()  # nothing unfinished any more
 
 

@@ -24,3 +24,48 @@ def widen_types(request, claims):
 
 def explode(request, claims):
     raise RuntimeError("database down")
+
+
+# Security round 3: values a careless hook returns. None of them may allow (tests/security/test_round3_attacks.py).
+def returns_allow_zero(request, claims):
+    return {"allow": 0}
+
+
+def returns_allow_none(request, claims):
+    return {"allow": None}
+
+
+def returns_allow_string(request, claims):
+    return {"allow": "false"}
+
+
+def returns_none(request, claims):
+    return None
+
+
+def returns_string_false(request, claims):
+    return "false"
+
+
+def returns_empty_string(request, claims):
+    return ""
+
+
+def returns_one(request, claims):
+    return 1
+
+
+def dot_segment_prefix(request, claims):
+    return {"prefix": "uploads/./x/"}
+
+
+def dotdot_prefix(request, claims):
+    return {"prefix": "uploads/a/../b/"}
+
+
+def percent_prefix(request, claims):
+    return {"prefix": "uploads/%2e%2e/"}
+
+
+def double_slash_prefix(request, claims):
+    return {"prefix": "uploads//x/"}

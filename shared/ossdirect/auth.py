@@ -413,14 +413,18 @@ def authorize(config, request, claims, hook=None):
     except Exception as exc:
         log.exception(json.dumps({"fn": "signature", "authorizer": config.authorizer, "raised": type(exc).__name__}))
         raise AuthorizerError("the upload authorizer failed") from None
+    # Fail closed: only True, or a dict whose "allow" is absent or exactly True, allows. False (or a
+    # dict with "allow": False) denies; anything else (None, 0, "false", {"allow": 0}) is a hook bug.
     if decision is True:
         return grant
-    if not decision or (isinstance(decision, dict) and decision.get("allow", True) is False):
+    allow = decision.get("allow", True) if isinstance(decision, dict) else decision
+    if allow is False:
         message = decision.get("message") if isinstance(decision, dict) else None
         raise ApiError(403, "UploadDenied", str(message or "you may not upload here")[:200])
-    if not isinstance(decision, dict):
-        log.error(json.dumps({"fn": "signature", "authorizer": config.authorizer, "returned": type(decision).__name__}))
-        raise AuthorizerError("the upload authorizer returned something other than True, False or a dict")
+    if allow is not True:
+        what = f"allow={type(allow).__name__}" if isinstance(decision, dict) else type(decision).__name__
+        log.error(json.dumps({"fn": "signature", "authorizer": config.authorizer, "returned": what}))
+        raise AuthorizerError("the upload authorizer must return True, False or a dict whose allow is True or False")
 
     def widened(what):
         log.error(json.dumps({"fn": "signature", "authorizer": config.authorizer, "widened": what}))
@@ -428,8 +432,7 @@ def authorize(config, request, claims, hook=None):
 
     prefix = decision.get("prefix")
     if prefix is not None:
-        if (not isinstance(prefix, str) or not prefix.startswith(grant.prefix) or not prefix.endswith("/")
-                or ".." in prefix.split("/") or "//" in prefix or not prefix.isprintable() or "{" in prefix):
+        if not _canonical_prefix(prefix) or not prefix.startswith(grant.prefix):
             raise widened("prefix")
         grant.prefix = prefix
     max_bytes = decision.get("max_bytes")
@@ -457,6 +460,16 @@ def authorize(config, request, claims, hook=None):
             raise AuthorizerError(f"the upload authorizer's payload is over {MAX_PAYLOAD_BYTES} bytes")
         grant.payload = payload
     return grant
+
+
+def _canonical_prefix(prefix):
+    """A folder made of plain segments: no ``.``/``..``, no empty segment, no ``%`` (a key is never
+    decoded, but a reader that decodes would see another path), no backslash, printable, no braces."""
+    if not isinstance(prefix, str) or not prefix.endswith("/") or prefix.startswith("/"):
+        return False
+    if any(c in prefix for c in "%\\{}") or not prefix.isprintable():
+        return False
+    return all(seg not in ("", ".", "..") for seg in prefix[:-1].split("/"))
 
 
 def _within(config, content_type):

@@ -79,6 +79,7 @@ def object_url(config, key):
 def record_from_object(config, key, info, source):
     """A record from what OSS says about the object (never from what a client or a body says)."""
     meta = info.metadata
+    pinned = config.compat != "seed"  # seed forms pin no metadata: whatever it says, the uploader wrote
     return {
         "record_id": new_record_id(),
         "upload_id": meta.get(_META_UPLOAD_ID) or None,
@@ -93,8 +94,9 @@ def record_from_object(config, key, info, source):
         "created_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         "source": source,
         "status": "recorded",
-        "user": unquote(meta[_META_USER]) if meta.get(_META_USER) else None,
-        "payload": _payload(meta.get(_META_PAYLOAD)),
+        # who and the payload only from a form that pinned them (every form but a seed client's)
+        "user": unquote(meta[_META_USER]) if pinned and meta.get(_META_USER) else None,
+        "payload": _payload(meta.get(_META_PAYLOAD)) if pinned else None,
     }
 
 
@@ -130,7 +132,8 @@ def answer(config, record, replayed):
 
 
 def handle_callback(config, store, oss, request, credentials, key_cache=None, log=None):
-    """Verify, confirm, record; return the JSON OSS relays to the uploader."""
+    """Verify, confirm, record; return the JSON OSS relays to the uploader. ``credentials`` may be a
+    function that returns them: it is called only once OSS's signature has been verified."""
     # here, not at the top: the process function shares this module's recording path, not the RSA check
     from .callback_auth import CallbackAuthError, verify_callback
 
@@ -151,6 +154,8 @@ def handle_callback(config, store, oss, request, credentials, key_cache=None, lo
     if not body["upload_id"]:
         raise ApiError(400, "MissingUploadId", "the callback body has no upload_id")
 
+    if callable(credentials):  # asked for only now: after OSS's signature and the body's own checks
+        credentials = credentials()
     info = lookup_object(oss, key, credentials)
     if info is None:
         raise ApiError(404, "ObjectNotFound", "no such object in the bucket: nothing was recorded")

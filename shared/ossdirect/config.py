@@ -22,6 +22,11 @@ ACTIVE_CONTENT_TYPES = frozenset((
     "application/javascript", "text/javascript", "application/ecmascript", "text/ecmascript",
     "application/x-javascript", "application/x-shockwave-flash", "multipart/x-mixed-replace",
 ))
+# Types that tell a browser "I don't know": it sniffs the bytes, and HTML bytes run as a document
+# (WHATWG MIME sniffing's unknown types; Chromium's IsUnknownMimeType; Firefox's unknown decoder).
+SNIFFED_TYPES = frozenset((
+    "unknown/unknown", "application/unknown", "*/*", "application/x-unknown-content-type", "application/x-unknown",
+))
 OBJECT_ACLS = ("default", "private", "public-read")  # never public-read-write: anyone could rewrite it
 STORAGE_CLASSES = ("Standard", "IA", "Archive", "ColdArchive", "DeepColdArchive")
 DISPOSITIONS = ("inline", "attachment")
@@ -29,8 +34,10 @@ ROOT_PREFIX = "/"  # OSSDIRECT_PREFIX=/ is the explicit way to allow the bucket 
 
 
 def is_active_content_type(content_type):
+    """A type a browser may render as a document: active itself, or one it sniffs (HTML bytes then run)."""
     ct = content_type.lower()
-    return ct in ACTIVE_CONTENT_TYPES or ct.endswith(("+xml", "/xml")) or "javascript" in ct
+    return (ct in ACTIVE_CONTENT_TYPES or ct in SNIFFED_TYPES or ct.endswith(("+xml", "/xml"))
+            or "javascript" in ct or "html" in ct)
 
 
 @lru_cache(maxsize=512)
@@ -96,6 +103,7 @@ class Config:
         "authorizer",
         "prefix_static",
         "prefix_claims",
+        "on_function_compute",
     )
 
     def __init__(self, **values):
@@ -120,9 +128,16 @@ class Config:
             "expires_seconds": self.expires_seconds,
             "signature_versions": list(self.signature_versions),
             "auth": self.auth.mode,
-            # multipart needs a store that can read (sessions live there): sqlite or tablestore
-            "multipart_threshold": MULTIPART_THRESHOLD if self.records.startswith(("sqlite:", "tablestore:")) else None,
+            # multipart keeps its sessions in a store every instance shares (never one file per instance)
+            "multipart_threshold": MULTIPART_THRESHOLD if self.shared_records() else None,
         }
+
+    def shared_records(self):
+        """Whether every instance of every function reads and writes the same records: Tablestore, or a
+        SQLite file off Function Compute (the local stack's three functions share one). On FC a SQLite
+        file is each instance's own: the record poll and multipart sessions cannot work there."""
+        return self.records.startswith("tablestore:") or (self.records.startswith("sqlite:")
+                                                           and not self.on_function_compute)
 
 
 def _get(env, name, default=""):
@@ -286,6 +301,12 @@ def load_config(environ=None, need_region=True):
     if not versions or any(v not in VERSIONS for v in versions):
         raise ConfigError(f"{PREFIX}SIGNATURE_VERSIONS must list v4 and/or v1 (first is the default), got {versions!r}")
 
+    compat = _choice(env, "COMPAT", "none", ("none", "seed"))
+    if compat == "seed" and (auth.mode != "none" or authorizer):
+        # seed clients cannot pin our metadata: a record's user would be whatever the uploader wrote
+        raise ConfigError(f"{PREFIX}COMPAT=seed cannot be combined with sign-in ({PREFIX}AUTH) or an "
+                          f"{PREFIX}AUTHORIZER: seed forms cannot pin who uploaded")
+
     return Config(
         bucket=bucket,
         region=region,
@@ -314,12 +335,14 @@ def load_config(environ=None, need_region=True):
         storage_class=_choice(env, "STORAGE_CLASS", "Standard", STORAGE_CLASSES),
         content_disposition=_choice(env, "CONTENT_DISPOSITION", "inline", DISPOSITIONS),
         cache_control=_header_value(env, "CACHE_CONTROL", "no-cache"),
-        compat=_choice(env, "COMPAT", "none", ("none", "seed")),
+        compat=compat,
         record_log=record_log,
         auth=auth,
         authorizer=authorizer,
         prefix_static=prefix_static,
         prefix_claims=prefix_claims,
+        # the runtime sets these in every instance (FC3 docs, "environment variables"); never a user's setting
+        on_function_compute=bool(env.get("FC_FUNCTION_NAME") or env.get("FC_INSTANCE_ID")),
     )
 
 
@@ -339,3 +362,55 @@ ENV_NAMES = (
     "USER_LIMITS", "LIMITS_STORE", "ANONYMOUS_LIMITS_BY_IP",
     "QUARANTINE", "QUARANTINE_PREFIX", "ON_UPLOAD", "HOOK_MAX_ATTEMPTS",
 )
+
+
+# Region ids OSS serves (alibabacloud.com/help/en/oss/user-guide/regions-and-endpoints, 2026). A region not
+# listed is a warning, not an error: new regions open, and finance clouds have their own ids.
+OSS_REGIONS = (
+    "cn-hangzhou", "cn-shanghai", "cn-nanjing", "cn-fuzhou", "cn-wuhan-lr", "cn-qingdao", "cn-beijing",
+    "cn-zhangjiakou", "cn-huhehaote", "cn-wulanchabu", "cn-shenzhen", "cn-heyuan", "cn-guangzhou", "cn-chengdu",
+    "cn-hongkong", "us-west-1", "us-east-1", "ap-northeast-1", "ap-northeast-2", "ap-southeast-1",
+    "ap-southeast-3", "ap-southeast-5", "ap-southeast-6", "ap-southeast-7", "eu-central-1", "eu-west-1",
+    "me-east-1", "me-central-1", "cn-hangzhou-finance", "cn-shanghai-finance-1", "cn-shenzhen-finance-1",
+    "cn-beijing-finance-1",
+)
+
+
+def _did_you_mean(word, choices):
+    import difflib  # only when something is misspelt
+
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def config_warnings(env, config, function):
+    """Sentences about settings that are valid but probably wrong, for the cold-start log and check-config:
+    unknown OSSDIRECT_* names, a region OSS does not list, and (signature function) an empty callback URL
+    or origin list."""
+    out = []
+    for name in sorted(k for k in env if k.startswith(PREFIX)):
+        bare = name[len(PREFIX):]
+        if bare not in ENV_NAMES and not bare.startswith("DEPLOY_"):
+            out.append(f"{name} is not a setting and is ignored"
+                       + _did_you_mean(bare, ENV_NAMES).replace("mean ", "mean " + PREFIX))
+    if config is None:
+        return out
+    if config.region and config.region not in OSS_REGIONS:
+        out.append(f"{PREFIX}REGION={config.region} is not a region OSS lists{_did_you_mean(config.region, OSS_REGIONS)}")
+    if function == "signature":
+        if not config.callback_url:
+            out.append(f"{PREFIX}CALLBACK_URL is empty: uploads are stored but never recorded by the callback")
+        if not config.allowed_origins:
+            out.append(f"{PREFIX}ALLOWED_ORIGINS is empty: browsers on other origins cannot ask for forms")
+        if config.on_function_compute and not config.shared_records():
+            out.append(f"{PREFIX}RECORDS={config.records.split('?')[0]} is not shared by Function Compute instances: "
+                       "the record poll and multipart uploads are refused (503 SharedStoreRequired); "
+                       "set tablestore://<instance>/<table>?endpoint=...")
+    return out
+
+
+def lenient_origins(env):
+    """The allowed origins as written, for error answers when the rest of the configuration is invalid
+    (so the page can show the server's sentence instead of a CORS failure)."""
+    env = os.environ if env is None else env
+    return tuple(o for o in _list(env, "ALLOWED_ORIGINS") if o == "*" or o.startswith(("http://", "https://")))

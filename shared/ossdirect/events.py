@@ -35,6 +35,7 @@ import os
 from datetime import datetime, timezone
 from urllib.parse import unquote
 
+from .config import is_active_content_type
 from .forms import UPLOAD_ID_META
 
 log = logging.getLogger("ossdirect")
@@ -50,8 +51,6 @@ HOOK_LEASE_SECONDS = 900
 HOOK_FIELDS = ("image_width", "image_height", "image_format")  # record fields a hook's returned dict may set
 
 _META_UPLOAD_ID = UPLOAD_ID_META[len("x-oss-meta-"):]
-_META_USER = "user"          # forms.USER_META without x-oss-meta-, percent-encoded
-_META_PAYLOAD = "payload"    # forms.PAYLOAD_META, base64url JSON
 DERIVED_META = "x-oss-meta-derived-from"
 _META_DERIVED = DERIVED_META[len("x-oss-meta-"):]
 
@@ -194,8 +193,26 @@ def _canon(content_type):
     return _CANON.get(ct, ct)
 
 
-_MARKUP_STARTS = (b"<!doctype", b"<html", b"<head", b"<body", b"<script", b"<svg", b"<?xml", b"<iframe",
-                  b"<!--", b"<meta", b"<a ", b"<img", b"<div", b"<style", b"<title", b"<table", b"<p>", b"<br")
+# WHATWG MIME Sniffing, "rules for identifying an unknown MIME type" (scriptable): after whitespace,
+# these tags (any case) followed by a tag-terminating byte make a browser render the bytes as HTML.
+# Chromium's SniffForHTML uses the same list. Terminators here are a superset (also \t \n \r \f and /):
+# flagging a little more than a browser sniffs costs a quarantined text file, flagging less an XSS.
+_HTML_TAGS = (b"<!doctype html", b"<html", b"<head", b"<script", b"<iframe", b"<h1", b"<div", b"<font",
+              b"<table", b"<a", b"<style", b"<title", b"<b", b"<body", b"<br", b"<p")
+_TAG_END = b" >\t\n\r\x0c/"
+_SNIFF_WHITESPACE = b" \t\n\r\x0c"
+
+
+def sniffs_as_markup(head):
+    """True when a browser sniffing ``head`` could end at HTML or XML (so script could run)."""
+    start = head[3:] if head.startswith(b"\xef\xbb\xbf") else head  # a UTF-8 BOM, as the page decoder skips it
+    start = start.lstrip(_SNIFF_WHITESPACE)[:512].lower()
+    if start.startswith((b"<!--", b"<?xml", b"<svg", b"<!doctype")):
+        return True
+    for tag in _HTML_TAGS:
+        if start.startswith(tag) and (len(start) == len(tag) or start[len(tag)] in _TAG_END):
+            return True
+    return False
 
 
 def _looks_like_text(head):
@@ -208,9 +225,6 @@ def _looks_like_text(head):
     except UnicodeDecodeError as exc:
         if exc.start < len(head) - 3:
             return False, "not UTF-8 text"
-    start = head.lstrip(b"\xef\xbb\xbf \t\r\n\x0c").lower()
-    if start.startswith(_MARKUP_STARTS):
-        return False, "markup (HTML/XML) in a text upload"
     return True, None
 
 
@@ -239,6 +253,10 @@ def content_verdict(declared, head):
     - anything else identified: a mismatch ("declared image/png, content is text/html").
     """
     want = _canon(declared)
+    if head and sniffs_as_markup(head) and not is_active_content_type(want or "unknown/unknown"):
+        # whatever the declared type, bytes a browser may sniff into a document are not kept under it
+        return False, "text/html", (f"declared {declared or 'no type'}, content is text/html "
+                                    "(markup a browser may render as a document)")
     found = detect_types(head) if head else []
     mimes = [_canon(m) for m, _, _ in found if m]
     best = mimes[0] if mimes else (found[0][1].lstrip(".") if found else None)
@@ -343,10 +361,6 @@ class Processor:
             return {"key": key, "action": "gone"}
         meta = info.metadata
         record = record_from_object(self.config, key, info, source)
-        if not record.get("user") and meta.get(_META_USER):
-            record["user"] = unquote(meta[_META_USER])
-        if not record.get("payload") and meta.get(_META_PAYLOAD):
-            record["payload"] = _payload(meta[_META_PAYLOAD])
         kind = "upload"
         if not record["upload_id"] and self.config.compat == "seed" and not meta.get(_META_DERIVED):
             from .callbacks import SEED_REASON, seed_upload_id  # seed clients send no metadata: named by key+ETag
@@ -491,15 +505,6 @@ def _older_than(stamp, seconds):
     except ValueError:
         return True
     return (datetime.now(timezone.utc) - then).total_seconds() > seconds
-
-
-def _payload(value):
-    import base64
-
-    try:
-        return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode("utf-8")
-    except (ValueError, UnicodeDecodeError):
-        return None
 
 
 def open_processor(environ=None, store=None, config=None):

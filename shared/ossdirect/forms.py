@@ -216,9 +216,8 @@ def initiate_headers(config, content_type, shown, upload_id, grant):
         headers["x-oss-forbid-overwrite"] = "true"
     headers[UPLOAD_ID_META] = upload_id
     headers[FILENAME_META] = filename_meta(shown)
-    if grant.user is not None or grant.payload is not None:
-        headers[USER_META] = user_meta(grant.user)
-        headers[PAYLOAD_META] = payload_meta(grant.payload)
+    headers[USER_META] = user_meta(grant.user)  # always: an empty value is "nobody", pinned
+    headers[PAYLOAD_META] = payload_meta(grant.payload)
     return headers
 
 
@@ -240,7 +239,7 @@ class RawJson(str):
 # What decides a form's structure (not its values): one compiled template per shape.
 # type_binding: "exact" (the declared type) or "in" (the configured list of exact types).
 # seed_compat: the reduced form the seed samples' own clients can send (OSSDIRECT_COMPAT=seed).
-# identified: the form pins who uploaded (user) and the authorizer's payload.
+# identified: the form pins who uploaded (user) and the authorizer's payload (empty when none).
 Shape = namedtuple("Shape", "v4 sts exact_key type_binding has_callback seed_compat identified")
 
 
@@ -279,7 +278,7 @@ def form_policy(config, shape):
         p.eq(FILENAME_FIELD, Slot("filename"))
         p.eq(FILENAME_META, Slot("filename_meta"))
     if shape.identified:
-        p.eq(USER_FIELD, Slot("user"))
+        p.eq(USER_FIELD, Slot("user_field"))
         p.eq(USER_META, Slot("user_meta"))
         p.eq(PAYLOAD_FIELD, Slot("payload_text"))
         p.eq(PAYLOAD_META, Slot("payload_meta"))
@@ -423,7 +422,7 @@ class FormIssuer:
         has_callback = bool(config.callback_url) and not (seed and version == "v4")
         shape = Shape(version == "v4", bool(creds.security_token), key is not None,
                       "exact" if content_type else "in", has_callback, seed,
-                      not seed and (grant.user is not None or grant.payload is not None))
+                      not seed)  # every form but a seed client's pins user and payload (empty when none)
         compiled = self._template(shape)
         values = {
             "expiration": expiration, "expire": expire, "dir": directory, "key": key,
@@ -438,7 +437,7 @@ class FormIssuer:
         if shape.type_binding == "in":
             values["content_types"] = list(grant.content_types)
         if shape.identified:
-            values.update(user=grant.user, user_meta=user_meta(grant.user), payload=RawJson(grant.payload or "null"),
+            values.update(user=grant.user, user_field=grant.user or "", user_meta=user_meta(grant.user), payload=RawJson(grant.payload or "null"),
                           payload_text=grant.payload or "", payload_meta=payload_meta(grant.payload))
         texts = json_values(values)  # each value escaped once, for both templates
         policy_b64 = base64.b64encode(compiled.policy.render_json(texts).encode("utf-8")).decode()

@@ -40,14 +40,24 @@ class _App:
         except ConfigError as exc:
             self.config, self.config_error = None, str(exc)
             log.error(json.dumps({"fn": self.fn, "config_error": self.config_error}))
+        from .config import config_warnings
+
+        for warning in config_warnings(os.environ if environ is None else environ, self.config, self.fn):
+            log.warning(json.dumps({"fn": self.fn, "warning": warning}))
+        if self.config and self.fn != "signature" and self.config.records.startswith("sqlite:") \
+                and not self.config.shared_records():
+            self.config_error = (f"OSSDIRECT_RECORDS is a SQLite file, which each Function Compute instance keeps "
+                                 "to itself: records would be neither exactly-once nor readable by the page; set "
+                                 "tablestore://<instance>/<table>?endpoint=... (or sls:// for a log only)")
+            log.error(json.dumps({"fn": self.fn, "config_error": self.config_error}))
 
     def __call__(self, event, context=None):
         started = time.perf_counter()
         request, extra = None, {}
         try:
+            request = parse_event(event)  # first: the error answer carries CORS for the page's origin
             if self.config_error:
                 raise ApiError(503, "ConfigInvalid", self.config_error)
-            request = parse_event(event)
             response, extra = self.handle(request, context)
         except ApiError as exc:
             headers = self.error_headers(request) or {}
@@ -101,8 +111,12 @@ class SignatureApp(_App):
                                         "function gets upload forms; set OSSDIRECT_AUTH=jwt for production"}))
 
     def error_headers(self, request):
-        if request is None or not self.config:
+        if request is None:
             return None
+        if not self.config:  # misconfigured: still let the allowed page read the sentence
+            from .config import lenient_origins
+
+            return cors_headers(lenient_origins(self.environ), request.header("origin"), self.methods)
         return cors_headers(self.config.allowed_origins, request.header("origin"), self.methods)
 
     def handle(self, request, context):
@@ -155,6 +169,11 @@ class SignatureApp(_App):
 
         try:
             settings = load_limit_settings(self.environ)
+            if settings and self.config and (self.config.prefix_forms or self.config.compat == "seed"):
+                # a prefix form stores any number of objects for one spend: allowances could not hold
+                raise ConfigError("OSSDIRECT_USER_LIMITS cannot be combined with prefix forms "
+                                  "(OSSDIRECT_PREFIX_FORMS=true or OSSDIRECT_COMPAT=seed): one form would "
+                                  "store any number of objects for one spend")
             return open_limiter(settings) if settings else None
         except ConfigError as exc:
             self.config_error = str(exc)
@@ -215,6 +234,10 @@ class SignatureApp(_App):
         return {name: found.get(name) for name in fields}
 
     def _record_store(self):
+        if not self.config.shared_records() and self.config.records.startswith("sqlite:"):
+            raise ApiError(503, "SharedStoreRequired",
+                           "this route needs records every instance shares, and OSSDIRECT_RECORDS is a SQLite file "
+                           "each Function Compute instance keeps to itself: set tablestore://<instance>/<table>")
         if getattr(self, "_store", None) is None:  # opened on first use: forms never pay for it
             from .records import RecordStoreError, open_store
 
@@ -229,7 +252,7 @@ class SignatureApp(_App):
 
     def limits(self, request, claims, context=None):
         limits = self.config.public_limits()
-        if claims is not None:
+        if claims is not None or self.authorizer is not None:  # the hook decides here as for forms
             grant = self.authorize(self.config, request, claims, self.authorizer)
             limits.update(user=grant.user, folder=grant.prefix, max_bytes=grant.max_bytes,
                           content_types=list(grant.content_types), naming=list(grant.namings),
@@ -275,10 +298,12 @@ class CallbackApp(_App):
     def handle(self, request, context):
         if request.method != "POST":
             raise ApiError(405, "MethodNotAllowed", "OSS callbacks are POST requests")
-        try:
-            creds = resolve_credentials(context)  # HeadObject (and a cloud store) sign with the function's role
-        except CredentialsUnavailable:
-            raise ApiError(503, "CredentialsUnavailable", "the function has no credentials") from None
+        def creds():  # HeadObject (and a cloud store) sign with the function's role: asked only after
+            try:      # OSS's signature checks out, so a forged callback is a 403 whatever the runtime has
+                return resolve_credentials(context)
+            except CredentialsUnavailable:
+                raise ApiError(503, "CredentialsUnavailable", "the function has no credentials") from None
+
         result = self.handle_callback(self.config, self.store, self.oss, request, creds, self.key_cache, log)
         return json_response(200, result), {"upload_id": result["upload_id"], "replayed": result["replayed"]}
 

@@ -86,6 +86,9 @@ class Authenticator:
         sub = claims.get("sub")
         if type(sub) is not str or not sub:
             raise _invalid("MissingClaim", "the token sub claim must be a non-empty string")
+        if not _scalar_strings(claims):
+            # JSON may carry lone surrogates (\ud800); they cannot be encoded into keys, logs or records
+            raise _invalid("TokenMalformed", "the token's claims are not valid Unicode text")
         return claims
 
     # -- JWKS --------------------------------------------------------------------------------
@@ -227,6 +230,23 @@ def _redirect_handler_class():
 
         _redirect_handler = HttpsOnlyRedirects
     return _redirect_handler
+
+
+def _scalar_strings(value, depth=0):
+    """True when every string in the claims (keys too) is made of Unicode scalar values only."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")  # strict UTF-8 refuses exactly the surrogates
+        except UnicodeEncodeError:
+            return False
+        return True
+    if depth > 32:
+        return False
+    if isinstance(value, dict):
+        return all(_scalar_strings(k, depth + 1) and _scalar_strings(v, depth + 1) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_scalar_strings(v, depth + 1) for v in value)
+    return True
 
 
 def _header(token):

@@ -166,8 +166,25 @@ def subject_for(settings, user=None, client_ip=None):
     if user:
         return f"user:{user}"
     if settings.anonymous_by_ip and client_ip:
-        return f"ip:{client_ip}"
+        return f"ip:{ip_subject(client_ip)}"
     return None
+
+
+def ip_subject(address):
+    """What an anonymous caller is counted by: an IPv4 address, or an IPv6 address's /64 (one
+    subscriber usually holds a whole /64, so per-address counting would give them 2**64 allowances)."""
+    import ipaddress
+
+    try:
+        ip = ipaddress.ip_address(address.strip().strip("[]"))
+    except ValueError:
+        return address
+    if ip.version == 6:
+        mapped = ip.ipv4_mapped
+        if mapped is not None:
+            return str(mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
 def subject_key(subject):

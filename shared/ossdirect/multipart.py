@@ -45,6 +45,13 @@ BASE_PART = 8 * MiB
 MAX_BATCH = 100  # part URLs per request
 MAX_BODY = 2 * MiB  # complete's JSON: 10,000 parts fit
 UPLOADING, ABORTED = "uploading", "aborted"
+# Open sessions per caller (signed-in user, else client address; IPv6 by /64). A session is open until
+# completed or aborted, or until it has been idle (no part URL signed) for the URL lifetime plus this
+# grace: then the caller's next create sweeps it (OSS abort + "aborted"), so stale ones never count.
+MAX_OPEN_SESSIONS = 8
+IDLE_GRACE_SECONDS = 600
+TOUCH_EVERY_SECONDS = 60  # a session's updated_at moves at most this often while parts are signed
+SWEEP_SCAN = 1000  # records looked at per create, at most (the listing is paged by creation time)
 CREATE_PARAMS = ("filename", "size", "content_type", "naming", "folder")
 
 
@@ -72,6 +79,32 @@ def _iso(epoch):
 
 def _now():
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + ".%06dZ" % (time.time() % 1 * 1e6)
+
+
+def _epoch(stamp):
+    """A record's ISO-8601 UTC time as epoch seconds, or None."""
+    from datetime import datetime, timezone
+
+    try:
+        return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp()
+    except (TypeError, ValueError):
+        try:
+            return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
+        except (TypeError, ValueError):
+            return None
+
+
+def _stamp(epoch):
+    """Epoch seconds as a record's created_at string (None stays None)."""
+    if epoch is None:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch)) + ".%06dZ" % (epoch % 1 * 1e6)
+
+
+def _caller_address(source_ip):
+    from .limits import ip_subject  # an anonymous caller is its address (IPv6: its /64), as allowances count
+
+    return ip_subject(source_ip) if source_ip else ""
 
 
 def _bad(code, message):
@@ -255,6 +288,8 @@ class MultipartRoutes:
         if not content_type:
             raise _bad("ContentTypeRequired", "content_type is required: a multipart upload pins one type")
         creds = self._creds(context)
+        caller_ip = None if grant.user is not None else _caller_address(request.source_ip)
+        self._bound_open_sessions(store, grant.user, caller_ip, creds)
         if self.app.limiter is not None:  # after validation: a refused request spends nothing
             self.app.spend(request, grant, size, creds)
         oss_id = self._oss_call("start the upload", "initiate_multipart_upload", key, creds,
@@ -263,7 +298,7 @@ class MultipartRoutes:
             "record_id": new_record_id(), "upload_id": upload_id, "bucket": config.bucket, "key": key,
             "size": size, "content_type": content_type, "filename": shown or None, "created_at": _now(),
             "source": "multipart", "status": UPLOADING, "user": grant.user, "payload": grant.payload,
-            "multipart_id": oss_id,
+            "multipart_id": oss_id, "client_ip": caller_ip, "updated_at": _now(),
         }
         from .records import RecordStoreError
 
@@ -285,6 +320,64 @@ class MultipartRoutes:
             body.update(user=grant.user, payload=json.loads(grant.payload) if grant.payload else None)
         return json_text_response(201, json.dumps(body, separators=(",", ":"), ensure_ascii=False), cors), extra
 
+    def _bound_open_sessions(self, store, user, caller_ip, creds):
+        """Refuse a new session (429) while this caller has MAX_OPEN_SESSIONS open; sweep idle ones first.
+
+        Two bounded reads by creation time: the last day before the idle limit (sessions created then and
+        idle since are aborted), and the idle period itself (what still counts as open)."""
+        if getattr(store, "list_records", None) is None:
+            return
+        idle_after = self.config.expires_seconds + IDLE_GRACE_SECONDS
+        now = time.time()
+        older = self._caller_sessions(store, user, caller_ip, creds, since=now - 86400, until=now - idle_after)
+        live = []
+        for session in older:
+            last = _epoch(session.get("updated_at") or session.get("created_at"))
+            if last is not None and now - last > idle_after:
+                self._abort_quietly(session["key"], session["multipart_id"], creds)
+                self._mark_aborted(store, session, creds, "expired: idle past the URL lifetime")
+            else:
+                live.append(session)  # created earlier, still signing parts
+        live += self._caller_sessions(store, user, caller_ip, creds, since=now - idle_after, until=None)
+        if len(live) >= MAX_OPEN_SESSIONS:
+            error = ApiError(429, "TooManyOpenUploads",
+                             f"you have {len(live)} unfinished multipart uploads (the most is {MAX_OPEN_SESSIONS}): "
+                             "complete or cancel one, or wait until an idle one expires")
+            error.headers = {"Retry-After": str(idle_after)}
+            raise error
+
+    @staticmethod
+    def _caller_sessions(store, user, caller_ip, creds, since, until):
+        """This caller's open sessions created in [since, until): a signed-in user's through the store's
+        per-user listing, an anonymous caller's by address. At most SWEEP_SCAN records are read."""
+        found, token, seen = [], None, 0
+        store_creds = creds if store.needs_credentials else None
+        while seen < SWEEP_SCAN:
+            try:
+                page, token = store.list_records(user=user, since=_stamp(since), until=_stamp(until),
+                                                 page_token=token, limit=min(500, SWEEP_SCAN - seen),
+                                                 credentials=store_creds)
+            except Exception:  # noqa: BLE001 - a store that cannot list: no bound rather than no uploads
+                return found
+            seen += len(page)
+            found += [r for r in page if r.get("source") == "multipart" and r.get("status") == UPLOADING
+                      and r.get("user") == user and (user is not None or r.get("client_ip") == caller_ip)]
+            if token is None:
+                break
+        return found
+
+    def _touch(self, session, creds):
+        """Mark the session active (the sweep leaves active sessions alone), at most once a minute."""
+        last = _epoch(session.get("updated_at") or session.get("created_at"))
+        if last is not None and time.time() - last < TOUCH_EVERY_SECONDS:
+            return
+        store = self._store_obj
+        try:
+            store.update(session["upload_id"], {"status": UPLOADING}, {"updated_at": _now()},
+                         creds if store.needs_credentials else None)
+        except Exception:  # noqa: BLE001 - a missed touch only makes the session look idle sooner
+            pass
+
     def _require_uploading(self, session):
         status = session.get("status")
         if status == ABORTED:
@@ -294,6 +387,7 @@ class MultipartRoutes:
 
     def sign_parts(self, session, numbers, creds):
         self._require_uploading(session)
+        self._touch(session, creds)
         size = int(session["size"])
         _, count, _ = plan(size)
         wanted = sorted({_part_number(n) for n in numbers})

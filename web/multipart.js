@@ -22,7 +22,8 @@
 // this with listResumable() (names and sizes, before a file is chosen again) and findResumable(file);
 // discardResumable() aborts an upload the person does not want back.
 
-import { ossSentence, parseOssXml, serviceError, UploadError } from "./uploader.js";
+import { cancelledError, ossSentence, parseOssXml, requestJson as request, serviceBase, serviceError, UploadError }
+  from "./common.js";
 
 const PREFIX = "ossdirect:multipart:";
 const RETRY_DELAYS = [1000, 3000, 8000]; // a part that fails on the network (or 5xx) is tried 3 more times
@@ -66,9 +67,7 @@ function remove(storage, key) {
 }
 
 function endpoint(signatureUrl) {
-  const base = new URL(signatureUrl, document.baseURI);
-  if (!base.pathname.endsWith("/")) base.pathname += "/";
-  return base.href;
+  return serviceBase(signatureUrl).href;
 }
 
 /**
@@ -120,42 +119,9 @@ function routeUrl(base, session, suffix = "", params = {}) {
   return url;
 }
 
-async function tokenFrom(getToken, refresh) {
-  if (!getToken) return "";
-  let token;
-  try {
-    token = await getToken({ refresh });
-  } catch (err) {
-    if (err instanceof UploadError) throw err;
-    throw new UploadError("Sign in to upload.", { code: "TokenUnavailable", signIn: true,
-      detail: String(err?.message || err) });
-  }
-  return typeof token === "string" ? token.trim() : "";
-}
-
-/** fetch JSON from the signature function with the bearer token; TokenExpired: one refresh and one retry. */
-async function requestJson(url, { method = "GET", json, getToken, signal } = {}) {
-  let token = await tokenFrom(getToken, false);
-  for (let refreshed = false; ; refreshed = true) {
-    const headers = token ? { Authorization: `Bearer ${token}` } : {};
-    if (json !== undefined) headers["Content-Type"] = "application/json";
-    let response;
-    try {
-      response = await fetch(url, { method, headers, signal, cache: "no-store",
-        body: json === undefined ? undefined : JSON.stringify(json) });
-    } catch {
-      if (signal?.aborted) throw cancelledError();
-      throw resumable(new UploadError("Could not reach the upload service. Check your connection and retry.",
-        { retryable: true }));
-    }
-    let body = null;
-    try { body = await response.json(); } catch { /* not JSON */ }
-    if (response.status === 401 && body?.code === "TokenExpired" && getToken && !refreshed) {
-      token = await tokenFrom(getToken, true);
-      continue;
-    }
-    return { response, body };
-  }
+/** common.js's request; a network failure leaves the upload resumable. */
+function requestJson(url, options) {
+  return request(url, { ...options, onNetworkError: resumable });
 }
 
 function refusal(response, body) {
@@ -169,10 +135,6 @@ function refusal(response, body) {
 function resumable(err) {
   err.resumable = true;
   return err;
-}
-
-function cancelledError() {
-  return new UploadError("Cancelled.", { cancelled: true });
 }
 
 function sleep(ms, signal) {

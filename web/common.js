@@ -1,6 +1,9 @@
 // Shared by uploader.js and multipart.js (each imports this; neither imports the other statically):
 // the error type, the service's refusal sentences, the bearer token and the JSON request to the
-// signature function.
+// signature function. Every sentence for a person goes through i18n.js's t() (English unless the
+// browser prefers a language it has).
+
+import { t } from "./i18n.js";
 
 export class UploadError extends Error {
   constructor(sentence, { code = "", status = 0, retryable = false, cancelled = false, expired = false,
@@ -27,10 +30,11 @@ const SERVER_SENTENCES = {
   UserLimitExceeded: "You have reached your upload allowance.",
 };
 
-export const SIGN_IN_SENTENCE = "Sign in to upload.";
+/** "Sign in to upload." in the page's language (read when used: the language is chosen at load). */
+export const SIGN_IN_SENTENCE = t("Sign in to upload.");
 
 export function cancelledError() {
-  return new UploadError("Cancelled.", { cancelled: true });
+  return new UploadError(t("Cancelled."), { cancelled: true });
 }
 
 /** The signature function's base URL, with a trailing slash (its routes are relative to it). */
@@ -49,10 +53,10 @@ function retryAfterSeconds(value) {
 }
 
 function waitSentence(seconds) {
-  if (seconds == null) return "Try again later.";
-  if (seconds < 90) return `Try again in ${Math.max(1, seconds)} seconds.`;
-  if (seconds < 5400) return `Try again in ${Math.round(seconds / 60)} minutes.`;
-  return `Try again in ${Math.round(seconds / 3600)} hours.`;
+  if (seconds == null) return t("Try again later.");
+  if (seconds < 90) return t("Try again in {n} seconds.", { n: Math.max(1, seconds) });
+  if (seconds < 5400) return t("Try again in {n} minutes.", { n: Math.round(seconds / 60) });
+  return t("Try again in {n} hours.", { n: Math.round(seconds / 3600) });
 }
 
 /** Ask the page's token provider; a provider that throws means "not signed in" unless it says otherwise. */
@@ -86,7 +90,7 @@ export async function requestJson(url, { method = "GET", json, getToken, signal,
         body: json === undefined ? undefined : JSON.stringify(json) });
     } catch {
       if (signal?.aborted) throw cancelledError();
-      throw onNetworkError(new UploadError("Could not reach the upload service. Check your connection and retry.",
+      throw onNetworkError(new UploadError(t("Could not reach the upload service. Check your connection and retry."),
         { retryable: true }));
     }
     let body = null;
@@ -108,15 +112,20 @@ export function serviceError(response, body) {
   }
   if (response.status === 429) {
     const retryAfter = retryAfterSeconds(response.headers.get("Retry-After"));
-    const first = SERVER_SENTENCES[code] || "Too many uploads right now.";
+    const first = t(SERVER_SENTENCES[code] || "Too many uploads right now.");
     return new UploadError(`${first} ${waitSentence(retryAfter)}`, { code, status: 429, retryAfter, detail,
       retryable: true });
   }
-  const sentence = SERVER_SENTENCES[code] || detail || `The upload service answered ${response.status}.`;
+  const sentence = (SERVER_SENTENCES[code] && t(SERVER_SENTENCES[code])) || detail
+    || t("The upload service answered {status}.", { status: response.status });
   return new UploadError(sentence, { code, status: response.status, detail, retryable: response.status >= 500 });
 }
 
 export function ossSentence(code, message) {
+  return t(ossEnglish(code, message), { code: code || t("unknown error") });
+}
+
+function ossEnglish(code, message) {
   switch (code) {
     case "EntityTooLarge": return "The storage refused the file: it is larger than allowed.";
     case "EntityTooSmall": return "The storage refused the file: it is smaller than allowed.";
@@ -128,7 +137,7 @@ export function ossSentence(code, message) {
       if (/content-type/i.test(message)) return "The storage refused the file: this type of file is not accepted.";
       if (/Policy expired/i.test(message)) return "The upload form expired before the file was sent.";
       return "The storage refused the upload: the file does not match what the form allows.";
-    default: return `The storage refused the upload (${code || "unknown error"}).`;
+    default: return "The storage refused the upload ({code}).";
   }
 }
 

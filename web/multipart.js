@@ -24,6 +24,7 @@
 
 import { cancelledError, ossSentence, parseOssXml, requestJson as request, serviceBase, serviceError, UploadError }
   from "./common.js";
+import { t } from "./i18n.js";
 
 const PREFIX = "ossdirect:multipart:";
 const RETRY_DELAYS = [1000, 3000, 8000]; // a part that fails on the network (or 5xx) is tried 3 more times
@@ -126,7 +127,7 @@ function requestJson(url, options) {
 
 function refusal(response, body) {
   const err = serviceError(response, body);
-  if (SENTENCES[err.code]) err.sentence = err.message = SENTENCES[err.code];
+  if (SENTENCES[err.code]) err.sentence = err.message = t(SENTENCES[err.code]);
   if (err.retryable || err.signIn) resumable(err); // 5xx, 429, sign-in: the upload itself is intact
   return err;
 }
@@ -351,7 +352,7 @@ export class MultipartUpload {
         this._wake = null;
         if (this._cancelled) return false;
         if (!(await this._relist())) {
-          throw new UploadError(SENTENCES.NoSuchUpload, { code: "NoSuchUpload", status: 404 });
+          throw new UploadError(t(SENTENCES.NoSuchUpload), { code: "NoSuchUpload", status: 404 });
         }
         if (this.session.completed) return true;
         continue;
@@ -444,7 +445,7 @@ export class MultipartUpload {
       for (const m of batch) if (this.signing.get(m) === job) this.signing.delete(m);
     }
     const signed = this.urls.get(n);
-    if (!signed) throw new UploadError("The upload service did not sign a part.", { code: "PartNotSigned" });
+    if (!signed) throw new UploadError(t("The upload service did not sign a part."), { code: "PartNotSigned" });
     return signed;
   }
 
@@ -471,8 +472,8 @@ export class MultipartUpload {
         if (xhr.status === 200) {
           const etag = xhr.getResponseHeader("ETag");
           if (etag) { resolve(etag); return; }
-          reject(new UploadError("The storage hides the upload receipts (ETag) from this page: its CORS rules " +
-            "must expose the ETag header.", { code: "ETagNotExposed", status: 200 }));
+          reject(new UploadError(t("The storage hides the upload receipts (ETag) from this page: its CORS rules " +
+            "must expose the ETag header."), { code: "ETagNotExposed", status: 200 }));
           return;
         }
         const xml = parseOssXml(xhr.responseText);
@@ -482,7 +483,7 @@ export class MultipartUpload {
       };
       xhr.onerror = () => {
         cleanup();
-        reject(resumable(new UploadError("The connection to the storage failed. Check your connection and retry.",
+        reject(resumable(new UploadError(t("The connection to the storage failed. Check your connection and retry."),
           { retryable: true })));
       };
       xhr.onabort = () => { cleanup(); reject(cancelledError()); };
@@ -502,7 +503,7 @@ export class MultipartUpload {
     if (response.status === 200) return { ...base, state: "done", record: body };
     if (response.status === 203) {
       return { ...base, state: "unrecorded", record: null, detail: body?.message || "",
-        sentence: "Stored, but the server did not record it." };
+        sentence: t("Stored, but the server did not record it.") };
     }
     throw refusal(response, body); // 400 MissingParts & co: the server aborted it (not resumable)
   }

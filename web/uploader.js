@@ -12,6 +12,7 @@
 
 import { cancelledError, ossSentence, parseOssXml, requestJson, serviceBase, serviceError, SIGN_IN_SENTENCE,
   UploadError } from "./common.js";
+import { t } from "./i18n.js";
 
 export { ossSentence, parseOssXml, serviceError, SIGN_IN_SENTENCE, UploadError };
 
@@ -73,7 +74,7 @@ export function postForm(form, file, { onProgress, signal } = {}) {
     };
     xhr.onerror = () => {
       signal?.removeEventListener("abort", abort);
-      reject(new UploadError("The connection to the storage failed. Check your connection and retry.",
+      reject(new UploadError(t("The connection to the storage failed. Check your connection and retry."),
         { retryable: true }));
     };
     xhr.onabort = () => reject(cancelledError());
@@ -99,7 +100,7 @@ export function readOutcome(form, file, outcome, ms = 0) {
   const error = parseOssXml(outcome.text);
   if (outcome.status === 203) {
     return { ...base, state: "unrecorded", record: null, detail: error.message,
-      sentence: "Stored, but the server did not record it." };
+      sentence: t("Stored, but the server did not record it.") };
   }
   throw new UploadError(ossSentence(error.code, error.message), {
     code: error.code, status: outcome.status, detail: error.message, retryable: outcome.status >= 500,
@@ -151,16 +152,16 @@ export function precheck(file, limits) {
   if (!limits) return "";
   if (file.size > limits.max_bytes) {
     const [size, limit] = formatSizes(file.size, limits.max_bytes);
-    return `Too large: ${size}; the limit is ${limit}.`;
+    return t("Too large: {size}; the limit is {limit}.", { size, limit });
   }
   if (file.size < limits.min_bytes) {
     const [size, minimum] = formatSizes(file.size, limits.min_bytes);
-    return `Too small: ${size}; the minimum is ${minimum}.`;
+    return t("Too small: {size}; the minimum is {minimum}.", { size, minimum });
   }
   const types = limits.content_types || [];
   const type = (file.type || "application/octet-stream").toLowerCase();
   const ok = !types.length || types.some((t) => (t.endsWith("/*") ? type.startsWith(t.slice(0, -1)) : type === t));
-  return ok ? "" : `Files of type ${type} are not accepted (allowed: ${types.join(", ")}).`;
+  return ok ? "" : t("Files of type {type} are not accepted (allowed: {types}).", { type, types: types.join(", ") });
 }
 
 /** One unit convention for every size the page shows: bytes below 1 KiB, then KiB, MiB, GiB (1024-based). */
@@ -168,13 +169,13 @@ export function formatBytes(n) {
   if (n >= 1073741824) return `${(n / 1073741824).toFixed(1)} GiB`;
   if (n >= 1048576) return `${(n / 1048576).toFixed(1)} MiB`;
   if (n >= 1024) return `${(n / 1024).toFixed(1)} KiB`;
-  return n === 1 ? "1 byte" : `${n} bytes`;
+  return n === 1 ? t("1 byte") : t("{n} bytes", { n });
 }
 
 /** Two sizes to compare in one sentence; when they would read the same (1.0 MiB vs 1.0 MiB), exact bytes too. */
 export function formatSizes(a, b) {
   const [x, y] = [formatBytes(a), formatBytes(b)];
-  return x === y && a !== b ? [`${x} (${a} bytes)`, `${y} (${b} bytes)`] : [x, y];
+  return x === y && a !== b ? [`${x} (${t("{n} bytes", { n: a })})`, `${y} (${t("{n} bytes", { n: b })})`] : [x, y];
 }
 
 /**

@@ -30,7 +30,7 @@ const SERVER_SENTENCES = {
   UserLimitExceeded: "You have reached your upload allowance.",
 };
 
-/** "Sign in to upload." in the page's language (read when used: the language is chosen at load). */
+/** "Sign in to upload." in the language chosen when the page loaded. */
 export const SIGN_IN_SENTENCE = t("Sign in to upload.");
 
 export function cancelledError() {

@@ -2,7 +2,7 @@
 type-checked with the pinned typescript against a typed usage file, and its React and Vue components
 uploading for real in Chromium with React 18 and Vue 3 from npm (test pages bundled by esbuild through the
 package's "exports", published into the emulated bucket next to the upload page: same origin, CORS as
-deployed). Also in Chinese: Chromium with locale zh-CN gets the package's messages in zh-CN."""
+deployed). Also in Chinese: Chromium with locale zh-CN gets the package's messages in zh-CN (axe: no violation)."""
 
 import json
 import re
@@ -14,6 +14,7 @@ import oss2
 import pytest
 
 from devstack import ACCESS_KEY_ID, ACCESS_KEY_SECRET, BUCKET, SECURITY_TOKEN
+from test_accessibility import assert_no_violations
 from tools.bucket_setup import content_type
 
 pytestmark = pytest.mark.browser
@@ -69,12 +70,29 @@ def test_npm_pack_holds_every_export_with_its_types(js_package, tmp_path):
             assert target in names, (name, spec)
 
 
-def test_types_check_against_the_typed_usage_file(js_package):
-    run = subprocess.run(["npx", "--no-install", "tsc", "--noEmit", "-p", "test/types"], cwd=js_package,
-                         capture_output=True, text=True, timeout=300)
+def test_types_of_the_packed_package_check_against_the_typed_usage_file(js_package, tmp_path):
+    """An app with the packed tarball in node_modules (its other packages: this package's pinned devDependencies)
+    type-checks test/types/usage.tsx with the pinned typescript; a wrong use fails."""
+    out = subprocess.run(["npm", "pack", "--json", "--pack-destination", str(tmp_path)], cwd=js_package,
+                         check=True, capture_output=True, text=True, timeout=120).stdout
+    [info] = json.loads(out[out.index("["):])
+    app = tmp_path / "app"
+    (app / "node_modules").mkdir(parents=True)
+    with tarfile.open(tmp_path / info["filename"]) as tar:
+        tar.extractall(app / "node_modules", filter="data")
+    (app / "node_modules" / "package").rename(app / "node_modules" / "ossdirect")
+    for dep in (js_package / "node_modules").iterdir():
+        if dep.name != ".bin":
+            (app / "node_modules" / dep.name).symlink_to(dep)
+    for name in ["tsconfig.json", "usage.tsx"]:
+        (app / name).write_bytes((js_package / "test" / "types" / name).read_bytes())
+    tsc = [str(js_package / "node_modules" / "typescript" / "bin" / "tsc"), "--noEmit", "-p", str(app)]
+    run = subprocess.run(["node", *tsc], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert (js_package / "node_modules" / "typescript" / "package.json").is_file()
-    assert json.loads((js_package / "package.json").read_text())["devDependencies"]["typescript"][0].isdigit()
+    with (app / "usage.tsx").open("a") as f:
+        f.write('export const wrong: number = formatBytes(3);\nexport const missing = <OssDirectUpload />;\n')
+    run = subprocess.run(["node", *tsc], capture_output=True, text=True, timeout=300)
+    assert run.returncode != 0 and "TS2322" in run.stdout and "signatureUrl" in run.stdout, run.stdout
 
 
 def publish_pages(stack):
@@ -157,6 +175,7 @@ def test_react_component_speaks_chinese_in_a_zh_cn_browser(open_pkg_page):
     assert status(page, "photo.png") == ("done", "已上传并记录")
     assert status(page, "page.html") == ("failed", "此处不接受这种类型的文件。")
     assert events["page.html"]["sentence"] == "此处不接受这种类型的文件。"
+    assert_no_violations(page, "pkg-react-zh-CN")
 
 
 def test_vue_component_uploads_and_emits(open_pkg_page):
@@ -178,3 +197,4 @@ def test_vue_component_speaks_chinese_in_a_zh_cn_browser(open_pkg_page):
     [event] = wait_events(page, 1)
     assert_uploaded(stack, event)
     assert status(page, "photo.png") == ("done", "已上传并记录")
+    assert_no_violations(page, "pkg-vue-zh-CN")

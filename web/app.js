@@ -5,6 +5,7 @@
 import { fetchLimits, fetchRecord, formatBytes, formatSizes, precheck, SIGN_IN_SENTENCE, uploadFile,
   UploadError } from "./uploader.js";
 import { discardResumable, findResumable, listResumable } from "./multipart.js";
+import { localizePage, t } from "./i18n.js";
 
 const PARALLEL = 3;
 const RETRY_DELAYS = [1, 2, 4]; // seconds before each automatic retry of a network error; then Retry is offered
@@ -74,11 +75,11 @@ function urlTokenProvider(tokenUrl, testUser) {
     try {
       response = await fetch(url, { credentials: "include", cache: "no-store" });
     } catch {
-      throw new UploadError("Could not reach the sign-in service. Check your connection and retry.", { retryable: true });
+      throw new UploadError(t("Could not reach the sign-in service. Check your connection and retry."), { retryable: true });
     }
     if (response.status === 401 || response.status === 403) return "";
     if (!response.ok) {
-      throw new UploadError(`The sign-in service answered ${response.status}. Try again later.`, { retryable: true });
+      throw new UploadError(t("The sign-in service answered {status}. Try again later.", { status: response.status }), { retryable: true });
     }
     let body = null;
     try { body = await response.json(); } catch { /* not JSON */ }
@@ -119,17 +120,17 @@ function authRequired() {
 function remainingText(remaining) {
   if (!remaining) return "";
   const parts = [];
-  if (remaining.forms != null) parts.push(remaining.forms === 1 ? "1 upload" : `${remaining.forms} uploads`);
+  if (remaining.forms != null) parts.push(remaining.forms === 1 ? t("1 upload") : t("{n} uploads", { n: remaining.forms }));
   if (remaining.bytes != null) parts.push(fmtBytes(remaining.bytes));
   if (!parts.length) return "";
-  let text = `Remaining: ${parts.join(" and ")}`;
+  let text = t("Remaining: {parts}", { parts: parts.join(t(" and ")) });
   if (remaining.resets_at) { // an ISO time, or epoch seconds
     const when = new Date(typeof remaining.resets_at === "number" ? remaining.resets_at * 1000 : remaining.resets_at);
     if (!Number.isNaN(when.getTime())) {
-      text += ` (resets ${when.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" })})`;
+      text += t(" (resets {when})", { when: when.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" }) });
     }
   }
-  return `${text}.`;
+  return text + t(".");
 }
 
 function renderAccount({ quiet = false } = {}) {
@@ -144,15 +145,15 @@ function renderAccount({ quiet = false } = {}) {
     state.account = "signed-in";
     const who = document.createElement("p");
     who.id = "signed-in-as";
-    who.append("Signed in as ", Object.assign(document.createElement("strong"), { textContent: l.user }), ".");
+    who.append(t("Signed in as "), Object.assign(document.createElement("strong"), { textContent: l.user }), t("."));
     box.append(who);
-    said = `Signed in as ${l.user}.`;
+    said = t("Signed in as {user}.", { user: l.user });
     if (l.folder) {
       const folder = document.createElement("p");
       folder.id = "user-folder";
-      folder.append("Your uploads go to ", Object.assign(document.createElement("code"), { textContent: l.folder }), ".");
+      folder.append(t("Your uploads go to "), Object.assign(document.createElement("code"), { textContent: l.folder }), t("."));
       box.append(folder);
-      said += ` Your uploads go to ${l.folder}.`;
+      said += " " + t("Your uploads go to {folder}.", { folder: l.folder });
     }
     const left = remainingText(l.remaining);
     if (left) {
@@ -168,19 +169,19 @@ function renderAccount({ quiet = false } = {}) {
     if (signInUrl) {
       const a = document.createElement("a");
       a.href = new URL(signInUrl, document.baseURI).href;
-      a.textContent = "Sign in to upload";
+      a.textContent = t("Sign in to upload");
       p.append(a);
     } else {
-      p.append(Object.assign(document.createElement("strong"), { textContent: "Sign in to upload" }));
+      p.append(Object.assign(document.createElement("strong"), { textContent: t("Sign in to upload") }));
     }
     const problem = l.accountProblem;
     if (problem && !problem.signIn) p.append(` (${problem.sentence})`);
-    else p.append(".");
+    else p.append(t("."));
     box.append(p);
     said = SIGN_IN_SENTENCE;
   } else {
     state.account = "unknown";
-    box.append(Object.assign(document.createElement("p"), { textContent: "Sign-in is not required here." }));
+    box.append(Object.assign(document.createElement("p"), { textContent: t("Sign-in is not required here.") }));
   }
   if (said && !quiet) announce(said);
 }
@@ -215,12 +216,13 @@ async function init() {
     if (config.localStack === true && state.auth?.tokenUrl) $("test-user-form").hidden = false;
     await loadLimits();
   } catch (err) {
-    $("limits").textContent = "The upload service could not be reached. Reload the page to try again.";
+    $("limits").textContent = t("The upload service could not be reached. Reload the page to try again.");
     return;
   }
   const l = state.limits;
-  const types = l.content_types.length ? l.content_types.join(", ") : "any type";
-  $("limits").textContent = `Up to ${fmtBytes(l.max_bytes)} per file (at least ${fmtBytes(l.min_bytes)}). Accepted: ${types}.`;
+  const types = l.content_types.length ? l.content_types.join(", ") : t("any type");
+  $("limits").textContent = t("Up to {max} per file (at least {min}). Accepted: {types}.",
+    { max: fmtBytes(l.max_bytes), min: fmtBytes(l.min_bytes), types });
   if (l.naming.includes("original") && l.naming.includes("random")) $("naming-group").hidden = false;
   document.querySelector(`input[name=naming][value=${l.default_naming}]`)?.click();
   if (l.folders) $("folder-group").hidden = false;
@@ -237,16 +239,17 @@ function renderResumable() {
   for (const entry of entries) {
     const li = document.createElement("li");
     const text = document.createElement("span");
-    text.textContent = `${entry.name} (${fmtBytes(entry.size)}): choose or drop this file again to resume it.`;
+    text.textContent = t("{name} ({size}): choose or drop this file again to resume it.",
+      { name: entry.name, size: fmtBytes(entry.size) });
     const discard = document.createElement("button");
     discard.type = "button";
     discard.className = "secondary";
-    discard.textContent = "Discard";
-    discard.setAttribute("aria-label", `Discard the unfinished upload of ${entry.name}`);
+    discard.textContent = t("Discard");
+    discard.setAttribute("aria-label", t("Discard the unfinished upload of {name}", { name: entry.name }));
     discard.addEventListener("click", async () => {
       discard.disabled = true;
       await discardResumable(state.signatureUrl, entry, { getToken: state.getToken }).catch(() => {});
-      announce(`${entry.name}: unfinished upload discarded.`);
+      announce(t("{name}: unfinished upload discarded.", { name: entry.name }));
       renderResumable();
       $("dropzone").focus();
     });
@@ -262,12 +265,12 @@ function togglePause(item) {
   if (!up) return;
   if (item.status === "paused") {
     up.resume();
-    setStatus(item, "uploading", "Resuming…");
-    announce(`${item.file.name}: resumed.`);
+    setStatus(item, "uploading", t("Resuming…"));
+    announce(t("{name}: resumed.", { name: item.file.name }));
   } else if (item.status === "uploading") {
     up.pause();
-    setStatus(item, "paused", `Paused: ${up.partsDone} of ${up.partCount} parts uploaded.`);
-    announce(`${item.file.name}: paused.`);
+    setStatus(item, "paused", t("Paused: {done} of {count} parts uploaded.", { done: up.partsDone, count: up.partCount }));
+    announce(t("{name}: paused.", { name: item.file.name }));
   }
 }
 
@@ -296,7 +299,7 @@ function addFiles(files, how = "") {
     }
   }
   if (refused) announce(refused);
-  else if (how && files.length) announce(`${files.length === 1 ? "1 file" : `${files.length} files`} added ${how}.`);
+  else if (how && files.length) announce(t("{files} added {how}.", { files: files.length === 1 ? t("1 file") : t("{n} files", { n: files.length }), how: t(how) }));
   pump();
 }
 
@@ -312,11 +315,11 @@ function refusalSentence(e, file) {
   const l = state.limits;
   if (l && e.code === "EntityTooLarge" && file.size > l.max_bytes) {
     const [size, limit] = formatSizes(file.size, l.max_bytes);
-    return `${e.sentence} It is ${size}; the limit is ${limit}.`;
+    return `${e.sentence} ${t("It is {size}; the limit is {limit}.", { size, limit })}`;
   }
   if (l && e.code === "EntityTooSmall" && file.size < l.min_bytes) {
     const [size, minimum] = formatSizes(file.size, l.min_bytes);
-    return `${e.sentence} It is ${size}; the minimum is ${minimum}.`;
+    return `${e.sentence} ${t("It is {size}; the minimum is {minimum}.", { size, minimum })}`;
   }
   return e.sentence;
 }
@@ -329,12 +332,12 @@ function isNetworkError(e) {
 async function start(item) {
   item.controller = new AbortController();
   item.loaded = 0;
-  setStatus(item, "uploading", "Uploading… 0%");
+  setStatus(item, "uploading", t("Uploading… {pct}%", { pct: 0 }));
   const naming = document.querySelector("input[name=naming]:checked")?.value;
   const folder = $("folder-group").hidden ? "" : $("folder").value.trim();
   try {
     if (state.limits?.multipart_threshold && findResumable(item.file, { signatureUrl: state.signatureUrl })) {
-      setStatus(item, "uploading", "Resuming the unfinished upload…");
+      setStatus(item, "uploading", t("Resuming the unfinished upload…"));
     }
     const result = await uploadFile(state.signatureUrl, item.file, {
       naming, folder, signal: item.controller.signal, getToken: state.getToken, limits: state.limits,
@@ -344,7 +347,7 @@ async function start(item) {
         item.loaded = Math.min(loaded, item.file.size);
         const pct = Math.floor((100 * loaded) / (total || 1));
         item.el.querySelector("progress").value = pct;
-        if (item.status === "uploading") item.el.querySelector(".status").textContent = `Uploading… ${pct}%`;
+        if (item.status === "uploading") item.el.querySelector(".status").textContent = t("Uploading… {pct}%", { pct });
         updateOverall();
       },
     });
@@ -353,9 +356,9 @@ async function start(item) {
     item.loaded = item.file.size;
     item.autoRetries = 0;
     if (result.state === "unrecorded") {
-      setStatus(item, "unrecorded", `${result.sentence} (${result.detail || "callback failed"})`);
+      setStatus(item, "unrecorded", `${result.sentence} (${result.detail || t("callback failed")})`);
     } else {
-      setStatus(item, "done", result.record ? "Uploaded and recorded" : "Uploaded");
+      setStatus(item, "done", result.record ? t("Uploaded and recorded") : t("Uploaded"));
     }
     showResult(item);
     announce(`${item.file.name}: ${item.el.querySelector(".status").textContent}`);
@@ -365,13 +368,13 @@ async function start(item) {
     if (item.removed) return;
     const e = err instanceof UploadError ? err : new UploadError(String(err));
     item.error = e;
-    if (e.cancelled) setStatus(item, "cancelled", "Cancelled");
+    if (e.cancelled) setStatus(item, "cancelled", t("Cancelled"));
     else if (e.signIn) setStatus(item, "signin", e.sentence);
     else if (isNetworkError(e) && item.autoRetries < RETRY_DELAYS.length) {
       scheduleRetry(item, e);
       return;
     } else if (isNetworkError(e)) {
-      setStatus(item, "failed", `${e.sentence} (Tried ${item.autoRetries + 1} times.)`);
+      setStatus(item, "failed", `${e.sentence} ${t("(Tried {n} times.)", { n: item.autoRetries + 1 })}`);
     } else setStatus(item, e.retryable ? "failed" : "refused", refusalSentence(e, item.file));
     announce(`${item.file.name}: ${item.el.querySelector(".status").textContent}`);
     if (e.signIn) signedOut();
@@ -391,18 +394,18 @@ async function start(item) {
 function scheduleRetry(item, e) {
   const n = ++item.autoRetries;
   let left = RETRY_DELAYS[n - 1];
-  const first = e.sentence.split(/(?<=\.) /)[0];
-  setStatus(item, "retrying", `${first} Retrying automatically (retry ${n} of ${RETRY_DELAYS.length}).`);
+  const first = e.sentence.split(/(?<=\.) |(?<=。)/)[0];
+  setStatus(item, "retrying", `${first} ${t("Retrying automatically (retry {n} of {count}).", { n, count: RETRY_DELAYS.length })}`);
   announce(`${item.file.name}: ${item.el.querySelector(".status").textContent}`);
   const tick = () => {
     if (left <= 0) {
       item.timer = null;
       setNote(item, "");
-      setStatus(item, "queued", "Waiting…");
+      setStatus(item, "queued", t("Waiting…"));
       pump();
       return;
     }
-    setNote(item, `Next try in ${left} s.`);
+    setNote(item, t("Next try in {n} s.", { n: left }));
     left -= 1;
     item.timer = setTimeout(tick, 1000);
   };
@@ -424,7 +427,7 @@ function pollRecord(item) {
   const uploadId = item.result?.uploadId;
   if (!uploadId) return;
   const poll = item.poll = { step: 0, timer: null, controller: new AbortController() };
-  setNote(item, "Checking whether it gets recorded…");
+  setNote(item, t("Checking whether it gets recorded…"));
   const stop = (text) => {
     item.poll = null;
     setNote(item, text);
@@ -437,16 +440,16 @@ function pollRecord(item) {
     } catch (err) {
       if (err?.cancelled || item.poll !== poll) return;
       const status = err?.status || 0;
-      if (status === 501) return stop("This service cannot look records up; the file is stored.");
+      if (status === 501) return stop(t("This service cannot look records up; the file is stored."));
       if (err?.signIn || (status >= 400 && status < 500 && status !== 429)) {
-        return stop("The record cannot be checked from this page; the file is stored.");
+        return stop(t("The record cannot be checked from this page; the file is stored."));
       }
       // network errors, 5xx, 429: keep looking
     }
     if (item.poll !== poll || item.removed) return;
     if (record) return recorded(item, record);
     if (poll.step >= POLL_DELAYS.length) {
-      return stop("Still not recorded after a minute. The file is stored; the site can record it later.");
+      return stop(t("Still not recorded after a minute. The file is stored; the site can record it later."));
     }
     poll.timer = setTimeout(look, POLL_DELAYS[poll.step++] * 1000);
   };
@@ -457,11 +460,11 @@ function recorded(item, record) {
   item.poll = null;
   item.result = { ...item.result, state: "recorded", record: { ...(item.result.record || {}), ...record } };
   setNote(item, "");
-  const by = record.source === "event" ? " (by the storage event)" : "";
-  setStatus(item, "recorded", `Stored and recorded${by}.`);
+  const by = record.source === "event" ? t(" (by the storage event)") : "";
+  setStatus(item, "recorded", t("Stored and recorded{by}.", { by }));
   item.el.querySelector("dl")?.remove();
   showResult(item);
-  announce(`${item.file.name}: recorded now${by}, record ${record.record_id || "saved"}.`);
+  announce(t("{name}: recorded now{by}, record {id}.", { name: item.file.name, by, id: record.record_id || t("saved") }));
 }
 
 function setNote(item, text) {
@@ -480,18 +483,18 @@ function setStatus(item, status, text) {
   item.el.querySelector(".cancel").hidden = !ACTIVE.includes(status);
   const pause = item.el.querySelector(".pause");
   pause.hidden = !(item.multipart && ["uploading", "paused"].includes(status));
-  pause.textContent = status === "paused" ? "Resume" : "Pause";
+  pause.textContent = status === "paused" ? t("Resume") : t("Pause");
   pause.setAttribute("aria-label", `${pause.textContent} ${item.file.name}`);
   const retry = item.el.querySelector(".retry");
   const permanent = status === "refused" && PERMANENT.has(item.error?.code);
   retry.hidden = !(["failed", "cancelled", "refused", "signin", "retrying"].includes(status) && !permanent);
-  retry.textContent = status === "retrying" ? "Retry now" : "Retry";
+  retry.textContent = status === "retrying" ? t("Retry now") : t("Retry");
   retry.setAttribute("aria-label", `${retry.textContent} ${item.file.name}`);
   const remove = item.el.querySelector(".remove");
   const finished = FINISHED.includes(status);
-  remove.textContent = finished ? "Remove from list" : "Remove";
-  remove.setAttribute("aria-label", finished ? `Remove from list: ${item.file.name} (the stored file is kept)`
-    : `Remove ${item.file.name}${ACTIVE.includes(status) ? " (cancels its upload)" : ""}`);
+  remove.textContent = finished ? t("Remove from list") : t("Remove");
+  remove.setAttribute("aria-label", finished ? t("Remove from list: {name} (the stored file is kept)", { name: item.file.name })
+    : t(ACTIVE.includes(status) ? "Remove {name} (cancels its upload)" : "Remove {name}", { name: item.file.name }));
   $("cancel-all").disabled = !state.items.some((i) => ACTIVE.includes(i.status));
   updateOverall();
 }
@@ -502,7 +505,7 @@ function addThumbnail(item, li) {
   if (!THUMB_TYPES.has(type) || item.file.size > THUMB_MAX_BYTES) return;
   const img = document.createElement("img");
   img.className = "thumb";
-  img.alt = `Preview of ${item.file.name}`;
+  img.alt = t("Preview of {name}", { name: item.file.name });
   img.decoding = "async";
   item.thumbUrl = URL.createObjectURL(item.file);
   const done = (ok) => {
@@ -526,17 +529,18 @@ function renderItem(item) {
   li.dataset.id = item.id;
   li.innerHTML = `
     <div class="row"><span class="file"><span class="name"></span></span><span class="actions">
-      <button type="button" class="secondary pause" hidden>Pause</button>
-      <button type="button" class="secondary cancel">Cancel</button>
-      <button type="button" class="secondary retry" hidden>Retry</button>
-      <button type="button" class="secondary remove">Remove</button></span></div>
+      <button type="button" class="secondary pause" hidden></button>
+      <button type="button" class="secondary cancel"></button>
+      <button type="button" class="secondary retry" hidden></button>
+      <button type="button" class="secondary remove"></button></span></div>
     <progress max="100" value="0"></progress>
     <div class="status" role="status"></div>
     <p class="note" hidden></p>`;
   li.querySelector(".name").textContent = `${item.file.name} (${fmtBytes(item.file.size)})`;
   const label = `${item.file.name}`;
-  li.querySelector("progress").setAttribute("aria-label", `Progress of ${label}`);
-  li.querySelector(".cancel").setAttribute("aria-label", `Cancel ${label}`);
+  li.querySelector("progress").setAttribute("aria-label", t("Progress of {name}", { name: label }));
+  li.querySelector(".cancel").textContent = t("Cancel");
+  li.querySelector(".cancel").setAttribute("aria-label", t("Cancel {name}", { name: label }));
   li.querySelector(".cancel").addEventListener("click", () => cancel(item));
   li.querySelector(".pause").addEventListener("click", () => togglePause(item));
   li.querySelector(".retry").addEventListener("click", () => {
@@ -544,14 +548,14 @@ function renderItem(item) {
     setNote(item, "");
     item.el.querySelector("dl")?.remove();
     if (item.status !== "retrying") item.autoRetries = 0; // a person's Retry earns fresh automatic ones
-    setStatus(item, "queued", "Waiting…");
+    setStatus(item, "queued", t("Waiting…"));
     pump();
   });
   li.querySelector(".remove").addEventListener("click", () => remove(item));
   item.el = li;
   addThumbnail(item, li);
   $("queue").append(li);
-  setStatus(item, "queued", "Waiting…");
+  setStatus(item, "queued", t("Waiting…"));
 }
 
 function cancel(item) {
@@ -559,8 +563,8 @@ function cancel(item) {
   else if (item.status === "queued" || item.status === "retrying") {
     stopTimers(item);
     setNote(item, "");
-    setStatus(item, "cancelled", "Cancelled");
-    announce(`${item.file.name}: Cancelled`);
+    setStatus(item, "cancelled", t("Cancelled"));
+    announce(`${item.file.name}: ${t("Cancelled")}`);
   }
 }
 
@@ -579,8 +583,8 @@ function remove(item) {
   item.el.remove();
   (next ? next.el.querySelector(".remove") : $("dropzone")).focus();
   const name = item.file.name;
-  announce(wasActive ? `${name} removed; its upload was cancelled.`
-    : finished ? `${name} removed from the list; the stored file is kept.` : `${name} removed from the list.`);
+  announce(t(wasActive ? "{name} removed; its upload was cancelled."
+    : finished ? "{name} removed from the list; the stored file is kept." : "{name} removed from the list.", { name }));
   $("cancel-all").disabled = !state.items.some((i) => ACTIVE.includes(i.status));
   pump();
 }
@@ -594,16 +598,16 @@ function showResult(item) {
   if (record.user) rows.splice(3, 0, ["User", record.user]);
   if (r.state === "recorded" && record.source) rows.splice(3, 0, ["Recorded by", record.source]);
   for (const [k, v] of rows) {
-    const dt = document.createElement("dt"); dt.textContent = k;
+    const dt = document.createElement("dt"); dt.textContent = t(k);
     const dd = document.createElement("dd"); dd.textContent = v;
     dd.dataset.field = k.toLowerCase().replaceAll(" ", "-");
     dl.append(dt, dd);
   }
   if (record.url) {
-    const dt = document.createElement("dt"); dt.textContent = "Link";
+    const dt = document.createElement("dt"); dt.textContent = t("Link");
     const dd = document.createElement("dd");
     const a = document.createElement("a");
-    a.href = record.url; a.textContent = "Open file"; a.target = "_blank"; a.rel = "noopener";
+    a.href = record.url; a.textContent = t("Open file"); a.target = "_blank"; a.rel = "noopener";
     dd.append(a); dl.append(dt, dd);
   }
   item.el.append(dl);
@@ -659,4 +663,5 @@ $("test-user-form").addEventListener("submit", async (e) => {
   state.account = "unknown";
   await refreshAccount();
 });
+localizePage(document);
 init().then(() => { document.body.dataset.ready = "true"; });

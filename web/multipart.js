@@ -22,7 +22,9 @@
 // this with listResumable() (names and sizes, before a file is chosen again) and findResumable(file);
 // discardResumable() aborts an upload the person does not want back.
 
-import { ossSentence, parseOssXml, serviceError, UploadError } from "./uploader.js";
+import { cancelledError, ossSentence, parseOssXml, requestJson as request, serviceBase, serviceError, UploadError }
+  from "./common.js";
+import { t } from "./i18n.js";
 
 const PREFIX = "ossdirect:multipart:";
 const RETRY_DELAYS = [1000, 3000, 8000]; // a part that fails on the network (or 5xx) is tried 3 more times
@@ -66,9 +68,7 @@ function remove(storage, key) {
 }
 
 function endpoint(signatureUrl) {
-  const base = new URL(signatureUrl, document.baseURI);
-  if (!base.pathname.endsWith("/")) base.pathname += "/";
-  return base.href;
+  return serviceBase(signatureUrl).href;
 }
 
 /**
@@ -120,47 +120,14 @@ function routeUrl(base, session, suffix = "", params = {}) {
   return url;
 }
 
-async function tokenFrom(getToken, refresh) {
-  if (!getToken) return "";
-  let token;
-  try {
-    token = await getToken({ refresh });
-  } catch (err) {
-    if (err instanceof UploadError) throw err;
-    throw new UploadError("Sign in to upload.", { code: "TokenUnavailable", signIn: true,
-      detail: String(err?.message || err) });
-  }
-  return typeof token === "string" ? token.trim() : "";
-}
-
-/** fetch JSON from the signature function with the bearer token; TokenExpired: one refresh and one retry. */
-async function requestJson(url, { method = "GET", json, getToken, signal } = {}) {
-  let token = await tokenFrom(getToken, false);
-  for (let refreshed = false; ; refreshed = true) {
-    const headers = token ? { Authorization: `Bearer ${token}` } : {};
-    if (json !== undefined) headers["Content-Type"] = "application/json";
-    let response;
-    try {
-      response = await fetch(url, { method, headers, signal, cache: "no-store",
-        body: json === undefined ? undefined : JSON.stringify(json) });
-    } catch {
-      if (signal?.aborted) throw cancelledError();
-      throw resumable(new UploadError("Could not reach the upload service. Check your connection and retry.",
-        { retryable: true }));
-    }
-    let body = null;
-    try { body = await response.json(); } catch { /* not JSON */ }
-    if (response.status === 401 && body?.code === "TokenExpired" && getToken && !refreshed) {
-      token = await tokenFrom(getToken, true);
-      continue;
-    }
-    return { response, body };
-  }
+/** common.js's request; a network failure leaves the upload resumable. */
+function requestJson(url, options) {
+  return request(url, { ...options, onNetworkError: resumable });
 }
 
 function refusal(response, body) {
   const err = serviceError(response, body);
-  if (SENTENCES[err.code]) err.sentence = err.message = SENTENCES[err.code];
+  if (SENTENCES[err.code]) err.sentence = err.message = t(SENTENCES[err.code]);
   if (err.retryable || err.signIn) resumable(err); // 5xx, 429, sign-in: the upload itself is intact
   return err;
 }
@@ -169,10 +136,6 @@ function refusal(response, body) {
 function resumable(err) {
   err.resumable = true;
   return err;
-}
-
-function cancelledError() {
-  return new UploadError("Cancelled.", { cancelled: true });
 }
 
 function sleep(ms, signal) {
@@ -389,7 +352,7 @@ export class MultipartUpload {
         this._wake = null;
         if (this._cancelled) return false;
         if (!(await this._relist())) {
-          throw new UploadError(SENTENCES.NoSuchUpload, { code: "NoSuchUpload", status: 404 });
+          throw new UploadError(t(SENTENCES.NoSuchUpload), { code: "NoSuchUpload", status: 404 });
         }
         if (this.session.completed) return true;
         continue;
@@ -482,7 +445,7 @@ export class MultipartUpload {
       for (const m of batch) if (this.signing.get(m) === job) this.signing.delete(m);
     }
     const signed = this.urls.get(n);
-    if (!signed) throw new UploadError("The upload service did not sign a part.", { code: "PartNotSigned" });
+    if (!signed) throw new UploadError(t("The upload service did not sign a part."), { code: "PartNotSigned" });
     return signed;
   }
 
@@ -509,8 +472,8 @@ export class MultipartUpload {
         if (xhr.status === 200) {
           const etag = xhr.getResponseHeader("ETag");
           if (etag) { resolve(etag); return; }
-          reject(new UploadError("The storage hides the upload receipts (ETag) from this page: its CORS rules " +
-            "must expose the ETag header.", { code: "ETagNotExposed", status: 200 }));
+          reject(new UploadError(t("The storage hides the upload receipts (ETag) from this page: its CORS rules " +
+            "must expose the ETag header."), { code: "ETagNotExposed", status: 200 }));
           return;
         }
         const xml = parseOssXml(xhr.responseText);
@@ -520,7 +483,7 @@ export class MultipartUpload {
       };
       xhr.onerror = () => {
         cleanup();
-        reject(resumable(new UploadError("The connection to the storage failed. Check your connection and retry.",
+        reject(resumable(new UploadError(t("The connection to the storage failed. Check your connection and retry."),
           { retryable: true })));
       };
       xhr.onabort = () => { cleanup(); reject(cancelledError()); };
@@ -540,7 +503,7 @@ export class MultipartUpload {
     if (response.status === 200) return { ...base, state: "done", record: body };
     if (response.status === 203) {
       return { ...base, state: "unrecorded", record: null, detail: body?.message || "",
-        sentence: "Stored, but the server did not record it." };
+        sentence: t("Stored, but the server did not record it.") };
     }
     throw refusal(response, body); // 400 MissingParts & co: the server aborted it (not resumable)
   }

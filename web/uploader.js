@@ -10,129 +10,11 @@
 // 401 TokenExpired it is called once more with {refresh: true} and the request retried once; any other
 // 401 rejects with .signIn set (sentence "Sign in to upload.").
 
-export class UploadError extends Error {
-  constructor(sentence, { code = "", status = 0, retryable = false, cancelled = false, expired = false,
-    signIn = false, retryAfter = null, detail = "" } = {}) {
-    super(sentence);
-    this.name = "UploadError";
-    Object.assign(this, { sentence, code, status, retryable, cancelled, expired, signIn, retryAfter, detail });
-  }
-}
+import { cancelledError, ossSentence, parseOssXml, requestJson, serviceBase, serviceError, SIGN_IN_SENTENCE,
+  UploadError } from "./common.js";
+import { t } from "./i18n.js";
 
-const SERVER_SENTENCES = {
-  EntityTooLarge: "This file is larger than the site accepts.",
-  EntityTooSmall: "This file is smaller than the site accepts.",
-  UnsupportedContentType: "Files of this type are not accepted here.",
-  InvalidContentType: "The browser could not tell this file's type.",
-  ContentTypeRequired: "The browser could not tell this file's type.",
-  CredentialsUnavailable: "The upload service is not set up yet (it has no credentials). Try again later.",
-  ConfigInvalid: "The upload service is misconfigured. Try again later.",
-  OriginNotAllowed: "This page is not allowed to upload to this service.",
-  FoldersNotAllowed: "Choosing a folder is not allowed here.",
-  InvalidFolder: "That folder name cannot be used.",
-  InvalidFilename: "That file name cannot be used.",
-  AuthKeysUnavailable: "Sign-in cannot be checked right now. Try again in a moment.",
-  UserLimitExceeded: "You have reached your upload allowance.",
-};
-
-export const SIGN_IN_SENTENCE = "Sign in to upload.";
-
-/** Seconds from a Retry-After header (delta-seconds or an HTTP date), or null. */
-function retryAfterSeconds(value) {
-  if (!value) return null;
-  if (/^\d+$/.test(value.trim())) return Number(value.trim());
-  const when = Date.parse(value);
-  return Number.isNaN(when) ? null : Math.max(0, Math.round((when - Date.now()) / 1000));
-}
-
-function waitSentence(seconds) {
-  if (seconds == null) return "Try again later.";
-  if (seconds < 90) return `Try again in ${Math.max(1, seconds)} seconds.`;
-  if (seconds < 5400) return `Try again in ${Math.round(seconds / 60)} minutes.`;
-  return `Try again in ${Math.round(seconds / 3600)} hours.`;
-}
-
-/** Ask the page's token provider; a provider that throws means "not signed in" unless it says otherwise. */
-async function tokenFrom(getToken, refresh, signal) {
-  if (!getToken) return "";
-  let token;
-  try {
-    token = await getToken({ refresh });
-  } catch (err) {
-    if (err instanceof UploadError) throw err;
-    throw new UploadError(SIGN_IN_SENTENCE, { code: "TokenUnavailable", signIn: true, detail: String(err?.message || err) });
-  }
-  if (signal?.aborted) throw new UploadError("Cancelled.", { cancelled: true });
-  return typeof token === "string" ? token.trim() : "";
-}
-
-/**
- * GET a JSON answer from the signature function, with the bearer token when there is one; a
- * TokenExpired answer gets one refreshed token and one retry. Resolves with {response, body}.
- */
-async function getJson(url, { getToken, signal } = {}) {
-  let token = await tokenFrom(getToken, false, signal);
-  for (let refreshed = false; ; refreshed = true) {
-    const headers = token ? { Authorization: `Bearer ${token}` } : {};
-    let response;
-    try {
-      response = await fetch(url, { signal, cache: "no-store", headers });
-    } catch (err) {
-      if (signal?.aborted) throw new UploadError("Cancelled.", { cancelled: true });
-      throw new UploadError("Could not reach the upload service. Check your connection and retry.", { retryable: true });
-    }
-    let body = null;
-    try { body = await response.json(); } catch { /* not JSON */ }
-    if (response.status === 401 && body?.code === "TokenExpired" && getToken && !refreshed) {
-      token = await tokenFrom(getToken, true, signal);
-      continue;
-    }
-    return { response, body };
-  }
-}
-
-/** The UploadError for a refusal from the signature function. */
-export function serviceError(response, body) {
-  const code = body?.code || "";
-  const detail = body?.message || "";
-  if (response.status === 401) {
-    return new UploadError(SIGN_IN_SENTENCE, { code: code || "Unauthorized", status: 401, signIn: true, detail });
-  }
-  if (response.status === 429) {
-    const retryAfter = retryAfterSeconds(response.headers.get("Retry-After"));
-    const first = SERVER_SENTENCES[code] || "Too many uploads right now.";
-    return new UploadError(`${first} ${waitSentence(retryAfter)}`, { code, status: 429, retryAfter, detail,
-      retryable: true });
-  }
-  const sentence = SERVER_SENTENCES[code] || detail || `The upload service answered ${response.status}.`;
-  return new UploadError(sentence, { code, status: response.status, detail, retryable: response.status >= 500 });
-}
-
-export function ossSentence(code, message) {
-  switch (code) {
-    case "EntityTooLarge": return "The storage refused the file: it is larger than allowed.";
-    case "EntityTooSmall": return "The storage refused the file: it is smaller than allowed.";
-    case "FileAlreadyExists": return "A file with this name already exists; it was not replaced.";
-    case "SignatureDoesNotMatch": return "The storage rejected the upload signature. Reload the page and try again.";
-    case "RequestTimeTooSkewed": return "The storage and the upload service disagree about the time. Try again later.";
-    case "InvalidAccessKeyId": return "The upload credentials were not accepted. Reload the page and try again.";
-    case "AccessDenied":
-      if (/content-type/i.test(message)) return "The storage refused the file: this type of file is not accepted.";
-      if (/Policy expired/i.test(message)) return "The upload form expired before the file was sent.";
-      return "The storage refused the upload: the file does not match what the form allows.";
-    default: return `The storage refused the upload (${code || "unknown error"}).`;
-  }
-}
-
-export function parseOssXml(text) {
-  try {
-    const doc = new DOMParser().parseFromString(text || "", "application/xml");
-    const pick = (tag) => doc.getElementsByTagName(tag)[0]?.textContent ?? "";
-    return { code: pick("Code"), message: pick("Message"), key: pick("Key"), etag: pick("ETag") };
-  } catch {
-    return { code: "", message: "", key: "", etag: "" };
-  }
-}
+export { ossSentence, parseOssXml, serviceError, SIGN_IN_SENTENCE, UploadError };
 
 /** GET a signed form for this file from the signature function. */
 export async function fetchForm(signatureUrl, file, { naming, folder, signal, getToken } = {}) {
@@ -142,7 +24,7 @@ export async function fetchForm(signatureUrl, file, { naming, folder, signal, ge
   url.searchParams.set("content_type", file.type || "application/octet-stream");
   if (naming) url.searchParams.set("naming", naming);
   if (folder) url.searchParams.set("folder", folder);
-  const { response, body } = await getJson(url, { getToken, signal });
+  const { response, body } = await requestJson(url, { getToken, signal });
   if (!response.ok) throw serviceError(response, body);
   return body;
 }
@@ -153,14 +35,12 @@ export async function fetchForm(signatureUrl, file, { naming, folder, signal, ge
  * without it and returned with accountProblem set to that refusal (an UploadError; .signIn for a 401).
  */
 export async function fetchLimits(signatureUrl, { getToken, signal } = {}) {
-  const base = new URL(signatureUrl, document.baseURI);
-  if (!base.pathname.endsWith("/")) base.pathname += "/";
-  const url = new URL("limits", base);
+  const url = new URL("limits", serviceBase(signatureUrl));
   let answer = null;
   let accountProblem = null;
   if (getToken) {
     try {
-      answer = await getJson(url, { getToken, signal });
+      answer = await requestJson(url, { getToken, signal });
       if (!answer.response.ok) {
         accountProblem = serviceError(answer.response, answer.body);
         answer = null;
@@ -170,7 +50,7 @@ export async function fetchLimits(signatureUrl, { getToken, signal } = {}) {
       accountProblem = err instanceof UploadError ? err : new UploadError(String(err));
     }
   }
-  if (!answer) answer = await getJson(url, { signal });
+  if (!answer) answer = await requestJson(url, { signal });
   if (!answer.response.ok || !answer.body) throw serviceError(answer.response, answer.body);
   return { ...answer.body, accountProblem };
 }
@@ -194,10 +74,10 @@ export function postForm(form, file, { onProgress, signal } = {}) {
     };
     xhr.onerror = () => {
       signal?.removeEventListener("abort", abort);
-      reject(new UploadError("The connection to the storage failed. Check your connection and retry.",
+      reject(new UploadError(t("The connection to the storage failed. Check your connection and retry."),
         { retryable: true }));
     };
-    xhr.onabort = () => reject(new UploadError("Cancelled.", { cancelled: true }));
+    xhr.onabort = () => reject(cancelledError());
     xhr.send(data);
   });
 }
@@ -220,7 +100,7 @@ export function readOutcome(form, file, outcome, ms = 0) {
   const error = parseOssXml(outcome.text);
   if (outcome.status === 203) {
     return { ...base, state: "unrecorded", record: null, detail: error.message,
-      sentence: "Stored, but the server did not record it." };
+      sentence: t("Stored, but the server did not record it.") };
   }
   throw new UploadError(ossSentence(error.code, error.message), {
     code: error.code, status: outcome.status, detail: error.message, retryable: outcome.status >= 500,
@@ -272,16 +152,16 @@ export function precheck(file, limits) {
   if (!limits) return "";
   if (file.size > limits.max_bytes) {
     const [size, limit] = formatSizes(file.size, limits.max_bytes);
-    return `Too large: ${size}; the limit is ${limit}.`;
+    return t("Too large: {size}; the limit is {limit}.", { size, limit });
   }
   if (file.size < limits.min_bytes) {
     const [size, minimum] = formatSizes(file.size, limits.min_bytes);
-    return `Too small: ${size}; the minimum is ${minimum}.`;
+    return t("Too small: {size}; the minimum is {minimum}.", { size, minimum });
   }
   const types = limits.content_types || [];
   const type = (file.type || "application/octet-stream").toLowerCase();
   const ok = !types.length || types.some((t) => (t.endsWith("/*") ? type.startsWith(t.slice(0, -1)) : type === t));
-  return ok ? "" : `Files of type ${type} are not accepted (allowed: ${types.join(", ")}).`;
+  return ok ? "" : t("Files of type {type} are not accepted (allowed: {types}).", { type, types: types.join(", ") });
 }
 
 /** One unit convention for every size the page shows: bytes below 1 KiB, then KiB, MiB, GiB (1024-based). */
@@ -289,13 +169,13 @@ export function formatBytes(n) {
   if (n >= 1073741824) return `${(n / 1073741824).toFixed(1)} GiB`;
   if (n >= 1048576) return `${(n / 1048576).toFixed(1)} MiB`;
   if (n >= 1024) return `${(n / 1024).toFixed(1)} KiB`;
-  return n === 1 ? "1 byte" : `${n} bytes`;
+  return n === 1 ? t("1 byte") : t("{n} bytes", { n });
 }
 
 /** Two sizes to compare in one sentence; when they would read the same (1.0 MiB vs 1.0 MiB), exact bytes too. */
 export function formatSizes(a, b) {
   const [x, y] = [formatBytes(a), formatBytes(b)];
-  return x === y && a !== b ? [`${x} (${a} bytes)`, `${y} (${b} bytes)`] : [x, y];
+  return x === y && a !== b ? [`${x} (${t("{n} bytes", { n: a })})`, `${y} (${t("{n} bytes", { n: b })})`] : [x, y];
 }
 
 /**
@@ -305,10 +185,8 @@ export function formatSizes(a, b) {
  * (RecordLookupUnsupported: an append-only store), 401 (.signIn), 403, 5xx (.retryable).
  */
 export async function fetchRecord(signatureUrl, uploadId, { getToken, signal } = {}) {
-  const base = new URL(signatureUrl, document.baseURI);
-  if (!base.pathname.endsWith("/")) base.pathname += "/";
-  const url = new URL(`records/${encodeURIComponent(uploadId)}`, base);
-  const { response, body } = await getJson(url, { getToken, signal });
+  const url = new URL(`records/${encodeURIComponent(uploadId)}`, serviceBase(signatureUrl));
+  const { response, body } = await requestJson(url, { getToken, signal });
   if (response.status === 404 && body?.code === "RecordNotFound") return null;
   if (!response.ok) throw serviceError(response, body);
   return body;

@@ -171,10 +171,15 @@ def import_alone(python, bundle, env, then=""):
 
 
 def assert_ships_only_what_runs(code_dir, extras=()):
-    """No console scripts, packaging metadata or bytecode; third-party packages exactly as locked."""
+    """No console scripts or packaging metadata; bytecode only as the runtime's own unchecked-hash .pyc
+    (tools/package.py compile_bytecode); third-party packages exactly as locked."""
     code_dir = Path(code_dir)
     files = [p for p in code_dir.rglob("*") if p.is_file()]
-    assert not [p for p in files if "__pycache__" in p.parts or p.suffix == ".pyc"]
+    for p in files:
+        if "__pycache__" in p.parts or p.suffix == ".pyc":
+            assert p.parent.name == "__pycache__" and ".cpython-3" in p.name and p.suffix == ".pyc", p
+            assert int.from_bytes(p.read_bytes()[4:8], "little") == 1, f"{p} is not an unchecked-hash .pyc"
+    files = [p for p in files if p.suffix != ".pyc"]
     deps = code_dir / "python"
     if deps.exists():
         tops = sorted(p.name for p in deps.iterdir())

@@ -23,11 +23,13 @@ OSSDIRECT = shutil.which("ossdirect", path=os.path.dirname(sys.executable)) or "
 TYPES = "image/*,text/plain,application/octet-stream"
 BIG = 200 * 1024 * 1024
 MiB = 1024 * 1024
+# the console script runs this tree's package, whichever checkout it was installed from
+TREE_ENV = {"PYTHONPATH": os.pathsep.join([str(ROOT / "shared"), str(ROOT)])}
 
 
 def run_cli(*args, env=None, timeout=300):
     """The console script as a user runs it; returns (exit code, stdout, stderr, peak RSS in bytes)."""
-    full_env = dict(os.environ, **(env or {}))
+    full_env = dict(os.environ, **TREE_ENV, **(env or {}))
     proc = subprocess.Popen([OSSDIRECT, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=full_env,
                             cwd=ROOT)
     out, err = proc.communicate(timeout=timeout)
@@ -39,7 +41,8 @@ def run_cli_measured(*args, timeout=600):
     VmHWM, polled from /proc (getrusage's maxrss of a child also counts the forking parent's pages)."""
     import time
 
-    proc = subprocess.Popen([OSSDIRECT, *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT)
+    proc = subprocess.Popen([OSSDIRECT, *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT,
+                            env=dict(os.environ, **TREE_ENV))
     peak, chunks = 0, []
     reader = threading.Thread(target=lambda: chunks.append(proc.stdout.read()), daemon=True)
     reader.start()

@@ -19,11 +19,13 @@ import binascii
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 import time
+import unicodedata
 from datetime import datetime, timezone
-from typing import IO, Any, Callable, Sequence
+from typing import IO, Any, Callable, Sequence, cast
 
 # Exit codes (the README lists them; scripts act on them). When files end differently, the first
 # that applies in this order is returned: USAGE, AUTH, REFUSED, RETRY_LATER, UNRECORDED.
@@ -39,6 +41,54 @@ unreadable input; 3 stored but not recorded; 4 network or service unavailable, t
 5 sign-in needed. With several files, the first that applies of 2, 5, 1, 4, 3."""
 
 
+# --- output: text from outside is escaped -------------------------------------------------------------
+
+# Control and format characters (Unicode Cc, Cf: ESC, OSC, bidi overrides, zero-width ...), line and
+# paragraph separators (Zl, Zp) and lone surrogates (Cs: undecodable file names) in a key, a file name, a
+# header or a server's message could repaint the terminal or fake a line ("VALID"); they are shown as
+# \uXXXX instead. ASCII printables pass through the regex untouched (the fast path).
+_MAYBE_UNSAFE = re.compile(r"[^\x20-\x7e]")
+_UNSAFE_CATEGORIES = frozenset(("Cc", "Cf", "Zl", "Zp", "Cs"))
+
+
+def _escape_char(ch: str, keep: str) -> str:
+    if ch in keep or unicodedata.category(ch) not in _UNSAFE_CATEGORIES:
+        return ch
+    n = ord(ch)
+    if n > 0xFFFF:  # as a JSON-style surrogate pair, so escaped JSON stays valid JSON
+        n -= 0x10000
+        return f"\\u{0xD800 + (n >> 10):04x}\\u{0xDC00 + (n & 0x3FF):04x}"
+    return f"\\u{n:04x}"
+
+
+def safe_text(value: object, keep: str = "") -> str:
+    """``str(value)`` with every control, format and separator character shown as ``\\uXXXX``
+    (characters in ``keep`` excepted): the one way the CLI prints text it did not write itself."""
+    text = value if isinstance(value, str) else str(value)
+    return _MAYBE_UNSAFE.sub(lambda m: _escape_char(m.group(), keep), text)
+
+
+def _say(stream: IO[str], *lines: object) -> None:
+    """Print each line, escaped (a newline inside a value cannot start a line of its own)."""
+    for line in lines:
+        print(safe_text(line), file=stream)
+
+
+class _SafeStream:
+    """The net under :func:`safe_text`: stdout and stderr as the commands see them (argparse's messages,
+    reconcile's JSON lines, anything printed directly) with the same characters escaped, newlines and tabs
+    kept. ``raw`` is the real stream (rich's progress bars write their own escapes there)."""
+
+    def __init__(self, raw: IO[str]) -> None:
+        self.raw = raw
+
+    def write(self, text: str) -> int:
+        return self.raw.write(safe_text(text, keep="\n\t"))
+
+    def __getattr__(self, name: str) -> Any:  # flush, isatty, encoding, fileno, ...
+        return getattr(self.raw, name)
+
+
 # --- upload ------------------------------------------------------------------------------------------
 
 
@@ -47,14 +97,14 @@ def _upload(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         from .client import AUTH as K_AUTH
         from .client import NETWORK, UNAVAILABLE, Client, UploadError, UploadResult
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        print(f"ossdirect upload needs the cli extra: pip install 'ossdirect[cli]' ({exc})", file=err)
+        _say(err, f"ossdirect upload needs the cli extra: pip install 'ossdirect[cli]' ({exc})")
         return USAGE
     if not args.signature_url:
-        print("ossdirect upload: --signature-url (or OSSDIRECT_SIGNATURE_URL) is required", file=err)
+        _say(err, "ossdirect upload: --signature-url (or OSSDIRECT_SIGNATURE_URL) is required")
         return USAGE
     missing = [p for p in args.files if not os.path.isfile(p)]
     if missing:
-        print(f"ossdirect upload: not a readable file: {', '.join(missing)}", file=err)
+        _say(err, f"ossdirect upload: not a readable file: {', '.join(missing)}")
         return USAGE
     client = Client(args.signature_url, args.token, folder=args.folder, naming=args.naming, retries=args.retries,
                     timeout=args.timeout)
@@ -64,7 +114,7 @@ def _upload(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     outcomes: dict[str, UploadResult | UploadError] = {}
     started = time.monotonic()
 
-    progress_ctx = _Progress(err, sizes) if show else None
+    progress_ctx = _Progress(getattr(err, "raw", err), sizes) if show else None
     from concurrent.futures import ThreadPoolExecutor, as_completed
 
     def one(path: str) -> UploadResult | UploadError:
@@ -85,7 +135,7 @@ def _upload(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
             for future in as_completed(futures):
                 outcomes[futures[future]] = future.result()
     except KeyboardInterrupt:
-        print("interrupted", file=err)
+        _say(err, "interrupted")
         return 130
     finally:
         if progress_ctx:
@@ -120,18 +170,18 @@ def _upload(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         if isinstance(o, UploadResult):
             record = o.record or {}
             if o.state == "done":
-                print(f"uploaded  {p} -> {o.key} ({_size(o.size)}, record {record.get('record_id', '?')})", file=out)
+                _say(out, f"uploaded  {p} -> {o.key} ({_size(o.size)}, record {record.get('record_id', '?')})")
             elif o.state == "unrecorded":
-                print(f"stored, NOT recorded  {p} -> {o.key}: {o.message}", file=out)
+                _say(out, f"stored, NOT recorded  {p} -> {o.key}: {o.message}")
             else:
-                print(f"stored    {p} -> {o.key} ({_size(o.size)})", file=out)
+                _say(out, f"stored    {p} -> {o.key} ({_size(o.size)})")
         else:
             where = {"signature": "the signature function", "oss": "the storage"}.get(o.source, "")
             said = f" ({where} answered {o.status} {o.code})".replace(" )", ")") if o.status else ""
-            print(f"FAILED    {p}: {o.message}{said}", file=err)
+            _say(err, f"FAILED    {p}: {o.message}{said}")
     total = sum(sizes.values())
     good = sum(1 for c in codes if c == OK)
-    print(f"{good} of {len(paths)} files uploaded, {_size(total)} in {elapsed:.1f} s", file=err if code else out)
+    _say(err if code else out, f"{good} of {len(paths)} files uploaded, {_size(total)} in {elapsed:.1f} s")
     return code
 
 
@@ -166,8 +216,10 @@ class _Progress:
         self.progress.stop()
 
     def callback(self, path: str) -> Callable[[int, int], None]:
-        name = os.path.basename(path)
-        task = self.tasks[path] = self.progress.add_task(name[:40], total=self.sizes[path] or 1)
+        from rich.markup import escape
+
+        name = escape(safe_text(os.path.basename(path))[:40])  # a name is neither markup nor escapes
+        task = self.tasks[path] = self.progress.add_task(name, total=self.sizes[path] or 1)
         self.sent[path] = 0
 
         def update(sent: int, total: int) -> None:
@@ -432,22 +484,22 @@ def _explain(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     try:
         policy, form = _read_policy(args.source)
     except (OSError, ValueError) as exc:
-        print(f"ossdirect explain: {exc}", file=err)
+        _say(err, f"ossdirect explain: {exc}")
         return USAGE
     report = explain_policy(policy, form)
     if args.json:
         json.dump(dict(report, policy=policy), out, indent=2)
         out.write("\n")
     else:
-        print("This form allows one upload with:", file=out)
+        _say(out, "This form allows one upload with:")
         for line in report["allows"]:
-            print(f"  - {line}", file=out)
+            _say(out, f"  - {line}")
         if report["warnings"]:
-            print(f"\n{len(report['warnings'])} warning(s):", file=out)
+            _say(out, "", f"{len(report['warnings'])} warning(s):")
             for line in report["warnings"]:
-                print(f"  ! {line}", file=out)
+                _say(out, f"  ! {line}")
         else:
-            print("\nNo warnings: the key, size, type, stored headers, expiry and callback are pinned.", file=out)
+            _say(out, "", "No warnings: the key, size, type, stored headers, expiry and callback are pinned.")
     return REFUSED if report["warnings"] else OK
 
 
@@ -527,15 +579,15 @@ def _check_config(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         out.write("\n")
         return USAGE if bad else OK
     for name, error in report["functions"].items():
-        print(f"{name} function: {'INVALID: ' + error if error else 'ok'}", file=out)
+        _say(out, f"{name} function: {'INVALID: ' + error if error else 'ok'}")
     for w in report["warnings"]:
-        print(f"warning: {w}", file=out)
+        _say(out, f"warning: {w}")
     if report["settings"]:
-        print("\neffective settings (as the functions see them; the record store is not opened):", file=out)
+        _say(out, "", "effective settings (as the functions see them; the record store is not opened):")
         width = max(len(k) for k in report["settings"])
         for k, v in report["settings"].items():
             shown = ",".join(map(str, v)) if isinstance(v, list) else "" if v is None else v
-            print(f"  {k:<{width}}  {shown}", file=out)
+            _say(out, f"  {k:<{width}}  {shown}")
     return USAGE if bad else OK
 
 
@@ -670,25 +722,25 @@ def _verify_callback(args: argparse.Namespace, out: IO[str], err: IO[str]) -> in
                 data = f.read()
         req = read_captured(data)
     except (OSError, ValueError, TypeError) as exc:
-        print(f"ossdirect verify-callback: cannot read {args.request}: {exc}", file=err)
+        _say(err, f"ossdirect verify-callback: cannot read {args.request}: {exc}")
         return USAGE
     except Exception as exc:  # ApiError from parse_event
-        print(f"ossdirect verify-callback: cannot read {args.request}: {exc}", file=err)
+        _say(err, f"ossdirect verify-callback: cannot read {args.request}: {exc}")
         return USAGE
     report = verify_captured(req, args.trusted_prefix or ())
     if args.json:
         json.dump(report, out, indent=2)
         out.write("\n")
     else:
-        print(("VALID: " if report["valid"] else "INVALID: ") + report["reason"], file=out)
-        print(f"  request: {req.method} {req.path}{'?' + req.raw_query if req.raw_query else ''}", file=out)
+        _say(out, ("VALID: " if report["valid"] else "INVALID: ") + report["reason"])
+        _say(out, f"  request: {req.method} {req.path}{'?' + req.raw_query if req.raw_query else ''}")
         if report["key_url"]:
-            print(f"  public key URL: {report['key_url']}", file=out)
+            _say(out, f"  public key URL: {report['key_url']}")
         for hint in report["hints"]:
-            print(f"  - {hint}", file=out)
+            _say(out, f"  - {hint}")
         for name in ("upload_id", "bucket", "object", "size", "etag", "mimeType"):
             if name in report["body"]:
-                print(f"  {name}: {report['body'][name]}", file=out)
+                _say(out, f"  {name}: {report['body'][name]}")
     return OK if report["valid"] else REFUSED
 
 
@@ -850,8 +902,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None, out: IO[str] | None = None, err: IO[str] | None = None) -> int:
     """Run one command; returns the exit code (see the README)."""
-    out = out or sys.stdout
-    err = err or sys.stderr
+    real_out, real_err = sys.stdout, sys.stderr
+    out = cast(IO[str], _SafeStream(out or sys.stdout))
+    err = cast(IO[str], _SafeStream(err or sys.stderr))
+    # what argparse and reconcile print straight to sys.stdout / sys.stderr goes through the net too
+    sys.stdout, sys.stderr = cast(IO[str], _SafeStream(real_out)), cast(IO[str], _SafeStream(real_err))
+    try:
+        return _dispatch(argv, out, err)
+    finally:
+        sys.stdout, sys.stderr = real_out, real_err
+
+
+def _dispatch(argv: Sequence[str] | None, out: IO[str], err: IO[str]) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["reconcile"]:  # its own parser takes every argument after the command

@@ -134,6 +134,31 @@ def test_killed_mid_upload_then_resume_sends_only_the_missing_parts(stack, tmp_p
     print(f"resume: {len(held)} of 26 parts held after the kill, {entry['multipart']['parts_sent']} sent again")
 
 
+def test_ctrl_c_keeps_the_state_and_says_how_to_go_on(stack, tmp_path):
+    import signal
+
+    big = write_file(tmp_path / "int.bin", 150 * MiB)  # 19 parts
+    state_path = tmp_path / ".ossdirect-int.bin.json"
+    proc = subprocess.Popen([OSSDIRECT, "upload", str(big), "--signature-url", stack.signature_url,
+                             "--part-parallel", "1", "--no-progress"], cwd=ROOT, env=dict(os.environ, **TREE_ENV),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if state_path.exists() and held_parts(stack, json.loads(state_path.read_text())):
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert err.decode().count("\n") == 1 and "--resume" in err.decode() and b"Traceback" not in err
+    assert state_path.exists()
+    code, out, err = run_cli("upload", str(big), "--signature-url", stack.signature_url, "--resume", "--json")
+    assert code == 0, out + err
+    entry = json.loads(out)["files"][0]
+    assert entry["multipart"]["resumed"] is True and entry["multipart"]["parts_sent"] < 19
+    assert stored_md5(stack, entry["key"]) == md5_of(big)
+
+
 def test_without_resume_a_kept_upload_is_replaced_and_state_dir_holds_the_state(stack, tmp_path):
     from ossdirect.client import state_file
 

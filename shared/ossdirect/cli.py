@@ -1,6 +1,6 @@
 """The ``ossdirect`` command: upload files, explain forms, check configuration, verify callbacks.
 
-    ossdirect upload FILES... --signature-url URL [--token T] [--folder F] [--json]
+    ossdirect upload FILES|FOLDERS|GLOBS... --signature-url URL [--token T] [--folder F] [-r] [--resume] [--json]
     ossdirect explain FORM.json|POLICY
     ossdirect check-config
     ossdirect verify-callback REQUEST

@@ -9,6 +9,14 @@ in order and the file last to the form's ``host``, streamed from disk (never the
 memory). Network errors (connection refused or reset, timeouts, a connection dropped mid-file)
 are retried with exponential backoff; answers are never retried, except one fresh form when OSS
 says the form expired.
+
+A large file (above the service's published ``multipart_threshold``, or PostObject's 5 GiB) goes in
+parts instead, as web/multipart.js sends them: ``POST /multipart`` creates the session, part URLs are
+signed in batches (``GET /multipart/<uploadId>/parts``), several parts are PUT at once straight to OSS,
+``POST .../complete`` ends it with the same record a form's callback gives. What a resume needs
+(uploadId, key, upload_id, part size, the file's size and mtime) is kept in a small JSON state file
+from create to complete; a resumed upload asks which parts OSS holds (``GET /multipart/<uploadId>``)
+and sends only the others.
 """
 
 from __future__ import annotations
@@ -322,8 +330,9 @@ class Client:
         code = body.get("code", "") if isinstance(body, dict) else ""
         message = ((body.get("message") if isinstance(body, dict) else "")
                    or f"the signature function answered {r.status_code}")
-        kind = (AUTH if r.status_code == 401 else UNAVAILABLE if r.status_code >= 500 or r.status_code == 429
-                else REFUSED)
+        # 501 (MultipartUnavailable): the service cannot do it at all, later neither
+        kind = (AUTH if r.status_code == 401 else UNAVAILABLE if (r.status_code >= 500 and r.status_code != 501)
+                or r.status_code == 429 else REFUSED)
         raise UploadError(message, kind=kind, code=code, status=r.status_code, source="signature",
                           retry_after=_retry_after(r.headers.get("Retry-After")))
 
@@ -500,7 +509,12 @@ class Client:
         sent: list[int] = []
         if session.get("completed") is not True:
             self._send_parts(f, session, held, sent, progress)
-        answer_status, answer = self._complete(session, held)
+        try:
+            answer_status, answer = self._complete(session, held)
+        except UploadError as exc:
+            if exc.status == 400 and state:  # the service refused the parts and aborted the upload
+                _remove(state)
+            raise
         if state:
             _remove(state)
         result = UploadResult(path=path or name, state=STORED, key=str(session["key"]),

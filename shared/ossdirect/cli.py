@@ -147,7 +147,10 @@ def _upload(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
             if exc.kind == K_AUTH:
                 signed_out.set()
             return exc
-        except OSError as exc:  # the file went away or became unreadable meanwhile
+        except OSError as exc:  # the file went away or became unreadable meanwhile, or no room for the state
+            if os.path.basename(str(exc.filename or "")).startswith(".ossdirect-"):
+                return UploadError(f"cannot write the resume state {exc.filename} ({exc.strerror or exc}); give "
+                                   f"--state-dir DIR with a writable folder", kind="unreadable")
             return UploadError(f"cannot read the file ({exc.strerror or exc})", kind="unreadable")
         finally:
             if progress_ctx:
@@ -318,7 +321,8 @@ def _sentence(error: Any, size: int, client: Any) -> str:
         later = f" in {error.retry_after:.0f} s" if error.retry_after else " later"
         return f"{message}{said}; the service could not take it now: try again{later} (with --resume for large files)."
     if error.kind == "unreadable":
-        return f"{message}; check that the file is still there and readable."
+        return f"{message}." if "--state-dir" in message else f"{message}; check that the file is still there " \
+            f"and readable."
     return f"{message}{said}."
 
 
@@ -1030,6 +1034,14 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="environment: OSSDIRECT_SIGNATURE_URL and OSSDIRECT_TOKEN stand for --signature-url and --token.\n\n"
                + EPILOG_EXIT)
     up.add_argument("files", nargs="+", metavar="FILE", help="files, folders (with --recursive) or glob patterns")
+    up.add_argument("--signature-url", metavar="URL", default=os.environ.get("OSSDIRECT_SIGNATURE_URL"),
+                    help="the signature function's URL")
+    up.add_argument("--token", metavar="TOKEN", default=os.environ.get("OSSDIRECT_TOKEN"),
+                    help="sign-in token, sent as 'Authorization: Bearer TOKEN' to the signature function")
+    up.add_argument("--folder", metavar="PATH", help="sub-folder under the upload prefix (if the service allows)")
+    up.add_argument("--naming", choices=("random", "original"), help="key naming (if the service allows)")
+    up.add_argument("--content-type", metavar="TYPE", help="content type for every file (default: from the name)")
+    up.add_argument("--parallel", "-j", type=int, default=4, metavar="N", help="files uploaded at once (default 4)")
     up.add_argument("--recursive", "-r", action="store_true",
                     help="upload the files under each folder given (sub-folders become --folder sub-folders)")
     up.add_argument("--resume", action="store_true",
@@ -1039,14 +1051,6 @@ def build_parser() -> argparse.ArgumentParser:
                          "the file)")
     up.add_argument("--part-parallel", type=int, metavar="N",
                     help="parts of one large file sent at once (default: the service's suggestion, 4 or 6)")
-    up.add_argument("--signature-url", metavar="URL", default=os.environ.get("OSSDIRECT_SIGNATURE_URL"),
-                    help="the signature function's URL")
-    up.add_argument("--token", metavar="TOKEN", default=os.environ.get("OSSDIRECT_TOKEN"),
-                    help="sign-in token, sent as 'Authorization: Bearer TOKEN' to the signature function")
-    up.add_argument("--folder", metavar="PATH", help="sub-folder under the upload prefix (if the service allows)")
-    up.add_argument("--naming", choices=("random", "original"), help="key naming (if the service allows)")
-    up.add_argument("--content-type", metavar="TYPE", help="content type for every file (default: from the name)")
-    up.add_argument("--parallel", "-j", type=int, default=4, metavar="N", help="files uploaded at once (default 4)")
     up.add_argument("--retries", type=int, default=4, metavar="N",
                     help="extra attempts after a network error (default 4; backoff 0.5 s, doubling)")
     up.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",

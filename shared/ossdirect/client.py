@@ -21,6 +21,7 @@ and sends only the others.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import mimetypes
@@ -88,7 +89,7 @@ class UploadResult:
     message: str = ""  # why it is unrecorded, when it is
     attempts: int = 1
     seconds: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)  # "multipart": {uploadId, part_count, parts_sent, resumed}
+    extra: dict[str, Any] = field(default_factory=dict)  # "multipart": {uploadId, part_count, parts_held, parts_sent, resumed}
     url: str = ""  # the object's URL (the service's public base URL and the key), when the service says it
 
     def to_dict(self) -> dict[str, Any]:
@@ -489,6 +490,8 @@ class Client:
             else:
                 _remove(state)  # OSS no longer has it (aborted, expired): start again
         if session is None:
+            if state and not os.access(os.path.dirname(state) or ".", os.W_OK):  # before anything is made
+                raise PermissionError(errno.EACCES, "the folder is not writable", state)
             body: dict[str, Any] = {"filename": name, "size": size, "content_type": content_type}
             if self.folder:
                 body["folder"] = self.folder
@@ -504,7 +507,7 @@ class Client:
                            size=size, stamp=stamp, content_type=content_type, created_at=time.time())
             if state:
                 _write_state(state, session)
-        resumed = bool(held) or kept is not None
+        resumed, already = bool(held) or kept is not None, len(held)
         count, part_size = int(session["part_count"]), int(session["part_size"])
         sent: list[int] = []
         if session.get("completed") is not True:
@@ -521,7 +524,7 @@ class Client:
                               upload_id=str(session["upload_id"]), size=size, content_type=content_type,
                               seconds=time.monotonic() - started)
         result.extra["multipart"] = {"uploadId": session["uploadId"], "part_size": part_size, "part_count": count,
-                                     "parts_sent": len(sent), "resumed": resumed}
+                                     "parts_held": already, "parts_sent": len(sent), "resumed": resumed}
         if answer_status == 203:
             result.state = UNRECORDED
             result.message = str(answer.get("message") or "the callback failed") if isinstance(answer, dict) \

@@ -137,8 +137,8 @@ def _upload(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
 
     def one(path: str) -> UploadResult | UploadError:
         if signed_out.is_set():
-            return UploadError("not tried: the signature function refused the sign-in", kind=K_AUTH, status=401,
-                               code="NotTried", source="signature")
+            return UploadError("not tried: the signature function refused the sign-in for another file",
+                               kind=K_AUTH, code="NotTried")
         callback = progress_ctx.callback(path) if progress_ctx else None
         try:
             return client_for(folders[path]).upload(path, content_type=args.content_type, progress=callback,

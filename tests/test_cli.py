@@ -23,11 +23,13 @@ OSSDIRECT = shutil.which("ossdirect", path=os.path.dirname(sys.executable)) or "
 TYPES = "image/*,text/plain,application/octet-stream"
 BIG = 200 * 1024 * 1024
 MiB = 1024 * 1024
+# the console script runs this tree's package, whichever checkout it was installed from
+TREE_ENV = {"PYTHONPATH": os.pathsep.join([str(ROOT / "shared"), str(ROOT)])}
 
 
 def run_cli(*args, env=None, timeout=300):
     """The console script as a user runs it; returns (exit code, stdout, stderr, peak RSS in bytes)."""
-    full_env = dict(os.environ, **(env or {}))
+    full_env = dict(os.environ, **TREE_ENV, **(env or {}))
     proc = subprocess.Popen([OSSDIRECT, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=full_env,
                             cwd=ROOT)
     out, err = proc.communicate(timeout=timeout)
@@ -39,7 +41,8 @@ def run_cli_measured(*args, timeout=600):
     VmHWM, polled from /proc (getrusage's maxrss of a child also counts the forking parent's pages)."""
     import time
 
-    proc = subprocess.Popen([OSSDIRECT, *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT)
+    proc = subprocess.Popen([OSSDIRECT, *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT,
+                            env=dict(os.environ, **TREE_ENV))
     peak, chunks = 0, []
     reader = threading.Thread(target=lambda: chunks.append(proc.stdout.read()), daemon=True)
     reader.start()
@@ -93,6 +96,15 @@ def md5_of(path):
     return h.hexdigest().upper()
 
 
+def multipart_etag(path, part=8 * MiB):
+    """OSS's ETag of a multipart object: MD5 of the parts' MD5s, then -<number of parts>."""
+    digests = []
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(part), b""):
+            digests.append(hashlib.md5(chunk).digest())
+    return f"{hashlib.md5(b''.join(digests)).hexdigest().upper()}-{len(digests)}"
+
+
 def test_upload_20_files_one_of_200_mb_recorded_json_output_and_peak_memory(stack, files):
     code, out, peak = run_cli_measured("upload", *map(str, files), "--signature-url", stack.signature_url,
                                        "--json", "--progress", "--parallel", "4")
@@ -106,7 +118,10 @@ def test_upload_20_files_one_of_200_mb_recorded_json_output_and_peak_memory(stac
         assert entry["size"] == path.stat().st_size
         record = by_upload_id[entry["upload_id"]]  # recorded once, by the callback function
         assert record["key"] == entry["key"] == entry["record"]["key"]
-        assert record["size"] == path.stat().st_size and record["etag"] == md5_of(path)
+        # the 200 MB file is above the service's multipart threshold (64 MiB): it went in 8 MiB parts
+        etag = md5_of(path) if path.stat().st_size <= 64 * MiB else multipart_etag(path)
+        assert ("multipart" in entry) == (path.stat().st_size > 64 * MiB)
+        assert record["size"] == path.stat().st_size and record["etag"] == etag
         assert record["filename"] == path.name
     assert len({e["upload_id"] for e in report["files"]}) == 20
     # streaming: the whole process (interpreter, requests, rich, 4 threads) stays small for 200 MB
@@ -214,7 +229,8 @@ def test_refusals_exit_non_zero_with_the_servers_sentence(small_stack, tmp_path)
     big = tmp_path / "big.txt"
     big.write_bytes(b"x" * 1001)
     code, out, err = run_cli("upload", str(big), "--signature-url", small_stack.signature_url)
-    assert code == 1 and "the file is 1001 bytes; the limit is 1000" in err and "413 EntityTooLarge" in err
+    assert code == 1 and "too large: 1001 bytes; this service accepts up to 1000 bytes" in err
+    assert "413 EntityTooLarge" in err
     script = tmp_path / "run.py"
     script.write_text("print(1)\n")
     code, out, err = run_cli("upload", str(script), "--signature-url", small_stack.signature_url, "--json")
@@ -233,9 +249,28 @@ def test_refusals_exit_non_zero_with_the_servers_sentence(small_stack, tmp_path)
     code, out, err = run_cli("upload", str(big), str(script), "--signature-url", small_stack.signature_url,
                              "--json")
     assert code == 1 and [f["state"] for f in json.loads(out)["files"]] == ["failed", "failed"]
-    # usage errors: 2
-    assert run_cli("upload", str(tmp_path / "nope.txt"), "--signature-url", small_stack.signature_url)[0] == 2
-    assert run_cli("upload", str(ok), env={"OSSDIRECT_SIGNATURE_URL": ""})[0] == 2
+    # the refused type, with the types this service takes
+    code, out, err = run_cli("upload", str(script), "--signature-url", small_stack.signature_url)
+    assert code == 1 and "content type 'text/x-python' is not accepted here; allowed: " in err
+    assert "image/" in err and "--content-type" in err
+    # usage errors: 2, one sentence naming the fix, never a traceback
+    code, out, err = run_cli("upload", str(tmp_path / "nope.txt"), "--signature-url", small_stack.signature_url)
+    assert code == 2 and err == f"ossdirect upload: no such file: {tmp_path / 'nope.txt'}: check the path.\n"
+    code, out, err = run_cli("upload", str(ok), env={"OSSDIRECT_SIGNATURE_URL": ""})
+    assert code == 2 and "--signature-url URL" in err and "OSSDIRECT_SIGNATURE_URL" in err and err.count("\n") == 1
+    code, out, err = run_cli("upload", str(ok), "--signature-url", "sig.example.com/")
+    assert code == 2 and err.count("\n") == 1 and "'https://sig.example.com/'" in err and "Traceback" not in err
+
+
+def test_human_sizes_in_refusals(tmp_path):
+    with LocalStack(tmp_path / "stack", env={"OSSDIRECT_MAX_BYTES": str(5 * MiB),
+                                             "OSSDIRECT_CONTENT_TYPES": TYPES}) as s:
+        f = tmp_path / "six.bin"
+        f.write_bytes(b"\0" * (6 * MiB))
+        code, out, err = run_cli("upload", str(f), "--signature-url", s.signature_url)
+        assert code == 1 and "too large: 6.0 MiB; this service accepts up to 5.0 MiB (the signature function " \
+            "answered 413 EntityTooLarge)" in err
+        assert "6291456" not in err and err.count("FAILED") == 1
 
 
 def test_unreachable_service_exits_4_and_unrecorded_exits_3(tmp_path):
@@ -258,6 +293,16 @@ def test_sign_in_sends_bearer_token_and_401_exits_5(tmp_path):
     with LocalStack(tmp_path / "stack", auth="jwt") as s:
         code, out, err = run_cli("upload", str(f), "--signature-url", s.signature_url)
         assert code == 5 and "TokenMissing" in err
+        # seven files, one answer: said once, naming the fix; the other files are not even tried
+        seven = []
+        for i in range(7):
+            seven.append(tmp_path / f"f{i}.txt")
+            seven[-1].write_text(str(i))
+        code, out, err = run_cli("upload", *map(str, seven), "--signature-url", s.signature_url, "--parallel", "1")
+        assert code == 5 and err.count("401") == 1 and err.count("TokenMissing") == 1, err
+        assert "7 of 7 files not uploaded" in err and "--token TOKEN" in err and "OSSDIRECT_TOKEN" in err
+        code, out, err = run_cli("upload", str(f), "--signature-url", s.signature_url, "--token", "not-a-jwt")
+        assert code == 5 and "get a new token" in err and err.count("401") == 1
         code, out, err = run_cli("upload", str(f), "--signature-url", s.signature_url, "--json",
                                  env={"OSSDIRECT_TOKEN": s.token("alice")})
         assert code == 0, err
@@ -333,6 +378,8 @@ def test_explain_risky_policies_warns(tmp_path):
     assert "no size cap" not in text and "size: 1 to 100 bytes" in report["allows"]
     code, out, err = run_cli("explain", "not a policy")
     assert code == 2 and "not a signed form" in err
+    code, out, err = run_cli("explain", str(tmp_path / "missing-form.json"))
+    assert code == 2 and "no such file" in err and "not a signed form" not in err and err.count("\n") == 1
 
 
 # --- check-config --------------------------------------------------------------------------------------
@@ -359,6 +406,22 @@ def test_check_config_validates_like_the_cold_start(tmp_path):
     assert report["functions"]["signature"] == SignatureApp(bad).config_error
     assert "OSSDIRECT_MAX_BYTES must be an integer" in report["functions"]["signature"]
     assert any("OSSDIRECT_TYPO" in w for w in report["warnings"])
+    # nothing set: one sentence for the three functions, naming the variable
+    code, out, err = run_cli("check-config", env=env)
+    invalid = [line for line in out.splitlines() if "INVALID" in line]
+    assert code == 2 and len(invalid) == 1 and "signature, callback and process functions" in invalid[0]
+    assert "OSSDIRECT_BUCKET" in invalid[0] and "it is not set" in invalid[0]
+
+
+def test_reconcile_without_configuration_or_credentials_says_so(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OSSDIRECT_", "ALIBABA_CLOUD_ACCESS"))}
+    code, out, err = run_cli("reconcile", env=env)
+    assert code == 2 and err.count("\n") == 1 and "OSSDIRECT_BUCKET" in err and "check-config" in err
+    assert "Traceback" not in err
+    env.update(OSSDIRECT_BUCKET="my-bucket", OSSDIRECT_REGION="cn-hangzhou",
+               OSSDIRECT_RECORDS=f"sqlite:///{tmp_path}/r.sqlite3")
+    code, out, err = run_cli("reconcile", env=env)
+    assert code == 2 and err.count("\n") == 1 and "ALIBABA_CLOUD_ACCESS_KEY_ID" in err and "Traceback" not in err
 
 
 # --- verify-callback -----------------------------------------------------------------------------------
@@ -400,7 +463,8 @@ def test_verify_callback_says_why(tmp_path):
     path.write_bytes(b"POST /x HTTP/1.1\r\n\r\nbody")
     code, out, err = run_cli("verify-callback", str(path))
     assert code == 1 and "missing Authorization" in out
-    assert run_cli("verify-callback", str(tmp_path / "missing"))[0] == 2
+    code, out, err = run_cli("verify-callback", str(tmp_path / "missing"))
+    assert code == 2 and "No such file" in err and "check the path" in err and err.count("\n") == 1
 
 
 # --- help, completion, dispatch ------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """The ``ossdirect`` command: upload files, explain forms, check configuration, verify callbacks.
 
-    ossdirect upload FILES... --signature-url URL [--token T] [--folder F] [--json]
+    ossdirect upload FILES|FOLDERS|GLOBS... --signature-url URL [--token T] [--folder F] [-r] [--resume] [--json]
     ossdirect explain FORM.json|POLICY
     ossdirect check-config
     ossdirect verify-callback REQUEST
@@ -19,11 +19,14 @@ import binascii
 import json
 import logging
 import os
+import re
 import shutil
 import sys
+import threading
 import time
+import unicodedata
 from datetime import datetime, timezone
-from typing import IO, Any, Callable, Sequence
+from typing import IO, Any, Callable, Sequence, cast
 
 # Exit codes (the README lists them; scripts act on them). When files end differently, the first
 # that applies in this order is returned: USAGE, AUTH, REFUSED, RETRY_LATER, UNRECORDED.
@@ -39,6 +42,54 @@ unreadable input; 3 stored but not recorded; 4 network or service unavailable, t
 5 sign-in needed. With several files, the first that applies of 2, 5, 1, 4, 3."""
 
 
+# --- output: text from outside is escaped -------------------------------------------------------------
+
+# Control and format characters (Unicode Cc, Cf: ESC, OSC, bidi overrides, zero-width ...), line and
+# paragraph separators (Zl, Zp) and lone surrogates (Cs: undecodable file names) in a key, a file name, a
+# header or a server's message could repaint the terminal or fake a line ("VALID"); they are shown as
+# \uXXXX instead. ASCII printables pass through the regex untouched (the fast path).
+_MAYBE_UNSAFE = re.compile(r"[^\x20-\x7e]")
+_UNSAFE_CATEGORIES = frozenset(("Cc", "Cf", "Zl", "Zp", "Cs"))
+
+
+def _escape_char(ch: str, keep: str) -> str:
+    if ch in keep or unicodedata.category(ch) not in _UNSAFE_CATEGORIES:
+        return ch
+    n = ord(ch)
+    if n > 0xFFFF:  # as a JSON-style surrogate pair, so escaped JSON stays valid JSON
+        n -= 0x10000
+        return f"\\u{0xD800 + (n >> 10):04x}\\u{0xDC00 + (n & 0x3FF):04x}"
+    return f"\\u{n:04x}"
+
+
+def safe_text(value: object, keep: str = "") -> str:
+    """``str(value)`` with every control, format and separator character shown as ``\\uXXXX``
+    (characters in ``keep`` excepted): the one way the CLI prints text it did not write itself."""
+    text = value if isinstance(value, str) else str(value)
+    return _MAYBE_UNSAFE.sub(lambda m: _escape_char(m.group(), keep), text)
+
+
+def _say(stream: IO[str], *lines: object) -> None:
+    """Print each line, escaped (a newline inside a value cannot start a line of its own)."""
+    for line in lines:
+        print(safe_text(line), file=stream)
+
+
+class _SafeStream:
+    """The net under :func:`safe_text`: stdout and stderr as the commands see them (argparse's messages,
+    reconcile's JSON lines, anything printed directly) with the same characters escaped, newlines and tabs
+    kept. ``raw`` is the real stream (rich's progress bars write their own escapes there)."""
+
+    def __init__(self, raw: IO[str]) -> None:
+        self.raw = raw
+
+    def write(self, text: str) -> int:
+        return self.raw.write(safe_text(text, keep="\n\t"))
+
+    def __getattr__(self, name: str) -> Any:  # flush, isatty, encoding, fileno, ...
+        return getattr(self.raw, name)
+
+
 # --- upload ------------------------------------------------------------------------------------------
 
 
@@ -47,46 +98,80 @@ def _upload(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         from .client import AUTH as K_AUTH
         from .client import NETWORK, UNAVAILABLE, Client, UploadError, UploadResult
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        print(f"ossdirect upload needs the cli extra: pip install 'ossdirect[cli]' ({exc})", file=err)
+        _say(err, f"ossdirect upload needs the cli extra ({exc}): install it with pip install 'ossdirect[cli]'.")
         return USAGE
-    if not args.signature_url:
-        print("ossdirect upload: --signature-url (or OSSDIRECT_SIGNATURE_URL) is required", file=err)
+    problem = _check_signature_url(args.signature_url)
+    if problem:
+        _say(err, f"ossdirect upload: {problem}")
         return USAGE
-    missing = [p for p in args.files if not os.path.isfile(p)]
-    if missing:
-        print(f"ossdirect upload: not a readable file: {', '.join(missing)}", file=err)
+    if args.state_dir and not os.path.isdir(args.state_dir):
+        _say(err, f"ossdirect upload: the state folder {args.state_dir} does not exist: create it, or drop --state-dir "
+                  "to keep the state beside each file.")
         return USAGE
-    client = Client(args.signature_url, args.token, folder=args.folder, naming=args.naming, retries=args.retries,
-                    timeout=args.timeout)
-    paths: list[str] = list(dict.fromkeys(args.files))  # each file once, in the order given
+    try:
+        targets = _expand(args.files, args.recursive, args.folder)
+    except ValueError as exc:
+        _say(err, f"ossdirect upload: {exc}")
+        return USAGE
+    clients: dict[str | None, Client] = {}
+
+    def client_for(folder: str | None) -> Client:
+        if folder not in clients:
+            clients[folder] = Client(args.signature_url, args.token, folder=folder, naming=args.naming,
+                                     retries=args.retries, timeout=args.timeout, part_parallel=args.part_parallel)
+            first = next(iter(clients.values()))
+            clients[folder]._limits = first._limits  # one /limits answer per run
+        return clients[folder]
+
+    paths: list[str] = [p for p, _ in targets]
+    folders = dict(targets)
     sizes = {p: os.path.getsize(p) for p in paths}
     show = args.progress if args.progress is not None else (err.isatty() and not args.json)
     outcomes: dict[str, UploadResult | UploadError] = {}
     started = time.monotonic()
 
-    progress_ctx = _Progress(err, sizes) if show else None
+    progress_ctx = _Progress(getattr(err, "raw", err), sizes) if show else None
     from concurrent.futures import ThreadPoolExecutor, as_completed
 
+    signed_out = threading.Event()  # a 401: every other file would get the same answer
+
     def one(path: str) -> UploadResult | UploadError:
+        if signed_out.is_set():
+            return UploadError("not tried: the signature function refused the sign-in for another file",
+                               kind=K_AUTH, code="NotTried")
         callback = progress_ctx.callback(path) if progress_ctx else None
         try:
-            return client.upload(path, content_type=args.content_type, progress=callback)
+            return client_for(folders[path]).upload(path, content_type=args.content_type, progress=callback,
+                                                    resume=args.resume, state_dir=args.state_dir)
         except UploadError as exc:
+            if exc.kind == K_AUTH:
+                signed_out.set()
             return exc
+        except OSError as exc:  # the file went away or became unreadable meanwhile, or no room for the state
+            if os.path.basename(str(exc.filename or "")).startswith(".ossdirect-"):
+                return UploadError(f"cannot write the resume state {exc.filename} ({exc.strerror or exc}); give "
+                                   f"--state-dir DIR with a writable folder", kind="unreadable")
+            return UploadError(f"cannot read the file ({exc.strerror or exc})", kind="unreadable")
         finally:
             if progress_ctx:
                 progress_ctx.finish(path)
 
+    client_for(folders[paths[0]] if paths else None)
     try:
         if progress_ctx:
             progress_ctx.start()
-        with ThreadPoolExecutor(max_workers=max(1, args.parallel)) as pool:
-            futures = {pool.submit(one, p): p for p in paths}
-            for future in as_completed(futures):
-                outcomes[futures[future]] = future.result()
+        pool = ThreadPoolExecutor(max_workers=max(1, args.parallel))
+        futures = {pool.submit(one, p): p for p in paths}
+        for future in as_completed(futures):
+            outcomes[futures[future]] = future.result()
+        pool.shutdown()
     except KeyboardInterrupt:
-        print("interrupted", file=err)
-        return 130
+        if progress_ctx:
+            progress_ctx.stop()
+        _say(err, "ossdirect upload: interrupted; run the same command with --resume to go on with the large files "
+                  "from the parts already sent.")
+        err.flush()
+        os._exit(130)  # now: the workers would finish their parts first; the state files are on disk
     finally:
         if progress_ctx:
             progress_ctx.stop()
@@ -97,7 +182,8 @@ def _upload(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         if isinstance(outcome, UploadResult):
             codes.append(UNRECORDED if outcome.state == "unrecorded" else OK)
         else:
-            codes.append({K_AUTH: AUTH, NETWORK: RETRY_LATER, UNAVAILABLE: RETRY_LATER}.get(outcome.kind, REFUSED))
+            codes.append({K_AUTH: AUTH, NETWORK: RETRY_LATER, UNAVAILABLE: RETRY_LATER,
+                          "unreadable": USAGE}.get(outcome.kind, REFUSED))
     code = next((c for c in (USAGE, AUTH, REFUSED, RETRY_LATER, UNRECORDED) if c in codes), OK)
 
     if args.json:
@@ -115,32 +201,148 @@ def _upload(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
                                "failed": sum(1 for f in files if f["state"] == "failed")}}, out, indent=2)
         out.write("\n")
         return code
+    auth_failed = []
     for p in paths:
         o = outcomes[p]
         if isinstance(o, UploadResult):
             record = o.record or {}
+            parts = o.extra.get("multipart")
+            how = (f", {parts['part_count']} parts" + (f", {parts['parts_sent']} sent now" if parts["resumed"] else "")
+                   if parts else "")
             if o.state == "done":
-                print(f"uploaded  {p} -> {o.key} ({_size(o.size)}, record {record.get('record_id', '?')})", file=out)
+                _say(out, f"uploaded  {p} -> {o.key} ({_size(o.size)}{how}, record {record.get('record_id', '?')})")
             elif o.state == "unrecorded":
-                print(f"stored, NOT recorded  {p} -> {o.key}: {o.message}", file=out)
+                _say(out, f"stored, NOT recorded  {p} -> {o.key}: {o.message}")
             else:
-                print(f"stored    {p} -> {o.key} ({_size(o.size)})", file=out)
+                _say(out, f"stored    {p} -> {o.key} ({_size(o.size)}{how})")
+        elif o.kind == K_AUTH:
+            auth_failed.append((p, o))
         else:
-            where = {"signature": "the signature function", "oss": "the storage"}.get(o.source, "")
-            said = f" ({where} answered {o.status} {o.code})".replace(" )", ")") if o.status else ""
-            print(f"FAILED    {p}: {o.message}{said}", file=err)
+            _say(err, f"FAILED    {p}: {_sentence(o, sizes[p], client_for(folders[p]))}")
+    if auth_failed:  # one sentence for all: the same answer for every file
+        first = next((o for _, o in auth_failed if o.code != "NotTried"), auth_failed[0][1])
+        _say(err, f"ossdirect upload: {len(auth_failed)} of {len(paths)} files not uploaded: {_auth_sentence(first)}")
     total = sum(sizes.values())
     good = sum(1 for c in codes if c == OK)
-    print(f"{good} of {len(paths)} files uploaded, {_size(total)} in {elapsed:.1f} s", file=err if code else out)
+    _say(err if code else out, f"{good} of {len(paths)} files uploaded, {_size(total)} in {elapsed:.1f} s")
     return code
 
 
+def _check_signature_url(url: str | None) -> str:
+    """'' when ``url`` can be a signature function's URL, else the sentence that says what to give."""
+    from urllib.parse import urlsplit
+
+    if not url:
+        return ("no signature function given: pass --signature-url URL (or set OSSDIRECT_SIGNATURE_URL), "
+                "e.g. https://sig.example.com/.")
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+        guess = url if "://" in url else "https://" + url
+        return f"--signature-url {url!r} is not a full URL: give it with its scheme, e.g. {guess!r}."
+    return ""
+
+
+_STATE_FILE = re.compile(r"^\.ossdirect-.*\.json(\.\d+\.tmp)?$")  # multipart state files: never uploaded
+
+
+def _expand(names: Sequence[str], recursive: bool, folder: str | None) -> list[tuple[str, str | None]]:
+    """``(path, folder)`` for each file to upload, each once, in the order given: files as named, globs
+    expanded (also when the shell did not), folders walked with ``recursive`` (their sub-folders become
+    folders under ``folder``). ValueError: one sentence on what is missing and what to do."""
+    import glob
+
+    found: list[tuple[str, str | None]] = []
+    for name in names:
+        if os.path.isdir(name):
+            if not recursive:
+                raise ValueError(f"{name} is a folder: add --recursive to upload the files it holds.")
+            base = os.path.normpath(name)
+            for root, dirs, files in os.walk(base):
+                dirs.sort()
+                rel = os.path.relpath(root, base)
+                sub = "/".join(p for p in ((folder or "").strip("/"), "" if rel == "." else rel.replace(os.sep, "/"))
+                               if p) or None
+                found += [(os.path.join(root, f), sub) for f in sorted(files) if not _STATE_FILE.match(f)]
+        elif os.path.isfile(name):
+            found.append((name, folder))
+        elif glob.has_magic(name):
+            matches = sorted(p for p in glob.glob(name, recursive=True) if os.path.isfile(p))
+            if not matches:
+                raise ValueError(f"no file matches {name}: check the pattern (quote it to let ossdirect expand it).")
+            found += [(p, folder) for p in matches if not _STATE_FILE.match(os.path.basename(p))]
+        elif os.path.exists(name):
+            raise ValueError(f"{name} is not a regular file: give files or folders (with --recursive).")
+        else:
+            raise ValueError(f"no such file: {name}: check the path.")
+    unreadable = [p for p, _ in found if not os.access(p, os.R_OK)]
+    if unreadable:
+        raise ValueError(f"cannot read {unreadable[0]}" + (f" (and {len(unreadable) - 1} more)" if len(unreadable) > 1
+                         else "") + ": check its permissions.")
+    if not found:
+        raise ValueError("no files to upload: the folders given are empty.")
+    once: dict[str, tuple[str, str | None]] = {}
+    for path, sub in found:
+        once.setdefault(path, (path, sub))  # each file once, where it was first named
+    return list(once.values())
+
+
+def _human_bytes(text: str) -> str:
+    """'the file is 6442450944 bytes; the limit is 5368709120' -> '... 6.0 GiB; the limit is 5.0 GiB'."""
+    return re.sub(r"\b(\d{4,}) bytes\b|(?<=limit is )(\d+)\b|(?<=minimum is )(\d+)\b",
+                  lambda m: _size(int(next(g for g in m.groups() if g))), text)
+
+
+def _sentence(error: Any, size: int, client: Any) -> str:
+    """One sentence for a failed file: what happened, in human units, the service's answer, and the fix."""
+    where = {"signature": "the signature function", "oss": "the storage"}.get(error.source, "")
+    said = f" ({where} answered {error.status} {error.code})".replace(" )", ")") if error.status else ""
+    message = _human_bytes(error.message)
+    if error.code == "EntityTooLarge":
+        limit = (client.limits() or {}).get("max_bytes")
+        detail = f"too large: {_size(size)}" + (f"; this service accepts up to {_size(limit)}"
+                                                 if isinstance(limit, int) else f" ({message})")
+        return f"{detail}{said}; nothing to retry: it needs a higher limit on the service, or a smaller file."
+    if error.code == "EntityTooSmall":
+        return f"too small: {message}{said}."
+    if error.code == "UnsupportedContentType":
+        allowed = (client.limits() or {}).get("content_types") or []
+        listed = f"; allowed: {', '.join(map(str, allowed))}" if allowed else ""
+        return (f"{message}{listed}{said}; if the name's extension misleads, give the type with --content-type "
+                f"TYPE.")
+    if error.code == "FileAlreadyExists":
+        return f"{message}{said}; upload it under another name, or with --naming random."
+    if error.kind == "network":
+        return (f"{message}; check --signature-url and the network, then run the same command again (add --resume "
+                f"to go on with large files).")
+    if error.kind == "unavailable":
+        later = f" in {error.retry_after:.0f} s" if error.retry_after else " later"
+        return f"{message}{said}; the service could not take it now: try again{later} (with --resume for large files)."
+    if error.kind == "unreadable":
+        return f"{message}." if "--state-dir" in message else f"{message}; check that the file is still there " \
+            f"and readable."
+    return f"{message}{said}."
+
+
+def _auth_sentence(error: Any) -> str:
+    said = f"the signature function answered 401 {error.code}".rstrip()
+    if error.code != "TokenMissing" and error.code != "NotTried":
+        return f"{error.message} ({said}): get a new token and pass it with --token TOKEN or OSSDIRECT_TOKEN."
+    return (f"this service needs sign-in ({said}: {error.message}): pass a token with --token TOKEN or set "
+            f"OSSDIRECT_TOKEN.")
+
+
 def _size(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+    """The page's unit convention: bytes below 1 KiB, then KiB, MiB, GiB (1024-based)."""
+    if n < 1024:
+        return "1 byte" if n == 1 else f"{n:.0f} bytes"
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
         n /= 1024
-    return f"{n} B"  # pragma: no cover
+        if n < 1024 or unit == "TiB":
+            return f"{n:.1f} {unit}"
+    return f"{n} bytes"  # pragma: no cover
 
 
 class _Progress:
@@ -166,8 +368,10 @@ class _Progress:
         self.progress.stop()
 
     def callback(self, path: str) -> Callable[[int, int], None]:
-        name = os.path.basename(path)
-        task = self.tasks[path] = self.progress.add_task(name[:40], total=self.sizes[path] or 1)
+        from rich.markup import escape
+
+        name = escape(safe_text(os.path.basename(path))[:40])  # a name is neither markup nor escapes
+        task = self.tasks[path] = self.progress.add_task(name, total=self.sizes[path] or 1)
         self.sent[path] = 0
 
         def update(sent: int, total: int) -> None:
@@ -227,10 +431,19 @@ def _read_policy(source: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
         form, data = data, _b64_json(data["policy"])
     elif data is None:
         data = _b64_json(text)
+    if data is None and not os.path.exists(source) and _looks_like_path(text):
+        raise ValueError(f"no such file: {source}: check the path (or give the form's JSON, a policy document, a "
+                         f"base64 policy, or - for stdin).")
     if not (isinstance(data, dict) and isinstance(data.get("conditions"), list)):
         raise ValueError("not a signed form (JSON with a base64 policy), a policy document "
                          "({\"expiration\": ..., \"conditions\": [...]}) or a base64 policy")
     return data, form
+
+
+def _looks_like_path(text: str) -> bool:
+    """A single word with a folder separator or a file extension: meant as a file, not as a policy."""
+    return bool(text) and not any(c.isspace() for c in text) and (
+        os.sep in text or "/" in text or bool(re.search(r"\.[A-Za-z][A-Za-z0-9]{0,5}$", text)))
 
 
 def _conditions(policy: dict[str, Any]) -> list[tuple[str, str, Any]]:
@@ -431,23 +644,26 @@ def explain_policy(policy: dict[str, Any], form: dict[str, Any] | None = None,
 def _explain(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     try:
         policy, form = _read_policy(args.source)
-    except (OSError, ValueError) as exc:
-        print(f"ossdirect explain: {exc}", file=err)
+    except OSError as exc:
+        _say(err, f"ossdirect explain: cannot read {args.source} ({exc.strerror or exc}): check the path.")
+        return USAGE
+    except ValueError as exc:
+        _say(err, f"ossdirect explain: {exc}")
         return USAGE
     report = explain_policy(policy, form)
     if args.json:
         json.dump(dict(report, policy=policy), out, indent=2)
         out.write("\n")
     else:
-        print("This form allows one upload with:", file=out)
+        _say(out, "This form allows one upload with:")
         for line in report["allows"]:
-            print(f"  - {line}", file=out)
+            _say(out, f"  - {line}")
         if report["warnings"]:
-            print(f"\n{len(report['warnings'])} warning(s):", file=out)
+            _say(out, "", f"{len(report['warnings'])} warning(s):")
             for line in report["warnings"]:
-                print(f"  ! {line}", file=out)
+                _say(out, f"  ! {line}")
         else:
-            print("\nNo warnings: the key, size, type, stored headers, expiry and callback are pinned.", file=out)
+            _say(out, "", "No warnings: the key, size, type, stored headers, expiry and callback are pinned.")
     return REFUSED if report["warnings"] else OK
 
 
@@ -512,6 +728,11 @@ def check_config(environ: dict[str, str] | None = None, functions: Sequence[str]
     return {"functions": results, "warnings": warnings, "settings": settings}
 
 
+def _unset(error: str) -> str:
+    """config's "..., got ''" for a variable that is not set at all, said plainly."""
+    return error[:-len(", got ''")] + ", and it is not set" if error.endswith(", got ''") else error
+
+
 def _env_names() -> set[str]:
     from .config import ENV_NAMES
 
@@ -526,16 +747,25 @@ def _check_config(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         json.dump(dict(report, ok=not bad), out, indent=2, default=str)
         out.write("\n")
         return USAGE if bad else OK
+    by_error: dict[str, list[str]] = {}
     for name, error in report["functions"].items():
-        print(f"{name} function: {'INVALID: ' + error if error else 'ok'}", file=out)
+        if error:
+            by_error.setdefault(error, []).append(name)
+        else:
+            _say(out, f"{name} function: ok")
+    for error, names in by_error.items():
+        who = (names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]) + \
+            (" function" if len(names) == 1 else " functions")
+        error = _unset(error)
+        _say(out, f"{who}: INVALID (each would answer 503 ConfigInvalid): {error}.")
     for w in report["warnings"]:
-        print(f"warning: {w}", file=out)
+        _say(out, f"warning: {w}")
     if report["settings"]:
-        print("\neffective settings (as the functions see them; the record store is not opened):", file=out)
+        _say(out, "", "effective settings (as the functions see them; the record store is not opened):")
         width = max(len(k) for k in report["settings"])
         for k, v in report["settings"].items():
             shown = ",".join(map(str, v)) if isinstance(v, list) else "" if v is None else v
-            print(f"  {k:<{width}}  {shown}", file=out)
+            _say(out, f"  {k:<{width}}  {shown}")
     return USAGE if bad else OK
 
 
@@ -669,26 +899,28 @@ def _verify_callback(args: argparse.Namespace, out: IO[str], err: IO[str]) -> in
             with open(args.request, "rb") as f:
                 data = f.read()
         req = read_captured(data)
-    except (OSError, ValueError, TypeError) as exc:
-        print(f"ossdirect verify-callback: cannot read {args.request}: {exc}", file=err)
+    except OSError as exc:
+        _say(err, f"ossdirect verify-callback: cannot read {args.request} ({exc.strerror or exc}): check the path, "
+                  f"or give - to read the request from stdin.")
         return USAGE
-    except Exception as exc:  # ApiError from parse_event
-        print(f"ossdirect verify-callback: cannot read {args.request}: {exc}", file=err)
+    except Exception as exc:  # ValueError, TypeError, ApiError from parse_event
+        _say(err, f"ossdirect verify-callback: {args.request} is not a captured request ({exc}): give raw HTTP, an "
+                  f"FC3 event, or JSON {{method, path, query, headers, body}}.")
         return USAGE
     report = verify_captured(req, args.trusted_prefix or ())
     if args.json:
         json.dump(report, out, indent=2)
         out.write("\n")
     else:
-        print(("VALID: " if report["valid"] else "INVALID: ") + report["reason"], file=out)
-        print(f"  request: {req.method} {req.path}{'?' + req.raw_query if req.raw_query else ''}", file=out)
+        _say(out, ("VALID: " if report["valid"] else "INVALID: ") + report["reason"])
+        _say(out, f"  request: {req.method} {req.path}{'?' + req.raw_query if req.raw_query else ''}")
         if report["key_url"]:
-            print(f"  public key URL: {report['key_url']}", file=out)
+            _say(out, f"  public key URL: {report['key_url']}")
         for hint in report["hints"]:
-            print(f"  - {hint}", file=out)
+            _say(out, f"  - {hint}")
         for name in ("upload_id", "bucket", "object", "size", "etag", "mimeType"):
             if name in report["body"]:
-                print(f"  {name}: {report['body'][name]}", file=out)
+                _say(out, f"  {name}: {report['body'][name]}")
     return OK if report["valid"] else REFUSED
 
 
@@ -732,7 +964,23 @@ complete -o filenames -F _ossdirect ossdirect
 def _reconcile(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     from .reconcile import main as reconcile_main
 
-    code: int = reconcile_main(list(args.rest))
+    from .config import ConfigError
+    from .credentials import CredentialsUnavailable
+
+    try:
+        code: int = reconcile_main(list(args.rest))
+    except ConfigError as exc:
+        _say(err, f"ossdirect reconcile: the configuration is invalid: {_unset(str(exc))}; set the functions' OSSDIRECT_* "
+                  f"variables (ossdirect check-config checks them).")
+        return USAGE
+    except CredentialsUnavailable:
+        _say(err, "ossdirect reconcile: no credentials to read the bucket: set ALIBABA_CLOUD_ACCESS_KEY_ID and "
+                  "ALIBABA_CLOUD_ACCESS_KEY_SECRET (and ALIBABA_CLOUD_SECURITY_TOKEN for STS), or run it where a "
+                  "role is attached.")
+        return USAGE
+    except ValueError as exc:  # e.g. a record store that cannot list
+        _say(err, f"ossdirect reconcile: {exc}.")
+        return USAGE
     return code
 
 
@@ -779,10 +1027,13 @@ def build_parser() -> argparse.ArgumentParser:
     up = sub.add_parser(
         "upload", formatter_class=_Formatter, help="upload files through a signature function",
         description="Upload files through a signature function, as the web page does: a signed form per file, "
-                    "then a streamed POST to OSS. Network errors are retried with backoff; refusals are not.",
+                    "then a streamed POST to OSS. Files above the service's multipart threshold (GET /limits) or "
+                    "5 GiB go in parts through its /multipart routes, several at once; after an interruption, "
+                    "the same command with --resume sends only the missing parts. Network errors are retried "
+                    "with backoff; refusals are not.",
         epilog="environment: OSSDIRECT_SIGNATURE_URL and OSSDIRECT_TOKEN stand for --signature-url and --token.\n\n"
                + EPILOG_EXIT)
-    up.add_argument("files", nargs="+", metavar="FILE", help="files to upload")
+    up.add_argument("files", nargs="+", metavar="FILE", help="files, folders (with --recursive) or glob patterns")
     up.add_argument("--signature-url", metavar="URL", default=os.environ.get("OSSDIRECT_SIGNATURE_URL"),
                     help="the signature function's URL")
     up.add_argument("--token", metavar="TOKEN", default=os.environ.get("OSSDIRECT_TOKEN"),
@@ -791,6 +1042,15 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--naming", choices=("random", "original"), help="key naming (if the service allows)")
     up.add_argument("--content-type", metavar="TYPE", help="content type for every file (default: from the name)")
     up.add_argument("--parallel", "-j", type=int, default=4, metavar="N", help="files uploaded at once (default 4)")
+    up.add_argument("--recursive", "-r", action="store_true",
+                    help="upload the files under each folder given (sub-folders become --folder sub-folders)")
+    up.add_argument("--resume", action="store_true",
+                    help="go on with an interrupted large (multipart) upload: only the parts the bucket lacks are sent")
+    up.add_argument("--state-dir", metavar="DIR",
+                    help="where large uploads keep their resume state (default: .ossdirect-<name>.json beside "
+                         "the file)")
+    up.add_argument("--part-parallel", type=int, metavar="N",
+                    help="parts of one large file sent at once (default: the service's suggestion, 4 or 6)")
     up.add_argument("--retries", type=int, default=4, metavar="N",
                     help="extra attempts after a network error (default 4; backoff 0.5 s, doubling)")
     up.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
@@ -850,8 +1110,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None, out: IO[str] | None = None, err: IO[str] | None = None) -> int:
     """Run one command; returns the exit code (see the README)."""
-    out = out or sys.stdout
-    err = err or sys.stderr
+    real_out, real_err = sys.stdout, sys.stderr
+    out = cast(IO[str], _SafeStream(out or sys.stdout))
+    err = cast(IO[str], _SafeStream(err or sys.stderr))
+    # what argparse and reconcile print straight to sys.stdout / sys.stderr goes through the net too
+    sys.stdout, sys.stderr = cast(IO[str], _SafeStream(real_out)), cast(IO[str], _SafeStream(real_err))
+    try:
+        return _dispatch(argv, out, err)
+    finally:
+        sys.stdout, sys.stderr = real_out, real_err
+
+
+def _dispatch(argv: Sequence[str] | None, out: IO[str], err: IO[str]) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["reconcile"]:  # its own parser takes every argument after the command

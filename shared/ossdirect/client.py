@@ -9,10 +9,21 @@ in order and the file last to the form's ``host``, streamed from disk (never the
 memory). Network errors (connection refused or reset, timeouts, a connection dropped mid-file)
 are retried with exponential backoff; answers are never retried, except one fresh form when OSS
 says the form expired.
+
+A large file (above the service's published ``multipart_threshold``, or PostObject's 5 GiB) goes in
+parts instead, as web/multipart.js sends them: ``POST /multipart`` creates the session, part URLs are
+signed in batches (``GET /multipart/<uploadId>/parts``), several parts are PUT at once straight to OSS,
+``POST .../complete`` ends it with the same record a form's callback gives. What a resume needs
+(uploadId, key, upload_id, part size, the file's size and mtime) is kept in a small JSON state file
+from create to complete; a resumed upload asks which parts OSS holds (``GET /multipart/<uploadId>``)
+and sends only the others.
 """
 
 from __future__ import annotations
 
+import errno
+import hashlib
+import io
 import mimetypes
 import os
 import random
@@ -25,7 +36,10 @@ from typing import IO, TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 if TYPE_CHECKING:  # requests is the ``cli`` extra: imported when a Client is made, not at import
     import requests
 
-__all__ = ["Client", "UploadError", "UploadResult", "ProgressCallback", "MultipartBody"]
+__all__ = ["Client", "UploadError", "UploadResult", "ProgressCallback", "MultipartBody", "state_file"]
+
+MiB = 1 << 20
+GiB = 1 << 30
 
 ProgressCallback = Callable[[int, int], None]
 """Called as ``progress(bytes_sent, total_bytes)`` while a file's body is sent (from the uploading thread)."""
@@ -75,12 +89,16 @@ class UploadResult:
     message: str = ""  # why it is unrecorded, when it is
     attempts: int = 1
     seconds: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # "multipart": {uploadId, part_count, parts_held, parts_sent, resumed}
+    url: str = ""  # the object's URL (the service's public base URL and the key), when the service says it
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "state": self.state, "key": self.key, "upload_id": self.upload_id,
-                "size": self.size, "content_type": self.content_type, "record": self.record,
-                "message": self.message, "attempts": self.attempts, "seconds": round(self.seconds, 3)}
+        out = {"path": self.path, "state": self.state, "key": self.key, "upload_id": self.upload_id,
+               "size": self.size, "content_type": self.content_type, "url": self.url, "record": self.record,
+               "message": self.message, "attempts": self.attempts, "seconds": round(self.seconds, 3)}
+        if "multipart" in self.extra:
+            out["multipart"] = self.extra["multipart"]
+        return out
 
 
 def _quote_header(value: str) -> str:
@@ -166,22 +184,89 @@ def _retry_after(value: str | None) -> float | None:
     return None
 
 
+class _Source:
+    """The file's bytes by offset, from several threads at once: ``os.pread`` on a real file (no shared
+    position), else seek and read under a lock (``io.BytesIO`` and other file-likes)."""
+
+    def __init__(self, fileobj: IO[bytes], start: int) -> None:
+        self.file, self.start, self.lock = fileobj, start, threading.Lock()
+        self.fd: int | None = None
+        try:
+            fd = fileobj.fileno()
+            os.pread(fd, 0, start)
+            self.fd = fd
+        except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+            pass
+
+    def read_at(self, offset: int, n: int) -> bytes:
+        if self.fd is not None:
+            return os.pread(self.fd, n, self.start + offset)
+        with self.lock:
+            self.file.seek(self.start + offset)
+            return self.file.read(n)
+
+
+class _PartBody:
+    """One part's byte range as a streamed request body (its length is the Content-Length OSS checks)."""
+
+    def __init__(self, source: _Source, offset: int, length: int, sent: Callable[[int], None]) -> None:
+        self.source, self.offset, self.length, self.sent = source, offset, length, sent
+        self.pos = 0
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __iter__(self) -> Iterator[bytes]:
+        while True:
+            chunk = self.read(1 << 20)
+            if not chunk:
+                return
+            yield chunk
+
+    def read(self, size: int | None = -1) -> bytes:
+        left = self.length - self.pos
+        size = left if size is None or size < 0 else min(size, left)
+        if size <= 0:
+            return b""
+        data = self.source.read_at(self.offset + self.pos, size)
+        if not data:
+            raise OSError(f"the file ended {left} bytes early (was it changed while uploading?)")
+        self.pos += len(data)
+        self.sent(len(data))
+        return data
+
+
+def state_file(path: str | os.PathLike[str], state_dir: str | os.PathLike[str] | None = None) -> str:
+    """Where a multipart upload of ``path`` keeps what ``resume`` needs: ``.ossdirect-<name>.json`` beside
+    the file, or in ``state_dir`` (named after the file and a hash of its absolute path)."""
+    full = os.path.abspath(os.fspath(path))
+    directory, name = os.path.split(full)
+    if state_dir is not None:
+        digest = hashlib.sha1(full.encode("utf-8", "surrogateescape")).hexdigest()[:12]
+        return os.path.join(os.fspath(state_dir), f".ossdirect-{name}-{digest}.json")
+    return os.path.join(directory, f".ossdirect-{name}.json")
+
+
 class Client:
     """Uploads files through one signature function. Thread-safe: one HTTP session per thread.
 
     ``token``: sent as ``Authorization: Bearer <token>`` to the signature function (never to OSS).
     ``folder`` / ``naming``: passed to the signature function (when it allows them).
     ``retries``: extra attempts after a network error; waits ``backoff * 2**n`` seconds (with jitter,
-    at most ``max_backoff``) between them."""
+    at most ``max_backoff``) between them.
 
-    # Seam for multipart uploads: once the signature function offers multipart routes (initiate,
-    # sign each part, complete), files of at least ``multipart_threshold`` bytes go through
-    # :meth:`_upload_multipart`. Until then every file is one PostObject (OSS takes up to 5 GB).
+    Files larger than the service's ``multipart_threshold`` (published in ``GET <signature-url>/limits``;
+    asked once, and only for files over 8 MiB) or than PostObject's 5 GiB go in parts through the
+    ``/multipart`` routes: ``part_parallel`` parts at once (default: the service's suggestion), resumable
+    from a state file (see :func:`state_file`). Set ``multipart_threshold`` to decide without asking."""
+
     multipart_threshold: int | None = None
+    FORM_LIMIT = 5 * GiB  # PostObject's limit: larger files always go in parts
+    SMALL = 8 * MiB  # up to one part: /limits is not asked
 
     def __init__(self, signature_url: str, token: str | None = None, *, folder: str | None = None,
                  naming: str | None = None, retries: int = 4, backoff: float = 0.5, max_backoff: float = 10.0,
-                 timeout: float = 60.0, user_agent: str | None = None) -> None:
+                 timeout: float = 60.0, user_agent: str | None = None, part_parallel: int | None = None) -> None:
         import requests  # noqa: F401  (fail here, with a clear message, when the cli extra is missing)
 
         self.signature_url = signature_url
@@ -189,11 +274,14 @@ class Client:
         self.folder, self.naming = folder, naming
         self.retries, self.backoff, self.max_backoff = retries, backoff, max_backoff
         self.timeout = timeout
+        self.part_parallel = part_parallel
         from . import __version__
 
         self.user_agent = user_agent or f"ossdirect/{__version__}"
         self._local = threading.local()
         self._sleep = time.sleep
+        self._limits: dict[str, Any] | None = None
+        self._limits_lock = threading.Lock()
 
     # --- HTTP ------------------------------------------------------------------------------------
     @property
@@ -215,19 +303,19 @@ class Client:
         delay = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
         self._sleep(delay * (0.5 + random.random() / 2))
 
-    # --- forms -------------------------------------------------------------------------------------
-    def form(self, filename: str, size: int, content_type: str) -> dict[str, Any]:
-        """A signed form for one file (the signature function's JSON answer), or :class:`UploadError`."""
-        params: dict[str, str] = {"filename": filename, "size": str(size), "content_type": content_type}
-        if self.folder:
-            params["folder"] = self.folder
-        if self.naming:
-            params["naming"] = self.naming
+    def _url(self, route: str) -> str:
+        return self.signature_url.rstrip("/") + "/" + route.lstrip("/")
+
+    def _call(self, method: str, url: str, *, params: Mapping[str, str] | None = None, json: Any = None,
+              ok: Sequence[int] = (200,)) -> tuple[int, Any]:
+        """One request to the signature function, retried on network errors: ``(status, JSON body)`` when
+        the status is in ``ok``, else :class:`UploadError` with the service's code and sentence."""
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         errors = self._network_errors()
         for attempt in range(1, self.retries + 2):
             try:
-                r = self.session.get(self.signature_url, params=params, headers=headers, timeout=self.timeout)
+                r = self.session.request(method, url, params=params, json=json, headers=headers,
+                                         timeout=self.timeout)
                 break
             except errors as exc:
                 if attempt > self.retries:
@@ -238,56 +326,128 @@ class Client:
             body = r.json()
         except ValueError:
             body = None
-        if r.status_code == 200 and isinstance(body, dict) and "fields" in body and "host" in body:
-            return body
+        if r.status_code in ok:
+            return r.status_code, body
         code = body.get("code", "") if isinstance(body, dict) else ""
         message = ((body.get("message") if isinstance(body, dict) else "")
                    or f"the signature function answered {r.status_code}")
-        kind = (AUTH if r.status_code == 401 else UNAVAILABLE if r.status_code >= 500 or r.status_code == 429
-                else REFUSED)
+        # 501 (MultipartUnavailable): the service cannot do it at all, later neither
+        kind = (AUTH if r.status_code == 401 else UNAVAILABLE if (r.status_code >= 500 and r.status_code != 501)
+                or r.status_code == 429 else REFUSED)
         raise UploadError(message, kind=kind, code=code, status=r.status_code, source="signature",
                           retry_after=_retry_after(r.headers.get("Retry-After")))
 
+    # --- limits, forms -----------------------------------------------------------------------------
+    def limits(self) -> dict[str, Any] | None:
+        """The service's published limits (``GET <signature-url>/limits``, asked once), or None when it
+        does not answer them."""
+        with self._limits_lock:
+            if self._limits is None:
+                try:
+                    _, body = self._call("GET", self._url("limits"))
+                except UploadError:
+                    return None
+                self._limits = body if isinstance(body, dict) else {}
+            return self._limits
+
+    def uses_multipart(self, size: int) -> bool:
+        """Whether a file of ``size`` bytes goes in parts."""
+        if size > self.FORM_LIMIT:
+            return True
+        threshold = self.multipart_threshold
+        if threshold is None:
+            if size <= self.SMALL:
+                return False
+            threshold = (self.limits() or {}).get("multipart_threshold")
+        return isinstance(threshold, int) and size > threshold
+
+    def form(self, filename: str, size: int, content_type: str) -> dict[str, Any]:
+        """A signed form for one file (the signature function's JSON answer), or :class:`UploadError`."""
+        params: dict[str, str] = {"filename": filename, "size": str(int(size)), "content_type": content_type}
+        if self.folder:
+            params["folder"] = self.folder
+        if self.naming:
+            params["naming"] = self.naming
+        status, body = self._call("GET", self.signature_url, params=params, ok=(200, 201, 202, 204))
+        if status == 200 and isinstance(body, dict) and "fields" in body and "host" in body:
+            return body
+        raise UploadError(f"the signature function answered {status} without a form", kind=REFUSED,
+                          status=status, source="signature")
+
     # --- uploads -----------------------------------------------------------------------------------
-    def upload(self, path: str | os.PathLike[str], *, content_type: str | None = None,
-               progress: ProgressCallback | None = None) -> UploadResult:
-        """Upload one file; returns :class:`UploadResult` or raises :class:`UploadError`."""
-        started = time.monotonic()
-        path = os.fspath(path)
-        size = os.path.getsize(path)
-        name = os.path.basename(path)
+    def upload(self, file: str | os.PathLike[str] | IO[bytes] | bytes, *, content_type: str | None = None,
+               progress: ProgressCallback | None = None, size: int | None = None, filename: str | None = None,
+               multipart: bool | None = None, resume: bool = False,
+               state_dir: str | os.PathLike[str] | None = None) -> UploadResult:
+        """Upload one file; returns :class:`UploadResult` or raises :class:`UploadError`.
+
+        ``file``: a path, a binary file object (read from its position; ``size`` bytes, default to its
+        end) or bytes. ``filename``: the name given to the service (default: the path's or the file
+        object's base name). ``multipart``: None decides by size, True/False forces. ``resume``: a path's
+        multipart upload goes on from its state file (only the parts OSS does not hold are sent)."""
+        if isinstance(file, str) or isinstance(file, os.PathLike):
+            path = os.fspath(file)
+            with open(path, "rb") as f:
+                return self._upload_file(f, os.fstat(f.fileno()).st_size if size is None else int(size),
+                                         filename or os.path.basename(path), path, content_type, progress,
+                                         multipart, resume, state_dir)
+        if isinstance(file, (bytes, bytearray, memoryview)):
+            data = io.BytesIO(bytes(file))
+            return self._upload_file(data, len(data.getbuffer()) if size is None else int(size),
+                                     filename or "upload.bin", "", content_type, progress, multipart, False, None)
+        if isinstance(file, io.TextIOBase) or not callable(getattr(file, "read", None)):
+            raise TypeError("upload() takes a path, bytes or a binary file object (open the file with 'rb'), "
+                            f"not {type(file).__name__}")
+        if size is None:
+            start = file.tell()
+            size = file.seek(0, io.SEEK_END) - start
+            file.seek(start)
+        name = filename or os.path.basename(str(getattr(file, "name", "") or "")) or "upload.bin"
+        return self._upload_file(file, int(size), name, "", content_type, progress, multipart, False, None)
+
+    def _upload_file(self, f: IO[bytes], size: int, name: str, path: str, content_type: str | None,
+                     progress: ProgressCallback | None, multipart: bool | None, resume: bool,
+                     state_dir: str | os.PathLike[str] | None) -> UploadResult:
+        if isinstance(f.read(0), str):
+            raise TypeError("the file is open in text mode: open it with 'rb'")
         content_type = content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
-        if self.multipart_threshold is not None and size >= self.multipart_threshold:
-            return self._upload_multipart(path, size, content_type, progress)
+        if multipart if multipart is not None else self.uses_multipart(size):
+            state = state_file(path, state_dir) if path else None
+            return self._upload_multipart(f, size, name, path, content_type, progress, resume, state)
+        return self._upload_form(f, size, name, path, content_type, progress)
+
+    def _upload_form(self, f: IO[bytes], size: int, name: str, path: str, content_type: str,
+                     progress: ProgressCallback | None) -> UploadResult:
+        started = time.monotonic()
         form = self.form(name, size, content_type)
         errors = self._network_errors()
         attempts, refreshed = 0, False
-        with open(path, "rb") as f:
-            body = MultipartBody(form["field_list"], name, f, size, content_type, progress)
-            while True:
-                attempts += 1
-                body.rewind()
-                try:
-                    r = self.session.post(form["host"], data=body, timeout=self.timeout,
-                                          headers={"Content-Type": body.content_type})
-                except errors as exc:
-                    if attempts > self.retries:
-                        raise UploadError(f"the upload to {form['host']} failed {attempts} times; last: "
-                                          f"{exc.__class__.__name__}", kind=NETWORK, attempts=attempts) from None
-                    self._wait(attempts)
-                    if form.get("expire") and float(form["expire"]) - time.time() < 30:  # about to lapse: a new one
-                        form = self.form(name, size, content_type)
-                        body = MultipartBody(form["field_list"], name, f, size, content_type, progress)
-                    continue
-                if r.status_code == 403 and not refreshed and "Policy expired" in r.text:
-                    refreshed = True  # the form lapsed before the file was sent: one fresh form
+        body = MultipartBody(form["field_list"], name, f, size, content_type, progress)
+        while True:
+            attempts += 1
+            body.rewind()
+            try:
+                r = self.session.post(form["host"], data=body, timeout=self.timeout,
+                                      headers={"Content-Type": body.content_type})
+            except errors as exc:
+                if attempts > self.retries:
+                    raise UploadError(f"the upload to {form['host']} failed {attempts} times; last: "
+                                      f"{exc.__class__.__name__}", kind=NETWORK, attempts=attempts) from None
+                self._wait(attempts)
+                if form.get("expire") and float(form["expire"]) - time.time() < 30:  # about to lapse: a new one
                     form = self.form(name, size, content_type)
                     body = MultipartBody(form["field_list"], name, f, size, content_type, progress)
-                    continue
-                break
+                continue
+            if r.status_code == 403 and not refreshed and "Policy expired" in r.text:
+                refreshed = True  # the form lapsed before the file was sent: one fresh form
+                form = self.form(name, size, content_type)
+                body = MultipartBody(form["field_list"], name, f, size, content_type, progress)
+                continue
+            break
         seconds = time.monotonic() - started
-        result = UploadResult(path=path, state=STORED, key=form.get("key") or "", upload_id=form.get("upload_id", ""),
-                              size=size, content_type=content_type, attempts=attempts, seconds=seconds)
+        result = UploadResult(path=path or name, state=STORED, key=form.get("key") or "",
+                              upload_id=form.get("upload_id", ""), size=size, content_type=content_type,
+                              attempts=attempts, seconds=seconds)
         if r.status_code == 203:
             code, message = _oss_error(r.text)
             result.state, result.message = UNRECORDED, message or code or "the callback failed"
@@ -300,6 +460,7 @@ class Client:
             if isinstance(answer, dict) and answer.get("ok"):
                 result.state, result.record = DONE, answer
                 result.key = answer.get("key") or result.key
+                result.url = str(answer.get("url") or "")
             elif form.get("callback"):
                 result.state, result.message = UNRECORDED, "the storage answered without the callback's record"
             return result
@@ -310,9 +471,270 @@ class Client:
         raise UploadError(message or f"the storage answered {r.status_code}", kind=kind, code=code,
                           status=r.status_code, source="oss", attempts=attempts)
 
-    def _upload_multipart(self, path: str, size: int, content_type: str,
-                          progress: ProgressCallback | None) -> UploadResult:
-        raise NotImplementedError("multipart uploads need the signature function's multipart routes (not offered yet)")
+    # --- multipart -----------------------------------------------------------------------------------
+    def _upload_multipart(self, f: IO[bytes], size: int, name: str, path: str, content_type: str,
+                          progress: ProgressCallback | None, resume: bool, state: str | None) -> UploadResult:
+        """Create (or, with ``resume``, go on with) a multipart session, send the missing parts, complete."""
+        started = time.monotonic()
+        stamp = _file_stamp(f, path)
+        session, held = None, {}
+        kept = _read_state(state) if state else None
+        if kept is not None and (not resume or not _same_upload(kept, self.signature_url, path, size, stamp)):
+            self._abort_quietly(kept)  # a new upload of the file: the kept one would never complete
+            _remove(state)
+            kept = None
+        if kept is not None:
+            listed = self._list_parts(kept)
+            if listed is not None:
+                session, held = kept, listed
+            else:
+                _remove(state)  # OSS no longer has it (aborted, expired): start again
+        if session is None:
+            if state and not os.access(os.path.dirname(state) or ".", os.W_OK):  # before anything is made
+                raise PermissionError(errno.EACCES, "the folder is not writable", state)
+            body: dict[str, Any] = {"filename": name, "size": size, "content_type": content_type}
+            if self.folder:
+                body["folder"] = self.folder
+            if self.naming:
+                body["naming"] = self.naming
+            _, created = self._call("POST", self._url("multipart"), json=body, ok=(201,))
+            if not (isinstance(created, dict) and created.get("uploadId")):
+                raise UploadError("the signature function did not start the upload", kind=UNAVAILABLE,
+                                  source="signature")
+            session = {k: created.get(k) for k in ("uploadId", "key", "upload_id", "part_size", "part_count",
+                                                     "concurrency", "url_lifetime")}
+            session.update(signature_url=self.signature_url, path=os.path.abspath(path) if path else "",
+                           size=size, stamp=stamp, content_type=content_type, created_at=time.time())
+            if state:
+                _write_state(state, session)
+        resumed, already = bool(held) or kept is not None, len(held)
+        count, part_size = int(session["part_count"]), int(session["part_size"])
+        sent: list[int] = []
+        if session.get("completed") is not True:
+            self._send_parts(f, session, held, sent, progress)
+        try:
+            answer_status, answer = self._complete(session, held)
+        except UploadError as exc:
+            if exc.status == 400 and state:  # the service refused the parts and aborted the upload
+                _remove(state)
+            raise
+        if state:
+            _remove(state)
+        result = UploadResult(path=path or name, state=STORED, key=str(session["key"]),
+                              upload_id=str(session["upload_id"]), size=size, content_type=content_type,
+                              seconds=time.monotonic() - started)
+        result.extra["multipart"] = {"uploadId": session["uploadId"], "part_size": part_size, "part_count": count,
+                                     "parts_held": already, "parts_sent": len(sent), "resumed": resumed}
+        if answer_status == 203:
+            result.state = UNRECORDED
+            result.message = str(answer.get("message") or "the callback failed") if isinstance(answer, dict) \
+                else "the callback failed"
+            result.url = str(answer.get("location") or "") if isinstance(answer, dict) else ""
+            return result
+        if isinstance(answer, dict):
+            result.url = str(answer.get("url") or answer.get("location") or "")
+            if answer.get("ok") and answer.get("record_id"):
+                result.state, result.record = DONE, answer
+                result.key = str(answer.get("key") or result.key)
+            elif answer.get("recorded") is False and answer.get("ok"):
+                result.state = STORED  # the service has no callback: nothing is recorded
+            else:
+                result.state, result.message = UNRECORDED, str(answer.get("message") or "no record came back")
+        return result
+
+    def _route(self, session: Mapping[str, Any], tail: str = "") -> tuple[str, dict[str, str]]:
+        from urllib.parse import quote
+
+        return (self._url(f"multipart/{quote(str(session['uploadId']), safe='')}{tail}"),
+                {"key": str(session["key"]), "upload_id": str(session["upload_id"])})
+
+    def _list_parts(self, session: dict[str, Any]) -> dict[int, str] | None:
+        """``{part number: ETag}`` of the parts OSS holds, {} plus ``completed`` when it was completed before,
+        None when the upload cannot go on (aborted, unknown, someone else's)."""
+        url, params = self._route(session)
+        try:
+            _, parts = self._call("GET", url, params=params)
+        except UploadError as exc:
+            if exc.code == "UploadCompleted":
+                session["completed"] = True
+                return {}
+            if exc.status == 404 or exc.code in STALE_CODES:
+                return None
+            raise
+        size = int(session["size"])
+        part_size, count = int(session["part_size"]), int(session["part_count"])
+        held: dict[int, str] = {}
+        for part in parts if isinstance(parts, list) else []:
+            n = int(part.get("PartNumber", 0))
+            want = part_size if n < count else size - (count - 1) * part_size
+            if 1 <= n <= count and int(part.get("Size", -1)) == want:
+                held[n] = str(part.get("ETag", ""))
+        return held
+
+    def _send_parts(self, f: IO[bytes], session: Mapping[str, Any], held: dict[int, str], sent: list[int],
+                    progress: ProgressCallback | None) -> None:
+        from collections import deque
+        from concurrent.futures import ThreadPoolExecutor
+
+        size, part_size, count = int(session["size"]), int(session["part_size"]), int(session["part_count"])
+        source = _Source(f, f.tell())
+        queue = deque(n for n in range(1, count + 1) if n not in held)
+        width = max(1, min(self.part_parallel or int(session.get("concurrency") or 4), len(queue) or 1))
+        lifetime = float(session.get("url_lifetime") or 300)
+        margin = min(30.0, lifetime / 4)  # OSS checks the expiry when the PUT starts
+        urls: dict[int, tuple[str, float]] = {}
+        lock, sign_lock = threading.Lock(), threading.Lock()
+        done_bytes = [sum(self._length(size, part_size, count, n) for n in held)]
+        failure: list[UploadError] = []
+
+        def report(delta: int) -> None:
+            with lock:
+                done_bytes[0] += delta
+                now = done_bytes[0]
+            if progress is not None:
+                progress(now, size)
+
+        if progress is not None:
+            progress(done_bytes[0], size)
+
+        def url_for(n: int) -> str:
+            with sign_lock:
+                cached = urls.get(n)
+                if cached and cached[1] > time.monotonic():
+                    return cached[0]
+                with lock:
+                    batch = [n] + [m for m in list(queue)[:2 * width] if m not in urls][:min(99, 2 * width - 1)]
+                url, params = self._route(session, "/parts")
+                _, signed = self._call("GET", url, params=dict(params, partNumbers=",".join(map(str, batch))))
+                until = time.monotonic() + lifetime - margin
+                for k, v in (signed or {}).get("presignedUrls", {}).items():
+                    urls[int(k)] = (str(v), until)
+                if n not in urls:
+                    raise UploadError(f"the signature function did not sign part {n}", kind=UNAVAILABLE,
+                                      source="signature")
+                return urls[n][0]
+
+        def worker() -> None:
+            while not failure:
+                with lock:
+                    if not queue:
+                        return
+                    n = queue.popleft()
+                try:
+                    etag = self._put_part(source, session, n, url_for, urls, report)
+                except UploadError as exc:
+                    failure.append(exc)
+                    return
+                with lock:
+                    held[n] = etag
+                    sent.append(n)
+
+        with ThreadPoolExecutor(max_workers=width) as pool:
+            for future in [pool.submit(worker) for _ in range(width)]:
+                future.result()
+        if failure:
+            raise failure[0]
+
+    @staticmethod
+    def _length(size: int, part_size: int, count: int, n: int) -> int:
+        return part_size if n < count else size - (count - 1) * part_size
+
+    def _put_part(self, source: _Source, session: Mapping[str, Any], n: int, url_for: Callable[[int], str],
+                  urls: dict[int, tuple[str, float]], report: Callable[[int], None]) -> str:
+        size, part_size, count = int(session["size"]), int(session["part_size"]), int(session["part_count"])
+        length = self._length(size, part_size, count, n)
+        errors = self._network_errors()
+        attempts, resigned = 0, False
+        while True:
+            attempts += 1
+            url = url_for(n)
+            body = _PartBody(source, (n - 1) * part_size, length, report)
+            try:
+                r = self.session.put(url, data=body, timeout=self.timeout)
+            except errors as exc:
+                report(-body.pos)
+                if attempts > self.retries:
+                    raise UploadError(f"part {n} could not be sent after {attempts} attempts; last: "
+                                      f"{exc.__class__.__name__}", kind=NETWORK, attempts=attempts) from None
+                self._wait(attempts)
+                continue
+            if r.status_code == 200 and r.headers.get("ETag"):
+                return str(r.headers["ETag"])
+            report(-body.pos)
+            urls.pop(n, None)
+            if r.status_code == 403 and not resigned:  # the URL expired on the way: sign it again, once
+                resigned, attempts = True, attempts - 1
+                continue
+            code, message = _oss_error(r.text)
+            if (r.status_code >= 500 or r.status_code in (408, 429)) and attempts <= self.retries:
+                self._wait(attempts)
+                continue
+            kind = UNAVAILABLE if r.status_code >= 500 or r.status_code == 429 else REFUSED
+            raise UploadError(message or f"the storage answered {r.status_code} to part {n}", kind=kind,
+                              code=code, status=r.status_code, source="oss", attempts=attempts)
+
+    def _complete(self, session: Mapping[str, Any], held: Mapping[int, str]) -> tuple[int, Any]:
+        url, params = self._route(session, "/complete")
+        parts = [{"PartNumber": n, "ETag": held[n]} for n in sorted(held)]
+        if session.get("completed") is True:
+            parts = [{"PartNumber": 1, "ETag": "completed"}]  # the service answers the record again
+        return self._call("POST", url, params=params, json={"parts": parts}, ok=(200, 203))
+
+    def abort(self, session: Mapping[str, Any]) -> None:
+        """Abort a multipart session (a state file's contents): OSS drops its parts."""
+        url, params = self._route(session)
+        self._call("DELETE", url, params=params)
+
+    def _abort_quietly(self, session: Mapping[str, Any]) -> None:
+        try:
+            self.abort(session)
+        except (UploadError, KeyError, TypeError):
+            pass  # the bucket's lifecycle rule for incomplete uploads is the backstop
+
+
+STALE_CODES = ("NoSuchUpload", "UploadAborted", "UploadNotYours")  # a kept session that cannot go on
+
+
+def _file_stamp(f: IO[bytes], path: str) -> list[int]:
+    """What says the file is unchanged since a session began: size and modification time (ns)."""
+    if not path:
+        return []
+    st = os.fstat(f.fileno())
+    return [st.st_size, st.st_mtime_ns]
+
+
+def _same_upload(kept: Mapping[str, Any], signature_url: str, path: str, size: int, stamp: list[int]) -> bool:
+    return (kept.get("signature_url") == signature_url and kept.get("path") == os.path.abspath(path)
+            and kept.get("size") == size and kept.get("stamp") == stamp and bool(kept.get("uploadId")))
+
+
+def _read_state(state: str) -> dict[str, Any] | None:
+    import json
+
+    try:
+        with open(state, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _write_state(state: str, session: Mapping[str, Any]) -> None:
+    """Atomically (a kill mid-write leaves the old file or the new one, never half of one)."""
+    import json
+
+    tmp = f"{state}.{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(dict(session), fh)
+    os.replace(tmp, state)
+
+
+def _remove(state: str | None) -> None:
+    if state:
+        try:
+            os.unlink(state)
+        except FileNotFoundError:
+            pass
 
 
 def summarize(results: Mapping[str, UploadResult | UploadError]) -> dict[str, int]:

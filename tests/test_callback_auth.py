@@ -115,3 +115,16 @@ def test_pinned_numbers_are_the_published_pem_key():
     numbers = serialization.load_pem_public_key(OSS_CALLBACK_PUBLIC_KEY_PEM).public_numbers()
     assert (numbers.n, numbers.e) == (OSS_CALLBACK_KEY_N, OSS_CALLBACK_KEY_E)
     assert numbers.n.bit_length() == 512
+
+
+def test_library_callers_may_pass_headers_in_any_case_and_must_pass_bytes():
+    import pytest as _pytest
+
+    from ossdirect.callback_auth import CallbackAuthError, verify_callback
+
+    with _pytest.raises(TypeError, match="raw bytes"):
+        verify_callback({"authorization": "x"}, "/", "", "text body")
+    # mixed-case names reach the signature check (not "missing Authorization")
+    with _pytest.raises(CallbackAuthError) as caught:
+        verify_callback({"Authorization": "eA==", "X-OSS-Pub-Key-Url": "eA=="}, "/", "", b"body")
+    assert "missing" not in str(caught.value)

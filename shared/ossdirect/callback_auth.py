@@ -170,8 +170,12 @@ _default_cache = KeyCache()
 
 
 def verify_callback(headers, path, raw_query, body, trusted_prefixes=(), cache=None):
-    """Raise :class:`CallbackAuthError` unless OSS signed this request. ``headers`` are lower-case;
-    ``trusted_prefixes`` is a tuple (extra key URL prefixes, never needed in production)."""
+    """Raise :class:`CallbackAuthError` unless OSS signed this request. ``headers`` in any case; ``body``
+    the raw bytes; ``trusted_prefixes`` is a tuple (extra key URL prefixes, never needed in production)."""
+    if isinstance(body, str):
+        raise TypeError("body must be the raw bytes OSS sent, not str (decoding can change the signed bytes)")
+    if "authorization" not in headers:  # the handlers pass lower-case names already; a library caller may not
+        headers = {str(k).lower(): v for k, v in headers.items()}
     authorization = headers.get("authorization", "")
     key_url_b64 = headers.get("x-oss-pub-key-url", "")
     if not authorization or not key_url_b64:

@@ -18,7 +18,7 @@ from .http import ApiError
 
 LISTED = ("upload_id", "key", "size", "content_type", "filename", "created_at", "status", "payload")
 GONE = ("uploading", "aborted", "deleted")  # not (or no longer) a file
-NOT_DOWNLOADABLE = GONE + ("quarantined", "foreign")
+NOT_DOWNLOADABLE = GONE + ("quarantined", "foreign", "corrupt")
 MAX_PAGE = 200
 
 

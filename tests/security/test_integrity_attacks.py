@@ -18,16 +18,38 @@ DATA = b"The quick brown fox jumps over the lazy dog. " * 50
 class FlippingProxy:
     """Forwards every request to ``target``, flipping one byte of the file on the way (a bad link)."""
 
-    def __init__(self, target, find=b"quick", replace=b"quack"):
+    def __init__(self, target, find=b"quick", replace=b"quack", times=None):
         proxy = self
+        self.target, self.times = target, times
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                proxy.flipped += min(1, body.count(find))
-                body = body.replace(find, replace, 1)  # same length: nothing else in the request changes
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
-                r = requests.post(target + self.path, data=body, headers=headers, timeout=15)
+                self.forward("POST")
+
+            def do_PUT(self):
+                self.forward("PUT")
+
+            def read_body(self):
+                if self.headers.get("Transfer-Encoding", "").lower() != "chunked":
+                    return self.rfile.read(int(self.headers["Content-Length"]))
+                out = b""
+                while True:  # a streamed upload (the Python client): chunked transfer coding
+                    size = int(self.rfile.readline().split(b";")[0], 16)
+                    if not size:
+                        self.rfile.readline()
+                        return out
+                    out += self.rfile.read(size)
+                    self.rfile.readline()
+
+            def forward(self, method):
+                body = self.read_body()
+                if proxy.times is None or proxy.flipped < proxy.times:
+                    proxy.flipped += min(1, body.count(find))
+                    body = body.replace(find, replace, 1)  # same length: nothing else in the request changes
+                headers = {k: v for k, v in self.headers.items()
+                           if k.lower() not in ("host", "content-length", "transfer-encoding")}
+                r = requests.request(method, proxy.target + self.path, data=body, headers=headers, timeout=30)
+                proxy.answers.append((r.status_code, r.text[:300]))
                 self.send_response(r.status_code)
                 for k, v in r.headers.items():
                     if k.lower() not in ("content-length", "transfer-encoding", "connection", "server", "date"):
@@ -39,7 +61,7 @@ class FlippingProxy:
             def log_message(self, *args):
                 pass
 
-        self.flipped = 0
+        self.flipped, self.answers = 0, []
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
@@ -140,3 +162,33 @@ def test_a_part_changed_in_transit_makes_the_multipart_upload_corrupt(stack):
     assert body["ok"] is False and body["code"] == "ChecksumMismatch", body
     record = stack.wait_for_record(s["upload_id"], timeout=20, where=lambda r: r.get("quarantined_to"))
     assert record is not None and record["status"] == "corrupt"
+
+
+def test_the_python_client_declares_the_checksum_and_resends_a_changed_part(tmp_path):
+    import os
+
+    from ossdirect import Client, UploadError
+
+    proxy = FlippingProxy(None)
+    try:
+        # every byte from the client to OSS goes through the proxy: forms and part URLs name it as the host
+        with LocalStack(tmp_path, env={"OSSDIRECT_UPLOAD_HOST": f"{proxy.url}/ossdirect-local",
+                                       "OSSDIRECT_MAX_BYTES": str(64 << 20)}) as s:
+            proxy.target = s.emulator.url
+            client = Client(s.signature_url, retries=2, backoff=0.01)
+            with pytest.raises(UploadError) as caught:  # a form: the callback finds the change
+                client.upload(DATA, filename="fox.txt", content_type="text/plain")
+            assert caught.value.code == "ChecksumMismatch" and caught.value.kind == "network"
+            flipped_form = proxy.flipped
+            assert flipped_form == 1
+            # parts: the one changed on the way is sent again; the object is the file, recorded once
+            data = os.urandom(9 << 20)
+            data = data[:100] + b"quick" + data[105:]  # in part 1
+            proxy.flipped, proxy.times = 0, 1
+            result = client.upload(data, filename="big.mp4", content_type="video/mp4", multipart=True)
+            assert proxy.flipped == 1 and result.state == "done", result
+            assert s.get_object(result.key) == data
+            record = s.wait_for_record(result.upload_id, timeout=20, where=lambda r: r.get("content_type_detected"))
+            assert record["status"] == "recorded" and record["crc64"] == str(crc64.xz(data))
+    finally:
+        proxy.close()

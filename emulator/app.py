@@ -51,6 +51,12 @@ class EmulatorConfig:
     event_prefix: str = ""
     event_delay: float = 0.0  # seconds from the object being stored to its event being sent (OSS: async)
     account_id: str = "1000000000000000"  # the bucket owner's uid, in events' ARNs and identities
+    # None: every loopback callback URL is called. A list: only these callback URLs (scheme, host, port
+    # and path; the query may vary); any other fails as an unreachable callback (203), never requested.
+    callback_urls: Optional[List[str]] = None
+    # None: PostObject from any Origin. A list: a form sent with another Origin header is refused (403);
+    # a form without Origin (not from a browser) is judged by its signature alone.
+    post_origins: Optional[List[str]] = None
 
 
 class Emulator:

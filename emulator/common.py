@@ -133,7 +133,8 @@ def run_callback(emu, bucket, key, meta, custom, conf, result_headers, operation
     }
     body = callback.render(conf["body"], conf["body_type"], system, custom).encode("utf-8")
     pubkey_url = f"{emu.base_url or request.host_url.rstrip('/')}{PUBKEY_PATH}"
-    ok, outcome = callback.deliver(conf, body, emu.key, pubkey_url, bucket, g.req_id, emu.config.callback_timeout)
+    ok, outcome = callback.deliver(conf, body, emu.key, pubkey_url, bucket, g.req_id, emu.config.callback_timeout,
+                                   allowed=emu.config.callback_urls)
     if ok:
         return Response(outcome.content, 200, headers=result_headers, content_type="application/json")
     error = OSSError(203, "CallbackFailed", outcome, "0007-00000203")

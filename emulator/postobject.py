@@ -13,6 +13,13 @@ from .storage import Exists
 
 
 def post_object(emu, bucket):
+    origin = request.headers.get("Origin")
+    allowed = emu.config.post_origins
+    if origin is not None and allowed is not None and origin not in allowed:
+        # a cross-site form POST needs no CORS: only the page's own origin(s) may send forms here
+        raise OSSError(403, "AccessForbidden", f"PostObject from Origin {origin} is refused: this emulator takes "
+                       "forms only from the origins it was started with.", "0003-00000001",
+                       ArgumentName="Origin", ArgumentValue=origin)
     length = request.content_length
     if length is None:
         raise OSSError(411, "MissingContentLength", "You must provide the Content-Length HTTP header.")

@@ -13,7 +13,8 @@ from typing import Dict, List, Optional, Tuple
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask, Response, g, request
-from werkzeug.serving import make_server
+from werkzeug.routing import PathConverter
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from . import bucket as bucket_api
 from . import header_auth, listing_api, multipart_upload, objects, postobject
@@ -109,9 +110,16 @@ def _load_or_create_key(path):
     return key
 
 
+class _AnyPath(PathConverter):
+    """Any key, control characters (newline, CR, 0x01) included: werkzeug's path converter stops at a newline."""
+
+    regex = r"[^/][\s\S]*?"
+
+
 def create_app(config):
     emu = config if isinstance(config, Emulator) else Emulator(config)
     app = Flask("emulator")
+    app.url_map.converters["anypath"] = _AnyPath
     app.emulator = emu
 
     def target():
@@ -140,7 +148,6 @@ def create_app(config):
     @app.after_request
     def finish(response):
         response.headers["x-oss-request-id"] = g.req_id
-        response.headers.setdefault("Server", "AliyunOSS")
         bucket = getattr(g, "bucket", None)
         origin = request.headers.get("Origin")
         if bucket and origin and request.method != "OPTIONS":
@@ -172,7 +179,7 @@ def create_app(config):
         return Response(emu.public_pem, content_type="application/x-pem-file")
 
     @app.route("/", defaults={"path": ""}, methods=["GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS"])
-    @app.route("/<path:path>", methods=["GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS"])
+    @app.route("/<anypath:path>", methods=["GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS"])
     def dispatch(path):
         bucket, key = target()
         if bucket is None:
@@ -202,12 +209,15 @@ BUCKET_CALLS = [
     ("uploads", ("GET",), True, lambda emu, b, k, m, s: listing_api.list_uploads(emu, b)),
     ("lifecycle", ANY, True, lambda emu, b, k, m, s: bucket_api.bucket_lifecycle(emu, b, m)),
     ("list-type", ("GET",), True, lambda emu, b, k, m, s: listing_api.list_objects_v2(emu, b)),
+    ("delete", ("POST",), True, lambda emu, b, k, m, s: objects.delete_multiple(emu, b)),
 ]
 OBJECT_CALLS = [
     ("acl", ANY, False, lambda emu, b, k, m, s: objects.object_acl(emu, b, k, m, s)),
     ("uploads", ANY, True, lambda emu, b, k, m, s: multipart_upload.multipart_call(emu, b, k, m)),
     ("uploadId", ANY, True, lambda emu, b, k, m, s: multipart_upload.multipart_call(emu, b, k, m)),
     ("objectMeta", ("GET", "HEAD"), True, lambda emu, b, k, m, s: objects.get_object(emu, b, k, True, s)),
+    ("tagging", ANY, True, lambda emu, b, k, m, s: objects.object_tagging(emu, b, k, m)),
+    ("append", ("POST",), True, lambda emu, b, k, m, s: objects.append_object(emu, b, k)),
 ]
 # query parameters that are signed sub-resources but select no other call
 _PLAIN_PARAMS = ("security-token", "callback", "callback-var")
@@ -233,7 +243,10 @@ def _bucket_call(emu, bucket, method, signer):
                        "and uploads bucket sub-resources.")
     if method == "POST":
         return postobject.post_object(emu, bucket)  # the form's own signature decides
-    if method in ("GET", "HEAD"):  # the website's index document
+    if method == "GET" and (signer is not None or any(n in request.args for n in listing_api.LISTING_PARAMS)):
+        require(signer)
+        return listing_api.list_objects_v1(emu, bucket)  # ListObjects (V1): an SDK's list call
+    if method in ("GET", "HEAD"):  # a browser's anonymous GET of the bucket root: the website's index document
         return _object_call(emu, bucket, emu.index[bucket], method, signer)
     require(signer)
     if method == "PUT":
@@ -315,11 +328,16 @@ class Served:
         self.shutdown()
 
 
+class _Handler(WSGIRequestHandler):
+    def version_string(self):  # the one Server header, as OSS's
+        return "AliyunOSS"
+
+
 def serve(config, host="127.0.0.1", port=0):
     """Start a threaded server in the background; returns a handle with .url/.port/.pubkey_url/.shutdown()."""
     emu = Emulator(config)
     app = create_app(emu)
-    server = make_server(host, port, app, threaded=True)
+    server = make_server(host, port, app, threaded=True, request_handler=_Handler)
     emu.base_url = f"http://{host}:{server.server_port}"
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True,
                               name="emulator")

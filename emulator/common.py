@@ -17,7 +17,9 @@ PUBKEY_PATH = "/_emulator/callback_pub_key.pem"
 EXPOSE = "ETag, x-oss-request-id, x-oss-hash-crc64ecma, Content-MD5"
 # Headers stored with an object and returned on GET/HEAD exactly as received (plus every x-oss-meta-*).
 STORED_HEADERS = ("cache-control", "content-disposition", "content-encoding", "expires", "x-oss-object-acl",
-                  "x-oss-storage-class")
+                  "x-oss-storage-class", "x-oss-tagging", "x-oss-server-side-encryption",
+                  "x-oss-server-side-data-encryption", "x-oss-server-side-encryption-key-id")
+SSE_ALGORITHMS = ("AES256", "KMS", "SM4")
 HEADER_CASE = {"cache-control": "Cache-Control", "content-disposition": "Content-Disposition",
                "content-encoding": "Content-Encoding", "expires": "Expires"}
 ACLS = ("private", "public-read", "public-read-write", "default")
@@ -32,6 +34,7 @@ def xml_response(error, host_id, status=None):
     response = Response(body, status or error.status, content_type="application/xml")
     if error.ec:
         response.headers["x-oss-ec"] = error.ec
+    response.headers.update(getattr(error, "headers", {}))
     if request.method == "HEAD":  # no body: OSS sends the error XML base64-encoded in x-oss-err
         response.headers["x-oss-err"] = base64.b64encode(body.encode("utf-8")).decode()
     return response
@@ -59,6 +62,10 @@ def check_acl_and_class(headers):
     if acl is not None and acl not in ACLS:
         raise OSSError(400, "InvalidArgument", "no such object access control exists", "0016-00000902",
                        ArgumentName="x-oss-object-acl", ArgumentValue=acl)
+    sse = headers.get("x-oss-server-side-encryption")
+    if sse is not None and sse not in SSE_ALGORITHMS:
+        raise OSSError(400, "InvalidEncryptionAlgorithmError", "The Encryption request you specified is not valid. "
+                       "Supported value: AES256/KMS/SM4", "0005-00000001")
     storage = headers.get("x-oss-storage-class")
     if storage is not None and storage not in STORAGE_CLASSES:
         raise OSSError(400, "InvalidArgument", "Invalid storage class.", ArgumentName="x-oss-storage-class",

@@ -76,3 +76,47 @@ def list_uploads(emu, bucket):
         else:
             inner += f"<CommonPrefixes><Prefix>{e(name)}</Prefix></CommonPrefixes>"
     return xml("ListMultipartUploadsResult", inner)
+
+
+LISTING_PARAMS = ("prefix", "marker", "delimiter", "max-keys", "encoding-type")
+
+
+def list_objects_v1(emu, bucket):
+    """ListObjects (GetBucket): ``prefix``, ``marker``, ``delimiter``, ``max-keys`` (1..1000, default 100),
+    ``encoding-type=url``; a truncated page names its last key or common prefix as ``NextMarker``."""
+    args = request.args
+    encoded = url_encoded()
+    prefix, delimiter, marker = args.get("prefix", ""), args.get("delimiter", ""), args.get("marker", "")
+    for name, value in (("prefix", prefix), ("delimiter", delimiter), ("marker", marker)):
+        if len(value.encode("utf-8")) > 1023:
+            raise OSSError(400, "InvalidArgument", f"{name} is longer than 1023 bytes.", ArgumentName=name)
+    max_keys = int_arg("max-keys", 100, 1, 1000)
+    token = None
+    if delimiter and marker.startswith(prefix) and marker.endswith(delimiter) and len(marker) > len(prefix):
+        token = listing.encode_token("p", marker)  # a common prefix: resume after every key under it
+    entries, next_token = listing.list_page(emu.store.metas(bucket), prefix, delimiter,
+                                            "" if token else marker, token, max_keys)
+    next_marker = ""
+    if next_token:
+        last = entries[-1]
+        next_marker = last[1] if last[0] == "prefix" else last[1]["key"]
+    e = (lambda text: key_xml(text, encoded))
+    owner = emu.config.account_id
+    inner = (f"<Name>{_esc(bucket)}</Name><Prefix>{e(prefix)}</Prefix><Marker>{e(marker)}</Marker>"
+             f"<MaxKeys>{max_keys}</MaxKeys><Delimiter>{e(delimiter)}</Delimiter>")
+    if encoded:
+        inner += "<EncodingType>url</EncodingType>"
+    inner += f"<IsTruncated>{'true' if next_token else 'false'}</IsTruncated>"
+    if next_token:
+        inner += f"<NextMarker>{e(next_marker)}</NextMarker>"
+    for kind, item in entries:
+        if kind == "key":
+            storage = item.get("headers", {}).get("x-oss-storage-class", "Standard")
+            inner += (f"<Contents><Key>{e(item['key'])}</Key><LastModified>{iso(item['last_modified'])}</LastModified>"
+                      f"<ETag>\"{item['etag']}\"</ETag><Type>{item.get('object_type', 'Normal')}</Type>"
+                      f"<Size>{item['size']}</Size><StorageClass>{_esc(storage)}</StorageClass>"
+                      f"<Owner><ID>{owner}</ID><DisplayName>{owner}</DisplayName></Owner></Contents>")
+    for kind, item in entries:
+        if kind == "prefix":
+            inner += f"<CommonPrefixes><Prefix>{e(item)}</Prefix></CommonPrefixes>"
+    return xml("ListBucketResult", inner)

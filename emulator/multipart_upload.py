@@ -8,6 +8,8 @@ from xml.sax.saxutils import escape as _esc
 
 from flask import Response, request
 
+from . import multipart, objects
+
 from .common import (MALFORMED_XML, META_NAME, STORED_HEADERS, callback_params, check_acl_and_class, check_key,
                      exists, int_arg, iso, key_xml, receive_body, run_callback, size_of, url_encoded, xml)
 from .errors import OSSError
@@ -26,7 +28,7 @@ def multipart_call(emu, bucket, key, method):
     upload_id = args.get("uploadId", "")
     if method == "PUT":
         if "x-oss-copy-source" in request.headers:
-            raise OSSError(501, "NotImplemented", "This emulator does not implement UploadPartCopy.")
+            return _upload_part_copy(emu, bucket, key, upload_id)
         return _upload_part(emu, bucket, key, upload_id)
     if method == "GET":
         return _list_parts(emu, bucket, key, upload_id)
@@ -232,4 +234,49 @@ def _complete_answer(emu, bucket, key, meta, conf, custom, encoded):
         inner = "<EncodingType>url</EncodingType>" + inner
     response = xml("CompleteMultipartUploadResult", inner)
     response.headers.update(result_headers)
+    return response
+
+
+def _upload_part_copy(emu, bucket, key, upload_id):
+    """UploadPartCopy: a part from (a range of) an existing object: x-oss-copy-source and, optionally,
+    x-oss-copy-source-range: bytes=first-last (within the source, else 400 InvalidArgument)."""
+    number = _part_number(request.args.get("partNumber"))
+    emu.uploads.info(bucket, upload_id, key)
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    src_bucket, src_key = objects.copy_source(emu, headers["x-oss-copy-source"])
+    found = emu.store.get(src_bucket, src_key)
+    if found is None:
+        raise OSSError(404, "NoSuchKey", "The specified key does not exist.", Key=src_key)
+    src_meta, data_path = found
+    objects.copy_preconditions(headers, src_meta)
+    size = src_meta["size"]
+    start, end = 0, size - 1
+    wanted = headers.get("x-oss-copy-source-range")
+    if wanted is not None:
+        span = objects.byte_range(wanted, size, standard=False)
+        if span is None:
+            raise OSSError(400, "InvalidArgument", "The x-oss-copy-source-range is not a range within the source "
+                           "object.", ArgumentName="x-oss-copy-source-range", ArgumentValue=wanted)
+        start, end = span
+    if end - start + 1 > MAX_PART:
+        raise OSSError(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size.")
+    sink = emu.store.sink(bucket)
+    try:
+        with open(data_path, "rb") as source:
+            source.seek(start)
+            left = end - start + 1
+            while left > 0 and (chunk := source.read(min(multipart.CHUNK, left))):
+                sink.write(chunk)
+                left -= len(chunk)
+        staged = sink.finish()
+    except FileNotFoundError:
+        sink.abort()
+        raise OSSError(404, "NoSuchKey", "The specified key does not exist.", Key=src_key) from None
+    except BaseException:
+        sink.abort()
+        raise
+    part = emu.uploads.put_part(bucket, upload_id, key, number, staged)
+    inner = f"<LastModified>{iso(part['last_modified'])}</LastModified><ETag>\"{part['etag']}\"</ETag>"
+    response = xml("CopyPartResult", inner)
+    response.headers.update({"ETag": f'"{part["etag"]}"', "x-oss-hash-crc64ecma": part["crc64"]})
     return response

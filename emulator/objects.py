@@ -423,7 +423,7 @@ def append_object(emu, bucket, key):
     check_key(key)
     position = request.args.get("position", "")
     if not position.isascii() or not position.isdigit():
-        raise OSSError(400, "InvalidArgument", "position must be a whole number.", "0026-00000001",
+        raise OSSError(400, "InvalidArgument", "position must be a whole number.", None,
                        ArgumentName="position", ArgumentValue=position)
     position = int(position)
     headers = {k.lower(): v for k, v in request.headers.items()}
@@ -432,10 +432,9 @@ def append_object(emu, bucket, key):
         found = emu.store.get(bucket, key)
         size = found[0]["size"] if found else 0
         if found and found[0].get("object_type", "Normal") != "Appendable":
-            raise OSSError(409, "ObjectNotAppendable", "The object is not appendable", "0026-00000001")
+            raise OSSError(409, "ObjectNotAppendable", "The object is not appendable")
         if position != size:
-            error = OSSError(409, "PositionNotEqualToLength", "Position is not equal to file length",
-                             "0026-00000002")
+            error = OSSError(409, "PositionNotEqualToLength", "Position is not equal to file length")
             error.headers = {"x-oss-next-append-position": str(size)}
             raise error
         if found:

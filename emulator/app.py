@@ -223,6 +223,34 @@ OBJECT_CALLS = [
 _PLAIN_PARAMS = ("security-token", "callback", "callback-var")
 
 
+# OSS operations behind sub-resources this emulator does not implement (named in the 501 answer)
+_OPERATIONS = {
+    "versioning": "PutBucketVersioning/GetBucketVersioning", "versions": "ListObjectVersions",
+    "versionId": "versioned object calls", "symlink": "PutSymlink/GetSymlink", "restore": "RestoreObject",
+    "policy": "PutBucketPolicy/GetBucketPolicy/DeleteBucketPolicy", "referer": "PutBucketReferer/GetBucketReferer",
+    "logging": "PutBucketLogging/GetBucketLogging", "encryption": "PutBucketEncryption/GetBucketEncryption",
+    "tagging": "PutBucketTags/GetBucketTags", "stat": "GetBucketStat", "bucketInfo": "GetBucketInfo",
+    "location": "GetBucketLocation", "x-oss-process": "image/video processing (x-oss-process)",
+    "worm": "bucket retention (WORM)", "inventory": "bucket inventory", "replication": "bucket replication",
+    "cname": "CNAME management", "requestPayment": "PutBucketRequestPayment", "acl": "PutBucketAcl/GetBucketAcl",
+    "transferAcceleration": "transfer acceleration", "qos": "QoS", "live": "LiveChannel", "img": "image styles",
+    "style": "image styles", "asyncFetch": "AsyncFetch", "metaQuery": "MetaQuery", "resourceGroup": "resource groups",
+    "objectInfo": "object info", "append": "AppendObject (POST only)", "delete": "DeleteMultipleObjects (POST only)",
+}
+
+
+def _unsupported():
+    return [n for n in request.args if n in header_auth.SUBRESOURCES and not n.startswith("response-")
+            and n not in _PLAIN_PARAMS]
+
+
+def _not_implemented(names, method, bucket_level):
+    ops = ", ".join(f"{_OPERATIONS.get(n, '?' + n)} ({method} {'bucket' if bucket_level else 'object'} ?{n})"
+                    for n in names)
+    return OSSError(501, "NotImplemented", f"This emulator does not implement {ops}; see docs/local-development.md.",
+                    Operation=ops)
+
+
 def _lookup(table, method):
     for name, methods, signed, handler in table:
         if name in request.args and (methods is ANY or method in methods):
@@ -237,10 +265,10 @@ def _bucket_call(emu, bucket, method, signer):
         if found[0]:
             require(signer)
         return found[1](emu, bucket, "", method, signer)
-    if any(n in header_auth.SUBRESOURCES for n in request.args):
+    unsupported = _unsupported()
+    if unsupported:
         require(signer)
-        raise OSSError(501, "NotImplemented", "This emulator implements only the cors, website, lifecycle "
-                       "and uploads bucket sub-resources.")
+        raise _not_implemented(unsupported, method, bucket_level=True)
     if method == "POST":
         return postobject.post_object(emu, bucket)  # the form's own signature decides
     if method == "GET" and (signer is not None or any(n in request.args for n in listing_api.LISTING_PARAMS)):
@@ -260,10 +288,9 @@ def _object_call(emu, bucket, key, method, signer):
         if found[0]:
             require(signer)
         return found[1](emu, bucket, key, method, signer)
-    unsupported = [n for n in request.args if n in header_auth.SUBRESOURCES and not n.startswith("response-")
-                   and n not in _PLAIN_PARAMS]
+    unsupported = _unsupported()
     if unsupported:
-        raise OSSError(501, "NotImplemented", f"This emulator does not implement {', '.join(unsupported)}.")
+        raise _not_implemented(unsupported, method, bucket_level=False)
     if method == "PUT" and "x-oss-copy-source" in request.headers:
         require(signer)
         return objects.copy_object(emu, bucket, key)

@@ -184,3 +184,15 @@ def test_one_server_header_and_an_error_code_on_every_error(emulator, bucket):
     with pytest.raises(oss2.exceptions.NoSuchKey) as missing:
         bucket.get_object("nope.txt")
     assert missing.value.ec  # x-oss-ec, as OSS fills it
+
+
+def test_operations_the_emulator_lacks_answer_501_naming_them(bucket):
+    bucket.put_object("s.txt", b"x")
+    for call, operation in ((bucket.get_bucket_info, "GetBucketInfo"),
+                            (lambda: bucket.put_symlink("s.txt", "link"), "PutSymlink"),
+                            (lambda: bucket.restore_object("s.txt"), "RestoreObject")):
+        with pytest.raises(oss2.exceptions.OssError) as refused:
+            call()
+        error = refused.value
+        assert (error.status, error.code) == (501, "NotImplemented") and operation in error.message, error.message
+        assert error.ec

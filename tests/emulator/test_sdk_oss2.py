@@ -196,3 +196,15 @@ def test_operations_the_emulator_lacks_answer_501_naming_them(bucket):
         error = refused.value
         assert (error.status, error.code) == (501, "NotImplemented") and operation in error.message, error.message
         assert error.ec
+
+
+@pytest.mark.parametrize("version", ["v1", "v4"])
+def test_sts_auth_and_a_localhost_endpoint_as_documented(emulator, version):
+    """docs/local-development.md: StsAuth (V1 or V4); http://localhost:PORT is path-style in oss2 too."""
+    from conftest import STS_AK, STS_SK, STS_TOKEN
+
+    auth = oss2.StsAuth(STS_AK, STS_SK, STS_TOKEN, auth_version=version)
+    path_style = oss2.Bucket(auth, emulator.url.replace("127.0.0.1", "localhost"), BUCKET, region=REGION)
+    path_style.put_object("ps.txt", b"path style")
+    assert path_style.get_object("ps.txt").read() == b"path style"
+    assert [o.key for o in oss2.ObjectIterator(path_style)] == ["ps.txt"]

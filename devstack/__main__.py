@@ -150,7 +150,7 @@ ossdirect local stack is running
   signature function: {stack.signature_url}
   callback function:  {stack.callback_url}
   process function:   {stack.process_url}  (OSS trigger: objects created under {stack.trigger_prefix or '/'})
-  OSS emulator:       {stack.emulator.url}  (bucket {stack.bucket_url}; SDK credentials in {stack.data_dir / CREDENTIALS_FILE})
+  OSS emulator:       {stack.emulator.url}  (bucket {stack.bucket_url}; SDK keys: {stack.data_dir / CREDENTIALS_FILE})
   records (SQLite):   {stack.records_path}{sign_in or OPEN_NOTE}
 Open the upload page in a browser. Ctrl-C stops everything.
 """, flush=True)

@@ -64,7 +64,8 @@ def test_delete_multiple_quiet_and_content_md5(stored):
         bucket._do("POST", BUCKET, "", params={"delete": ""}, data=body)
     assert (refused.value.status, refused.value.code) == (400, "MissingArgument")
     with pytest.raises(oss2.exceptions.OssError) as wrong:
-        bucket._do("POST", BUCKET, "", params={"delete": ""}, data=body, headers={"Content-MD5": "1B2M2Y8AsgTpgAmY7PhCfg=="})
+        bucket._do("POST", BUCKET, "", params={"delete": ""}, data=body,
+                   headers={"Content-MD5": "1B2M2Y8AsgTpgAmY7PhCfg=="})
     assert (wrong.value.status, wrong.value.code) == (400, "InvalidDigest")
     assert bucket.object_exists("q1")
     quiet = bucket._do("POST", BUCKET, "", params={"delete": ""}, data=body, headers={"Content-MD5": md5})

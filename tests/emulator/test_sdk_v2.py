@@ -128,5 +128,6 @@ def test_delete_multiple_append_tagging_and_part_copy(client):
             bucket=BUCKET, key="dst", upload_id=upload_id, part_number=number, source_key="src", source_range=span))
         parts.append(oss.UploadPart(part_number=number, etag=copied.etag))
     client.complete_multipart_upload(oss.CompleteMultipartUploadRequest(
-        bucket=BUCKET, key="dst", upload_id=upload_id, complete_multipart_upload=oss.CompleteMultipartUpload(parts=parts)))
+        bucket=BUCKET, key="dst", upload_id=upload_id,
+        complete_multipart_upload=oss.CompleteMultipartUpload(parts=parts)))
     assert get(client, "dst").body.read() == DATA

@@ -21,7 +21,7 @@ import threading
 
 os.environ.setdefault("ALIBABA_CLOUD_ECS_METADATA_DISABLED", "true")  # never reach out
 
-from devstack import LocalStack, default_data_dir  # noqa: E402
+from devstack import CREDENTIALS_FILE, LocalStack, default_data_dir  # noqa: E402
 
 # Loggers that only repeat or explain what the one line per request already says.
 DETAIL_LOGGERS = ("werkzeug", "oss2")  # werkzeug's access log duplicates ours; oss2 logs expected 404s
@@ -191,7 +191,7 @@ ossdirect local stack is running
   signature function: {stack.signature_url}
   callback function:  {stack.callback_url}
   process function:   {stack.process_url}  (OSS trigger: objects created under {stack.trigger_prefix or '/'})
-  OSS emulator:       {stack.emulator.url}  (bucket {stack.bucket_url})
+  OSS emulator:       {stack.emulator.url}  (bucket {stack.bucket_url}; SDK keys: {stack.data_dir / CREDENTIALS_FILE})
   records (SQLite):   {stack.records_path}{sign_in or OPEN_NOTE}
 Open the upload page in a browser. Ctrl-C stops everything.
 """, flush=True)

@@ -161,6 +161,9 @@ def get_object(emu, bucket, key, head, signer):
     if span:
         headers["Content-Range"] = f"bytes {start}-{end}/{size}"
     headers["Accept-Ranges"] = "bytes"
+    # what a CDN in front of the bucket should add (README "Security model"): no browser sniffs a stored
+    # object into a document, whatever type it was given
+    headers["X-Content-Type-Options"] = "nosniff"
     headers["Content-Length"] = str(length if not head else size)
     if head:
         return Response(status=200, headers=headers)

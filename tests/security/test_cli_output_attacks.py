@@ -154,11 +154,10 @@ def test_reconcile_hostile_object_key(stack):
     key = "uploads/" + HOSTILE.replace("\r", "").replace("\x7f", "") + ".txt"
     import oss2
 
-    oss2.Bucket(oss2.StsAuth(devstack.ACCESS_KEY_ID, devstack.ACCESS_KEY_SECRET, devstack.SECURITY_TOKEN),
-                stack.emulator.url, devstack.BUCKET).put_object(key, b"x")
-    env = dict(stack.process_env, ALIBABA_CLOUD_ACCESS_KEY_ID=devstack.ACCESS_KEY_ID,
-               ALIBABA_CLOUD_ACCESS_KEY_SECRET=devstack.ACCESS_KEY_SECRET,
-               ALIBABA_CLOUD_SECURITY_TOKEN=devstack.SECURITY_TOKEN)
+    key_id, secret, token = stack.credentials  # the stack's own (random, per data dir) identity
+    oss2.Bucket(oss2.StsAuth(key_id, secret, token), stack.emulator.url, devstack.BUCKET).put_object(key, b"x")
+    env = dict(stack.process_env, ALIBABA_CLOUD_ACCESS_KEY_ID=key_id, ALIBABA_CLOUD_ACCESS_KEY_SECRET=secret,
+               ALIBABA_CLOUD_SECURITY_TOKEN=token)
     code, out, err = run_cli("reconcile", env=env)
     assert_clean(out, err)
     findings = [json.loads(line) for line in out.splitlines()]

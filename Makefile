@@ -16,12 +16,13 @@ $(STAMP): pyproject.toml
 stack: $(STAMP)   ## run emulator + both functions + web page locally
 	$(BIN)/python -m devstack $(ARGS)
 
-test:             ## run every test (installs Debian's chromium if missing, as root, and axe-core from npm for the a11y tests)
+test:             ## run every test (installs Debian's chromium if missing, as root; from npm: axe-core for the a11y tests, the `s` CLI for the deploy rehearsal)
 	@sh devstack/ensure-chromium.sh
 	@$(MAKE) --no-print-directory $(STAMP)
 	@[ -d tests/browser/node_modules/axe-core ] || (cd tests/browser && npm ci --silent --no-audit --no-fund)
 	@[ -d tests/browser/multipart-uppy/node_modules/@uppy/aws-s3 ] || (cd tests/browser/multipart-uppy && npm ci --silent --no-audit --no-fund)
 	@[ -d tests/browser/widgets/node_modules ] || (cd tests/browser/widgets && npm ci --silent --no-audit --no-fund)
+	@[ -x tests/deploy/fc_standin/node_modules/.bin/s ] || (cd tests/deploy/fc_standin && npm ci --silent --no-audit --no-fund)
 	$(BIN)/python -m pytest $(ARGS)
 
 bench: $(STAMP)   ## run the benchmarks, print the table, write bench/results.json

@@ -89,6 +89,8 @@ SIGNATURE_ENV = {
     "OSSDIRECT_BUCKET": "rehearsal-bucket",
     "OSSDIRECT_REGION": "cn-shanghai",
     "OSSDIRECT_UPLOAD_HOST": "https://rehearsal-bucket.oss-cn-shanghai.aliyuncs.com",
+    "OSSDIRECT_OSS_ENDPOINT": "https://rehearsal-bucket.oss-cn-shanghai-internal.aliyuncs.com",
+    "OSSDIRECT_RECORDS": TABLESTORE,  # the callback's store: multipart sessions and the record poll
     "OSSDIRECT_PUBLIC_BASE_URL": "https://files.rehearsal.example",
     "OSSDIRECT_PREFIX": "incoming/",
     "OSSDIRECT_MIN_BYTES": "1",
@@ -140,7 +142,7 @@ FUNCTIONS = {
     "signature": {
         "functionName": "ossdirect-signature", "runtime": "python3.10", "handler": "index.handler",
         "description": "Issues short-lived signed OSS POST forms with the function's own role credentials",
-        "memorySize": 128, "timeout": 5, "internetAccess": True,
+        "memorySize": 256, "timeout": 30, "internetAccess": True,
         "role": f"acs:ram::{ACCOUNT}:role/ossdirect-signature-role", "logConfig": LOG_CONFIG,
     },
 }
@@ -156,14 +158,14 @@ TRIGGERS = {
                                              "oss:ObjectCreated:CompleteMultipartUpload"],
                                   "filter": {"key": {"prefix": "incoming/", "suffix": ""}}}},
     "signature": {"triggerName": "http", "triggerType": "http", "qualifier": "LATEST",
-                  "description": "called by the browser for a signed form",
+                  "description": "called by the browser for a signed form, multipart calls and the record poll",
                   "triggerConfig": {"authType": "anonymous", "disableURLInternet": False,
-                                    "methods": ["GET", "OPTIONS"]}},
+                                    "methods": ["GET", "POST", "DELETE", "OPTIONS"]}},
 }
 FN = {"callback": "ossdirect-callback", "process": "ossdirect-process", "signature": "ossdirect-signature"}
 TRIGGER = {"callback": "http", "process": "oss-upload", "signature": "http"}
 ENVS = {"callback": CALLBACK_ENV, "process": PROCESS_ENV, "signature": SIGNATURE_ENV}
-EXTRAS = {"callback": ("tablestore",), "process": ("tablestore",), "signature": ()}  # as .env asks
+EXTRAS = {"callback": ("tablestore",), "process": ("tablestore",), "signature": ("tablestore",)}  # as .env asks
 API = "/2023-03-30/functions"
 
 

@@ -23,7 +23,8 @@ class FcApi:
     """One stand-in account. ``start()`` binds 127.0.0.1:<free port>; state survives from one `s` run to
     the next (like an account), requests.jsonl holds the latest run's requests (``begin_run``)."""
 
-    def __init__(self, out, region="cn-hangzhou"):
+    def __init__(self, out, region="cn-hangzhou", trigger_urls=None):
+        self.trigger_urls = dict(trigger_urls or {})  # function -> URL its HTTP trigger answers on (runtime.py)
         self.out = Path(out)
         self.out.mkdir(parents=True, exist_ok=True)
         self.region = region
@@ -55,7 +56,7 @@ class FcApi:
         (self.out / "state.json").write_text(json.dumps(state))
 
     def trigger_url(self, fn):
-        return f"https://{fn}-rehearsal.{self.region}.fcapp.run"
+        return self.trigger_urls.get(fn) or f"https://{fn}-rehearsal.{self.region}.fcapp.run"
 
     # -- requests --
     def answer(self, method, path, body):

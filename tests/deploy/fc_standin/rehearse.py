@@ -34,12 +34,12 @@ class Rehearsal:
     """One stand-in account (its API server and a throwaway HOME); ``run(*args)`` runs one `s` command
     in ``project`` and returns what FC received."""
 
-    def __init__(self, project, out, env):
+    def __init__(self, project, out, env, trigger_urls=None):
         assert S_CLI.exists(), (f"the Serverless Devs CLI is not installed at {S_CLI}: "
                                 f"run `cd {HERE.relative_to(HERE.parents[2])} && npm ci` (make test does)")
         assert shutil.which("node"), "node is needed for the deploy rehearsal (the `s` CLI is a node program)"
         self.project, self.out, self.env = Path(project), Path(out), dict(env)
-        self.api = FcApi(self.out).start()
+        self.api = FcApi(self.out, trigger_urls=trigger_urls).start()
         self.home = Path(tempfile.mkdtemp(prefix="ossdirect-s-home-"))
         dot_s = self.home / ".s"
         with tarfile.open(COMPONENTS) as tar:

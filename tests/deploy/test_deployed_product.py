@@ -210,6 +210,8 @@ def test_event_path_records_the_upload_when_the_callback_is_down(product):
 
 
 def test_no_request_ran_past_its_timeout_and_memory_stayed_within_the_functions_size(product):
+    print({name: {"cold_starts": fn.cold_starts, "peak_rss_mb": round(fn.peak_rss_mb() or 0, 1),
+                  "memory_mb": fn.memory, "timeout_s": fn.timeout} for name, fn in product["functions"].items()})
     for name, fn in product["functions"].items():
         assert fn.timeouts == 0, name
         assert fn.cold_starts >= 1, name

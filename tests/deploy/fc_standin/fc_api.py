@@ -29,6 +29,10 @@ class FcApi:
         self.out.mkdir(parents=True, exist_ok=True)
         self.region = region
         self.functions, self.triggers = {}, {}  # name -> body; (function, trigger) -> body
+        if (self.out / "state.json").exists():  # the same OUT is the same account, run after run
+            saved = json.loads((self.out / "state.json").read_text())
+            self.functions = saved["functions"]
+            self.triggers = {tuple(k.split("\n", 1)): v for k, v in saved["triggers"].items()}
         self.lock = threading.Lock()
         self.log = None
         self.zips = 0

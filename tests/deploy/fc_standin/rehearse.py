@@ -13,13 +13,16 @@
 import json
 import os
 import shutil
+import sys
 import subprocess
 import tarfile
 import tempfile
 import time
 from pathlib import Path
 
-from fc_standin.fc_api import ACCOUNT, FcApi
+if __package__ in (None, ""):  # run as a script: python tests/deploy/fc_standin/rehearse.py ...
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from fc_standin.fc_api import ACCOUNT, FcApi  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 S_CLI = HERE / "node_modules" / ".bin" / "s"
@@ -74,3 +77,15 @@ class Rehearsal:
     def close(self):
         self.api.stop()
         shutil.rmtree(self.home, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    # python tests/deploy/fc_standin/rehearse.py PROJECT_DIR OUT_DIR [s arguments...]  (default: deploy -y)
+    project, out, *args = sys.argv[1:] or ["."]
+    rehearsal = Rehearsal(project, out, os.environ)
+    try:
+        result = rehearsal.run(*(args or ["deploy", "-y"]))
+    finally:
+        rehearsal.close()
+    print(result["log"][-4000:])
+    sys.exit(result["rc"])

@@ -3,7 +3,8 @@ would enforce.
 
 - each HTTP trigger answers on its own loopback port (the URL the API stand-in reported for it); a method
   the trigger does not list is refused before the function runs, as FC does: 403, X-Fc-Error-Type
-  FcCommonError (help.aliyun.com/document_detail/85445.html, "请求使用了HTTP触发器中未配置的请求方法");
+  FcCommonError (help.aliyun.com/document_detail/85445.html: a request whose method the HTTP trigger does
+  not list), with FC's error body {"errorCode", "errorMessage"} (the code name is this stand-in's);
 - a request still running at the function's timeout is cut off: the instance is killed (the next request
   cold-starts a new one) and the caller gets 502 with X-Fc-Error-Type UnhandledInvocationError;
 - an instance runs the runtime's CPython in its own mount namespace: the unpacked zip at /code,
@@ -148,7 +149,7 @@ class Front:
                 self.wfile.write(body)
 
             def fc_error(self, status, error_type, code, message):
-                body = json.dumps({"ErrorCode": code, "ErrorMessage": message}).encode()
+                body = json.dumps({"errorCode": code, "errorMessage": message}).encode()  # FC error body shape
                 self.reply(status, body, [("Content-Type", "application/json"), ("X-Fc-Error-Type", error_type)])
 
             def handle_any(self):

@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 stack: $(STAMP)   ## run emulator + both functions + web page locally
 	$(BIN)/python -m devstack $(ARGS)
 
-test:             ## run every test (installs Debian's chromium if missing, as root, and axe-core from npm for the a11y tests)
+test:             ## run every test (installs Debian's chromium if missing, as root; from npm: axe-core for the a11y tests, the `s` CLI for the deploy rehearsal)
 	@sh devstack/ensure-chromium.sh
 	@$(MAKE) --no-print-directory $(STAMP)
 	@[ -d tests/browser/node_modules/axe-core ] || (cd tests/browser && npm ci --silent --no-audit --no-fund)
@@ -24,6 +24,7 @@ test:             ## run every test (installs Debian's chromium if missing, as r
 	@[ -d tests/browser/widgets/node_modules ] || (cd tests/browser/widgets && npm ci --silent --no-audit --no-fund)
 	@[ -d packages/js/node_modules/typescript ] || (cd packages/js && npm ci --silent --no-audit --no-fund)
 	@[ -d tests/emulator/ali-oss/node_modules/ali-oss ] || (cd tests/emulator/ali-oss && npm ci --silent --no-audit --no-fund)
+	@[ -x tests/deploy/fc_standin/node_modules/.bin/s ] || (cd tests/deploy/fc_standin && npm ci --silent --no-audit --no-fund)
 	$(BIN)/python -m pytest $(ARGS)
 
 bench: $(STAMP)   ## run the benchmarks, print the table, write bench/results.json

@@ -1,6 +1,6 @@
-"""Deploy rehearsal: the real `s` CLI (3.1.10) and fc3 component (0.1.22) run s.yaml against a loopback
-stand-in for the Function Compute API (../shared/tools/deploy-rehearsal, which installs the CLI from npm
-on first use), and these tests read what FC would have received.
+"""Deploy rehearsal: the real `s` CLI (3.1.10, tests/deploy/fc_standin/package-lock.json, installed by
+`make test`) and fc3 component (0.1.22) run s.yaml against the project's loopback stand-in for the Function
+Compute API (tests/deploy/fc_standin), and these tests read what FC would have received.
 
 One module fixture copies what a deploy reads (s.yaml, functions/, shared/ossdirect, tools/package.py, the
 lock) into a temporary project with a `.env` beside s.yaml and no deploy variable in the environment, then
@@ -13,20 +13,18 @@ runtime's CPython (3.10) with the environment FC received, through the OSS emula
 import json
 import os
 import shutil
-import subprocess
 import sys
-import time
 import zipfile
 from pathlib import Path
 
 import pytest
 from test_bundle import INTERPRETERS, assert_alone, assert_ships_only_what_runs, import_alone, upload_through
 
+from fc_standin.fc_api import ACCOUNT
+from fc_standin.rehearse import Rehearsal as CliRehearsal
 from ossdirect.config import ENV_NAMES
 
 ROOT = Path(__file__).resolve().parents[2]
-KIT = Path(os.environ.get("OSSDIRECT_REHEARSAL_KIT", ROOT.parent / "shared" / "tools" / "deploy-rehearsal"))
-ACCOUNT = "1234567890123456"  # the kit's fake account
 TABLESTORE = "tablestore://rehearsal-ots/upload_records?endpoint=https://rehearsal-ots.cn-shanghai.ots.aliyuncs.com"
 SLS_RECORDS = "sls://rehearsal-project/rehearsal-records?endpoint=cn-shanghai.log.aliyuncs.com&timeout=2"
 # Deploy variables that differ from their s.yaml defaults, so each must travel from .env to FC (sign-in
@@ -91,6 +89,8 @@ SIGNATURE_ENV = {
     "OSSDIRECT_BUCKET": "rehearsal-bucket",
     "OSSDIRECT_REGION": "cn-shanghai",
     "OSSDIRECT_UPLOAD_HOST": "https://rehearsal-bucket.oss-cn-shanghai.aliyuncs.com",
+    "OSSDIRECT_OSS_ENDPOINT": "https://rehearsal-bucket.oss-cn-shanghai-internal.aliyuncs.com",
+    "OSSDIRECT_RECORDS": TABLESTORE,  # the callback's store: multipart sessions and the record poll
     "OSSDIRECT_PUBLIC_BASE_URL": "https://files.rehearsal.example",
     "OSSDIRECT_PREFIX": "incoming/",
     "OSSDIRECT_MIN_BYTES": "1",
@@ -142,7 +142,7 @@ FUNCTIONS = {
     "signature": {
         "functionName": "ossdirect-signature", "runtime": "python3.10", "handler": "index.handler",
         "description": "Issues short-lived signed OSS POST forms with the function's own role credentials",
-        "memorySize": 128, "timeout": 5, "internetAccess": True,
+        "memorySize": 256, "timeout": 30, "internetAccess": True,
         "role": f"acs:ram::{ACCOUNT}:role/ossdirect-signature-role", "logConfig": LOG_CONFIG,
     },
 }
@@ -158,14 +158,14 @@ TRIGGERS = {
                                              "oss:ObjectCreated:CompleteMultipartUpload"],
                                   "filter": {"key": {"prefix": "incoming/", "suffix": ""}}}},
     "signature": {"triggerName": "http", "triggerType": "http", "qualifier": "LATEST",
-                  "description": "called by the browser for a signed form",
+                  "description": "called by the browser for a signed form, multipart calls and the record poll",
                   "triggerConfig": {"authType": "anonymous", "disableURLInternet": False,
-                                    "methods": ["GET", "OPTIONS"]}},
+                                    "methods": ["GET", "POST", "DELETE", "OPTIONS"]}},
 }
 FN = {"callback": "ossdirect-callback", "process": "ossdirect-process", "signature": "ossdirect-signature"}
 TRIGGER = {"callback": "http", "process": "oss-upload", "signature": "http"}
 ENVS = {"callback": CALLBACK_ENV, "process": PROCESS_ENV, "signature": SIGNATURE_ENV}
-EXTRAS = {"callback": ("tablestore",), "process": ("tablestore",), "signature": ()}  # as .env asks
+EXTRAS = {"callback": ("tablestore",), "process": ("tablestore",), "signature": ("tablestore",)}  # as .env asks
 API = "/2023-03-30/functions"
 
 
@@ -187,28 +187,12 @@ def copy_project(dest):
     return dest
 
 
-class Rehearsal:
-    def __init__(self, project, out):
-        self.project, self.out = project, out
-        assert (KIT / "run.sh").is_file(), f"the deploy rehearsal kit is missing: {KIT} (set OSSDIRECT_REHEARSAL_KIT)"
-        for tool in ("node", "npm"):
-            assert shutil.which(tool), f"{tool} is needed for the deploy rehearsal (the kit installs `s` from npm)"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("OSSDIRECT_")}  # only .env may say
-        # the pre-deploy action runs `python3 tools/package.py`: this interpreter (it has pip)
-        env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-        self.env = env
-
-    def run(self, *args):
-        before = {p.name for p in self.out.glob("*.zip")}
-        started = time.monotonic()
-        proc = subprocess.run(["bash", str(KIT / "run.sh"), str(self.project), str(self.out), *args],
-                              env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
-        log = (self.out / "s.log").read_text() if (self.out / "s.log").exists() else proc.stdout
-        requests = [json.loads(line) for line in (self.out / "requests.jsonl").read_text().splitlines() if line]
-        state = json.loads((self.out / "state.json").read_text()) if (self.out / "state.json").exists() else {}
-        return {"args": args, "rc": proc.returncode, "log": log, "requests": [r for r in requests if "method" in r],
-                "zips": sorted({p.name for p in self.out.glob("*.zip")} - before), "state": state,
-                "seconds": time.monotonic() - started}
+def rehearsal(project, out):
+    """The real `s` against a fresh stand-in account; only .env may say what OSSDIRECT_DEPLOY_* is."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OSSDIRECT_")}
+    # the pre-deploy action runs `python3 tools/package.py`: this interpreter (it has pip)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    return CliRehearsal(project, out, env)
 
 
 @pytest.fixture(scope="module")
@@ -216,11 +200,14 @@ def runs(tmp_path_factory):
     base = tmp_path_factory.mktemp("rehearsal")
     project = copy_project(base / "project")
     (project / ".env").write_text("".join(f"{k}={v}\n" for k, v in DOTENV.items()))
-    rehearsal = Rehearsal(project, base / "account")
-    result = {"out": rehearsal.out, "base": base}
-    for name, args in (("deploy", ("deploy", "-y")), ("info", ("signature", "info", "-o", "json", "--silent")),
-                       ("signature_deploy", ("signature", "deploy", "-y")), ("remove", ("remove", "-y"))):
-        result[name] = rehearsal.run(*args)
+    account = rehearsal(project, base / "account")
+    result = {"out": account.out, "base": base}
+    try:
+        for name, args in (("deploy", ("deploy", "-y")), ("info", ("signature", "info", "-o", "json", "--silent")),
+                           ("signature_deploy", ("signature", "deploy", "-y")), ("remove", ("remove", "-y"))):
+            result[name] = account.run(*args)
+    finally:
+        account.close()
     print({name: round(result[name]["seconds"], 1) for name in result if isinstance(result[name], dict)})
     return result
 
@@ -386,7 +373,11 @@ def test_a_bad_prop_stops_the_deploy_before_anything_is_created(tmp_path):
     spec = (project / "s.yaml").read_text()
     assert "OSSDIRECT_MIN_BYTES: '1'" in spec
     (project / "s.yaml").write_text(spec.replace("OSSDIRECT_MIN_BYTES: '1'", "OSSDIRECT_MIN_BYTES: 1"))
-    run = Rehearsal(project, tmp_path / "account").run("deploy", "-y")
+    account = rehearsal(project, tmp_path / "account")
+    try:
+        run = account.run("deploy", "-y")
+    finally:
+        account.close()
     assert run["rc"] != 0
     assert "signature/props/environmentVariables/OSSDIRECT_MIN_BYTES must be string" in run["log"], run["log"]
     assert run["requests"] == [] and run["zips"] == []
@@ -396,5 +387,9 @@ def test_a_bad_prop_stops_the_deploy_before_anything_is_created(tmp_path):
 def test_commands_fail_without_the_env_file(tmp_path):
     """The settings come from .env (or the shell): without either, `s` names the missing variable."""
     project = copy_project(tmp_path / "project")
-    run = Rehearsal(project, tmp_path / "account").run("info")
+    account = rehearsal(project, tmp_path / "account")
+    try:
+        run = account.run("info")
+    finally:
+        account.close()
     assert run["rc"] != 0 and "OSSDIRECT_DEPLOY_BUCKET" in run["log"], run["log"]

@@ -9,19 +9,13 @@ from pathlib import Path
 
 import yaml
 
+from function_settings import READS, SHARED
+
 from ossdirect.config import ENV_NAMES
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = yaml.safe_load((ROOT / "s.yaml").read_text())
-EXPECTED_METHODS = {"signature": ["GET", "OPTIONS"], "callback": ["POST"]}
-# What each function reads (ENV_NAMES without the prefix); a test below checks they cover ENV_NAMES.
-CALLBACK_READS = {"BUCKET", "REGION", "PREFIX", "PUBLIC_BASE_URL", "OSS_ENDPOINT", "RECORDS", "RECORD_LOG",
-                  "TRUSTED_KEY_PREFIXES", "COMPAT"}
-PROCESS_READS = {"BUCKET", "REGION", "PREFIX", "OSS_ENDPOINT", "RECORDS", "RECORD_LOG", "QUARANTINE",
-                 "QUARANTINE_PREFIX", "ON_UPLOAD", "HOOK_MAX_ATTEMPTS"}
-SIGNATURE_READS = set(ENV_NAMES) - {"RECORDS", "RECORD_LOG", "TRUSTED_KEY_PREFIXES", "OSS_ENDPOINT", "QUARANTINE",
-                                    "QUARANTINE_PREFIX", "ON_UPLOAD", "HOOK_MAX_ATTEMPTS"}
-READS = {"signature": SIGNATURE_READS, "callback": CALLBACK_READS, "process": PROCESS_READS}
+EXPECTED_METHODS = {"signature": ["GET", "POST", "DELETE", "OPTIONS"], "callback": ["POST"]}
 TABLESTORE_RECORDS = "env('OSSDIRECT_DEPLOY_TABLESTORE_RECORDS', '')"
 
 
@@ -76,9 +70,9 @@ def test_tablestore_sdk_ships_exactly_when_a_store_names_it():
     for name in ("callback", "process"):
         assert actions[name].endswith(f"--extras=${{{TABLESTORE_RECORDS} ? 'tablestore' : ''}}"), actions[name]
     assert actions["signature"].endswith(
-        "--extras=${env('OSSDIRECT_DEPLOY_USER_LIMITS', '') && env('OSSDIRECT_DEPLOY_LIMITS_STORE', "
-        "'sqlite:////tmp/ossdirect-limits.sqlite3').startsWith('tablestore://') ? 'tablestore' : ''}"), \
-        actions["signature"]
+        f"--extras=${{{TABLESTORE_RECORDS} || (env('OSSDIRECT_DEPLOY_USER_LIMITS', '') && "
+        "env('OSSDIRECT_DEPLOY_LIMITS_STORE', 'sqlite:////tmp/ossdirect-limits.sqlite3').startsWith('tablestore://'))"
+        " ? 'tablestore' : ''}"), actions["signature"]
 
 
 def test_env_names_match_what_the_code_reads_and_values_are_strings():
@@ -97,12 +91,22 @@ def test_env_names_match_what_the_code_reads_and_values_are_strings():
     assert sig["OSSDIRECT_CALLBACK_URL"] == "${resources.callback.info.url.system_url}"
     assert "resources.callback.output" not in (ROOT / "s.yaml").read_text()
     assert cb["OSSDIRECT_TRUSTED_KEY_PREFIXES"] == "", "the emulator key must never be trusted in the cloud"
-    assert SPEC["vars"]["ossEndpoint"] == "https://${vars.bucket}.oss-${vars.region}-internal.aliyuncs.com"
+    assert SPEC["vars"]["ossEndpoint"] == ("${env('OSSDIRECT_DEPLOY_OSS_ENDPOINT', '') || 'https://' + vars.bucket"
+                                           " + '.oss-' + vars.region + '-internal.aliyuncs.com'}")
+    assert SPEC["vars"]["uploadHost"] == ("${env('OSSDIRECT_DEPLOY_UPLOAD_HOST', '') || 'https://' + vars.bucket"
+                                          " + '.oss-' + vars.region + '.aliyuncs.com'}")
+    assert sig["OSSDIRECT_UPLOAD_HOST"] == "${vars.uploadHost}"
     assert SPEC["vars"]["slsRecords"] == ("sls://${vars.slsProject}/${vars.recordLogstore}"
-                                          "?endpoint=${vars.region}.log.aliyuncs.com&timeout=2")
-    for env in (cb, proc):  # one store for both writers: Tablestore + the SLS log, or SLS alone
-        assert env["OSSDIRECT_OSS_ENDPOINT"] == "${vars.ossEndpoint}"
-        assert env["OSSDIRECT_RECORDS"] == "${%s || vars.slsRecords}" % TABLESTORE_RECORDS
+                                          "?endpoint=${vars.slsEndpoint}&timeout=2")
+    assert SPEC["vars"]["records"] == "${%s || vars.slsRecords}" % TABLESTORE_RECORDS
+    # one store for all three: the writers (Tablestore + the SLS log, or SLS alone) and the signature
+    # function's multipart sessions and record poll
+    for name in SHARED:
+        values = {fn: env["OSSDIRECT_" + name] for fn, env in envs.items() if "OSSDIRECT_" + name in env}
+        assert len(set(values.values())) == 1, (name, values)
+    assert sig["OSSDIRECT_RECORDS"] == cb["OSSDIRECT_RECORDS"] == proc["OSSDIRECT_RECORDS"] == "${vars.records}"
+    assert sig["OSSDIRECT_OSS_ENDPOINT"] == cb["OSSDIRECT_OSS_ENDPOINT"] == "${vars.ossEndpoint}"
+    for env in (cb, proc):
         assert env["OSSDIRECT_RECORD_LOG"] == "${%s ? vars.slsRecords : ''}" % TABLESTORE_RECORDS
     assert cb["OSSDIRECT_COMPAT"] == sig["OSSDIRECT_COMPAT"] == "${vars.compat}"
     assert SPEC["vars"]["compat"] == "${env('OSSDIRECT_DEPLOY_COMPAT', 'none')}"
@@ -206,13 +210,17 @@ def test_tablestore_policies_grant_exactly_the_rows_each_function_touches():
         {"Effect": "Allow", "Action": ["ots:GetRange", "ots:BatchGetRow"],
          "Resource": [table, table + "_by_user", table + "_by_time"]},
     ]
+    # the signature function: multipart sessions (put, read, update) and the record poll (read), same table
+    assert policy("tablestore-signature-records-policy.json")["Statement"] == [
+        {"Effect": "Allow", "Action": ["ots:GetRow", "ots:PutRow", "ots:UpdateRow"], "Resource": [table]}]
     assert policy("tablestore-signature-limits-policy.json")["Statement"] == [
         {"Effect": "Allow", "Action": ["ots:GetRow", "ots:PutRow", "ots:UpdateRow"],
          "Resource": ["acs:ots:<region>:<account-id>:instance/<limits-instance>/table/<limits-table>"]}]
     assert sorted(p.name for p in (ROOT / "deploy").glob("*.json")) == sorted([
         "trust-policy-fc.json", "signature-role-policy.json", "callback-role-policy.json", "process-role-policy.json",
         "oss-trigger-trust-policy.json", "oss-trigger-role-policy.json", "tablestore-callback-policy.json",
-        "tablestore-process-policy.json", "tablestore-signature-limits-policy.json"])
+        "tablestore-process-policy.json", "tablestore-signature-limits-policy.json",
+        "tablestore-signature-records-policy.json"])
     docs = (ROOT / "docs" / "deploy.md").read_text()
     for path in (ROOT / "deploy").glob("*.json"):  # each one is documented where the roles are set up
         assert f"deploy/{path.name}" in docs, path.name

@@ -169,8 +169,11 @@ class Doctor:
                      "(the signature function's HTTP trigger URL, s deploy prints it) and that it is deployed")
             return None
         self.add("1 reachable", OK, f"{self.base} answered {response.status_code}")
-        self.check_cors(url)
-        if response.status_code != 200:
+        if response.status_code == 200:
+            self.check_cors(url)
+        else:  # a broken function fails its CORS too: name the cause, not the symptom
+            self.add("1 cors-get", SKIP, "the function does not work yet (see 1 limits): CORS is checked once it does")
+            self.cors_ok = False
             code, message = _api_error(response)
             fix = {"ConfigInvalid": "fix that setting in the function's environment (ossdirect check-config "
                                     "validates it locally)",
@@ -301,12 +304,13 @@ class Doctor:
                         f"in {bucket_region}; set OSSDIRECT_REGION={bucket_region} on the signature function")
             return ("wrong credentials or region: check the signature function's role (its STS credentials) and "
                     "that OSSDIRECT_REGION and OSSDIRECT_BUCKET name the bucket's region and name")
-        if code == "AccessDenied":
-            return "the signature function's role lacks oss:PutObject on the bucket's upload prefix: grant it"
         if code == "RequestTimeTooSkewed":
             return "the signing clock is off by more than 15 minutes: fix the function's (or the local) clock"
-        if code in ("PolicyExpired", "AccessDenied") or "expired" in (message or "").lower():
-            return "the form expired before it was used: raise OSSDIRECT_EXPIRES_SECONDS or check the clocks"
+        if "expired" in (message or "").lower():
+            return ("the form had expired when OSS got it: the signing clock (the function's) and OSS's clock "
+                    "differ, or OSSDIRECT_EXPIRES_SECONDS is too short for the upload")
+        if code == "AccessDenied":
+            return "the signature function's role lacks oss:PutObject on the bucket's upload prefix: grant it"
         if code == "NoSuchBucket":
             return "the bucket does not exist at this host: check OSSDIRECT_BUCKET and OSSDIRECT_REGION"
         if code == "FileAlreadyExists":
@@ -337,9 +341,17 @@ class Doctor:
                      "the callback; set OSSDIRECT_CALLBACK_URL on the signature function")
         elif response.status_code == 203:
             code, message = _oss_error(response.text)
+            status = re.search(r"status\s*:\s*(\d{3})", message)
+            if status:  # OSS reached it; the function answered an error
+                why = (f"the callback function answered {status.group(1)}" + (
+                    " (503 is ConfigInvalid: ossdirect check-config --function callback names the setting, e.g. "
+                    "SQLite records on Function Compute need tablestore://)" if status.group(1) == "503" else "")
+                    + ": see its logs")
+            else:
+                why = (f"check that {cb_url} is reachable from the internet (OSS calls it; no private address, "
+                       "firewall or sign-in in front of it) and see the callback function's logs")
             self.add("4 callback", FAILED, f"OSS stored the file but could not get the callback's answer (203 "
-                     f"{code}: {message}); {scheme_note(cb_url)} — check that {cb_url} is reachable from OSS, "
-                     "answers JSON with 200, and see the callback function's logs")
+                     f"{code}: {message}); {scheme_note(cb_url)} ({cb_url}) — {why}")
         else:
             try:
                 answer = response.json()
@@ -358,8 +370,8 @@ class Doctor:
                          f"{(response.text or '')[:200]} — see the callback function's logs")
         return self.read_record()
 
-    def get_record(self) -> tuple[int, str, str, dict[str, Any] | None]:
-        url = self.base + "records/" + str(self.upload_id)
+    def get_record(self, upload_id: str | None = None) -> tuple[int, str, str, dict[str, Any] | None]:
+        url = self.base + "records/" + str(upload_id or self.upload_id)
         try:
             response = self.call("GET", url, headers=self.headers())
         except self.network_errors as exc:
@@ -492,8 +504,7 @@ class Doctor:
             self.add("M multipart", FAILED, f"complete answered {done.status_code} {answer.get('code')}: "
                      f"{answer.get('message')}")
             return
-        self.upload_id = session["upload_id"]
-        status, code, message, record = self.get_record()
+        status, code, message, record = self.get_record(session["upload_id"])
         if record is None:
             self.add("M multipart", FAILED, f"completed, but GET /records answered {status} {code}: {message}")
             return

@@ -1,0 +1,207 @@
+"""``ossdirect doctor`` against the local stack: a healthy stack passes every hop; each diagnosis is
+proved by breaking that hop on purpose (real emulator, real functions, real HTTP on loopback)."""
+
+import io
+import json
+
+import pytest
+
+from devstack import LocalStack
+from ossdirect.cli import main
+from ossdirect.doctor import callback_url_of, scheme_note
+from ossdirect.handlers import SignatureApp
+
+# The record answer as doctor needs it to see the trigger's work (content_type_detected) and the hook
+# (hook_status): the one-line change proposed for handlers.py (see the report), applied here per test.
+SEEN_FIELDS = ("content_type_detected", "hook_status")
+
+
+@pytest.fixture
+def exposed(monkeypatch):
+    monkeypatch.setattr(SignatureApp, "PUBLIC_RECORD_FIELDS", SignatureApp.PUBLIC_RECORD_FIELDS + SEEN_FIELDS)
+
+
+def doctor(stack, *extra, origin=True, wait="4"):
+    out, err = io.StringIO(), io.StringIO()
+    argv = ["doctor", stack.signature_url, "--json", "--wait", wait, *extra]
+    if origin:
+        argv += ["--origin", stack.page_origin]
+    code = main(argv, out=out, err=err)
+    result = json.loads(out.getvalue()) if out.getvalue() else None
+    return code, result, err.getvalue()
+
+
+def hop(result, name):
+    found = [h for h in result["hops"] if h["hop"] == name]
+    assert found, f"no hop {name}: {[h['hop'] for h in result['hops']]}"
+    return found[0]
+
+
+def test_healthy_stack_passes_every_hop(tmp_path, exposed):
+    with LocalStack(tmp_path / "s") as stack:
+        code, result, _ = doctor(stack)
+        assert code == 0, result
+        assert result["ok"] and result["first_failed"] is None
+        names = [h["hop"] for h in result["hops"]]
+        assert names == ["1 reachable", "1 cors-get", "1 cors-preflight", "1 limits", "2 form", "3 oss-cors",
+                         "3 oss", "4 callback", "5 record", "6 trigger", "7 state", "8 cleanup", "M multipart"]
+        assert all(h["status"] in ("ok", "note") for h in result["hops"]), result
+        assert hop(result, "6 trigger")["message"].endswith("text/plain")
+        assert "callback over http" in hop(result, "4 callback")["message"]
+        key = result["key"]
+        assert key.startswith("uploads/doctor-") and key in hop(result, "8 cleanup")["message"]
+        assert stack.get_object(key).startswith(b"ossdirect doctor test object")  # a real upload
+        records = {r["upload_id"]: r for r in stack.records()}
+        assert records[result["upload_id"]]["source"] == "callback"
+        mp = [r for r in records.values() if r["source"] == "multipart"]
+        assert len(mp) == 1 and mp[0]["status"] == "recorded" and mp[0]["key"].startswith("uploads/doctor-mp-")
+        assert "2 parts" in hop(result, "M multipart")["message"]
+
+    # the text output: one line per hop, the last says all is well
+    with LocalStack(tmp_path / "t") as stack:
+        out = io.StringIO()
+        assert main(["doctor", stack.signature_url, "--no-multipart", "--wait", "3"], out=out, err=out) == 0
+        lines = out.getvalue().splitlines()
+        assert lines[-1] == "all hops ok"
+        assert any(line.startswith("1 cors-get") and "skip" in line and "--origin" in line for line in lines)
+
+
+def test_without_the_record_fields_the_trigger_hop_is_skipped_not_failed(tmp_path):
+    with LocalStack(tmp_path / "s") as stack:
+        code, result, _ = doctor(stack, "--no-multipart")
+        assert code == 0
+        assert hop(result, "6 trigger")["status"] == "skip"
+        assert "content_type_detected" in hop(result, "6 trigger")["message"]
+
+
+def test_callback_stopped_fails_hop_4_with_osss_reason(tmp_path, exposed):
+    with LocalStack(tmp_path / "s") as stack:
+        stack.stop_callback()
+        code, result, _ = doctor(stack, "--no-multipart")
+        assert code == 1 and result["first_failed"] == "4 callback"
+        message = hop(result, "4 callback")["message"]
+        assert "203 CallbackFailed" in message and "callback over http" in message
+        assert stack.callback_url in message and "reachable" in message
+        # the process function still recorded it from the event: doctor says by which path
+        assert hop(result, "5 record")["status"] == "ok"
+        assert "event path, not the callback" in hop(result, "5 record")["message"]
+
+
+def test_process_function_stopped_fails_hop_6(tmp_path, exposed):
+    with LocalStack(tmp_path / "s") as stack:
+        stack.stop_process()
+        code, result, _ = doctor(stack, "--no-multipart", wait="2")
+        assert code == 1 and result["first_failed"] == "6 trigger"
+        assert "trigger is missing or the process function failed" in hop(result, "6 trigger")["message"]
+
+
+def test_wrong_origin_fails_hop_1_cors_and_the_bucket_preflight(tmp_path):
+    with LocalStack(tmp_path / "s") as stack:
+        out, err = io.StringIO(), io.StringIO()
+        code = main(["doctor", stack.signature_url, "--json", "--no-multipart", "--wait", "2",
+                     "--origin", "https://wrong.example"], out=out, err=err)
+        result = json.loads(out.getvalue())
+        assert code == 1 and result["first_failed"] == "1 cors-get"
+        for name in ("1 cors-get", "1 cors-preflight"):
+            assert hop(result, name)["status"] == "FAILED"
+            assert "add https://wrong.example to OSSDIRECT_ALLOWED_ORIGINS" in hop(result, name)["message"]
+        assert hop(result, "3 oss-cors")["status"] == "FAILED"
+        assert "python -m tools.bucket_setup" in hop(result, "3 oss-cors")["message"]
+        assert hop(result, "3 oss")["status"] == "ok"  # the rest still ran (without the Origin header)
+
+
+def test_no_token_with_sign_in_fails_hop_2(tmp_path):
+    with LocalStack(tmp_path / "s", auth="jwt") as stack:
+        code, result, _ = doctor(stack, "--no-multipart")
+        assert code == 1 and result["first_failed"] == "2 form"
+        assert "401" in hop(result, "2 form")["message"] and "--token" in hop(result, "2 form")["message"]
+        # with a token the same stack passes
+        code, result, _ = doctor(stack, "--no-multipart", "--token", stack.token("doc"))
+        assert code == 0, result
+
+
+def test_misconfigured_signature_function_names_the_servers_sentence(tmp_path):
+    with LocalStack(tmp_path / "s", env={"OSSDIRECT_MAX_BYTES": "lots"}) as stack:
+        code, result, _ = doctor(stack)
+        assert code == 1 and result["first_failed"] == "1 limits"
+        assert hop(result, "1 cors-get")["status"] == "skip"
+        message = hop(result, "1 limits")["message"]
+        assert "503 ConfigInvalid" in message and "OSSDIRECT_MAX_BYTES" in message
+        assert "check-config" in message
+
+
+def test_records_on_a_non_shared_store_fail_hop_5_and_name_tablestore(tmp_path):
+    # as on Function Compute with SQLite records: the callback refuses (503 ConfigInvalid) and the
+    # signature function's /records answers 503 SharedStoreRequired
+    with LocalStack(tmp_path / "s", env={"FC_FUNCTION_NAME": "ossdirect"}) as stack:
+        code, result, _ = doctor(stack)
+        assert code == 1 and result["first_failed"] == "4 callback"
+        assert "answered 503" in hop(result, "4 callback")["message"]
+        assert "check-config --function callback" in hop(result, "4 callback")["message"]
+        message = hop(result, "5 record")["message"]
+        assert "503 SharedStoreRequired" in message and "OSSDIRECT_RECORDS=tablestore://" in message
+        assert hop(result, "M multipart")["status"] == "skip"  # /limits publishes no threshold then
+
+
+def test_wrong_region_fails_hop_3_and_names_both_regions(tmp_path):
+    with LocalStack(tmp_path / "s", env={"OSSDIRECT_REGION": "cn-beijing"}) as stack:
+        code, result, _ = doctor(stack, "--no-multipart")
+        assert code == 1 and result["first_failed"] == "3 oss"
+        message = hop(result, "3 oss")["message"]
+        assert "signed for cn-beijing" in message and "OSSDIRECT_REGION=cn-hangzhou" in message
+
+
+def test_clock_skew_is_named(tmp_path):
+    with LocalStack(tmp_path / "s", clock_offset=3600) as stack:
+        code, result, _ = doctor(stack, "--no-multipart")
+        assert code == 1 and result["first_failed"] == "3 oss"
+        assert "expired" in hop(result, "3 oss")["message"] and "clock" in hop(result, "3 oss")["message"]
+
+
+def test_usage_and_unreachable(tmp_path):
+    err = io.StringIO()
+    assert main(["doctor", "sig.example.com"], out=io.StringIO(), err=err) == 2
+    assert "full URL" in err.getvalue()
+    out = io.StringIO()
+    assert main(["doctor", "http://127.0.0.1:9/", "--json"], out=out, err=io.StringIO()) == 1
+    assert json.loads(out.getvalue())["first_failed"] == "1 reachable"
+
+
+def test_server_text_is_escaped():
+    # a signature URL that answers with terminal escapes in its message: printed as \\u001b
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    import threading
+
+    class Evil(BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = json.dumps({"code": "ConfigInvalid", "message": "bad\x1b[2J\u202eDONE"}).encode()
+            self.send_response(503)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Evil)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        for extra in ([], ["--json"]):
+            out = io.StringIO()
+            assert main(["doctor", f"http://127.0.0.1:{server.server_port}/", *extra], out=out, err=out) == 1
+            assert "\x1b" not in out.getvalue() and "\u202e" not in out.getvalue()
+            assert "\\u001b" in out.getvalue()
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_callback_scheme_notes():
+    import base64
+
+    field = base64.b64encode(json.dumps({"callbackUrl": "https://cb.example.com/oss-callback"}).encode()).decode()
+    assert callback_url_of({"callback": field}) == "https://cb.example.com/oss-callback"
+    assert "SNI" in scheme_note("https://cb.example.com/oss-callback")
+    assert "system domain" in scheme_note("https://cb-fn.cn-hangzhou.fcapp.run/oss-callback")
+    assert scheme_note("http://1.2.3.4/cb").startswith("callback over http")

@@ -8,7 +8,7 @@ import pytest
 
 from devstack import LocalStack
 from ossdirect.cli import main
-from ossdirect.doctor import callback_url_of, scheme_note
+from ossdirect.doctor import callback_url_of, name_matches, probe_without_sni, scheme_note
 from ossdirect.handlers import SignatureApp
 
 # The record answer as doctor needs it to see the trigger's work (content_type_detected) and the hook
@@ -203,5 +203,26 @@ def test_callback_scheme_notes():
     field = base64.b64encode(json.dumps({"callbackUrl": "https://cb.example.com/oss-callback"}).encode()).decode()
     assert callback_url_of({"callback": field}) == "https://cb.example.com/oss-callback"
     assert "SNI" in scheme_note("https://cb.example.com/oss-callback")
+    assert "callbackSNI true" in scheme_note("https://cb.example.com/oss-callback", sni=True)
     assert "system domain" in scheme_note("https://cb-fn.cn-hangzhou.fcapp.run/oss-callback")
     assert scheme_note("http://1.2.3.4/cb").startswith("callback over http")
+
+
+def test_certificate_names_and_a_host_that_speaks_no_tls():
+    assert name_matches("cb.example.com", ["other.example", "*.example.com"])
+    assert not name_matches("a.b.example.com", ["*.example.com"])  # one label only
+    assert not name_matches("cb.example.com", ["example.com"])
+    # a loopback server that is not TLS at all: the probe reports the failed handshake, never raises
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    def answer():
+        conn, _ = listener.accept()
+        conn.recv(1024)
+        conn.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+        conn.close()
+    threading.Thread(target=answer, daemon=True).start()
+    good, detail = probe_without_sni("127.0.0.1", listener.getsockname()[1], 5)
+    listener.close()
+    assert not good and "without SNI fails" in detail

@@ -79,28 +79,64 @@ def _api_error(response: Any) -> tuple[str, str]:
     return "", (response.text or "")[:200]
 
 
-def callback_url_of(fields: dict[str, str]) -> str:
-    """The callbackUrl inside a form's ``callback`` field (base64 JSON); '' without one."""
+def callback_conf_of(fields: dict[str, str]) -> dict[str, Any]:
+    """The form's ``callback`` field decoded (base64 JSON); {} without one."""
     raw = fields.get("callback") or ""
     try:
         conf = json.loads(base64.b64decode(raw + "=" * (-len(raw) % 4)).decode("utf-8")) if raw else {}
     except (ValueError, UnicodeDecodeError):
-        return ""
-    url = conf.get("callbackUrl", "") if isinstance(conf, dict) else ""
+        return {}
+    return conf if isinstance(conf, dict) else {}
+
+
+def callback_url_of(fields: dict[str, str]) -> str:
+    """The (first) callbackUrl inside a form's ``callback`` field; '' without one."""
+    url = callback_conf_of(fields).get("callbackUrl", "")
     return url.split(";")[0].strip() if isinstance(url, str) else ""
 
 
-def scheme_note(callback_url: str) -> str:
+def name_matches(host: str, names: list[str]) -> bool:
+    """Whether a certificate's DNS names cover ``host`` (one left-most ``*.`` label, as browsers do)."""
+    host = host.lower().rstrip(".")
+    for name in (n.lower().rstrip(".") for n in names):
+        if name == host or (name.startswith("*.") and "." in host and host.split(".", 1)[1] == name[2:]):
+            return True
+    return False
+
+
+def probe_without_sni(host: str, port: int = 443, timeout: float = 10.0) -> tuple[bool, str]:
+    """Connect as OSS's callback client does by default (TLS without SNI) and say whether the
+    certificate the server then presents is valid for ``host``."""
+    import socket
+    import ssl
+
+    context = ssl.create_default_context()
+    context.check_hostname = False  # no name sent, so the name is checked here, by hand
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as raw:
+            with context.wrap_socket(raw, server_hostname=None) as tls:
+                cert = tls.getpeercert() or {}
+    except ssl.SSLError as exc:
+        return False, f"the TLS handshake without SNI fails ({exc.reason or exc.__class__.__name__})"
+    except OSError as exc:
+        return False, f"{host}:{port} cannot be reached ({exc.__class__.__name__})"
+    names = [v for k, v in cert.get("subjectAltName", ()) if k == "DNS"]
+    if name_matches(host, names):
+        return True, f"without SNI {host} presents a certificate valid for it"
+    return False, f"without SNI {host} presents a certificate for {', '.join(names[:3]) or 'another name'}"
+
+
+def scheme_note(callback_url: str, sni: bool = False) -> str:
     """What doctor says about the callback URL's scheme (docs/doctor.md, "Callback URL scheme")."""
     parts = urlsplit(callback_url)
     host = parts.hostname or ""
     if parts.scheme == "http":
         return f"callback over http ({host})"
-    if _FC_SYSTEM_URL.search(host):
-        return f"callback over https to Function Compute's system domain ({host})"
-    return (f"callback over https to {host}: OSS's callback client may not send SNI, so a custom domain "
-            "whose certificate is chosen by SNI can fail with 203; an http callback URL (the function's "
-            "own fcapp.run URL) avoids that")
+    if sni:
+        return f"callback over https to {host}, callbackSNI true"
+    where = "Function Compute's system domain" if _FC_SYSTEM_URL.search(host) else host
+    return (f"callback over https to {where} without callbackSNI: OSS's callback client then sends no SNI, so a "
+            "host whose certificate is chosen by SNI fails with 203")
 
 
 class Doctor:
@@ -108,12 +144,12 @@ class Doctor:
 
     def __init__(self, signature_url: str, token: str | None = None, origin: str | None = None,
                  wait: float = 20.0, timeout: float = 30.0, multipart: bool = True,
-                 session: Any = None) -> None:
+                 session: Any = None, probe_tls: bool = True) -> None:
         import requests
 
         self.base = signature_url if signature_url.endswith("/") else signature_url + "/"
         self.token, self.origin, self.wait, self.timeout = token, origin, wait, timeout
-        self.try_multipart = multipart
+        self.try_multipart, self.probe_tls = multipart, probe_tls
         self.http = session or requests.Session()
         self.network_errors = (requests.RequestException,)
         self.hops: list[Hop] = []
@@ -336,6 +372,13 @@ class Doctor:
     def check_callback_and_record(self, form: dict[str, Any], response: Any) -> dict[str, Any] | None:
         fields = dict((str(k), str(v)) for k, v in (form.get("field_list") or list((form.get("fields") or {}).items())))
         cb_url = callback_url_of(fields)
+        sni = callback_conf_of(fields).get("callbackSNI") is True
+        if cb_url.startswith("https://") and not sni and self.probe_tls:
+            parts = urlsplit(cb_url)
+            good, detail = probe_without_sni(parts.hostname or "", parts.port or 443, self.timeout)
+            self.add("4 callback-tls", OK if good else FAILED, detail + ("" if good else (
+                ": OSS's callback (no SNI by default) will fail with 203; point OSSDIRECT_CALLBACK_URL at the "
+                "callback function's http:// trigger URL, or give that host a certificate served without SNI")))
         if not cb_url:
             self.add("4 callback", FAILED, "the form carries no callback: uploads are stored but never recorded by "
                      "the callback; set OSSDIRECT_CALLBACK_URL on the signature function")
@@ -351,14 +394,14 @@ class Doctor:
                 why = (f"check that {cb_url} is reachable from the internet (OSS calls it; no private address, "
                        "firewall or sign-in in front of it) and see the callback function's logs")
             self.add("4 callback", FAILED, f"OSS stored the file but could not get the callback's answer (203 "
-                     f"{code}: {message}); {scheme_note(cb_url)} ({cb_url}) — {why}")
+                     f"{code}: {message}); {scheme_note(cb_url, sni)} ({cb_url}) — {why}")
         else:
             try:
                 answer = response.json()
             except ValueError:
                 answer = None
             if isinstance(answer, dict) and answer.get("ok"):
-                self.add("4 callback", OK, f"the callback answered ok; {scheme_note(cb_url)}")
+                self.add("4 callback", OK, f"the callback answered ok; {scheme_note(cb_url, sni)}")
                 if not answer.get("record_id") or answer.get("upload_id") != self.upload_id:
                     self.add("5 record", FAILED, f"the callback's answer carries no record of upload "
                              f"{self.upload_id} (record_id {answer.get('record_id')}, upload_id "

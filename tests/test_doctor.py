@@ -226,3 +226,95 @@ def test_certificate_names_and_a_host_that_speaks_no_tls():
     good, detail = probe_without_sni("127.0.0.1", listener.getsockname()[1], 5)
     listener.close()
     assert not good and "without SNI fails" in detail
+
+
+def _cert(tmp_path, name, ca_key, ca_cert):
+    from datetime import datetime, timedelta, timezone
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.now(timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+            .issuer_name(ca_cert.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    path = tmp_path / f"{name}.pem"
+    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption()) + cert.public_bytes(serialization.Encoding.PEM))
+    return str(path)
+
+
+def _ca(tmp_path):
+    from datetime import datetime, timedelta, timezone
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "doctor test CA")])
+    now = datetime.now(timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=5))
+            .not_valid_after(now + timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    path = tmp_path / "ca.pem"
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return key, cert, str(path)
+
+
+def _tls_server(default_pem, by_name):
+    """A loopback TLS server that picks its certificate by SNI (``by_name``), else ``default_pem``."""
+    import socket
+    import ssl
+    import threading
+
+    contexts = {}
+    for name, pem in by_name.items():
+        contexts[name] = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        contexts[name].load_cert_chain(pem)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(default_pem)
+    context.sni_callback = lambda sock, name, ctx: setattr(sock, "context", contexts[name]) if name in contexts \
+        else None
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve():
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                with context.wrap_socket(conn, server_side=True) as tls:
+                    tls.recv(1)
+            except (OSError, ssl.SSLError):
+                pass
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener
+
+
+def test_callback_host_that_needs_sni_is_caught_without_sni(tmp_path):
+    ca_key, ca_cert, ca_file = _ca(tmp_path)
+    right = _cert(tmp_path, "localhost", ca_key, ca_cert)
+    other = _cert(tmp_path, "other.test", ca_key, ca_cert)
+    # a shared host: the right certificate only for those who send SNI "localhost"
+    shared = _tls_server(other, {"localhost": right})
+    # a host that serves its own certificate to everyone
+    own = _tls_server(right, {})
+    try:
+        good, detail = probe_without_sni("localhost", shared.getsockname()[1], 5, cafile=ca_file)
+        assert not good and "certificate for other.test" in detail
+        good, detail = probe_without_sni("localhost", own.getsockname()[1], 5, cafile=ca_file)
+        assert good and "valid for it" in detail
+    finally:
+        shared.close()
+        own.close()

@@ -104,18 +104,19 @@ def name_matches(host: str, names: list[str]) -> bool:
     return False
 
 
-def probe_without_sni(host: str, port: int = 443, timeout: float = 10.0) -> tuple[bool, str]:
+def probe_without_sni(host: str, port: int = 443, timeout: float = 10.0,
+                      cafile: str | None = None) -> tuple[bool, str]:
     """Connect as OSS's callback client does by default (TLS without SNI) and say whether the
     certificate the server then presents is valid for ``host``."""
     import socket
     import ssl
 
-    context = ssl.create_default_context()
+    context = ssl.create_default_context(cafile=cafile)  # cafile: a private CA (tests)
     context.check_hostname = False  # no name sent, so the name is checked here, by hand
     try:
         with socket.create_connection((host, port), timeout=timeout) as raw:
             with context.wrap_socket(raw, server_hostname=None) as tls:
-                cert = tls.getpeercert() or {}
+                cert: dict[str, Any] = dict(tls.getpeercert() or {})
     except ssl.SSLError as exc:
         return False, f"the TLS handshake without SNI fails ({exc.reason or exc.__class__.__name__})"
     except OSError as exc:

@@ -318,3 +318,26 @@ def test_callback_host_that_needs_sni_is_caught_without_sni(tmp_path):
     finally:
         shared.close()
         own.close()
+
+
+def test_append_only_records_fail_hop_5_with_record_lookup_unsupported(tmp_path):
+    with LocalStack(tmp_path / "s", env={"OSSDIRECT_RECORDS": "stdout"}) as stack:
+        code, result, _ = doctor(stack, "--no-multipart", wait="1")
+        assert code == 1 and result["first_failed"] == "5 record", result
+        message = hop(result, "5 record")["message"]
+        assert "501 RecordLookupUnsupported" in message and "tablestore://" in message
+
+
+def test_oss_error_codes_map_to_causes():
+    from ossdirect.doctor import Doctor
+
+    fields = {"x-oss-credential": "STS.x/20260101/cn-beijing/oss/aliyun_v4_request"}
+    host = "https://b.oss-cn-hangzhou.aliyuncs.com"
+    fix = Doctor.oss_fix("SignatureDoesNotMatch", "The request signature we calculated does not match", fields, host)
+    assert "signed for cn-beijing" in fix and "OSSDIRECT_REGION=cn-hangzhou" in fix
+    same = {"x-oss-credential": "STS.x/20260101/cn-hangzhou/oss/aliyun_v4_request"}
+    assert "wrong credentials or region" in Doctor.oss_fix("InvalidAccessKeyId", "does not exist", same, host)
+    assert "oss:PutObject" in Doctor.oss_fix("AccessDenied", "You have no right to access this object.", same, host)
+    assert "policy refused" in Doctor.oss_fix("AccessDenied", "Invalid according to Policy: Policy Condition "
+                                              "failed: [\"eq\", \"$key\", \"a\"]", same, host)
+    assert "clock" in Doctor.oss_fix("RequestTimeTooSkewed", "The difference ... is too large.", same, host)

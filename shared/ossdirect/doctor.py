@@ -346,8 +346,12 @@ class Doctor:
         if "expired" in (message or "").lower():
             return ("the form had expired when OSS got it: the signing clock (the function's) and OSS's clock "
                     "differ, or OSSDIRECT_EXPIRES_SECONDS is too short for the upload")
+        if code == "AccessDenied" and "policy" in (message or "").lower():
+            return ("the form's own policy refused the fields sent (OSS's message names the condition): a proxy "
+                    "altered the form, or the signature function signs a policy its fields do not meet")
         if code == "AccessDenied":
-            return "the signature function's role lacks oss:PutObject on the bucket's upload prefix: grant it"
+            return ("the signature function's role lacks oss:PutObject on the bucket's upload prefix (its RAM "
+                    "policy, or a bucket policy denying it): grant it")
         if code == "NoSuchBucket":
             return "the bucket does not exist at this host: check OSSDIRECT_BUCKET and OSSDIRECT_REGION"
         if code == "FileAlreadyExists":

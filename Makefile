@@ -23,6 +23,7 @@ test:             ## run every test (installs Debian's chromium if missing, as r
 	@[ -d tests/browser/multipart-uppy/node_modules/@uppy/aws-s3 ] || (cd tests/browser/multipart-uppy && npm ci --silent --no-audit --no-fund)
 	@[ -d tests/browser/widgets/node_modules ] || (cd tests/browser/widgets && npm ci --silent --no-audit --no-fund)
 	@[ -d packages/js/node_modules/typescript ] || (cd packages/js && npm ci --silent --no-audit --no-fund)
+	@[ -d tests/emulator/ali-oss/node_modules/ali-oss ] || (cd tests/emulator/ali-oss && npm ci --silent --no-audit --no-fund)
 	$(BIN)/python -m pytest $(ARGS)
 
 bench: $(STAMP)   ## run the benchmarks, print the table, write bench/results.json

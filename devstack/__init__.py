@@ -13,7 +13,10 @@
         stack.auth.token_url  # GET ?user=alice -> {"token": ...}; the page's config.json points here
 
 Credentials are the emulator's fake STS account, handed to every function the
-way FC's python3.10 runtime does (``context.credentials``).
+way FC's python3.10 runtime does (``context.credentials``). They are random per data directory
+(``<data dir>/emulator-credentials.json``, mode 0600, made on the first run; ``stack.credentials``), so
+no other local process or web page knows them. The emulator calls back only the stack's callback
+function and takes PostObject forms only from the page's own origin (or without an Origin header).
 
 The process function is not behind an HTTP trigger: Function Compute invokes it with the OSS event's
 raw bytes as the payload. Here the emulator's trigger POSTs the event to a small loopback
@@ -26,6 +29,8 @@ is stored (OSS notifies asynchronously; the callback normally records first).
 
 import json
 import logging
+import os
+import secrets
 import threading
 import time
 import types
@@ -44,10 +49,7 @@ ROOT = Path(__file__).resolve().parent.parent
 WEB_DIR = ROOT / "web"
 BUCKET = "ossdirect-local"
 REGION = "cn-hangzhou"
-# A fake STS identity known only to the emulator: nothing here is a real credential.
-ACCESS_KEY_ID = "STS.LocalDevKeyId"
-ACCESS_KEY_SECRET = "local-dev-secret-not-a-real-key"
-SECURITY_TOKEN = "local-dev-security-token"
+CREDENTIALS_FILE = "emulator-credentials.json"
 AUTH_MODES = ("none", "jwt")
 # With sign-in on, each user's uploads lie under their own folder (the server fills in the token's sub).
 USER_PREFIX = "uploads/{sub}/"
@@ -147,6 +149,30 @@ class _EventServer:
             self.thread = None
 
 
+class Credentials(types.SimpleNamespace):
+    """The stack's fake STS identity; iterates as (access_key_id, access_key_secret, security_token)."""
+
+    def __iter__(self):
+        return iter((self.access_key_id, self.access_key_secret, self.security_token))
+
+
+def load_credentials(data_dir):
+    """The emulator's fake STS identity for this data directory: random, made on first use into
+    ``<data_dir>/emulator-credentials.json`` (mode 0600), never a constant in the repository."""
+    path = Path(data_dir) / CREDENTIALS_FILE
+    Path(data_dir).mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        values = json.loads(path.read_text(encoding="utf-8"))
+    else:
+        values = {"access_key_id": "STS." + secrets.token_hex(12), "access_key_secret": secrets.token_urlsafe(30),
+                  "security_token": secrets.token_urlsafe(48)}
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(values, f)
+    return Credentials(**{k: values[k] for k in ("access_key_id", "access_key_secret", "security_token")})
+
+
 def _ms(started):
     return round((time.perf_counter() - started) * 1000, 2)
 
@@ -179,6 +205,7 @@ class LocalStack:
         self.run_process = process  # False: no process function, and the emulator sends no events
         self.event_delay = event_delay
         self.emulator = self.signature = self.callback = self.auth = self.process = None
+        self.credentials = None
         self.process_url = self.process_env = None
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -189,8 +216,7 @@ class LocalStack:
         emulator_port, signature_port, callback_port = self.ports
         # Every function gets the emulator's fake STS identity as context.credentials: the signature
         # function signs forms with it, the callback and process functions call OSS with it.
-        creds = types.SimpleNamespace(access_key_id=ACCESS_KEY_ID, access_key_secret=ACCESS_KEY_SECRET,
-                                      security_token=SECURITY_TOKEN)
+        creds = self.credentials = load_credentials(self.data_dir)
         if self.run_process:  # bound first: the emulator's trigger needs its URL; the function comes later
             self.process = _EventServer(self.host, self.process_port, "process", creds)
             self.process_url = self.process.url + INVOKE_PATH
@@ -202,7 +228,8 @@ class LocalStack:
             data_dir=str(self.data_dir / "oss"),
             buckets=[BUCKET],
             region=REGION,
-            accounts={ACCESS_KEY_ID: (ACCESS_KEY_SECRET, SECURITY_TOKEN)},
+            accounts={creds.access_key_id: (creds.access_key_secret, creds.security_token)},
+            callback_urls=[],  # the callback function's URL, once it is bound (below): nothing else is called
             clock_offset=self.clock_offset,
             event_targets=[self.process_url] if self.process else [],
             event_names=list(TRIGGER_EVENTS),
@@ -210,6 +237,8 @@ class LocalStack:
             event_delay=self.event_delay,
         )
         self.emulator = serve(config, self.host, emulator_port)
+        # forms only from the page (hosted in the bucket), so no other site can POST one to the emulator
+        config.post_origins = [self.emulator.url, f"http://localhost:{self.emulator.port}"]
         self.bucket_url = f"{self.emulator.url}/{BUCKET}"
         self.records_path = self.data_dir / "records.sqlite3"
         self.page_origin = self.emulator.url
@@ -237,6 +266,7 @@ class LocalStack:
         )
         self.callback = _FunctionServer(CallbackApp(callback_env), self.host, callback_port, "callback", creds)
         self.callback_url = self.callback.url + "/oss-callback"
+        self.emulator.emulator.config.callback_urls.append(self.callback_url)
 
         if self.process is not None:  # the callback's settings, plus what to do with a bad file
             self.process_env = self._env(
@@ -316,7 +346,7 @@ class LocalStack:
         """Publish web/ and its config.json with the same bucket-setup tool a deploy uses (oss2 SDK)."""
         from tools.bucket_setup import setup_bucket
 
-        report = setup_bucket(self.emulator.url, BUCKET, (ACCESS_KEY_ID, ACCESS_KEY_SECRET, SECURITY_TOKEN),
+        report = setup_bucket(self.emulator.url, BUCKET, tuple(self.credentials),
                               self.web_dir, self.signature_url, [self.page_origin])
         if self.auth:
             self.put_page_config(self.page_config())
@@ -335,7 +365,7 @@ class LocalStack:
         """Replace the published config.json (tests use it to try other token providers)."""
         import oss2
 
-        bucket = oss2.Bucket(oss2.StsAuth(ACCESS_KEY_ID, ACCESS_KEY_SECRET, SECURITY_TOKEN), self.emulator.url, BUCKET)
+        bucket = oss2.Bucket(oss2.StsAuth(*self.credentials), self.emulator.url, BUCKET)
         bucket.put_object("config.json", json.dumps(config).encode(),
                           headers={"Content-Type": "application/json", "Cache-Control": "no-cache"})
 

@@ -7,7 +7,7 @@ the details: the bucket setup's requests before the banner, oss2's own log lines
 log; ``--quiet`` drops request lines.
 
 ``--auth jwt`` requires sign-in: the stack runs a stand-in token issuer (devstack/auth.py) and the
-signature function checks its tokens. ``python -m devstack token alice`` prints a token for alice that
+signature function checks its tokens. ``.venv/bin/python -m devstack token alice`` prints a token for alice that
 the stack last started with the same ``--data-dir`` accepts (``--expired`` for one it refuses).
 """
 
@@ -21,7 +21,7 @@ import threading
 
 os.environ.setdefault("ALIBABA_CLOUD_ECS_METADATA_DISABLED", "true")  # never reach out
 
-from devstack import LocalStack, default_data_dir  # noqa: E402
+from devstack import CREDENTIALS_FILE, LocalStack, default_data_dir  # noqa: E402
 
 # Loggers that only repeat or explain what the one line per request already says.
 DETAIL_LOGGERS = ("werkzeug", "oss2")  # werkzeug's access log duplicates ours; oss2 logs expected 404s
@@ -111,6 +111,36 @@ def token_main(argv):
     return 0
 
 
+# The banner's token command, as a new user can paste it in the repository (the venv has the packages).
+TOKEN_COMMAND = ".venv/bin/python -m devstack token"
+
+PORT_FLAGS = (("emulator_port", "OSS emulator", "--emulator-port"),
+              ("signature_port", "signature function", "--signature-port"),
+              ("callback_port", "callback function", "--callback-port"),
+              ("process_port", "process function", "--process-port"))
+
+
+def first_taken_port(args):
+    """One sentence for the first port something else already listens on (None when all are free)."""
+    import socket
+
+    flags = list(PORT_FLAGS) + ([("token_port", "token issuer", "--token-port")] if args.auth == "jwt" else [])
+    for attr, what, flag in flags:
+        port = getattr(args, attr)
+        if not port:
+            continue
+        probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind: TIME_WAIT is free
+        try:
+            probe.bind((args.host, port))
+        except OSError:
+            return (f"port {port} ({what}) on {args.host} is already in use: stop what runs there, or choose "
+                    f"other ports (--emulator-port N moves them all; {flag} moves this one)")
+        finally:
+            probe.close()
+    return None
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["token"]:
@@ -118,20 +148,31 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description="Run the OSS emulator, both functions and the web page locally. "
                                                  "(`python -m devstack token USER` prints a sign-in token.)")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--emulator-port", type=int, default=9100)
-    parser.add_argument("--signature-port", type=int, default=9101)
-    parser.add_argument("--callback-port", type=int, default=9102)
-    parser.add_argument("--process-port", type=int, default=9104,
-                        help="the process function's invocation server (the emulator's OSS trigger posts events to it)")
+    # every port but the emulator's defaults to the emulator's + n, so one flag moves them all
+    parser.add_argument("--emulator-port", type=int, default=9100, help="default 9100; the others follow it")
+    parser.add_argument("--signature-port", type=int, default=None, help="default: emulator port + 1")
+    parser.add_argument("--callback-port", type=int, default=None, help="default: emulator port + 2")
+    parser.add_argument("--process-port", type=int, default=None,
+                        help="the process function's invocation server (the emulator's OSS trigger posts events "
+                             "to it); default: emulator port + 4")
     parser.add_argument("--data-dir", default=str(default_data_dir()))
     parser.add_argument("--auth", choices=("none", "jwt"), default="none",
                         help="jwt: require sign-in (a stand-in token issuer on loopback signs test users' tokens)")
-    parser.add_argument("--token-port", type=int, default=9103, help="the stand-in token issuer's port (--auth jwt)")
+    parser.add_argument("--token-port", type=int, default=None,
+                        help="the stand-in token issuer's port (--auth jwt); default: emulator port + 3")
     noise = parser.add_mutually_exclusive_group()
     noise.add_argument("--quiet", action="store_true", help="no per-request log lines")
     noise.add_argument("--verbose", action="store_true",
                        help="also log the bucket setup, oss2's messages and werkzeug's access log")
     args = parser.parse_args(argv)
+    base = args.emulator_port
+    for name, offset in (("signature_port", 1), ("callback_port", 2), ("token_port", 3), ("process_port", 4)):
+        if getattr(args, name) is None:
+            setattr(args, name, base + offset if base else 0)
+    taken = first_taken_port(args)
+    if taken:
+        print(taken, file=sys.stderr)
+        return 2
     gate = configure_logging(args.verbose, args.quiet)
 
     stack = LocalStack(args.data_dir, args.host, args.emulator_port, args.signature_port, args.callback_port,
@@ -143,14 +184,14 @@ def main(argv=None):
         sign_in = f"""
   token issuer:       {stack.auth.url}  (JWKS {stack.auth.jwks_url})
   test users:         type any name (e.g. alice) in the page's Test user field; uploads go to uploads/<name>/
-  token for scripts:  python -m devstack token alice{data_dir}  (or GET {stack.auth.token_url}?user=alice)"""
+  token for scripts:  {TOKEN_COMMAND} alice{data_dir}  (or GET {stack.auth.token_url}?user=alice)"""
     print(f"""
 ossdirect local stack is running
   upload page:        {stack.page_url}
   signature function: {stack.signature_url}
   callback function:  {stack.callback_url}
   process function:   {stack.process_url}  (OSS trigger: objects created under {stack.trigger_prefix or '/'})
-  OSS emulator:       {stack.emulator.url}  (bucket {stack.bucket_url})
+  OSS emulator:       {stack.emulator.url}  (bucket {stack.bucket_url}; SDK keys: {stack.data_dir / CREDENTIALS_FILE})
   records (SQLite):   {stack.records_path}{sign_in or OPEN_NOTE}
 Open the upload page in a browser. Ctrl-C stops everything.
 """, flush=True)

@@ -30,6 +30,11 @@ def main(argv=None):
                         help="test mode: deliver every event N times (at-least-once delivery)")
     parser.add_argument("--event-shuffle", action="store_true",
                         help="test mode: deliver events that arrive close together in a random order")
+    parser.add_argument("--callback-url", action="append", default=None, metavar="URL",
+                        help="call back only this URL (scheme, host, port, path); repeatable. Without it: any "
+                             "loopback URL")
+    parser.add_argument("--post-origin", action="append", default=None, metavar="ORIGIN",
+                        help="refuse PostObject sent with another Origin header (403 AccessForbidden); repeatable")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     accounts = {}
@@ -42,7 +47,8 @@ def main(argv=None):
     config = EmulatorConfig(data_dir=args.data_dir, buckets=args.bucket, region=args.region, accounts=accounts,
                             cors_origins=args.cors_origin, clock_offset=args.clock_offset,
                             callback_timeout=args.callback_timeout, event_targets=args.event_target,
-                            event_duplicates=args.event_duplicates, event_shuffle=args.event_shuffle)
+                            event_duplicates=args.event_duplicates, event_shuffle=args.event_shuffle,
+                            callback_urls=args.callback_url, post_origins=args.post_origin)
     served = serve(config, args.host, args.port)
     print(f"OSS emulator at {served.url} (buckets: {', '.join(args.bucket)}); public key {served.pubkey_url}",
           flush=True)

@@ -162,14 +162,29 @@ def _is_loopback(host):
         return False
 
 
-def deliver(conf, body, private_key, pubkey_url, bucket, req_id, timeout):
-    """POST to each URL in order until one succeeds. Returns (True, response) or (False, message)."""
+def _url_allowed(parts, allowed):
+    """``allowed`` None: any URL; else the URL's scheme, host, port and path must be one of them."""
+    if allowed is None:
+        return True
+    def base(p):
+        try:
+            port = p.port or (443 if p.scheme.lower() == "https" else 80)
+        except ValueError:
+            return None
+        return (p.scheme.lower(), (p.hostname or "").lower(), port, p.path or "/")
+    mine = base(parts)
+    return mine is not None and any(mine == base(urlsplit(a)) for a in allowed)
+
+
+def deliver(conf, body, private_key, pubkey_url, bucket, req_id, timeout, allowed=None):
+    """POST to each URL in order until one succeeds. Returns (True, response) or (False, message).
+    ``allowed``: the only callback URLs that may be called (others fail as unreachable, uncalled)."""
     message = "Error status : -1. OSS can not connect to your callbackUrl, please check it."
     for url in conf["urls"]:
         full = url if "://" in url else "http://" + url
         parts = urlsplit(full)
         path = parts.path or "/"
-        if not _is_loopback(parts.hostname):
+        if not _is_loopback(parts.hostname) or not _url_allowed(parts, allowed):
             # A local emulator never reaches out: only loopback callback servers are called.
             message = "Error status : -1. OSS can not connect to your callbackUrl, please check it."
             continue

@@ -8,9 +8,17 @@ def request_id():
     return os.urandom(12).hex().upper()
 
 
+# x-oss-ec for errors raised without their own: OSS's EC where it is known here, else one generic EC, so
+# clients that read x-oss-ec (oss2's .ec, v2's ec) always get one
+DEFAULT_EC = {"NoSuchKey": "0026-00000001", "NoSuchBucket": "0015-00000101", "AccessDenied": "0003-00000001",
+              "SignatureDoesNotMatch": "0002-00000040", "InvalidDigest": "0002-00000019"}
+GENERIC_EC = "0000-00000000"
+
+
 class OSSError(Exception):
     def __init__(self, status, code, message, ec=None, **extra):
         super().__init__(message)
+        ec = ec or DEFAULT_EC.get(code, GENERIC_EC)
         self.status, self.code, self.message, self.ec, self.extra = status, code, message, ec, extra
 
     def xml(self, req_id, host_id):

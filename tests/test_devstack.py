@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 import devstack
-from devstack import ACCESS_KEY_ID, ACCESS_KEY_SECRET, SECURITY_TOKEN, LocalStack
+from devstack import LocalStack
 
 ROOT = Path(__file__).resolve().parent.parent
 BANNER_FIRST = "ossdirect local stack is running"
@@ -224,9 +224,10 @@ def test_callback_gets_the_oss_endpoint_and_credentials(tmp_path, monkeypatch):
         assert get(stack.callback_url, "POST")[0] == 200
         assert seen["environ"]["OSSDIRECT_OSS_ENDPOINT"] == stack.bucket_url
         assert stack.bucket_url == f"{stack.emulator.url}/ossdirect-local"
+        generated = json.loads((tmp_path / "emulator-credentials.json").read_text())
     creds = seen["credentials"]
     assert (creds.access_key_id, creds.access_key_secret, creds.security_token) == (
-        ACCESS_KEY_ID, ACCESS_KEY_SECRET, SECURITY_TOKEN)
+        generated["access_key_id"], generated["access_key_secret"], generated["security_token"])
 
 
 # --- make test on a machine without chromium ---------------------------------------------------------

@@ -195,9 +195,7 @@ def test_callback_down_203_then_the_event_records_with_oss_size_and_etag(tmp_pat
         assert s.records() == []  # stored, and (until now) recorded nowhere
         app = ProcessApp(s._env(OSSDIRECT_RECORDS=f"sqlite:///{s.records_path}", OSSDIRECT_OSS_ENDPOINT=s.bucket_url,
                                 OSSDIRECT_QUARANTINE="private"))
-        ctx = types.SimpleNamespace(credentials=types.SimpleNamespace(
-            access_key_id="STS.LocalDevKeyId", access_key_secret="local-dev-secret-not-a-real-key",
-            security_token="local-dev-security-token"))
+        ctx = types.SimpleNamespace(credentials=s.credentials)
         # the event's own size/etag are deliberately wrong: what is recorded comes from HeadObject
         result = app(oss_event(form["key"], "0" * 32, 1, bucket="ossdirect-local"), ctx)
         assert result["results"][0]["action"] == "created"

@@ -165,5 +165,12 @@ def test_sqlite_list_records_pages(tmp_path):
         if not token:
             break
     assert pages == 3 and seen == [f"u{i:04d}" for i in range(250)]
+    newest, token = [], None
+    while True:
+        page, token = store.list_records(page_token=token, limit=100, newest_first=True)
+        newest += [r["upload_id"] for r in page]
+        if not token:
+            break
+    assert newest == seen[::-1]
     with pytest.raises(ValueError):
         store.list_records(page_token="bm90IGEgdG9rZW4=")

@@ -207,6 +207,12 @@ def test_listing_by_user_and_by_time_pages_through_everything():
         assert [r["upload_id"] for r in window] == [f"u{i:03d}" for i in range(30, 70)]
         bob, _ = everything(user="bob", since="2026-03-01T10:01:00.000000Z")
         assert all(r["user"] == "bob" and r["created_at"] >= "2026-03-01T10:01:00" for r in bob) and len(bob) == 23
+        # newest first (a user's files): one BACKWARD range read on the same index, paged the same way
+        newest, _ = everything(user="alice", newest_first=True)
+        assert [r["upload_id"] for r in newest] == [f"u{i:03d}" for i in range(0, 130, 3)][::-1]
+        latest, _ = everything(newest_first=True, since="2026-03-01T10:00:30.000000Z",
+                               until="2026-03-01T10:01:10.000000Z")
+        assert [r["upload_id"] for r in latest] == [f"u{i:03d}" for i in range(69, 29, -1)]
         _, token = store.list_records(user="alice", limit=5, credentials=A)
         with pytest.raises(ValueError):
             store.list_records(user="bob", page_token=token, credentials=A)

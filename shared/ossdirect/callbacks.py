@@ -14,7 +14,7 @@ import json
 from datetime import datetime, timezone
 from urllib.parse import parse_qs, quote, unquote
 
-from .forms import FILENAME_META, PAYLOAD_META, UPLOAD_ID_META, USER_META, display_name
+from .forms import CRC64_META, FILENAME_META, PAYLOAD_META, UPLOAD_ID_META, USER_META, display_name
 from .http import ApiError
 from .oss import OssError
 from .records import RecordStoreError, new_record_id
@@ -24,6 +24,8 @@ _META_UPLOAD_ID = UPLOAD_ID_META[len("x-oss-meta-"):]
 _META_FILENAME = FILENAME_META[len("x-oss-meta-"):]
 _META_USER = USER_META[len("x-oss-meta-"):]
 _META_PAYLOAD = PAYLOAD_META[len("x-oss-meta-"):]
+_META_CRC64 = CRC64_META[len("x-oss-meta-"):]
+CORRUPT = "corrupt"  # OSS computed another CRC-64 than the client read: never a good upload
 _BODY_NAMES = ("bucket", "object", "upload_id", "height", "width", "format", "clientIp", "reqId")
 
 
@@ -80,7 +82,7 @@ def record_from_object(config, key, info, source):
     """A record from what OSS says about the object (never from what a client or a body says)."""
     meta = info.metadata
     pinned = config.compat != "seed"  # seed forms pin no metadata: whatever it says, the uploader wrote
-    return {
+    record = {
         "record_id": new_record_id(),
         "upload_id": meta.get(_META_UPLOAD_ID) or None,
         "bucket": config.bucket,
@@ -98,6 +100,19 @@ def record_from_object(config, key, info, source):
         "user": unquote(meta[_META_USER]) if pinned and meta.get(_META_USER) else None,
         "payload": _payload(meta.get(_META_PAYLOAD)) if pinned else None,
     }
+    mismatch = checksum_mismatch(info)
+    if mismatch:
+        record.update(status=CORRUPT, status_reason=mismatch)
+    return record
+
+
+def checksum_mismatch(info):
+    """Why the stored bytes are not the client's (its pinned CRC-64 against OSS's), or None."""
+    declared = info.metadata.get(_META_CRC64)
+    stored = info.headers.get("x-oss-hash-crc64ecma")
+    if declared and stored and declared.strip() != stored.strip():
+        return f"checksum mismatch: the client read CRC-64 {declared.strip()}, OSS stored {stored.strip()}"
+    return None
 
 
 def _payload(b64):
@@ -113,8 +128,9 @@ def _payload(b64):
 
 
 def answer(config, record, replayed):
-    return {
-        "ok": True,
+    corrupt = record.get("status") == CORRUPT
+    out = {
+        "ok": not corrupt,
         "record_id": record["record_id"],
         "upload_id": record["upload_id"],
         "bucket": record["bucket"],
@@ -129,6 +145,10 @@ def answer(config, record, replayed):
         "payload": json.loads(record["payload"]) if record.get("payload") else None,
         "replayed": replayed,
     }
+    if corrupt:  # OSS relays this to the uploader: say so plainly (the event path quarantines the object)
+        out.update(status=CORRUPT, code="ChecksumMismatch", url=None,
+                   message="the file arrived changed (its CRC-64 differs from what was read): upload it again")
+    return out
 
 
 def handle_callback(config, store, oss, request, credentials, key_cache=None, log=None):

@@ -35,6 +35,7 @@ import os
 from datetime import datetime, timezone
 from urllib.parse import unquote
 
+from .callbacks import CORRUPT, checksum_mismatch
 from .config import is_active_content_type
 from .forms import UPLOAD_ID_META
 
@@ -411,27 +412,31 @@ class Processor:
         if stored.get("content_type_detected") is None:
             head = self.oss.get_range(key, credentials, 0, SNIFF_BYTES) if info.size else b""
             ok, detected, reason = content_verdict(info.content_type, head)
+            mismatch = checksum_mismatch(info)
+            if mismatch:  # the bytes are not the client's: never kept, whatever their type
+                ok, reason = False, mismatch
             changes = {"content_type_detected": detected or "unknown", "updated_at": _now()}
             if not ok or kind == "foreign":
                 if kind == "foreign":
                     reason = stored.get("status_reason") + (f"; {reason}" if reason else "")
                 mode = self.settings.quarantine
+                held = CORRUPT if mismatch else "quarantined"  # a corrupt upload is held the same way
                 if mode == "move":
                     target = self.settings.quarantine_prefix + key
-                    changes.update(status="quarantined", quarantined_to=target, status_reason=f"{reason} (moved to {target})")
+                    changes.update(status=held, quarantined_to=target, status_reason=f"{reason} (moved to {target})")
                 elif mode == "private":
-                    changes.update(status="quarantined", status_reason=f"{reason} (made private)")
-                elif not ok:  # off: recorded as suspect, left in place
-                    changes.update(status="suspect", status_reason=reason)
+                    changes.update(status=held, status_reason=f"{reason} (made private)")
+                elif not ok:  # off: recorded as suspect (or corrupt), left in place
+                    changes.update(status=CORRUPT if mismatch else "suspect", status_reason=reason)
             # the decision is written first (conditionally: the first delivery decides), then carried
             # out; a delivery that finds the object still in place carries it out again (idempotent)
             stored, applied = self.store.update(stored["upload_id"], {"content_type_detected": None,
                                                                       "status": stored["status"]},
                                                 changes, credentials)
-            if applied and self.log and changes.get("status") in ("quarantined", "suspect"):
+            if applied and self.log and changes.get("status") in ("quarantined", "suspect", CORRUPT):
                 self.log.warning(json.dumps({"quarantined": key, "upload_id": stored["upload_id"],
                                              "reason": changes.get("status_reason")}))
-        if stored["status"] == "quarantined":
+        if stored["status"] == "quarantined" or (stored["status"] == CORRUPT and self.settings.quarantine != "off"):
             self._quarantine(key, stored.get("quarantined_to"), credentials)
         return stored
 

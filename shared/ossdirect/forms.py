@@ -34,6 +34,9 @@ UPLOAD_ID_META = "x-oss-meta-upload-id"
 FILENAME_META = "x-oss-meta-filename"  # percent-encoded display name (metadata is ASCII)
 USER_FIELD, USER_META = "x:user", "x-oss-meta-user"  # the signed-in user's sub (percent-encoded in metadata)
 PAYLOAD_FIELD, PAYLOAD_META = "x:payload", "x-oss-meta-payload"  # the authorizer's JSON (base64url in metadata)
+# The CRC-64/ECMA the client computed while reading the file (decimal, as OSS's x-oss-hash-crc64ecma):
+# pinned, so the callback and the event path can compare it with what OSS computed from the bytes it got.
+CRC64_META = "x-oss-meta-crc64"
 MAX_PAYLOAD_BYTES = 1024
 MAX_KEY_BYTES = 1023
 
@@ -206,7 +209,18 @@ def _type_well_formed(content_type):
     return bool(_CONTENT_TYPE.match(content_type))
 
 
-def initiate_headers(config, content_type, shown, upload_id, grant):
+def declared_crc64(params):
+    """The ``crc64`` request parameter (the file's CRC-64/ECMA as OSS writes it: unsigned decimal), or None."""
+    raw = params.get("crc64")
+    if raw is None or raw == "":
+        return None
+    raw = str(raw)
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 20 and int(raw) < 1 << 64):
+        raise ApiError(400, "InvalidChecksum", "crc64 must be the file's CRC-64/ECMA as an unsigned decimal number")
+    return str(int(raw))
+
+
+def initiate_headers(config, content_type, shown, upload_id, grant, crc64=None):
     """What InitiateMultipartUpload must send so the object is stored exactly as an exact-key form
     stores it: the type, the stored headers, no overwrite, and the same metadata (upload id, file
     name, and when signed in the user and the authorizer's payload)."""
@@ -218,6 +232,8 @@ def initiate_headers(config, content_type, shown, upload_id, grant):
     headers[FILENAME_META] = filename_meta(shown)
     headers[USER_META] = user_meta(grant.user)  # always: an empty value is "nobody", pinned
     headers[PAYLOAD_META] = payload_meta(grant.payload)
+    if crc64 is not None:
+        headers[CRC64_META] = crc64
     return headers
 
 
@@ -240,7 +256,8 @@ class RawJson(str):
 # type_binding: "exact" (the declared type) or "in" (the configured list of exact types).
 # seed_compat: the reduced form the seed samples' own clients can send (OSSDIRECT_COMPAT=seed).
 # identified: the form pins who uploaded (user) and the authorizer's payload (empty when none).
-Shape = namedtuple("Shape", "v4 sts exact_key type_binding has_callback seed_compat identified")
+# declared_crc: the client declared the file's CRC-64 (pinned as metadata).
+Shape = namedtuple("Shape", "v4 sts exact_key type_binding has_callback seed_compat identified declared_crc")
 
 
 def form_policy(config, shape):
@@ -282,6 +299,8 @@ def form_policy(config, shape):
         p.eq(USER_META, Slot("user_meta"))
         p.eq(PAYLOAD_FIELD, Slot("payload_text"))
         p.eq(PAYLOAD_META, Slot("payload_meta"))
+    if shape.declared_crc:
+        p.eq(CRC64_META, Slot("crc64"))
     return p
 
 
@@ -411,6 +430,7 @@ class FormIssuer:
         max_bytes = min(max_bytes, MAX_FORM_OBJECT)
 
         content_type = resolve_content_type(config, grant, params)
+        crc64 = declared_crc64(params)
         seed = config.compat == "seed" and key is None  # a seed client: it sends only the fields it knows
         if not seed and not content_type and any(t == "*" or t.endswith("/*") for t in grant.content_types):
             # one condition cannot say "any image but SVG": the client must declare the type
@@ -422,7 +442,8 @@ class FormIssuer:
         has_callback = bool(config.callback_url) and not (seed and version == "v4")
         shape = Shape(version == "v4", bool(creds.security_token), key is not None,
                       "exact" if content_type else "in", has_callback, seed,
-                      not seed)  # every form but a seed client's pins user and payload (empty when none)
+                      not seed,  # every form but a seed client's pins user and payload (empty when none)
+                      crc64 is not None)
         compiled = self._template(shape)
         values = {
             "expiration": expiration, "expire": expire, "dir": directory, "key": key,
@@ -433,6 +454,7 @@ class FormIssuer:
             "content_disposition": content_disposition(config.content_disposition, shown if key else ""),
             "upload_id": upload_id, "filename": shown, "filename_meta": filename_meta(shown),
             "callback": self.callback_param(upload_id) if seed and has_callback else self.callback_json,
+            "crc64": crc64,
         }
         if shape.type_binding == "in":
             values["content_types"] = list(grant.content_types)

@@ -137,6 +137,9 @@ class SignatureApp(_App):
                 self.multipart = MultipartRoutes(self)
             return self.multipart.handle(request, rest, grant, context, cors)
         # --- end of multipart uploads ---
+        _, files_found, files_rest = request.path.partition("/files")
+        if files_found and (not files_rest or files_rest.startswith("/")):
+            return self.files(request, files_rest, context, cors), {"route": "files"}
         if request.method != "GET":
             raise ApiError(405, "MethodNotAllowed", "use GET to request an upload form")
         path = request.path.rstrip("/")
@@ -201,6 +204,45 @@ class SignatureApp(_App):
                                  f"; try again in {allowance.retry_after} s"))
             error.headers = allowance.headers()
             raise error
+
+    def files(self, request, rest, context, cors):
+        """``/files[/<upload_id>[/url]]``: the signed-in user's own uploads (:mod:`ossdirect.files`)."""
+        if self.authenticator is None:
+            raise ApiError(403, "SignInRequired",
+                           "files are listed per user: this service runs without sign-in (OSSDIRECT_AUTH=none)")
+        claims = self.authenticator.authenticate(request.headers)  # 401 / 503
+        user = str(claims.get("sub"))
+        segments = [s for s in rest.split("/") if s]
+        if len(segments) > 2 or (len(segments) == 2 and segments[1] != "url"):
+            raise ApiError(404, "NoSuchRoute", "no such files route")
+        allowed = ("GET",) if not segments or len(segments) == 2 else ("DELETE",)
+        if request.method not in allowed:
+            raise ApiError(405, "MethodNotAllowed", f"use {allowed[0]} here")
+        try:
+            creds = resolve_credentials(context)
+        except CredentialsUnavailable:
+            raise ApiError(503, "CredentialsUnavailable", "the function has no credentials") from None
+        service = getattr(self, "_file_service", None)
+        if service is None:
+            from .files import FileService
+            from .oss import OssClient
+
+            service = self._file_service = FileService(
+                self.config, self._record_store(), OssClient(self.config.oss_endpoint, self.config.bucket,
+                                                             self.config.region, timeout=5.0),
+                OssClient(self.config.upload_host, self.config.bucket, self.config.region))
+        from .records import RecordStoreError
+
+        try:
+            if not segments:
+                body = service.list(user, creds, request.query.get("page_token"), request.query.get("limit") or 50)
+            elif len(segments) == 2:
+                body = service.download_url(segments[0], user, creds)
+            else:
+                body = service.delete(segments[0], user, creds)
+        except RecordStoreError as exc:
+            raise ApiError(503, "RecordStoreUnavailable", f"the records cannot be read ({exc})") from None
+        return json_response(200, body, cors)
 
     # What anyone may see of a record: what HeadObject on the (public) object already tells. The file
     # name, user and payload only go to the signed-in user who uploaded it.

@@ -52,7 +52,7 @@ MAX_OPEN_SESSIONS = 8
 IDLE_GRACE_SECONDS = 600
 TOUCH_EVERY_SECONDS = 60  # a session's updated_at moves at most this often while parts are signed
 SWEEP_SCAN = 1000  # records looked at per create, at most (the listing is paged by creation time)
-CREATE_PARAMS = ("filename", "size", "content_type", "naming", "folder")
+CREATE_PARAMS = ("filename", "size", "content_type", "naming", "folder", "crc64")
 
 
 def plan(size):
@@ -256,7 +256,7 @@ class MultipartRoutes:
     # -- routes -----------------------------------------------------------------------------------
 
     def create(self, request, grant, context, cors, extra):
-        from .forms import initiate_headers, resolve_content_type, resolve_key
+        from .forms import declared_crc64, initiate_headers, resolve_content_type, resolve_key
         from .records import new_record_id
 
         config = self.config
@@ -287,13 +287,14 @@ class MultipartRoutes:
         content_type = resolve_content_type(config, grant, params)
         if not content_type:
             raise _bad("ContentTypeRequired", "content_type is required: a multipart upload pins one type")
+        crc64 = declared_crc64(params)
         creds = self._creds(context)
         caller_ip = None if grant.user is not None else _caller_address(request.source_ip)
         self._bound_open_sessions(store, grant.user, caller_ip, creds)
         if self.app.limiter is not None:  # after validation: a refused request spends nothing
             self.app.spend(request, grant, size, creds)
         oss_id = self._oss_call("start the upload", "initiate_multipart_upload", key, creds,
-                                initiate_headers(config, content_type, shown, upload_id, grant))
+                                initiate_headers(config, content_type, shown, upload_id, grant, crc64))
         record = {
             "record_id": new_record_id(), "upload_id": upload_id, "bucket": config.bucket, "key": key,
             "size": size, "content_type": content_type, "filename": shown or None, "created_at": _now(),

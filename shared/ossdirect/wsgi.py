@@ -56,9 +56,13 @@ class LocalContext:
 
 
 def wsgi_app(handler, function_name="local"):
-    _reasons = {200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request", 403: "Forbidden",
-                405: "Method Not Allowed", 413: "Payload Too Large", 415: "Unsupported Media Type",
-                500: "Internal Server Error", 503: "Service Unavailable"}
+    from http import HTTPStatus
+
+    def reason(status):  # the real phrase for every status a function answers (401, 404, 409, 429, 501, ...)
+        try:
+            return HTTPStatus(status).phrase
+        except ValueError:
+            return "Unknown"
 
     def app(environ, start_response):
         event = environ_to_event(environ)
@@ -68,7 +72,7 @@ def wsgi_app(handler, function_name="local"):
         data = base64.b64decode(body) if response.get("isBase64Encoded") else body.encode("utf-8")
         headers = [(k, str(v)) for k, v in (response.get("headers") or {}).items()]
         headers.append(("Content-Length", str(len(data))))
-        start_response(f"{status} {_reasons.get(status, 'Status')}", headers)
+        start_response(f"{status} {reason(status)}", headers)
         return [data]
 
     return app

@@ -11,7 +11,7 @@ from pathlib import Path
 import oss2
 import pytest
 
-from devstack import ACCESS_KEY_ID, ACCESS_KEY_SECRET, BUCKET, SECURITY_TOKEN, LocalStack
+from devstack import BUCKET, LocalStack
 from tools.bucket_setup import content_type
 
 WIDGETS = Path(__file__).resolve().parent / "widgets"
@@ -39,7 +39,7 @@ def widget_bundles():
 
 def publish_widgets(stack, dist):
     """Test pages and bundles into the bucket under widgets/ (web/ itself, adapters included, is already there)."""
-    sdk = oss2.Bucket(oss2.StsAuth(ACCESS_KEY_ID, ACCESS_KEY_SECRET, SECURITY_TOKEN), stack.emulator.url, BUCKET)
+    sdk = oss2.Bucket(oss2.StsAuth(*stack.credentials), stack.emulator.url, BUCKET)
     for path in [*WIDGETS.glob("pages/*.html"), *dist.glob("*.js"), *dist.glob("*.css")]:
         key = "widgets/" + ("" if path.suffix == ".html" else "dist/") + path.name
         sdk.put_object(key, path.read_bytes(), headers={"Content-Type": content_type(path.name)})

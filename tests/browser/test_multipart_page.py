@@ -15,7 +15,7 @@ import oss2
 import pytest
 import requests
 
-from devstack import ACCESS_KEY_ID, ACCESS_KEY_SECRET, BUCKET, SECURITY_TOKEN, LocalStack
+from devstack import BUCKET, LocalStack
 
 MiB = 1 << 20
 SIZE = 200 * 10**6  # 24 parts of 8 MiB, the last one 7,068,416 bytes
@@ -73,7 +73,7 @@ def stack(tmp_path_factory):
 
 
 def sdk(stack):
-    return oss2.Bucket(oss2.StsAuth(ACCESS_KEY_ID, ACCESS_KEY_SECRET, SECURITY_TOKEN), stack.emulator.url, BUCKET)
+    return oss2.Bucket(oss2.StsAuth(*stack.credentials), stack.emulator.url, BUCKET)
 
 
 class PutLog:

@@ -81,7 +81,7 @@ def test_reload_offers_the_unfinished_upload_and_resumes_it(page, make_stack, bi
 def test_discarding_an_unfinished_upload_aborts_it(page, make_stack, big_file):
     import oss2
 
-    from devstack import ACCESS_KEY_ID, ACCESS_KEY_SECRET, BUCKET, SECURITY_TOKEN
+    from devstack import BUCKET
 
     stack = make_stack(OSSDIRECT_MAX_BYTES=str(200 * 1024 * 1024))
     open_page(page, stack)
@@ -95,5 +95,5 @@ def test_discarding_an_unfinished_upload_aborts_it(page, make_stack, big_file):
     page.wait_for_selector("body[data-ready=true]")
     page.get_by_role("button", name="Discard the unfinished upload of video.mp4").click()
     page.wait_for_selector("#resumable", state="hidden")
-    sdk = oss2.Bucket(oss2.StsAuth(ACCESS_KEY_ID, ACCESS_KEY_SECRET, SECURITY_TOKEN), stack.emulator.url, BUCKET)
+    sdk = oss2.Bucket(oss2.StsAuth(*stack.credentials), stack.emulator.url, BUCKET)
     assert list(oss2.MultipartUploadIterator(sdk)) == []

@@ -8,7 +8,7 @@ import oss2
 import pytest
 import requests
 
-from devstack import ACCESS_KEY_ID, ACCESS_KEY_SECRET, BUCKET, SECURITY_TOKEN
+from devstack import BUCKET
 
 SEEDS = Path(__file__).resolve().parents[3] / "shared" / "seeds"
 
@@ -27,7 +27,7 @@ def test_seed_v4_html_client_unchanged_uploads_in_chromium(make_stack, browser):
     page_html = seed_v4_page()
     assert page_html.count('"/get_post_signature_for_oss_upload"') == 1
     page_html = page_html.replace('"/get_post_signature_for_oss_upload"', f'"{stack.signature_url}"')  # the one change
-    sdk = oss2.Bucket(oss2.StsAuth(ACCESS_KEY_ID, ACCESS_KEY_SECRET, SECURITY_TOKEN), stack.emulator.url, BUCKET)
+    sdk = oss2.Bucket(oss2.StsAuth(*stack.credentials), stack.emulator.url, BUCKET)
     sdk.put_object("seed-v4.html", page_html.encode("utf-8"), headers={"Content-Type": "text/html"})
 
     context = browser.new_context()

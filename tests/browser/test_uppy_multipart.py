@@ -16,7 +16,7 @@ from pathlib import Path
 import oss2
 import pytest
 
-from devstack import ACCESS_KEY_ID, ACCESS_KEY_SECRET, BUCKET, SECURITY_TOKEN, LocalStack
+from devstack import BUCKET, LocalStack
 
 HERE = Path(__file__).resolve().parent / "multipart-uppy"
 MiB = 1 << 20
@@ -83,7 +83,7 @@ def stack(tmp_path_factory, uppy_bundle):
 
 
 def sdk(stack):
-    return oss2.Bucket(oss2.StsAuth(ACCESS_KEY_ID, ACCESS_KEY_SECRET, SECURITY_TOKEN), stack.emulator.url, BUCKET)
+    return oss2.Bucket(oss2.StsAuth(*stack.credentials), stack.emulator.url, BUCKET)
 
 
 @pytest.fixture

@@ -214,10 +214,7 @@ def test_no_redirect_without_a_callback(tmp_path):
         from ossdirect.handlers import SignatureApp
 
         env = s._env(OSSDIRECT_CALLBACK_URL="")
-        creds = types.SimpleNamespace(access_key_id="STS.LocalDevKeyId",
-                                      access_key_secret="local-dev-secret-not-a-real-key",
-                                      security_token="local-dev-security-token")
-        s.signature = _FunctionServer(SignatureApp(env), "127.0.0.1", 0, "signature", creds)
+        s.signature = _FunctionServer(SignatureApp(env), "127.0.0.1", 0, "signature", s.credentials)
         s.signature_url = s.signature.url + "/"
         _, form = get_form(s, filename="a.txt", size=5, content_type="text/plain")
         assert form["callback"] is None

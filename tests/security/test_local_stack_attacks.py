@@ -92,3 +92,127 @@ def test_huge_field_names_count_toward_the_pre_file_cap(stack):
     r = requests.post(stack.bucket_url, data=body, timeout=60,
                       headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
     assert r.status_code == 400 and "MaxPOSTPreDataLengthExceeded" in r.text
+
+
+# --- issue 18 item 4: the stack's identity is private, callbacks and forms are pinned ------------------
+OLD_PUBLIC_IDENTITY = ("STS.LocalDevKeyId", "local-dev-secret-not-a-real-key", "local-dev-security-token")
+
+
+def v1_form(identity, key, callback=None, expire_in=600):
+    """A PostObject form signed (V1) with ``identity`` (key id, secret, token): what any holder can make."""
+    import base64
+    import hashlib
+    import hmac
+    import json
+
+    expiration = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(time.time() + expire_in))
+    policy = base64.b64encode(json.dumps({"expiration": expiration, "conditions": [
+        ["content-length-range", 0, 1 << 20]]}).encode()).decode()
+    signature = base64.b64encode(hmac.new(identity[1].encode(), policy.encode(), hashlib.sha1).digest()).decode()
+    fields = {"key": key, "OSSAccessKeyId": identity[0], "policy": policy, "Signature": signature,
+              "x-oss-security-token": identity[2], "success_action_status": "200"}
+    if callback:
+        fields["callback"] = base64.b64encode(json.dumps(callback).encode()).decode()
+    return fields
+
+
+def test_the_stack_identity_is_random_per_data_dir_and_private(tmp_path):
+    import json
+    import os
+    import stat
+
+    from devstack import ROOT, load_credentials
+
+    a, b = load_credentials(tmp_path / "a"), load_credentials(tmp_path / "b")
+    assert tuple(a) != tuple(b) and len(a.access_key_secret) >= 30
+    assert tuple(load_credentials(tmp_path / "a")) == tuple(a)  # kept for the data dir's life
+    path = tmp_path / "a" / "emulator-credentials.json"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert json.loads(path.read_text())["access_key_secret"] == a.access_key_secret
+    source = (ROOT / "devstack" / "__init__.py").read_text()
+    assert not any(value in source for value in OLD_PUBLIC_IDENTITY[1:])
+
+
+def test_the_old_public_identity_cannot_replace_the_page_or_its_config(stack):
+    import oss2
+
+    before, config_before = page_bytes(stack), requests.get(f"{stack.bucket_url}/config.json", timeout=10).content
+    sdk = oss2.Bucket(oss2.StsAuth(*OLD_PUBLIC_IDENTITY), stack.emulator.url, stack.bucket_url.rsplit("/", 1)[1])
+    with pytest.raises(oss2.exceptions.OssError) as refused:
+        sdk.put_object("index.html", b"<script>alert(1)</script>")
+    assert refused.value.status == 403
+    # the cross-site form a web page can send (no CORS needed), signed with the once-public constants
+    r = requests.post(stack.bucket_url, data=v1_form(OLD_PUBLIC_IDENTITY, "config.json"),
+                      files={"file": ("config.json", b'{"signatureUrl": "https://evil.example/"}')},
+                      headers={"Origin": stack.page_origin}, timeout=10)
+    assert r.status_code == 403 and "<Code>" in r.text
+    assert page_bytes(stack) == before
+    assert requests.get(f"{stack.bucket_url}/config.json", timeout=10).content == config_before
+
+
+class _Listener:
+    """A loopback HTTP server that counts the requests it gets (a local service the attacker aims at)."""
+
+    def __init__(self):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        hits = self.hits = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                hits.append(self.path)
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                body = b'{"ok": true}'
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize("target", ["listener", "callback-function-other-path"])
+def test_a_callback_to_a_url_the_stack_did_not_configure_is_never_requested(stack, target):
+    """Even a validly signed upload (here with the stack's own identity) cannot make the emulator POST to
+    another loopback service: it fails as OSS fails an unreachable callback, without connecting."""
+    listener = _Listener()
+    try:
+        url = listener.url + "/admin/reset" if target == "listener" else stack.callback.url + "/admin"
+        callback = {"callbackUrl": url, "callbackBody": "bucket=${bucket}&object=${object}",
+                    "callbackBodyType": "application/x-www-form-urlencoded"}
+        key = f"uploads/ssrf-{target}.txt"
+        r = requests.post(stack.bucket_url, data=v1_form(tuple(stack.credentials), key, callback),
+                          files={"file": ("a.txt", b"hello")}, timeout=15)
+        assert r.status_code == 203 and "<Code>CallbackFailed</Code>" in r.text, r.text
+        assert listener.hits == []
+    finally:
+        listener.close()
+
+
+def signed_form(stack):
+    return requests.get(stack.signature_url, params={"filename": "a.png", "size": 5, "content_type": "image/png"},
+                        headers={"Origin": stack.page_origin}, timeout=10).json()
+
+
+@pytest.mark.parametrize("origin", ["https://evil.example", "null", "http://127.0.0.1:1"])
+def test_a_form_posted_from_another_origin_is_refused(stack, origin):
+    form = signed_form(stack)
+    r = requests.post(form["host"], data=form["field_list"], files={"file": ("a.png", b"\x89PNG\r", "image/png")},
+                      headers={"Origin": origin}, timeout=15)
+    assert r.status_code == 403 and "<Code>AccessForbidden</Code>" in r.text and "Origin" in r.text
+    assert requests.head(f"{stack.bucket_url}/{form['key']}", timeout=10).status_code == 404
+    # the page's own origin still uploads
+    form = signed_form(stack)
+    r = requests.post(form["host"], data=form["field_list"], files={"file": ("a.png", b"\x89PNG\r", "image/png")},
+                      headers={"Origin": stack.page_origin}, timeout=15)
+    assert r.status_code in (200, 204), r.text

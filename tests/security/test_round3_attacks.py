@@ -236,3 +236,11 @@ def test_a_forged_callback_to_a_function_without_credentials_is_403(monkeypatch)
     r = app(fc_event("POST", "/", {}, headers, body), None)
     assert r["statusCode"] == 403, r["body"]
     assert json.loads(r["body"])["code"] == "InvalidCallbackSignature"
+
+
+def test_the_emulator_serves_every_object_with_nosniff(stack):
+    status, form = get_form(stack, filename="n.txt", size=5, content_type="text/plain")
+    assert post(form["url"], form["field_list"], b"hello", "n.txt", "text/plain").status_code == 200
+    for method in (requests.get, requests.head):
+        r = method(f"{stack.bucket_url}/{form['key']}", timeout=5)
+        assert r.status_code == 200 and r.headers["X-Content-Type-Options"] == "nosniff"

@@ -140,10 +140,12 @@ class SqliteStore(RecordStore):
             raise RecordStoreError(f"sqlite: {exc.__class__.__name__}") from None
         return self.get(upload_id), applied
 
-    def list_records(self, user=None, since=None, until=None, page_token=None, limit=100, credentials=None):
-        """Records by creation time (of one user, or all), oldest first: ``(records, next_token)``, as
-        :meth:`TablestoreStore.list_records`. ``since`` inclusive, ``until`` exclusive; ``next_token``
-        is None on the last page. Keyset paging on (created_at, upload_id): one page in memory."""
+    def list_records(self, user=None, since=None, until=None, page_token=None, limit=100, credentials=None,
+                     newest_first=False):
+        """Records by creation time (of one user, or all), oldest first (or newest first):
+        ``(records, next_token)``, as :meth:`TablestoreStore.list_records`. ``since`` inclusive, ``until``
+        exclusive; ``next_token`` is None on the last page. Keyset paging on (created_at, upload_id): one
+        page in memory."""
         import base64
         import json
 
@@ -165,10 +167,11 @@ class SqliteStore(RecordStore):
                     raise ValueError
             except (ValueError, TypeError):
                 raise ValueError("page_token does not belong to this listing") from None
-            where.append("(IFNULL(created_at, ''), upload_id) > (?, ?)")
+            where.append(f"(IFNULL(created_at, ''), upload_id) {'<' if newest_first else '>'} (?, ?)")
             args.extend(after)
+        order = " DESC" if newest_first else ""
         sql = (f"SELECT {_COLUMNS} FROM records" + (" WHERE " + " AND ".join(where) if where else "")
-               + " ORDER BY IFNULL(created_at, ''), upload_id LIMIT ?")
+               + f" ORDER BY IFNULL(created_at, ''){order}, upload_id{order} LIMIT ?")
         try:
             rows = self._conn().execute(sql, [*args, limit + 1]).fetchall()
         except sqlite3.Error as exc:

@@ -243,8 +243,10 @@ class TablestoreStore(RecordStore):
             applied = False
         return self.get(upload_id, credentials), applied
 
-    def list_records(self, user=None, since=None, until=None, page_token=None, limit=100, credentials=None):
-        """Records by creation time (of one user, or all), oldest first: ``(records, next_token)``.
+    def list_records(self, user=None, since=None, until=None, page_token=None, limit=100, credentials=None,
+                     newest_first=False):
+        """Records by creation time (of one user, or all), oldest first or ``newest_first``:
+        ``(records, next_token)``.
 
         ``since`` is inclusive, ``until`` exclusive (``created_at`` strings, ISO-8601 UTC);
         ``next_token`` is None on the last page."""
@@ -255,20 +257,24 @@ class TablestoreStore(RecordStore):
         prefix = [("user", user)] if user is not None else []
         if page_token:
             try:
-                start = [tuple(pair) for pair in json.loads(base64.urlsafe_b64decode(page_token.encode()))]
-                if [n for n, _ in start] != list(INDEX_KEYS[BY_USER if user is not None else BY_TIME]) or \
-                        start[:len(prefix)] != prefix:
+                token_start = [tuple(pair) for pair in json.loads(base64.urlsafe_b64decode(page_token.encode()))]
+                if [n for n, _ in token_start] != list(INDEX_KEYS[BY_USER if user is not None else BY_TIME]) or \
+                        token_start[:len(prefix)] != prefix:
                     raise ValueError
             except (ValueError, TypeError):
                 raise ValueError("page_token does not belong to this listing") from None
-        else:
-            start = prefix + [("created_at", since if since is not None else ts.INF_MIN), ("upload_id", ts.INF_MIN)]
-        end = prefix + [("created_at", until if until is not None else ts.INF_MAX),
-                        ("upload_id", ts.INF_MIN if until is not None else ts.INF_MAX)]
+        low = prefix + [("created_at", since if since is not None else ts.INF_MIN), ("upload_id", ts.INF_MIN)]
+        high = prefix + [("created_at", until if until is not None else ts.INF_MAX),
+                         ("upload_id", ts.INF_MIN if until is not None else ts.INF_MAX)]
+        # one range read on the index either way: BACKWARD starts at the high end (newest first)
+        start, end = (high, low) if newest_first else (low, high)
+        if page_token:
+            start = token_start
+        direction = ts.Direction.BACKWARD if newest_first else ts.Direction.FORWARD
         ids, next_start = [], start
         while next_start is not None and len(ids) < limit:
             _, next_start, rows, _ = self._call(
-                "GetRange", client.get_range, index, ts.Direction.FORWARD, next_start, end,
+                "GetRange", client.get_range, index, direction, next_start, end,
                 columns_to_get=[], limit=limit - len(ids), max_version=1)
             ids.extend(dict(r.primary_key)["upload_id"] for r in rows)
         records = self._batch_get(client, ids)

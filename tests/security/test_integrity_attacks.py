@@ -1,0 +1,194 @@
+"""End-to-end integrity (issue 24, part 2): the client declares the CRC-64/ECMA it read, the form pins it,
+and a byte flipped between the browser and OSS (a real proxy on loopback) is never recorded as a good
+upload: the callback says `corrupt` to the uploader and the event path holds the object in quarantine."""
+
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import requests
+from fastcrc import crc64
+
+from devstack import LocalStack
+
+DATA = b"The quick brown fox jumps over the lazy dog. " * 50
+
+
+class FlippingProxy:
+    """Forwards every request to ``target``, flipping one byte of the file on the way (a bad link)."""
+
+    def __init__(self, target, find=b"quick", replace=b"quack", times=None):
+        proxy = self
+        self.target, self.times = target, times
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                self.forward("POST")
+
+            def do_PUT(self):
+                self.forward("PUT")
+
+            def read_body(self):
+                if self.headers.get("Transfer-Encoding", "").lower() != "chunked":
+                    return self.rfile.read(int(self.headers["Content-Length"]))
+                out = b""
+                while True:  # a streamed upload (the Python client): chunked transfer coding
+                    size = int(self.rfile.readline().split(b";")[0], 16)
+                    if not size:
+                        self.rfile.readline()
+                        return out
+                    out += self.rfile.read(size)
+                    self.rfile.readline()
+
+            def forward(self, method):
+                body = self.read_body()
+                if proxy.times is None or proxy.flipped < proxy.times:
+                    proxy.flipped += min(1, body.count(find))
+                    body = body.replace(find, replace, 1)  # same length: nothing else in the request changes
+                headers = {k: v for k, v in self.headers.items()
+                           if k.lower() not in ("host", "content-length", "transfer-encoding")}
+                r = requests.request(method, proxy.target + self.path, data=body, headers=headers, timeout=30)
+                proxy.answers.append((r.status_code, r.text[:300]))
+                self.send_response(r.status_code)
+                for k, v in r.headers.items():
+                    if k.lower() not in ("content-length", "transfer-encoding", "connection", "server", "date"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(r.content)))
+                self.end_headers()
+                self.wfile.write(r.content)
+
+            def log_message(self, *args):
+                pass
+
+        self.flipped, self.answers = 0, []
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    with LocalStack(tmp_path_factory.mktemp("integrity")) as s:
+        yield s
+
+
+def form_for(stack, crc=None, name="fox.txt"):
+    params = {"filename": name, "size": len(DATA), "content_type": "text/plain"}
+    if crc is not None:
+        params["crc64"] = crc
+    r = requests.get(stack.signature_url, params=params, headers={"Origin": stack.page_origin}, timeout=10)
+    return r.status_code, r.json()
+
+
+def post(url, form, data=DATA):
+    return requests.post(url, data=form["field_list"], files={"file": ("fox.txt", data, "text/plain")}, timeout=15)
+
+
+def test_an_intact_upload_with_its_checksum_is_recorded(stack):
+    status, form = form_for(stack, crc=str(crc64.xz(DATA)))
+    assert status == 200
+    r = post(form["url"], form)
+    assert r.status_code == 200 and r.json()["ok"] is True
+    record = stack.wait_for_record(form["upload_id"], timeout=20, where=lambda r: r.get("content_type_detected"))
+    assert record["status"] == "recorded" and record["crc64"] == str(crc64.xz(DATA))
+
+
+def test_a_byte_flipped_in_transit_is_never_a_good_upload(stack):
+    status, form = form_for(stack, crc=str(crc64.xz(DATA)))
+    assert status == 200
+    proxy = FlippingProxy(stack.emulator.url)
+    try:
+        path = form["url"][len(stack.emulator.url):]
+        r = post(proxy.url + path, form)
+    finally:
+        proxy.close()
+    assert proxy.flipped == 1
+    assert r.status_code == 200, r.text  # OSS relays the callback's answer
+    answer = r.json()
+    assert answer["ok"] is False and answer["code"] == "ChecksumMismatch" and answer["status"] == "corrupt"
+    record = stack.wait_for_record(form["upload_id"], timeout=20, where=lambda r: r.get("quarantined_to"))
+    assert record is not None and record["status"] == "corrupt", record
+    assert "checksum mismatch" in record["status_reason"]
+    deadline = time.monotonic() + 20
+    while requests.head(f"{stack.bucket_url}/{form['key']}", timeout=5).status_code != 404:
+        assert time.monotonic() < deadline, "the corrupt object is still at its public key"
+        time.sleep(0.1)
+
+
+def test_the_declared_checksum_cannot_be_replaced_by_the_uploader(stack):
+    status, form = form_for(stack, crc="12345")
+    fields = [(n, "999" if n == "x-oss-meta-crc64" else v) for n, v in form["field_list"]]
+    r = requests.post(form["url"], data=fields, files={"file": ("fox.txt", DATA, "text/plain")}, timeout=15)
+    assert r.status_code == 403
+    assert requests.head(f"{stack.bucket_url}/{form['key']}", timeout=5).status_code == 404
+
+
+@pytest.mark.parametrize("bad", ["-1", "abc", str(1 << 64), "1" * 21, "0x10"])
+def test_a_malformed_checksum_is_a_clear_400(stack, bad):
+    status, body = form_for(stack, crc=bad)
+    assert (status, body["code"]) == (400, "InvalidChecksum")
+
+
+def test_a_part_changed_in_transit_makes_the_multipart_upload_corrupt(stack):
+    import os
+
+    data = os.urandom(9 << 20)  # two parts of the server's 8 MiB plan
+    h = {"Origin": stack.page_origin}
+    made = requests.post(stack.signature_url + "multipart", json={"filename": "big.bin", "size": len(data),
+                                                                   "content_type": "video/mp4",
+                                                                   "crc64": str(crc64.xz(data))},
+                         headers=h, timeout=10)
+    assert made.status_code == 201, made.text
+    s = made.json()
+    ids = {"key": s["key"], "upload_id": s["upload_id"]}
+    urls = requests.get(f"{stack.signature_url}multipart/{s['uploadId']}/parts",
+                        params=dict(ids, partNumbers="1,2"), headers=h, timeout=10).json()["presignedUrls"]
+    parts, size = [], s["part_size"]
+    for n in (1, 2):
+        chunk = data[(n - 1) * size:n * size]
+        if n == 2:
+            chunk = bytes([chunk[0] ^ 1]) + chunk[1:]  # one bit flipped on the way
+        r = requests.put(urls[str(n)], data=chunk, timeout=30)
+        assert r.status_code == 200, r.text
+        parts.append({"PartNumber": n, "ETag": r.headers["ETag"]})
+    done = requests.post(f"{stack.signature_url}multipart/{s['uploadId']}/complete", params=ids,
+                         json={"parts": parts}, headers=h, timeout=30)
+    body = done.json()
+    assert body["ok"] is False and body["code"] == "ChecksumMismatch", body
+    record = stack.wait_for_record(s["upload_id"], timeout=20, where=lambda r: r.get("quarantined_to"))
+    assert record is not None and record["status"] == "corrupt"
+
+
+def test_the_python_client_declares_the_checksum_and_resends_a_changed_part(tmp_path):
+    import os
+
+    from ossdirect import Client, UploadError
+
+    proxy = FlippingProxy(None)
+    try:
+        # every byte from the client to OSS goes through the proxy: forms and part URLs name it as the host
+        with LocalStack(tmp_path, env={"OSSDIRECT_UPLOAD_HOST": f"{proxy.url}/ossdirect-local",
+                                       "OSSDIRECT_MAX_BYTES": str(64 << 20)}) as s:
+            proxy.target = s.emulator.url
+            client = Client(s.signature_url, retries=2, backoff=0.01)
+            with pytest.raises(UploadError) as caught:  # a form: the callback finds the change
+                client.upload(DATA, filename="fox.txt", content_type="text/plain")
+            assert caught.value.code == "ChecksumMismatch" and caught.value.kind == "network"
+            flipped_form = proxy.flipped
+            assert flipped_form == 1
+            # parts: the one changed on the way is sent again; the object is the file, recorded once
+            data = os.urandom(9 << 20)
+            data = data[:100] + b"quick" + data[105:]  # in part 1
+            proxy.flipped, proxy.times = 0, 1
+            result = client.upload(data, filename="big.mp4", content_type="video/mp4", multipart=True)
+            assert proxy.flipped == 1 and result.state == "done", result
+            assert s.get_object(result.key) == data
+            record = s.wait_for_record(result.upload_id, timeout=20, where=lambda r: r.get("content_type_detected"))
+            assert record["status"] == "recorded" and record["crc64"] == str(crc64.xz(data))
+    finally:
+        proxy.close()

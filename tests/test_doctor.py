@@ -44,12 +44,14 @@ def test_healthy_stack_passes_every_hop(tmp_path, exposed):
         assert result["ok"] and result["first_failed"] is None
         names = [h["hop"] for h in result["hops"]]
         assert names == ["1 reachable", "1 cors-get", "1 cors-preflight", "1 limits", "2 form", "3 oss-cors",
-                         "3 oss", "4 callback", "5 record", "6 trigger", "7 state", "8 cleanup", "M multipart"]
+                         "3 oss", "4 callback", "5 record", "6 trigger", "7 state", "M multipart", "8 cleanup",
+                         "8 cleanup"]
         assert all(h["status"] in ("ok", "note") for h in result["hops"]), result
         assert hop(result, "6 trigger")["message"].endswith("text/plain")
         assert "callback over http" in hop(result, "4 callback")["message"]
         key = result["key"]
         assert key.startswith("uploads/doctor-") and key in hop(result, "8 cleanup")["message"]
+        assert "403 SignInRequired" in hop(result, "8 cleanup")["message"]  # no sign-in: no delete route
         assert stack.get_object(key).startswith(b"ossdirect doctor test object")  # a real upload
         records = {r["upload_id"]: r for r in stack.records()}
         assert records[result["upload_id"]]["source"] == "callback"
@@ -116,8 +118,17 @@ def test_no_token_with_sign_in_fails_hop_2(tmp_path):
         assert code == 1 and result["first_failed"] == "2 form"
         assert "401" in hop(result, "2 form")["message"] and "--token" in hop(result, "2 form")["message"]
         # with a token the same stack passes
-        code, result, _ = doctor(stack, "--no-multipart", "--token", stack.token("doc"))
+        code, result, _ = doctor(stack, "--token", stack.token("doc"))
         assert code == 0, result
+        # signed in, doctor deletes its own test objects through DELETE /files/<upload_id>
+        cleanup = [h for h in result["hops"] if h["hop"] == "8 cleanup"]
+        assert len(cleanup) == 2 and all(h["status"] == "ok" and "deleted" in h["message"] for h in cleanup)
+        import urllib.error
+
+        with pytest.raises(urllib.error.HTTPError) as gone:
+            stack.get_object(result["key"])
+        assert gone.value.code == 404
+        assert {r["upload_id"]: r for r in stack.records()}[result["upload_id"]]["status"] == "deleted"
 
 
 def test_misconfigured_signature_function_names_the_servers_sentence(tmp_path):

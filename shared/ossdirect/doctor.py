@@ -11,8 +11,9 @@ Hops (one line each: ok / FAILED + the cause and the fix; ``skip`` and ``note`` 
     5 record        the answer carries the record; GET <sig>/records/<upload_id> reads it back
     6 trigger       the OSS trigger's process function checked the content (content_type_detected)
     7 state         quarantine and hook state as the record says
-    8 cleanup       the test object stays (the browser's rights cannot delete it): its key is named
     M multipart     when /limits publishes multipart_threshold: create, 2 parts, complete, record
+    8 cleanup       DELETE <sig>/files/<upload_id> (signed-in owners) if the service has it; else the
+                    test objects stay (the browser's rights cannot delete them): their keys are named
 
 Only the browser's rights are used (the signature function's routes and the forms it signs); no
 credentials are read or invented. Every text from the servers goes through ``cli.safe_text``.
@@ -155,6 +156,7 @@ class Doctor:
         self.network_errors = (requests.RequestException,)
         self.hops: list[Hop] = []
         self.answer_record: str | None = None
+        self.objects: list[tuple[str, str, int]] = []  # (upload_id, key, size) to clean up
         self.key = self.upload_id = None
         self.content_type, self.body, self.filename = "text/plain", b"", ""
 
@@ -189,13 +191,29 @@ class Doctor:
             return self.hops
         record = self.check_callback_and_record(form, answer)
         self.check_trigger_and_state(record)
-        self.add("8 cleanup", NOTE,
-                 f"the test object stays at {self.key} ({len(self.body)} bytes, file name {self.filename}): the "
-                 "signature function has no delete route and doctor uses only the browser's rights; delete it "
-                 "with ossutil or the console")
+        self.objects.append((str(self.upload_id), str(self.key), len(self.body)))
         if self.try_multipart:
             self.check_multipart(limits)
+        self.cleanup()
         return self.hops
+
+    def cleanup(self) -> None:
+        """Delete the test objects through ``DELETE <sig>/files/<upload_id>`` (the signed-in owner's
+        route) when the service has it; else say where each stays. Never with credentials of its own."""
+        for upload_id, key, size in self.objects:
+            try:
+                response = self.call("DELETE", f"{self.base}files/{upload_id}", headers=self.headers())
+                code, message = ("", "") if response.status_code == 200 else _api_error(response)
+            except self.network_errors as exc:
+                response, code, message = None, exc.__class__.__name__, "the delete request failed"
+            if response is not None and response.status_code == 200:
+                self.add("8 cleanup", OK, f"deleted the test object {key} (DELETE /files/{upload_id})")
+                continue
+            why = (f"DELETE /files/<upload_id> answered {response.status_code if response is not None else '-'} "
+                   f"{code}" + (f": {message}" if message else ""))
+            self.add("8 cleanup", NOTE, f"the test object stays at {key} ({size} bytes; {why}); doctor uses only "
+                     "the browser's rights, so delete it with ossutil or the console (with sign-in on, --token "
+                     "lets doctor delete its own objects)")
 
     def check_signature_function(self) -> dict[str, Any] | None:
         url = self.base + "limits"
@@ -312,8 +330,11 @@ class Doctor:
         url = form["url"]
         self.check_upload_cors(url)
         try:
+            # as a browser on --origin would send it; without the Origin once a CORS hop failed, so
+            # the hops after it are still checked
+            origin = {"Origin": self.origin} if self.origin and self.cors_ok else {}
             response = self.call("POST", url, data=pairs, files={"file": (self.filename, self.body, self.content_type)},
-                                 headers={"Origin": self.origin} if self.origin else {})
+                                 headers=origin)
         except self.network_errors as exc:
             self.add("3 oss", FAILED, f"the upload host {url} cannot be reached ({exc.__class__.__name__}): check "
                      "OSSDIRECT_UPLOAD_HOST (or the bucket and region)")
@@ -371,6 +392,7 @@ class Doctor:
         if pre.status_code < 300 and allow in (self.origin, "*"):
             self.add("3 oss-cors", OK, f"the bucket allows POST from {self.origin}")
         else:
+            self.cors_ok = False
             self.add("3 oss-cors", FAILED, f"the bucket has no CORS rule for POST from {self.origin} (preflight "
                      f"answered {pre.status_code}): {BUCKET_SETUP_FIX}")
 
@@ -529,7 +551,7 @@ class Doctor:
                 step = f"upload part {n}"
                 chunk = data[(n - 1) * part_size:n * part_size]
                 put = self.call("PUT", signed["presignedUrls"][str(n)], data=chunk,
-                                headers={"Origin": self.origin} if self.origin else {})
+                                headers={"Origin": self.origin} if self.origin and self.cors_ok else {})
                 if put.status_code != 200:
                     code, message = _oss_error(put.text)
                     self.abort(session)
@@ -556,8 +578,9 @@ class Doctor:
         if record is None:
             self.add("M multipart", FAILED, f"completed, but GET /records answered {status} {code}: {message}")
             return
+        self.objects.append((str(session["upload_id"]), str(session["key"]), size))
         self.add("M multipart", OK, f"2 parts of {part_size} bytes max, completed and recorded as "
-                 f"{record.get('status')}; the test object stays at {session['key']} ({size} bytes)")
+                 f"{record.get('status')} ({session['key']}, {size} bytes)")
 
     def abort(self, session: dict[str, Any]) -> None:
         try:

@@ -4,6 +4,7 @@
     ossdirect explain FORM.json|POLICY
     ossdirect check-config
     ossdirect verify-callback REQUEST
+    ossdirect doctor SIGNATURE_URL [--token T] [--origin URL] [--json]
     ossdirect completion bash|zsh
 
 ``main(argv)`` is the dispatcher (the console script and ``python -m ossdirect`` both call it).
@@ -927,6 +928,25 @@ def _verify_callback(args: argparse.Namespace, out: IO[str], err: IO[str]) -> in
 # --- completion, reconcile ---------------------------------------------------------------------------
 
 
+def _doctor(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    problem = _check_signature_url(args.signature_url).replace("--signature-url URL", "SIGNATURE_URL")
+    if problem:
+        _say(err, problem)
+        return USAGE
+    try:
+        from .doctor import render, run_doctor
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        _say(err, f"doctor needs the cli extra (pip install 'ossdirect[cli]'): {exc}")
+        return USAGE
+    result = run_doctor(args.signature_url, token=args.token, origin=args.origin, wait=args.wait,
+                        multipart=args.multipart)
+    if args.json:
+        out.write(json.dumps(result, ensure_ascii=False, indent=2) + "\n")
+    else:
+        render(result, lambda line: _say(out, line))
+    return OK if result["ok"] else REFUSED
+
+
 def completion_script(parser: argparse.ArgumentParser, shell: str) -> str:
     """A bash (or zsh, through bashcompinit) completion script for the parser's subcommands and options."""
     subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
@@ -1100,6 +1120,24 @@ def build_parser() -> argparse.ArgumentParser:
                                     "(zsh: the same with zsh).")
     co.add_argument("shell", choices=("bash", "zsh"))
     co.set_defaults(run=lambda a, out, err: (out.write(completion_script(parser, a.shell)), OK)[1])
+
+    dr = sub.add_parser(
+        "doctor", formatter_class=_Formatter, help="one real test upload through a deployment, every hop checked",
+        description="Upload a tiny doctor-* test file (and a 2-part multipart file when /limits publishes "
+                    "multipart_threshold) through the signature function and check every hop: CORS, form, OSS, "
+                    "callback, record, trigger, quarantine/hook state. One line per hop: ok, or FAILED with the "
+                    "cause and the fix (docs/doctor.md).",
+        epilog="exit codes: 0 every hop ok; 1 a hop failed; 2 usage.")
+    dr.add_argument("signature_url", metavar="SIGNATURE_URL", nargs="?",
+                    default=os.environ.get("OSSDIRECT_SIGNATURE_URL"), help="the signature function's URL")
+    dr.add_argument("--token", metavar="TOKEN", default=os.environ.get("OSSDIRECT_TOKEN"),
+                    help="sign-in token, sent as 'Authorization: Bearer TOKEN'")
+    dr.add_argument("--origin", metavar="URL", help="the site's origin (https://site): check CORS for it")
+    dr.add_argument("--wait", type=float, default=20.0, metavar="SECONDS",
+                    help="how long to wait for the OSS trigger's processing (default 20)")
+    dr.add_argument("--no-multipart", dest="multipart", action="store_false", help="skip the multipart check")
+    dr.add_argument("--json", action="store_true", help="print {ok, hops, key, upload_id, first_failed} as JSON")
+    dr.set_defaults(run=_doctor)
 
     rc = sub.add_parser("reconcile", help="compare the bucket's prefix with the records (--fix records the missing)",
                         add_help=False, description="Delegates to python -m ossdirect reconcile.")

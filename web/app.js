@@ -22,6 +22,8 @@ const FINISHED = ["done", "unrecorded", "recorded"];
 const params = new URLSearchParams(location.search);
 const skipPrecheck = params.get("precheck") === "off"; // testing hook: let the server refuse instead
 
+const DEVELOPER_KEY = "ossdirect.developer"; // localStorage: "1" or "0", the person's own choice
+
 const $ = (id) => document.getElementById(id);
 const state = { signatureUrl: "", limits: null, items: [], nextId: 1, auth: null, getToken: null,
   testUser: "", account: "unknown" };
@@ -214,20 +216,63 @@ async function init() {
     state.auth = config.auth || null;
     state.getToken = tokenProvider(config);
     if (config.localStack === true && state.auth?.tokenUrl) $("test-user-form").hidden = false;
+    setDeveloper(storedDeveloper() ?? config.developer === true);
     await loadLimits();
   } catch (err) {
     $("limits").textContent = t("The upload service could not be reached. Reload the page to try again.");
     return;
   }
   const l = state.limits;
-  const types = l.content_types.length ? l.content_types.join(", ") : t("any type");
-  $("limits").textContent = t("Up to {max} per file (at least {min}). Accepted: {types}.",
-    { max: fmtBytes(l.max_bytes), min: fmtBytes(l.min_bytes), types });
+  renderLimits();
   if (l.naming.includes("original") && l.naming.includes("random")) $("naming-group").hidden = false;
   document.querySelector(`input[name=naming][value=${l.default_naming}]`)?.click();
   if (l.folders) $("folder-group").hidden = false;
   renderAccount({ quiet: true });
   renderResumable();
+}
+
+// --- end-user mode (the default) or developer details (keys, record ids, timings, MIME types) ------
+function storedDeveloper() {
+  try {
+    const value = localStorage.getItem(DEVELOPER_KEY);
+    return value === "1" ? true : value === "0" ? false : null;
+  } catch {
+    return null; // storage disabled: the page's default
+  }
+}
+
+function setDeveloper(on, { remember = false } = {}) {
+  document.body.classList.toggle("developer", on);
+  $("developer").checked = on;
+  if (remember) {
+    try { localStorage.setItem(DEVELOPER_KEY, on ? "1" : "0"); } catch { /* not remembered, still applied */ }
+  }
+  renderLimits();
+}
+
+/** "image/*" → "images", "application/pdf" → "PDF files": what a person calls the accepted kinds. */
+function friendlyType(type) {
+  const [major, minor = ""] = type.toLowerCase().split("/");
+  const whole = { image: t("images"), video: t("videos"), audio: t("audio"), text: t("text files") };
+  if (minor === "*" && whole[major]) return whole[major];
+  if (type === "text/plain") return t("text files");
+  const kind = minor.replace(/^(x-|vnd\.)/, "").split(/[.+;-]/)[0].toUpperCase();
+  if (!kind || kind === "*") return t("any type");
+  return major === "image" ? t("{kind} images", { kind }) : t("{kind} files", { kind });
+}
+
+function renderLimits() {
+  const l = state.limits;
+  if (!l) return;
+  if (document.body.classList.contains("developer")) {
+    const types = l.content_types.length ? l.content_types.join(", ") : t("any type");
+    $("limits").textContent = t("Up to {max} per file (at least {min}). Accepted: {types}.",
+      { max: fmtBytes(l.max_bytes), min: fmtBytes(l.min_bytes), types });
+  } else {
+    const kinds = [...new Set(l.content_types.map(friendlyType))];
+    const types = kinds.length && !kinds.includes(t("any type")) ? kinds.join(t(", ")) : t("any type");
+    $("limits").textContent = t("Up to {max} per file. Accepted: {types}.", { max: fmtBytes(l.max_bytes), types });
+  }
 }
 
 // --- large files: unfinished multipart uploads kept across reloads (multipart.js) -----------------
@@ -601,6 +646,7 @@ function showResult(item) {
     const dt = document.createElement("dt"); dt.textContent = t(k);
     const dd = document.createElement("dd"); dd.textContent = v;
     dd.dataset.field = k.toLowerCase().replaceAll(" ", "-");
+    if (k !== "Size") dt.className = dd.className = "dev"; // jargon for most people: behind the switch
     dl.append(dt, dd);
   }
   if (record.url) {
@@ -643,6 +689,7 @@ zone.addEventListener("drop", (e) => {
   zone.classList.remove("over");
   addFiles([...(e.dataTransfer?.files || [])]);
 });
+$("developer").addEventListener("change", (e) => setDeveloper(e.target.checked, { remember: true }));
 $("cancel-all").addEventListener("click", () => [...state.items].forEach(cancel));
 // Paste: files (or a screenshot) on the clipboard, pasted anywhere on the page but into a text field.
 document.addEventListener("paste", (e) => {

@@ -1,0 +1,68 @@
+"""Issue 22, the page for end users (Debian chromium): no jargon unless the developer switch is on, one
+Cancel-or-Remove button per state, pause keeps the progress, a file dropped while signed out uploads after
+sign-in, and the item's buttons stay on one line beside a long name on a phone."""
+
+import pytest
+from test_accessibility import WIDTHS, assert_no_violations, drop, new_page
+from test_upload_page import item, open_page, wait_state
+
+pytestmark = pytest.mark.browser
+
+TECHNICAL = ("key", "record", "time")
+
+
+def shown(page, selector):
+    return page.locator(selector).is_visible()
+
+
+def test_end_user_mode_by_default_and_developer_details_behind_a_remembered_switch(browser, make_stack):
+    stack = make_stack()
+    context, page = new_page(browser, 1000)
+    try:
+        open_page(page, stack)
+        switch = page.get_by_role("switch", name="Developer details")
+        assert switch.is_visible() and not switch.is_checked()
+        limits = page.locator("#limits").inner_text()
+        assert limits == "Up to 100.0 MiB per file. Accepted: images, videos, audio, PDF files, text files."
+        assert "/" not in limits  # no MIME types
+        drop(page, [("notes.txt", "text/plain", 12)])
+        wait_state(page, "notes.txt", ["done"])
+        li = item(page, "notes.txt")
+        for field in TECHNICAL:  # in the page (developer mode shows them), not on screen
+            assert li.locator(f"dd[data-field={field}]").count() == 1 and not li.locator(f"dd[data-field={field}]").is_visible()
+        assert "Key" not in li.inner_text() and "Record" not in li.inner_text() and " s\n" not in li.inner_text()
+        assert li.locator("dd[data-field=size]").is_visible() and li.get_by_text("Open file").is_visible()
+        switch.click()
+        assert "Accepted: image/*, video/*, audio/*, application/pdf, text/plain" in page.locator("#limits").inner_text()
+        [record] = stack.records()
+        assert li.locator("dd[data-field=key]").is_visible()
+        assert li.locator("dd[data-field=key]").inner_text() == record["key"]
+        assert li.locator("dd[data-field=record]").inner_text() == record["record_id"]
+        assert li.locator("dd[data-field=time]").inner_text().endswith(" s")
+        page.reload()  # remembered in this browser
+        page.wait_for_selector("body[data-ready=true]")
+        assert switch.is_checked() and "application/pdf" in page.locator("#limits").inner_text()
+        switch.press("Space")  # the keyboard works too
+        assert not switch.is_checked()
+        page.reload()
+        page.wait_for_selector("body[data-ready=true]")
+        assert not switch.is_checked() and "application/pdf" not in page.locator("#limits").inner_text()
+    finally:
+        context.close()
+
+
+def test_page_config_may_turn_developer_mode_on_and_the_person_may_turn_it_off(browser, make_stack):
+    stack = make_stack()
+    stack.put_page_config({"signatureUrl": stack.signature_url, "developer": True})  # e.g. the local stack
+    context, page = new_page(browser, 1000)
+    try:
+        open_page(page, stack)
+        switch = page.get_by_role("switch", name="Developer details")
+        assert switch.is_checked() and "text/plain" in page.locator("#limits").inner_text()
+        switch.click()
+        page.reload()
+        page.wait_for_selector("body[data-ready=true]")
+        assert not switch.is_checked()  # the person's choice wins over the page's default
+        assert page.evaluate("localStorage.getItem('ossdirect.developer')") == "0"
+    finally:
+        context.close()

@@ -535,11 +535,13 @@ function setStatus(item, status, text) {
   retry.hidden = !(["failed", "cancelled", "refused", "signin", "retrying"].includes(status) && !permanent);
   retry.textContent = status === "retrying" ? t("Retry now") : t("Retry");
   retry.setAttribute("aria-label", `${retry.textContent} ${item.file.name}`);
+  // one of the two, never both: Cancel while the file is on its way, Remove once it is done or stopped
   const remove = item.el.querySelector(".remove");
   const finished = FINISHED.includes(status);
+  remove.hidden = ACTIVE.includes(status);
   remove.textContent = finished ? t("Remove from list") : t("Remove");
   remove.setAttribute("aria-label", finished ? t("Remove from list: {name} (the stored file is kept)", { name: item.file.name })
-    : t(ACTIVE.includes(status) ? "Remove {name} (cancels its upload)" : "Remove {name}", { name: item.file.name }));
+    : t("Remove {name}", { name: item.file.name }));
   $("cancel-all").disabled = !state.items.some((i) => ACTIVE.includes(i.status));
   updateOverall();
 }
@@ -626,7 +628,7 @@ function remove(item) {
   state.items.splice(index, 1);
   const next = state.items[index] || state.items[index - 1];
   item.el.remove();
-  (next ? next.el.querySelector(".remove") : $("dropzone")).focus();
+  (next ? next.el.querySelector(".actions button:not([hidden])") || next.el : $("dropzone")).focus();
   const name = item.file.name;
   announce(t(wasActive ? "{name} removed; its upload was cancelled."
     : finished ? "{name} removed from the list; the stored file is kept." : "{name} removed from the list.", { name }));

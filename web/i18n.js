@@ -95,7 +95,6 @@ const ZH_CN = {
   "Remove from list": "从列表移除",
   "Remove": "移除",
   "Remove from list: {name} (the stored file is kept)": "从列表移除:{name}(已保存的文件会保留)",
-  "Remove {name} (cancels its upload)": "移除 {name}(会取消其上传)",
   "Remove {name}": "移除 {name}",
   "Preview of {name}": "{name} 的预览",
   "Progress of {name}": "{name} 的进度",

@@ -66,3 +66,56 @@ def test_page_config_may_turn_developer_mode_on_and_the_person_may_turn_it_off(b
         assert page.evaluate("localStorage.getItem('ossdirect.developer')") == "0"
     finally:
         context.close()
+
+
+WATCH_BUTTONS = """() => {
+    window.seenButtons = new Set();
+    const look = () => {
+        for (const li of document.querySelectorAll('li.item')) {
+            const cancel = !li.querySelector('button.cancel').hidden, remove = !li.querySelector('button.remove').hidden;
+            window.seenButtons.add(li.dataset.state + ':' + (cancel && remove ? 'both' : cancel ? 'cancel'
+                                                                    : remove ? 'remove' : 'none'));
+        }
+    };
+    new MutationObserver(look).observe(document.getElementById('queue'),
+        {subtree: true, childList: true, attributes: true, attributeFilter: ['hidden', 'data-state']});
+}"""
+
+
+def test_one_cancel_or_remove_button_per_state(page, make_stack):
+    stack = make_stack()
+    open_page(page, stack)
+    page.evaluate(WATCH_BUTTONS)
+    held = []
+
+    def route(r):
+        url = r.request.url
+        if "filename=broken.txt" in url:
+            r.fulfill(status=503, content_type="application/json", headers={"Access-Control-Allow-Origin": "*"},
+                      body='{"code": "ServiceUnavailable", "message": "down"}')
+        elif "filename=offline.txt" in url:
+            r.abort()
+        elif "filename=held" in url:
+            held.append(r)
+        else:
+            r.continue_()
+
+    page.route(stack.signature_url + "?*", route)
+    drop(page, [("notes.txt", "text/plain", 10), ("page.html", "text/html", 10)])
+    wait_state(page, "notes.txt", ["done"])
+    wait_state(page, "page.html", ["refused"])
+    drop(page, [("broken.txt", "text/plain", 10)])
+    wait_state(page, "broken.txt", ["failed"])
+    drop(page, [("offline.txt", "text/plain", 10)])
+    wait_state(page, "offline.txt", ["retrying"])
+    drop(page, [("held1.txt", "text/plain", 10), ("held2.txt", "text/plain", 10), ("held3.txt", "text/plain", 10)])
+    wait_state(page, "offline.txt", ["queued"], timeout=10000)  # every slot is taken: it waits its turn
+    item(page, "held1.txt").locator("button.cancel").click()
+    wait_state(page, "held1.txt", ["cancelled"])
+    seen = set(page.evaluate("[...window.seenButtons]"))
+    expected = {"queued:cancel", "uploading:cancel", "retrying:cancel", "done:remove", "refused:remove",
+                "failed:remove", "cancelled:remove"}
+    assert expected <= seen, seen
+    assert not [s for s in seen if s.endswith((":both", ":none"))], seen
+    for route_ in held:
+        route_.abort()

@@ -389,8 +389,11 @@ async function start(item) {
       onMultipart: (upload) => { item.multipart = upload; setStatus(item, item.status, item.el.querySelector(".status").textContent); },
       onProgress: (loaded, total) => {
         if (item.removed) return;
+        // Pausing drops the parts in flight (sent again on resume), so the count of bytes sent falls back to
+        // the finished parts: the bars hold where they were instead of jumping back (to 0 before a part is done).
+        if (item.multipart || item.status === "paused") loaded = Math.max(loaded, item.loaded);
         item.loaded = Math.min(loaded, item.file.size);
-        const pct = Math.floor((100 * loaded) / (total || 1));
+        const pct = Math.floor((100 * item.loaded) / (total || 1));
         item.el.querySelector("progress").value = pct;
         if (item.status === "uploading") item.el.querySelector(".status").textContent = t("Uploading… {pct}%", { pct });
         updateOverall();

@@ -119,3 +119,45 @@ def test_one_cancel_or_remove_button_per_state(page, make_stack):
     assert not [s for s in seen if s.endswith((":both", ":none"))], seen
     for route_ in held:
         route_.abort()
+
+
+def test_pause_and_resume_keep_the_progress_where_it_was(page, make_stack, tmp_path):
+    big = tmp_path / "video.mp4"
+    big.write_bytes(bytes(range(256)) * (72 * 4096))  # 72 MiB: 9 parts of 8 MiB
+    stack = make_stack(OSSDIRECT_MAX_BYTES=str(200 * 1024 * 1024))
+    open_page(page, stack)
+    # every change of the item's bar and the overall bar (a <progress> reflects value to its attribute)
+    page.evaluate("""() => {
+        window.bars = [];
+        const watch = (el, name) => new MutationObserver(() => window.bars.push([name, el.value, performance.now()]))
+            .observe(el, {attributes: true, attributeFilter: ['value']});
+        watch(document.getElementById('overall'), 'overall');
+        new MutationObserver(() => { const p = document.querySelector('li.item progress');
+            if (p && !p.dataset.watched) { p.dataset.watched = '1'; watch(p, 'item'); } })
+            .observe(document.getElementById('queue'), {childList: true});
+    }""")
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")  # real byte-level progress, slowed: the parts are in flight when paused
+    cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 0, "downloadThroughput": -1,
+                                                  "uploadThroughput": 8 * 1024 * 1024})
+    page.set_input_files("#picker", str(big))
+    li = item(page, "video.mp4")
+    li.locator("button.pause").wait_for(state="visible", timeout=20000)
+    page.wait_for_function("document.querySelector('li.item progress').value >= 3", timeout=30000)
+    li.locator("button.pause").click()
+    wait_state(page, "video.mp4", ["paused"])
+    page.wait_for_timeout(500)
+    at_pause = page.evaluate("[document.querySelector('li.item progress').value, document.getElementById('overall').value]")
+    assert min(at_pause) >= 3, at_pause  # not back to 0
+    cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 0, "downloadThroughput": -1,
+                                                  "uploadThroughput": -1})
+    li.locator("button.pause").click()  # Resume
+    wait_state(page, "video.mp4", ["done"], timeout=120000)
+    bars = page.evaluate("window.bars")
+    for name in ("item", "overall"):
+        values = [v for n, v, _ in bars if n == name]
+        assert values and values[-1] == 100, name
+        drops = [(a, b) for a, b in zip(values, values[1:]) if b < a]
+        assert drops == [], f"the {name} bar went back: {drops} in {values}"
+    [rec] = [r for r in stack.records() if r["key"].endswith(".mp4")]
+    assert rec["size"] == 72 * 1024 * 1024 and rec["etag"].endswith("-9")

@@ -26,7 +26,7 @@ const DEVELOPER_KEY = "ossdirect.developer"; // localStorage: "1" or "0", the pe
 
 const $ = (id) => document.getElementById(id);
 const state = { signatureUrl: "", limits: null, items: [], nextId: 1, auth: null, getToken: null,
-  testUser: "", account: "unknown" };
+  testUser: "", account: "unknown", awaitingSignIn: false };
 
 function announce(text) {
   $("announcer").textContent = "";
@@ -145,6 +145,7 @@ function renderAccount({ quiet = false } = {}) {
   let said;
   if (l.user && state.account !== "signed-out") {
     state.account = "signed-in";
+    if (state.awaitingSignIn) setTimeout(uploadAfterSignIn); // files dropped while signed out go up now
     const who = document.createElement("p");
     who.id = "signed-in-as";
     who.append(t("Signed in as "), Object.assign(document.createElement("strong"), { textContent: l.user }), t("."));
@@ -164,6 +165,7 @@ function renderAccount({ quiet = false } = {}) {
     }
   } else if (authRequired() || state.account === "signed-out") {
     state.account = "signed-out";
+    state.awaitingSignIn = true;
     const p = document.createElement("p");
     p.id = "sign-in";
     p.className = "sign-in";
@@ -200,6 +202,27 @@ async function refreshAccount({ quiet = false } = {}) {
   }
   if (state.account === "signed-out" && state.limits.user) state.account = "unknown";
   renderAccount({ quiet });
+}
+
+/** Signed in after being signed out: the files that waited for it upload without being dropped again. */
+function uploadAfterSignIn() {
+  state.awaitingSignIn = false;
+  const waiting = state.items.filter((i) => i.status === "signin");
+  for (const item of waiting) {
+    setNote(item, "");
+    setStatus(item, "queued", t("Waiting…"));
+  }
+  if (waiting.length) announce(waiting.length === 1 ? t("Signed in: uploading the file that waited.")
+    : t("Signed in: uploading the {n} files that waited.", { n: waiting.length }));
+  pump();
+}
+
+/** Back on the page (e.g. from signing in in another tab): look again whether the person is signed in. */
+function recheckSignIn() {
+  if (document.visibilityState === "hidden" || state.account !== "signed-out") return;
+  if (!state.items.some((i) => i.status === "signin")) return;
+  state.getToken?.reset?.();
+  refreshAccount({ quiet: true });
 }
 
 function signedOut() {
@@ -417,7 +440,10 @@ async function start(item) {
     const e = err instanceof UploadError ? err : new UploadError(String(err));
     item.error = e;
     if (e.cancelled) setStatus(item, "cancelled", t("Cancelled"));
-    else if (e.signIn) setStatus(item, "signin", e.sentence);
+    else if (e.signIn) {
+      setStatus(item, "signin", e.sentence);
+      setNote(item, t("It uploads once you sign in."));
+    }
     else if (isNetworkError(e) && item.autoRetries < RETRY_DELAYS.length) {
       scheduleRetry(item, e);
       return;
@@ -694,6 +720,8 @@ zone.addEventListener("drop", (e) => {
   zone.classList.remove("over");
   addFiles([...(e.dataTransfer?.files || [])]);
 });
+window.addEventListener("focus", recheckSignIn);
+document.addEventListener("visibilitychange", recheckSignIn);
 $("developer").addEventListener("change", (e) => setDeveloper(e.target.checked, { remember: true }));
 $("cancel-all").addEventListener("click", () => [...state.items].forEach(cancel));
 // Paste: files (or a screenshot) on the clipboard, pasted anywhere on the page but into a text field.

@@ -161,3 +161,55 @@ def test_pause_and_resume_keep_the_progress_where_it_was(page, make_stack, tmp_p
         assert drops == [], f"the {name} bar went back: {drops} in {values}"
     [rec] = [r for r in stack.records() if r["key"].endswith(".mp4")]
     assert rec["size"] == 72 * 1024 * 1024 and rec["etag"].endswith("-9")
+
+
+def test_a_file_dropped_while_signed_out_uploads_after_sign_in(browser, tmp_path):
+    from devstack import LocalStack
+
+    with LocalStack(tmp_path / "stack", auth="jwt") as stack:
+        context, page = new_page(browser, 1000)
+        try:
+            open_page(page, stack)
+            drop(page, [("early.txt", "text/plain", 20), ("early2.txt", "text/plain", 30)])
+            wait_state(page, "early.txt", ["signin"])
+            wait_state(page, "early2.txt", ["signin"])
+            li = item(page, "early.txt")
+            assert li.locator(".note").inner_text() == "It uploads once you sign in."
+            assert stack.records() == []
+            page.fill("#test-user", "dana")
+            page.press("#test-user", "Enter")  # signing in is all it takes: no second drop, no Retry
+            wait_state(page, "early.txt", ["done"])
+            wait_state(page, "early2.txt", ["done"])
+            assert li.locator(".note").is_hidden()
+            records = stack.records()
+            assert sorted(r["filename"] for r in records) == ["early.txt", "early2.txt"]
+            assert {r["user"] for r in records} == {"dana"}
+        finally:
+            context.close()
+
+
+def test_signing_in_elsewhere_then_coming_back_uploads_the_waiting_file(browser, tmp_path):
+    """A host site's token function: signed out at the drop; signed in (say, in another tab) when the
+    person comes back to the page, which looks again on focus."""
+    from devstack import LocalStack
+
+    with LocalStack(tmp_path / "stack", auth="jwt") as stack:
+        stack.put_page_config({"signatureUrl": stack.signature_url,
+                               "auth": {"getToken": "hostAuth.getToken", "signInUrl": "/login"}})
+        context, page = new_page(browser, 1000)
+        try:
+            page.add_init_script("window.hostAuth = {current: '', getToken() { return this.current; }};")
+            open_page(page, stack)
+            assert page.locator("#sign-in a").is_visible()
+            drop(page, [("later.txt", "text/plain", 20)])
+            wait_state(page, "later.txt", ["signin"])
+            page.wait_for_timeout(300)
+            assert item(page, "later.txt").get_attribute("data-state") == "signin"  # waits, does not loop
+            page.evaluate("t => { hostAuth.current = t; window.dispatchEvent(new Event('focus')); }",
+                          stack.token("erin"))
+            wait_state(page, "later.txt", ["done"])
+            [record] = stack.records()
+            assert record["user"] == "erin" and record["filename"] == "later.txt"
+            assert page.locator("#signed-in-as").inner_text() == "Signed in as erin."
+        finally:
+            context.close()

@@ -2,7 +2,10 @@
 Cancel-or-Remove button per state, pause keeps the progress, a file dropped while signed out uploads after
 sign-in, and the item's buttons stay on one line beside a long name on a phone."""
 
+import os
+
 import pytest
+from conftest import ARTIFACTS
 from test_accessibility import WIDTHS, assert_no_violations, drop, new_page
 from test_upload_page import item, open_page, wait_state
 
@@ -213,3 +216,44 @@ def test_signing_in_elsewhere_then_coming_back_uploads_the_waiting_file(browser,
             assert page.locator("#signed-in-as").inner_text() == "Signed in as erin."
         finally:
             context.close()
+
+
+LONG = "holiday-photos-from-the-trip-to-the-mountains-with-a-very-long-descriptive-name-2026-07-14.txt"
+
+
+def button_layout(page):
+    """Per item: the name's box and the boxes of its visible buttons (page coordinates)."""
+    return page.evaluate("""() => [...document.querySelectorAll('li.item')].map(li => {
+        const box = el => { const r = el.getBoundingClientRect(); return {x: r.x, y: r.y, right: r.right, bottom: r.bottom}; };
+        return {state: li.dataset.state, name: box(li.querySelector('.name')),
+                buttons: [...li.querySelectorAll('.actions button')].filter(b => !b.hidden).map(box)};
+    })""")
+
+
+def test_buttons_stay_on_one_line_beside_a_long_name_on_a_phone(browser, make_stack):
+    stack = make_stack()
+    context, page = new_page(browser, 390)
+    try:
+        open_page(page, stack)
+        page.route(stack.signature_url + "?*", lambda r: r.fulfill(
+            status=503, content_type="application/json", headers={"Access-Control-Allow-Origin": "*"},
+            body='{"code": "ServiceUnavailable", "message": "down"}') if "filename=failed-" in r.request.url
+            else r.continue_())
+        drop(page, [(LONG, "text/plain", 40), ("failed-" + LONG, "text/plain", 40)])
+        wait_state(page, LONG, ["done"])
+        wait_state(page, "failed-" + LONG, ["failed"])
+        layout = button_layout(page)
+        assert sorted(len(i["buttons"]) for i in layout) == [1, 2]  # Remove; Retry + Remove
+        width = page.evaluate("window.innerWidth")
+        for entry in layout:
+            name, buttons = entry["name"], entry["buttons"]
+            assert name["bottom"] - name["y"] > 40, entry  # the name does wrap over several lines
+            assert len({round(b["y"]) for b in buttons}) == 1, entry  # the buttons on one line
+            for b in buttons:
+                assert b["y"] < name["bottom"] and b["x"] >= name["right"], entry  # beside the name, not under
+                assert b["right"] <= width, entry
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        os.makedirs(ARTIFACTS, exist_ok=True)
+        page.screenshot(path=os.path.join(ARTIFACTS, "end-user-phone-390.png"), full_page=True)
+    finally:
+        context.close()

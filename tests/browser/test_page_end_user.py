@@ -257,3 +257,55 @@ def test_buttons_stay_on_one_line_beside_a_long_name_on_a_phone(browser, make_st
         page.screenshot(path=os.path.join(ARTIFACTS, "end-user-phone-390.png"), full_page=True)
     finally:
         context.close()
+
+
+@pytest.mark.parametrize("width", WIDTHS.values(), ids=WIDTHS.keys())
+def test_axe_on_the_new_states_in_both_modes(browser, make_stack, width):
+    stack = make_stack()
+    context, page = new_page(browser, width)
+    held = []
+    try:
+        open_page(page, stack)
+
+        def route(r):
+            if "filename=failed.txt" in r.request.url:
+                r.fulfill(status=503, content_type="application/json", headers={"Access-Control-Allow-Origin": "*"},
+                          body='{"code": "ServiceUnavailable", "message": "The service is not available."}')
+            elif "filename=held" in r.request.url:
+                held.append(r)
+            else:
+                r.continue_()
+
+        page.route(stack.signature_url + "?*", route)
+        drop(page, [(LONG, "text/plain", 40), ("failed.txt", "text/plain", 10)])
+        wait_state(page, LONG, ["done"])
+        wait_state(page, "failed.txt", ["failed"])
+        drop(page, [("held-cancelled.txt", "text/plain", 10), ("held-running.txt", "text/plain", 10)])
+        wait_state(page, "held-running.txt", ["uploading"])
+        item(page, "held-cancelled.txt").locator("button.cancel").click()
+        wait_state(page, "held-cancelled.txt", ["cancelled"])
+        assert_no_violations(page, f"end-user-{width}")
+        page.get_by_role("switch", name="Developer details").click()
+        assert item(page, LONG).locator("dd[data-field=key]").is_visible()
+        assert_no_violations(page, f"developer-{width}")
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    finally:
+        for r in held:
+            r.abort()
+        context.close()
+
+
+@pytest.mark.parametrize("width", WIDTHS.values(), ids=WIDTHS.keys())
+def test_axe_on_a_file_waiting_for_sign_in(browser, tmp_path, width):
+    from devstack import LocalStack
+
+    with LocalStack(tmp_path / "stack", auth="jwt") as stack:
+        context, page = new_page(browser, width)
+        try:
+            open_page(page, stack)
+            drop(page, [(LONG, "text/plain", 20)])
+            wait_state(page, LONG, ["signin"])
+            assert item(page, LONG).locator(".note").is_visible()
+            assert_no_violations(page, f"waiting-for-sign-in-{width}")
+        finally:
+            context.close()

@@ -1,7 +1,9 @@
 // The upload page: queue, parallel limit, progress, cancel/retry/remove, automatic retry of network
 // errors, image thumbnails, paste, results, the record poll after "stored, not recorded", sign-in.
 // config.json: {"signatureUrl": "...", "auth": {"getToken": "<function on window>" | "tokenUrl": "...",
-//               "signInUrl": "..."}}; "localStack": true also shows a Test user field (devstack only).
+//               "signInUrl": "..."}}; "localStack": true also shows a Test user field (devstack only);
+//               "developer": true starts in developer mode (keys, record ids, timings, MIME types) until
+//               the person flips the Developer details switch (remembered in localStorage).
 import { fetchLimits, fetchRecord, formatBytes, formatSizes, precheck, SIGN_IN_SENTENCE, uploadFile,
   UploadError } from "./uploader.js";
 import { discardResumable, findResumable, listResumable } from "./multipart.js";

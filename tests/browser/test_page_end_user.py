@@ -14,12 +14,15 @@ pytestmark = pytest.mark.browser
 TECHNICAL = ("key", "record", "time")
 
 
-def shown(page, selector):
-    return page.locator(selector).is_visible()
+def deployed_config(stack):
+    """config.json as a deploy writes it (no "developer" flag): the page's own default, end-user mode,
+    whatever the local stack's config turns on."""
+    stack.put_page_config({"signatureUrl": stack.signature_url})
 
 
 def test_end_user_mode_by_default_and_developer_details_behind_a_remembered_switch(browser, make_stack):
     stack = make_stack()
+    deployed_config(stack)
     context, page = new_page(browser, 1000)
     try:
         open_page(page, stack)
@@ -262,6 +265,7 @@ def test_buttons_stay_on_one_line_beside_a_long_name_on_a_phone(browser, make_st
 @pytest.mark.parametrize("width", WIDTHS.values(), ids=WIDTHS.keys())
 def test_axe_on_the_new_states_in_both_modes(browser, make_stack, width):
     stack = make_stack()
+    deployed_config(stack)
     context, page = new_page(browser, width)
     held = []
     try:
@@ -307,5 +311,29 @@ def test_axe_on_a_file_waiting_for_sign_in(browser, tmp_path, width):
             wait_state(page, LONG, ["signin"])
             assert item(page, LONG).locator(".note").is_visible()
             assert_no_violations(page, f"waiting-for-sign-in-{width}")
+        finally:
+            context.close()
+
+
+def test_the_new_text_in_simplified_chinese(browser, tmp_path):
+    """zh-CN: the switch, the end-user limit line and the note of a file waiting for sign-in."""
+    from devstack import LocalStack
+
+    with LocalStack(tmp_path / "stack", auth="jwt") as stack:
+        context = browser.new_context(locale="zh-CN", viewport={"width": 390, "height": 844}, is_mobile=True)
+        # the person's own choice: end-user mode, whatever the stack's config.json says
+        context.add_init_script("localStorage.setItem('ossdirect.developer', '0')")
+        page = context.new_page()
+        try:
+            open_page(page, stack)
+            assert page.get_by_role("switch", name="开发者详情").is_visible()
+            assert page.locator("#limits").inner_text() == \
+                "每个文件最大 100.0 MiB。接受:图片、视频、音频、PDF 文件、文本文件。"
+            drop(page, [("早.txt", "text/plain", 20)])
+            wait_state(page, "早.txt", ["signin"])
+            assert item(page, "早.txt").locator(".note").inner_text() == "登录后会自动上传。"
+            assert item(page, "早.txt").locator("button.remove").inner_text() == "移除"
+            assert item(page, "早.txt").locator("button.cancel").is_hidden()
+            assert_no_violations(page, "zh-CN-waiting-390")
         finally:
             context.close()

@@ -294,10 +294,21 @@ function renderLimits() {
     $("limits").textContent = t("Up to {max} per file (at least {min}). Accepted: {types}.",
       { max: fmtBytes(l.max_bytes), min: fmtBytes(l.min_bytes), types });
   } else {
-    const kinds = [...new Set(l.content_types.map(friendlyType))];
-    const types = kinds.length && !kinds.includes(t("any type")) ? kinds.join(t(", ")) : t("any type");
-    $("limits").textContent = t("Up to {max} per file. Accepted: {types}.", { max: fmtBytes(l.max_bytes), types });
+    $("limits").textContent = t("Up to {max} per file. Accepted: {types}.", { max: fmtBytes(l.max_bytes), types: acceptedKinds() });
   }
+}
+
+function acceptedKinds() {
+  const kinds = [...new Set((state.limits?.content_types || []).map(friendlyType))];
+  return kinds.length && !kinds.includes(t("any type")) ? kinds.join(t(", ")) : t("any type");
+}
+
+/** The page's own refusal: a type refusal names MIME types, so end-user mode says it in kinds instead. */
+function plainProblem(file, problem) {
+  const l = state.limits;
+  if (document.body.classList.contains("developer") || !l) return problem;
+  if (file.size > l.max_bytes || file.size < l.min_bytes) return problem; // sizes are plain already
+  return t("Files of this type are not accepted here. Accepted: {types}.", { types: acceptedKinds() });
 }
 
 // --- large files: unfinished multipart uploads kept across reloads (multipart.js) -----------------
@@ -364,8 +375,8 @@ function addFiles(files, how = "") {
     const problem = skipPrecheck ? "" : precheck(file, state.limits);
     if (problem) {
       item.error = new UploadError(problem, { code: "Precheck" });
-      setStatus(item, "refused", problem);
-      refused = `${file.name}: ${problem}`;
+      setStatus(item, "refused", plainProblem(file, problem));
+      refused = `${file.name}: ${item.el.querySelector(".status").textContent}`;
     }
   }
   if (refused) announce(refused);

@@ -54,6 +54,7 @@ const ZH_CN = {
   "{kind} images": "{kind} 图片",
   "{kind} files": "{kind} 文件",
   ", ": "、",
+  "Files of this type are not accepted here. Accepted: {types}.": "此处不接受这种类型的文件。接受:{types}。",
   "Up to {max} per file (at least {min}). Accepted: {types}.": "每个文件最大 {max}(至少 {min})。接受的类型:{types}。",
   "{name} ({size}): choose or drop this file again to resume it.": "{name}({size}):再次选择或拖入此文件即可继续上传。",
   "Discard": "放弃",

@@ -38,8 +38,16 @@ def test_end_user_mode_by_default_and_developer_details_behind_a_remembered_swit
             assert li.locator(f"dd[data-field={field}]").count() == 1 and not li.locator(f"dd[data-field={field}]").is_visible()
         assert "Key" not in li.inner_text() and "Record" not in li.inner_text() and " s\n" not in li.inner_text()
         assert li.locator("dd[data-field=size]").is_visible() and li.get_by_text("Open file").is_visible()
+        drop(page, [("page.html", "text/html", 10)])  # the page's own type check, before any upload
+        wait_state(page, "page.html", ["refused"])
+        assert item(page, "page.html").locator(".status").inner_text() == ("Files of this type are not accepted "
+            "here. Accepted: images, videos, audio, PDF files, text files.")
         switch.click()
         assert "Accepted: image/*, video/*, audio/*, application/pdf, text/plain" in page.locator("#limits").inner_text()
+        drop(page, [("other.html", "text/html", 10)])
+        wait_state(page, "other.html", ["refused"])
+        assert item(page, "other.html").locator(".status").inner_text().startswith(
+            "Files of type text/html are not accepted")  # developer details: the MIME types
         [record] = stack.records()
         assert li.locator("dd[data-field=key]").is_visible()
         assert li.locator("dd[data-field=key]").inner_text() == record["key"]

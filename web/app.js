@@ -1,7 +1,9 @@
 // The upload page: queue, parallel limit, progress, cancel/retry/remove, automatic retry of network
 // errors, image thumbnails, paste, results, the record poll after "stored, not recorded", sign-in.
 // config.json: {"signatureUrl": "...", "auth": {"getToken": "<function on window>" | "tokenUrl": "...",
-//               "signInUrl": "..."}}; "localStack": true also shows a Test user field (devstack only).
+//               "signInUrl": "..."}}; "localStack": true also shows a Test user field (devstack only);
+//               "developer": true starts in developer mode (keys, record ids, timings, MIME types) until
+//               the person flips the Developer details switch (remembered in localStorage).
 import { fetchLimits, fetchRecord, formatBytes, formatSizes, precheck, SIGN_IN_SENTENCE, uploadFile,
   UploadError } from "./uploader.js";
 import { discardResumable, findResumable, listResumable } from "./multipart.js";
@@ -22,9 +24,11 @@ const FINISHED = ["done", "unrecorded", "recorded"];
 const params = new URLSearchParams(location.search);
 const skipPrecheck = params.get("precheck") === "off"; // testing hook: let the server refuse instead
 
+const DEVELOPER_KEY = "ossdirect.developer"; // localStorage: "1" or "0", the person's own choice
+
 const $ = (id) => document.getElementById(id);
 const state = { signatureUrl: "", limits: null, items: [], nextId: 1, auth: null, getToken: null,
-  testUser: "", account: "unknown" };
+  testUser: "", account: "unknown", awaitingSignIn: false };
 
 function announce(text) {
   $("announcer").textContent = "";
@@ -143,6 +147,7 @@ function renderAccount({ quiet = false } = {}) {
   let said;
   if (l.user && state.account !== "signed-out") {
     state.account = "signed-in";
+    if (state.awaitingSignIn) setTimeout(uploadAfterSignIn); // files dropped while signed out go up now
     const who = document.createElement("p");
     who.id = "signed-in-as";
     who.append(t("Signed in as "), Object.assign(document.createElement("strong"), { textContent: l.user }), t("."));
@@ -162,6 +167,7 @@ function renderAccount({ quiet = false } = {}) {
     }
   } else if (authRequired() || state.account === "signed-out") {
     state.account = "signed-out";
+    state.awaitingSignIn = true;
     const p = document.createElement("p");
     p.id = "sign-in";
     p.className = "sign-in";
@@ -200,6 +206,27 @@ async function refreshAccount({ quiet = false } = {}) {
   renderAccount({ quiet });
 }
 
+/** Signed in after being signed out: the files that waited for it upload without being dropped again. */
+function uploadAfterSignIn() {
+  state.awaitingSignIn = false;
+  const waiting = state.items.filter((i) => i.status === "signin");
+  for (const item of waiting) {
+    setNote(item, "");
+    setStatus(item, "queued", t("Waiting…"));
+  }
+  if (waiting.length) announce(waiting.length === 1 ? t("Signed in: uploading the file that waited.")
+    : t("Signed in: uploading the {n} files that waited.", { n: waiting.length }));
+  pump();
+}
+
+/** Back on the page (e.g. from signing in in another tab): look again whether the person is signed in. */
+function recheckSignIn() {
+  if (document.visibilityState === "hidden" || state.account !== "signed-out") return;
+  if (!state.items.some((i) => i.status === "signin")) return;
+  state.getToken?.reset?.();
+  refreshAccount({ quiet: true });
+}
+
 function signedOut() {
   if (state.account === "signed-out") return;
   state.account = "signed-out";
@@ -214,20 +241,74 @@ async function init() {
     state.auth = config.auth || null;
     state.getToken = tokenProvider(config);
     if (config.localStack === true && state.auth?.tokenUrl) $("test-user-form").hidden = false;
+    setDeveloper(storedDeveloper() ?? config.developer === true);
     await loadLimits();
   } catch (err) {
     $("limits").textContent = t("The upload service could not be reached. Reload the page to try again.");
     return;
   }
   const l = state.limits;
-  const types = l.content_types.length ? l.content_types.join(", ") : t("any type");
-  $("limits").textContent = t("Up to {max} per file (at least {min}). Accepted: {types}.",
-    { max: fmtBytes(l.max_bytes), min: fmtBytes(l.min_bytes), types });
+  renderLimits();
   if (l.naming.includes("original") && l.naming.includes("random")) $("naming-group").hidden = false;
   document.querySelector(`input[name=naming][value=${l.default_naming}]`)?.click();
   if (l.folders) $("folder-group").hidden = false;
   renderAccount({ quiet: true });
   renderResumable();
+}
+
+// --- end-user mode (the default) or developer details (keys, record ids, timings, MIME types) ------
+function storedDeveloper() {
+  try {
+    const value = localStorage.getItem(DEVELOPER_KEY);
+    return value === "1" ? true : value === "0" ? false : null;
+  } catch {
+    return null; // storage disabled: the page's default
+  }
+}
+
+function setDeveloper(on, { remember = false } = {}) {
+  document.body.classList.toggle("developer", on);
+  $("developer").checked = on;
+  if (remember) {
+    try { localStorage.setItem(DEVELOPER_KEY, on ? "1" : "0"); } catch { /* not remembered, still applied */ }
+  }
+  renderLimits();
+}
+
+/** "image/*" → "images", "application/pdf" → "PDF files": what a person calls the accepted kinds. */
+function friendlyType(type) {
+  const [major, minor = ""] = type.toLowerCase().split("/");
+  const whole = { image: t("images"), video: t("videos"), audio: t("audio"), text: t("text files") };
+  if (minor === "*" && whole[major]) return whole[major];
+  if (type === "text/plain") return t("text files");
+  const kind = minor.replace(/^(x-|vnd\.)/, "").split(/[.+;-]/)[0].toUpperCase();
+  if (!kind || kind === "*") return t("any type");
+  return major === "image" ? t("{kind} images", { kind }) : t("{kind} files", { kind });
+}
+
+function renderLimits() {
+  const l = state.limits;
+  if (!l) return;
+  if (document.body.classList.contains("developer")) {
+    const types = l.content_types.length ? l.content_types.join(", ") : t("any type");
+    $("limits").textContent = t("Up to {max} per file (at least {min}). Accepted: {types}.",
+      { max: fmtBytes(l.max_bytes), min: fmtBytes(l.min_bytes), types });
+  } else {
+    $("limits").textContent = t("Up to {max} per file. Accepted: {types}.", { max: fmtBytes(l.max_bytes), types: acceptedKinds() });
+  }
+}
+
+function acceptedKinds() {
+  const kinds = [...new Set((state.limits?.content_types || []).map(friendlyType))];
+  return kinds.length && !kinds.includes(t("any type")) ? kinds.join(t(", ")) : t("any type");
+}
+
+/** The page's own refusal: a type refusal names MIME types, so end-user mode says it in kinds instead. */
+function plainProblem(file, problem) {
+  const l = state.limits;
+  if (document.body.classList.contains("developer") || !l) return problem;
+  if (file.size > l.max_bytes || file.size < l.min_bytes) return problem; // sizes are plain already
+  return t("Files of this type are not accepted here. Accepted: {types}.", { types: acceptedKinds() });
 }
 
 // --- large files: unfinished multipart uploads kept across reloads (multipart.js) -----------------
@@ -294,8 +375,8 @@ function addFiles(files, how = "") {
     const problem = skipPrecheck ? "" : precheck(file, state.limits);
     if (problem) {
       item.error = new UploadError(problem, { code: "Precheck" });
-      setStatus(item, "refused", problem);
-      refused = `${file.name}: ${problem}`;
+      setStatus(item, "refused", plainProblem(file, problem));
+      refused = `${file.name}: ${item.el.querySelector(".status").textContent}`;
     }
   }
   if (refused) announce(refused);
@@ -344,8 +425,11 @@ async function start(item) {
       onMultipart: (upload) => { item.multipart = upload; setStatus(item, item.status, item.el.querySelector(".status").textContent); },
       onProgress: (loaded, total) => {
         if (item.removed) return;
+        // Pausing drops the parts in flight (sent again on resume), so the count of bytes sent falls back to
+        // the finished parts: the bars hold where they were instead of jumping back (to 0 before a part is done).
+        if (item.multipart || item.status === "paused") loaded = Math.max(loaded, item.loaded);
         item.loaded = Math.min(loaded, item.file.size);
-        const pct = Math.floor((100 * loaded) / (total || 1));
+        const pct = Math.floor((100 * item.loaded) / (total || 1));
         item.el.querySelector("progress").value = pct;
         if (item.status === "uploading") item.el.querySelector(".status").textContent = t("Uploading… {pct}%", { pct });
         updateOverall();
@@ -369,7 +453,10 @@ async function start(item) {
     const e = err instanceof UploadError ? err : new UploadError(String(err));
     item.error = e;
     if (e.cancelled) setStatus(item, "cancelled", t("Cancelled"));
-    else if (e.signIn) setStatus(item, "signin", e.sentence);
+    else if (e.signIn) {
+      setStatus(item, "signin", e.sentence);
+      setNote(item, t("It uploads once you sign in."));
+    }
     else if (isNetworkError(e) && item.autoRetries < RETRY_DELAYS.length) {
       scheduleRetry(item, e);
       return;
@@ -490,11 +577,13 @@ function setStatus(item, status, text) {
   retry.hidden = !(["failed", "cancelled", "refused", "signin", "retrying"].includes(status) && !permanent);
   retry.textContent = status === "retrying" ? t("Retry now") : t("Retry");
   retry.setAttribute("aria-label", `${retry.textContent} ${item.file.name}`);
+  // one of the two, never both: Cancel while the file is on its way, Remove once it is done or stopped
   const remove = item.el.querySelector(".remove");
   const finished = FINISHED.includes(status);
+  remove.hidden = ACTIVE.includes(status);
   remove.textContent = finished ? t("Remove from list") : t("Remove");
   remove.setAttribute("aria-label", finished ? t("Remove from list: {name} (the stored file is kept)", { name: item.file.name })
-    : t(ACTIVE.includes(status) ? "Remove {name} (cancels its upload)" : "Remove {name}", { name: item.file.name }));
+    : t("Remove {name}", { name: item.file.name }));
   $("cancel-all").disabled = !state.items.some((i) => ACTIVE.includes(i.status));
   updateOverall();
 }
@@ -581,7 +670,7 @@ function remove(item) {
   state.items.splice(index, 1);
   const next = state.items[index] || state.items[index - 1];
   item.el.remove();
-  (next ? next.el.querySelector(".remove") : $("dropzone")).focus();
+  (next ? next.el.querySelector(".actions button:not([hidden])") || next.el : $("dropzone")).focus();
   const name = item.file.name;
   announce(t(wasActive ? "{name} removed; its upload was cancelled."
     : finished ? "{name} removed from the list; the stored file is kept." : "{name} removed from the list.", { name }));
@@ -601,6 +690,7 @@ function showResult(item) {
     const dt = document.createElement("dt"); dt.textContent = t(k);
     const dd = document.createElement("dd"); dd.textContent = v;
     dd.dataset.field = k.toLowerCase().replaceAll(" ", "-");
+    if (k !== "Size") dt.className = dd.className = "dev"; // jargon for most people: behind the switch
     dl.append(dt, dd);
   }
   if (record.url) {
@@ -643,6 +733,9 @@ zone.addEventListener("drop", (e) => {
   zone.classList.remove("over");
   addFiles([...(e.dataTransfer?.files || [])]);
 });
+window.addEventListener("focus", recheckSignIn);
+document.addEventListener("visibilitychange", recheckSignIn);
+$("developer").addEventListener("change", (e) => setDeveloper(e.target.checked, { remember: true }));
 $("cancel-all").addEventListener("click", () => [...state.items].forEach(cancel));
 // Paste: files (or a screenshot) on the clipboard, pasted anywhere on the page but into a text field.
 document.addEventListener("paste", (e) => {

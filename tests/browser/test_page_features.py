@@ -141,16 +141,26 @@ def test_remove_before_during_and_after_upload(page, make_stack):
     page.wait_for_function("() => { const p = document.querySelector('li.item progress'); return p && p.value > 0; }",
                            timeout=20000)
     assert item(page, "waiting.bin").get_attribute("data-state") == "queued"
-    assert item(page, "waiting.bin").locator("button.remove").get_attribute("aria-label") == \
-        "Remove waiting.bin (cancels its upload)"
-    item(page, "waiting.bin").locator("button.remove").click()
+    # one of Cancel or Remove, never both (issue 22): Cancel while waiting or uploading, then Remove
+    waiting = item(page, "waiting.bin")
+    assert waiting.locator("button.remove").is_hidden() and waiting.locator("button.cancel").is_visible()
+    assert waiting.locator("button.cancel").get_attribute("aria-label") == "Cancel waiting.bin"
+    waiting.locator("button.cancel").click()
+    wait_state(page, "waiting.bin", ["cancelled"])
+    assert waiting.locator("button.cancel").is_hidden()
+    assert waiting.locator("button.remove").get_attribute("aria-label") == "Remove waiting.bin"
+    waiting.locator("button.remove").click()
     assert item(page, "waiting.bin").count() == 0
-    assert page.evaluate("document.activeElement.getAttribute('aria-label')") == "Remove run3.bin (cancels its upload)"
+    # focus moves to the next item's one visible button
+    assert page.evaluate("document.activeElement.getAttribute('aria-label')") == "Cancel run3.bin"
+    item(page, "run1.bin").locator("button.cancel").focus()
+    page.keyboard.press("Space")
+    wait_state(page, "run1.bin", ["cancelled"])
     item(page, "run1.bin").locator("button.remove").focus()
     page.keyboard.press("Space")
     assert item(page, "run1.bin").count() == 0
     page.wait_for_function("document.getElementById('announcer').textContent === "
-                           "'run1.bin removed; its upload was cancelled.'")
+                           "'run1.bin removed from the list.'")
     # the others still upload; nothing waits for the removed ones
     cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 0,
                                                   "downloadThroughput": -1, "uploadThroughput": -1})
@@ -258,7 +268,7 @@ def test_refusals_are_not_retried_and_offer_no_retry(page, make_stack):
 def test_one_unit_convention_in_the_limit_line_the_precheck_and_the_server_refusal(page, make_stack):
     stack = make_stack(OSSDIRECT_MAX_BYTES="1000000")  # the issue's example: 976.6 KiB vs "1000000 bytes"
     open_page(page, stack)
-    assert page.locator("#limits").text_content().startswith("Up to 976.6 KiB per file (at least 1 byte).")
+    assert page.locator("#limits").text_content().startswith("Up to 976.6 KiB per file")
     drop_in_page(page, """dt.items.add(new File([new Uint8Array(2000000)], 'two-mb.bin', {type: 'text/plain'}));
         dt.items.add(new File([new Uint8Array(1000001)], 'one-over.bin', {type: 'text/plain'}));""")
     wait_state(page, "one-over.bin", ["refused"])

@@ -41,7 +41,7 @@ def test_chinese_page_uploads_and_has_no_axe_violations(zh_page, make_stack):
     wait_state(page, "hello.txt", ["done"])
     wait_state(page, "page.html", ["refused"])
     assert status_of(page, "hello.txt") == "已上传并记录"
-    assert status_of(page, "page.html").startswith("不接受 text/html 类型的文件")
+    assert status_of(page, "page.html") == "此处不接受这种类型的文件。接受:图片、视频、音频、PDF 文件、文本文件。"  # end-user mode
     item = page.locator("li.item", has_text="hello.txt")
     assert item.locator("button.remove").inner_text() == "从列表移除"
     assert item.locator("dt").first.inner_text() == "对象键"

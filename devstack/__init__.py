@@ -347,14 +347,15 @@ class LocalStack:
         from tools.bucket_setup import setup_bucket
 
         report = setup_bucket(self.emulator.url, BUCKET, tuple(self.credentials),
-                              self.web_dir, self.signature_url, [self.page_origin])
+                              self.web_dir, self.signature_url, [self.page_origin],
+                              page_config={"developer": True})  # the local page opens with developer details
         if self.auth:
             self.put_page_config(self.page_config())
         return report
 
     def page_config(self):
         """What the page reads from config.json: the signature URL and, with sign-in on, where tokens come from."""
-        config = {"signatureUrl": self.signature_url}
+        config = {"signatureUrl": self.signature_url, "developer": True}
         if self.auth:
             # "localStack" shows the page's Test user field; a real site names its own token source instead
             config["auth"] = {"tokenUrl": self.auth.token_url, "signInUrl": self.auth.sign_in_url}

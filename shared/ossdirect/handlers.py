@@ -17,7 +17,8 @@ from .http import ApiError, cors_headers, error_response, json_response, json_te
 log = logging.getLogger("ossdirect")
 SESSION_STATUSES = ("uploading", "aborted")  # multipart sessions kept in the record store (multipart.py)
 RECORD_ANSWER_FIELDS = ("upload_id", "record_id", "key", "size", "etag", "content_type", "filename", "created_at",
-                        "source", "status", "status_reason", "user", "payload")
+                        "source", "status", "status_reason", "user", "payload", "content_type_detected",
+                        "hook_status")
 
 
 def _log(fn, request, response, started, **extra):
@@ -247,7 +248,7 @@ class SignatureApp(_App):
     # What anyone may see of a record: what HeadObject on the (public) object already tells. The file
     # name, user and payload only go to the signed-in user who uploaded it.
     PUBLIC_RECORD_FIELDS = ("upload_id", "record_id", "key", "size", "etag", "content_type", "created_at",
-                            "source", "status")
+                            "source", "status", "content_type_detected", "hook_status")  # the event path's progress
 
     def record(self, upload_id, claims, context):
         """``GET <signature-url>/records/<upload_id>``: the page's poll after "stored, not recorded"."""

@@ -170,6 +170,8 @@ def test_role_policies_grant_exactly_what_each_function_does():
         # forms and multipart (Initiate/UploadPart/Complete are PutObject); resume lists parts, cancel aborts
         {"Effect": "Allow", "Action": ["oss:PutObject", "oss:ListParts", "oss:AbortMultipartUpload"],
          "Resource": [prefix]},
+        # /files: the owner's presigned download URL (GetObject) and delete (DeleteObject), on the prefix only
+        {"Effect": "Allow", "Action": ["oss:GetObject", "oss:DeleteObject"], "Resource": [prefix]},
         {"Effect": "Allow", "Action": ["log:PostLogStoreLogs"], "Resource": [function_logs]},
     ]
     assert policy("callback-role-policy.json")["Statement"] == [

@@ -229,6 +229,93 @@ def _upload(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     return code
 
 
+def _files_client(args: argparse.Namespace, err: IO[str]) -> Any:
+    problem = _check_signature_url(args.signature_url)
+    if problem:
+        _say(err, f"ossdirect {args.command}: {problem}")
+        return None
+    if not args.token:
+        _say(err, f"ossdirect {args.command}: your files are listed per signed-in user: pass a token with "
+                  "--token TOKEN or set OSSDIRECT_TOKEN.")
+        return None
+    from .client import Client
+
+    return Client(args.signature_url, token=args.token)
+
+
+def _files_failure(args: argparse.Namespace, err: IO[str], error: Any, what: str = "") -> int:
+    if error.kind == "auth":
+        _say(err, f"ossdirect {args.command}: {_auth_sentence(error)}")
+        return AUTH
+    if error.code == "SignInRequired":
+        _say(err, f"ossdirect {args.command}: {error.message} (the service keeps no per-user files).")
+        return REFUSED
+    _say(err, f"ossdirect {args.command}: {what}{_sentence(error, 0, None)}")
+    return RETRY_LATER if error.kind in ("network", "unavailable") else REFUSED
+
+
+def _ls(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    from .client import UploadError
+
+    client = _files_client(args, err)
+    if client is None:
+        return USAGE
+    try:
+        files = list(client.all_files())
+    except UploadError as exc:
+        return _files_failure(args, err, exc)
+    if args.json:
+        json.dump({"files": files}, out, indent=2)
+        out.write("\n")
+        return OK
+    for f in files:
+        _say(out, f"{f.get('upload_id')}  {_size(int(f.get('size') or 0)):>10}  {f.get('created_at') or '':<27}  "
+                  f"{f.get('status') or '':<11} {f.get('filename') or f.get('key')}")
+    _say(err, f"{len(files)} files")
+    return OK
+
+
+def _get(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    from .client import UploadError
+
+    client = _files_client(args, err)
+    if client is None:
+        return USAGE
+    if len(args.upload_ids) > 1 and not os.path.isdir(args.output):
+        _say(err, f"ossdirect get: -o {args.output!r} is not a folder: several files need a folder to go into.")
+        return USAGE
+    code, saved = OK, []
+    for upload_id in args.upload_ids:
+        try:
+            saved.append({"upload_id": upload_id, "path": client.download(upload_id, args.output)})
+        except UploadError as exc:
+            code = max(code, _files_failure(args, err, exc, f"{upload_id}: "))
+        except OSError as exc:
+            _say(err, f"ossdirect get: {upload_id}: cannot write {args.output!r} ({exc.strerror}): choose another "
+                      "place with -o PATH.")
+            code = max(code, USAGE)
+    for item in saved:
+        _say(out, json.dumps(item) if args.json else f"saved {item['path']}")
+    return code
+
+
+def _rm(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    from .client import UploadError
+
+    client = _files_client(args, err)
+    if client is None:
+        return USAGE
+    code = OK
+    for upload_id in args.upload_ids:
+        try:
+            answer = client.delete(upload_id)
+        except UploadError as exc:
+            code = max(code, _files_failure(args, err, exc, f"{upload_id}: "))
+            continue
+        _say(out, json.dumps(answer) if args.json else f"deleted {answer.get('key') or upload_id}")
+    return code
+
+
 def _check_signature_url(url: str | None) -> str:
     """'' when ``url`` can be a signature function's URL, else the sentence that says what to give."""
     from urllib.parse import urlsplit
@@ -1138,6 +1225,25 @@ def build_parser() -> argparse.ArgumentParser:
     dr.add_argument("--no-multipart", dest="multipart", action="store_false", help="skip the multipart check")
     dr.add_argument("--json", action="store_true", help="print {ok, hops, key, upload_id, first_failed} as JSON")
     dr.set_defaults(run=_doctor)
+
+    for name, helptext, run in (("ls", "list your files (sign-in), newest first", _ls),
+                                ("get", "download your files by upload id", _get),
+                                ("rm", "delete your files by upload id", _rm)):
+        fp = sub.add_parser(name, formatter_class=_Formatter, help=helptext, description=helptext + ".",
+                            epilog="environment: OSSDIRECT_SIGNATURE_URL and OSSDIRECT_TOKEN stand for "
+                                   "--signature-url and --token. exit codes: 0 ok; 1 refused; 2 usage; "
+                                   "4 try later; 5 sign-in needed.")
+        if name != "ls":
+            fp.add_argument("upload_ids", metavar="UPLOAD_ID", nargs="+", help="as `ossdirect ls` shows it")
+        if name == "get":
+            fp.add_argument("-o", "--output", metavar="PATH", default=".",
+                            help="a folder (default: here; files keep their names) or, for one file, a path")
+        fp.add_argument("--signature-url", metavar="URL", default=os.environ.get("OSSDIRECT_SIGNATURE_URL"),
+                        help="the signature function's URL")
+        fp.add_argument("--token", metavar="TOKEN", default=os.environ.get("OSSDIRECT_TOKEN"),
+                        help="sign-in token, sent as 'Authorization: Bearer TOKEN'")
+        fp.add_argument("--json", action="store_true", help="print the service's answers as JSON")
+        fp.set_defaults(run=run)
 
     rc = sub.add_parser("reconcile", help="compare the bucket's prefix with the records (--fix records the missing)",
                         add_help=False, description="Delegates to python -m ossdirect reconcile.")

@@ -416,6 +416,60 @@ class Client:
         raise UploadError(f"the signature function answered {status} without a form", kind=REFUSED,
                           status=status, source="signature")
 
+    # --- your files (sign-in on: the signature function's /files routes) ---------------------------------
+    def files(self, page_token: str | None = None, limit: int = 50) -> dict[str, Any]:
+        """One page of the signed-in user's files, newest first: ``{"files": [...], "next_page_token"}``."""
+        params = {"limit": str(int(limit))}
+        if page_token:
+            params["page_token"] = page_token
+        _, body = self._call("GET", self._url("files"), params=params)
+        return body if isinstance(body, dict) else {"files": [], "next_page_token": None}
+
+    def all_files(self) -> Iterator[dict[str, Any]]:
+        """Every file of the signed-in user, newest first, page after page."""
+        token: str | None = None
+        while True:
+            page = self.files(token, limit=200)
+            yield from page.get("files") or []
+            token = page.get("next_page_token")
+            if not token:
+                return
+
+    def download_url(self, upload_id: str) -> dict[str, Any]:
+        """A short-lived signed URL for one of the user's files: ``{"url", "expires_at", "filename"}``."""
+        from urllib.parse import quote
+
+        _, body = self._call("GET", self._url(f"files/{quote(upload_id, safe='')}/url"))
+        if not (isinstance(body, dict) and body.get("url")):
+            raise UploadError("the signature function gave no download URL", kind=UNAVAILABLE, source="signature")
+        return body
+
+    def download(self, upload_id: str, dest: str | os.PathLike[str]) -> str:
+        """Save one of the user's files to ``dest`` (a folder: under the file's own name). Returns the path."""
+        signed = self.download_url(upload_id)
+        target = os.fspath(dest)
+        if os.path.isdir(target):
+            name = os.path.basename(str(signed.get("filename") or upload_id)) or upload_id
+            target = os.path.join(target, name)
+        r = self.session.get(signed["url"], stream=True, timeout=self.timeout)
+        if r.status_code != 200:
+            code, message = _oss_error(r.text)
+            raise UploadError(message or f"the storage answered {r.status_code}", kind=REFUSED, code=code,
+                              status=r.status_code, source="oss")
+        partial = target + ".part"
+        with open(partial, "wb") as f:
+            for chunk in r.iter_content(1 << 20):
+                f.write(chunk)
+        os.replace(partial, target)  # never a half-written file under the real name
+        return target
+
+    def delete(self, upload_id: str) -> dict[str, Any]:
+        """Delete one of the user's files (the object and its record state)."""
+        from urllib.parse import quote
+
+        _, body = self._call("DELETE", self._url(f"files/{quote(upload_id, safe='')}"))
+        return body if isinstance(body, dict) else {"deleted": True, "upload_id": upload_id}
+
     # --- uploads -----------------------------------------------------------------------------------
     def upload(self, file: str | os.PathLike[str] | IO[bytes] | bytes, *, content_type: str | None = None,
                progress: ProgressCallback | None = None, size: int | None = None, filename: str | None = None,

@@ -83,6 +83,6 @@ def test_callback_down_gives_203_and_object_kept(tmp_path):
 
 def test_page_and_config_are_served_from_the_bucket(stack):
     config = requests.get(f"{stack.bucket_url}/config.json", timeout=10).json()
-    assert config == {"signatureUrl": stack.signature_url}
+    assert config == {"signatureUrl": stack.signature_url, "developer": True}  # the local page shows details
     limits = requests.get(stack.signature_url + "limits", timeout=10).json()
     assert limits["max_bytes"] == 65536

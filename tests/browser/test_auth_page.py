@@ -310,7 +310,7 @@ def test_devstack_serves_jwks_and_test_tokens_and_configures_the_page(auth_stack
     assert _get(stack.auth.token_url)[0] == 400  # a user must be named
     with urllib.request.urlopen(stack.bucket_url + "/config.json", timeout=10) as response:
         config = json.loads(response.read())
-    assert config == {"signatureUrl": stack.signature_url, "localStack": True,
+    assert config == {"signatureUrl": stack.signature_url, "localStack": True, "developer": True,
                       "auth": {"tokenUrl": stack.auth.token_url, "signInUrl": stack.auth.sign_in_url}}
     limits = stack.signature_url + "limits"
     form = stack.signature_url + "?filename=a.txt&size=3&content_type=text/plain"

@@ -26,6 +26,7 @@ def status_of(page, name):
 def test_chinese_page_uploads_and_has_no_axe_violations(zh_page, make_stack):
     page = zh_page
     stack = make_stack()
+    stack.put_page_config({"signatureUrl": stack.signature_url})  # a deployed page: end-user mode
     page.goto(stack.page_url)
     page.wait_for_selector("body[data-ready=true]")
     assert page.evaluate("navigator.languages[0]") == "zh-CN"

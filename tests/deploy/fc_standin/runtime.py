@@ -18,6 +18,7 @@ The OSS trigger's function is invoked by the OSS emulator (events, with retries)
 import json
 import os
 import select
+import shlex
 import shutil
 import signal
 import subprocess
@@ -40,9 +41,11 @@ class Instance:
     def __init__(self, python, code, env, kind):
         # the code read-only at /code, the whole file system read-only, a fresh empty /tmp (as in FC)
         os.makedirs(CODE_MOUNT, exist_ok=True)
-        script = (f"mount --bind {code} {CODE_MOUNT} && mount -o remount,bind,ro {CODE_MOUNT} && "
+        # the bootstrap is opened (fd 3) before the fresh /tmp hides it: the checkout may itself be under /tmp
+        script = (f"exec 3< {shlex.quote(str(HERE / 'fc_instance.py'))} && "
+                  f"mount --bind {code} {CODE_MOUNT} && mount -o remount,bind,ro {CODE_MOUNT} && "
                   "mount -o remount,bind,ro / && mount -t tmpfs -o size=512m tmpfs /tmp && "
-                  f"cd {CODE_MOUNT} && exec {python} -s {HERE / 'fc_instance.py'} {kind}")
+                  f"cd {CODE_MOUNT} && exec {python} -s /dev/fd/3 {kind}")
         self.proc = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
                                      env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                      start_new_session=True)

@@ -116,7 +116,9 @@ export function serviceError(response, body) {
     return new UploadError(`${first} ${waitSentence(retryAfter)}`, { code, status: 429, retryAfter, detail,
       retryable: true });
   }
-  const sentence = (SERVER_SENTENCES[code] && t(SERVER_SENTENCES[code])) || detail
+  // a misconfigured service says which setting is wrong: the person running the site needs that sentence
+  const sentence = (code === "ConfigInvalid" && detail && t("The upload service is misconfigured: {detail}", { detail }))
+    || (SERVER_SENTENCES[code] && t(SERVER_SENTENCES[code])) || detail
     || t("The upload service answered {status}.", { status: response.status });
   return new UploadError(sentence, { code, status: response.status, detail, retryable: response.status >= 500 });
 }

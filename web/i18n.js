@@ -122,6 +122,7 @@ const ZH_CN = {
   "The browser could not tell this file's type.": "浏览器无法识别此文件的类型。",
   "The upload service is not set up yet (it has no credentials). Try again later.": "上传服务尚未配置(没有凭证)。请稍后再试。",
   "The upload service is misconfigured. Try again later.": "上传服务配置有误。请稍后再试。",
+  "The upload service is misconfigured: {detail}": "上传服务配置有误:{detail}",
   "This page is not allowed to upload to this service.": "此页面不允许向该服务上传。",
   "Choosing a folder is not allowed here.": "此处不允许选择文件夹。",
   "That folder name cannot be used.": "不能使用该文件夹名。",

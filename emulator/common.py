@@ -11,7 +11,7 @@ from xml.sax.saxutils import escape as _esc
 from flask import Response, g, request
 
 from . import callback, multipart
-from .errors import OSSError
+from .errors import MALFORMED_XML, OSSError  # noqa: F401 (MALFORMED_XML: re-exported)
 
 PUBKEY_PATH = "/_emulator/callback_pub_key.pem"
 EXPOSE = "ETag, x-oss-request-id, x-oss-hash-crc64ecma, Content-MD5"
@@ -148,7 +148,6 @@ def run_callback(emu, bucket, key, meta, custom, conf, result_headers, operation
     response = xml_response(error, request.host)
     response.headers.update(result_headers)
     return response
-MALFORMED_XML = ("The XML you provided was not well-formed or did not validate against our published schema.")
 
 
 def url_encoded():

@@ -39,3 +39,22 @@ def policy_failed(condition_text):
 
 def invalid_policy(detail):
     return OSSError(400, "InvalidPolicyDocument", f"Invalid Policy: {detail}", "0006-00000201")
+
+
+MALFORMED_XML = "The XML you provided was not well-formed or did not validate against our published schema."
+
+
+def parse_xml(body, root_tag=None, ec=None):
+    """A request's XML body as an element: no DTD or entity (no expansion tricks), well-formed, and rooted
+    at ``root_tag`` when one is named; else 400 MalformedXML, as OSS answers."""
+    import xml.etree.ElementTree as ET
+
+    if b"<!DOCTYPE" in body.upper() or b"<!ENTITY" in body.upper():
+        raise OSSError(400, "MalformedXML", MALFORMED_XML, ec)
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError:
+        raise OSSError(400, "MalformedXML", MALFORMED_XML, ec) from None
+    if root_tag is not None and root.tag != root_tag:
+        raise OSSError(400, "MalformedXML", MALFORMED_XML, ec)
+    return root

@@ -21,9 +21,7 @@ import xml.etree.ElementTree as ET
 from urllib.parse import quote
 from xml.sax.saxutils import escape
 
-from .errors import OSSError
-
-MALFORMED_XML = "The XML you provided was not well-formed or did not validate against our published schema."
+from .errors import MALFORMED_XML, OSSError, parse_xml
 
 
 # --- ListObjectsV2 ---------------------------------------------------------------------------------
@@ -125,14 +123,7 @@ def parse_lifecycle(body):
     """The rules of a PutBucketLifecycle body, each as a normalized XML string (ID, Prefix, Status first)."""
     if len(body) > MAX_BODY:
         raise OSSError(400, "InvalidArgument", "The lifecycle configuration is too large.")
-    if b"<!DOCTYPE" in body.upper() or b"<!ENTITY" in body.upper():
-        raise OSSError(400, "MalformedXML", MALFORMED_XML)
-    try:
-        root = ET.fromstring(body)
-    except ET.ParseError:
-        raise OSSError(400, "MalformedXML", MALFORMED_XML) from None
-    if root.tag != "LifecycleConfiguration":
-        raise OSSError(400, "MalformedXML", MALFORMED_XML)
+    root = parse_xml(body, "LifecycleConfiguration")
     nodes = root.findall("Rule")
     if not nodes or len(nodes) > MAX_RULES or len(nodes) != len(list(root)):
         raise OSSError(400, "MalformedXML", MALFORMED_XML)

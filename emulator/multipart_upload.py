@@ -12,7 +12,7 @@ from . import multipart, objects
 
 from .common import (MALFORMED_XML, META_NAME, STORED_HEADERS, callback_params, check_acl_and_class, check_key,
                      exists, int_arg, iso, key_xml, receive_body, run_callback, size_of, url_encoded, xml)
-from .errors import OSSError
+from .errors import OSSError, parse_xml
 from .storage import Exists
 from .uploads import MAX_PART, MAX_PART_NUMBER, MIN_PART
 
@@ -118,14 +118,7 @@ def _complete_list():
     body = bytes(body)
     if len(body) > MAX_COMPLETE_BODY:
         raise OSSError(400, "InvalidArgument", "The CompleteMultipartUpload body is too large.")
-    if b"<!DOCTYPE" in body.upper() or b"<!ENTITY" in body.upper():
-        raise OSSError(400, "MalformedXML", MALFORMED_XML)
-    try:
-        root = ET.fromstring(body)
-    except ET.ParseError:
-        raise OSSError(400, "MalformedXML", MALFORMED_XML) from None
-    if root.tag != "CompleteMultipartUpload":
-        raise OSSError(400, "MalformedXML", MALFORMED_XML)
+    root = parse_xml(body, "CompleteMultipartUpload")
     out = []
     for node in root.findall("Part"):
         number, etag = (node.findtext("PartNumber") or "").strip(), node.findtext("ETag")

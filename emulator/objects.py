@@ -17,7 +17,7 @@ from . import multipart
 from .common import (HEADER_CASE, MALFORMED_XML, META_NAME, STORED_HEADERS, acl_of, callback_params,
                      check_acl_and_class, check_key, exists, header_safe, http_date, iso, key_xml, receive_body,
                      require, run_callback, size_of, url_encoded, xml)
-from .errors import OSSError
+from .errors import OSSError, parse_xml
 from .storage import Exists
 
 
@@ -340,12 +340,7 @@ def _xml_body(limit):
     md5 = request.headers.get("Content-MD5")
     if md5 is not None and md5 != base64.b64encode(hashlib.md5(body).digest()).decode():
         raise OSSError(400, "InvalidDigest", "The Content-MD5 you specified is not valid.", "0002-00000019")
-    if b"<!DOCTYPE" in body.upper() or b"<!ENTITY" in body.upper():
-        raise OSSError(400, "MalformedXML", MALFORMED_XML, "0016-00000801")
-    try:
-        return ET.fromstring(body)
-    except ET.ParseError:
-        raise OSSError(400, "MalformedXML", MALFORMED_XML, "0016-00000801") from None
+    return parse_xml(body, ec="0016-00000801")
 
 
 def delete_multiple(emu, bucket):

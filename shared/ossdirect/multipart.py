@@ -78,7 +78,7 @@ def _iso(epoch):
 
 
 def _now():
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + ".%06dZ" % (time.time() % 1 * 1e6)
+    return _stamp(time.time())
 
 
 def _epoch(stamp):

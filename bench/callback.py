@@ -16,7 +16,7 @@ def bench_verify(n):
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import padding
 
-    from ossdirect.callback_auth import OSS_CALLBACK_PUBLIC_KEY_PEM, KeyCache, verify_callback
+    from ossdirect.oss.callback_auth import OSS_CALLBACK_PUBLIC_KEY_PEM, KeyCache, verify_callback
 
     headers = DOC_EVENT["headers"]
     cache = KeyCache()
@@ -88,7 +88,7 @@ def oss_stub():
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-    from ossdirect.forms import UPLOAD_ID_META
+    from ossdirect.core.forms import UPLOAD_ID_META
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
     pem = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
@@ -120,8 +120,8 @@ def signed_events(key, base, tag, n):
 
 
 def bench_callback(n):
-    from ossdirect.handlers import CallbackApp
-    from ossdirect.records import open_store
+    from ossdirect.app.handlers import CallbackApp
+    from ossdirect.store import open_store
 
     stub_cm = oss_stub()
     base, key = stub_cm.__enter__()

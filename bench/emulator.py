@@ -90,9 +90,9 @@ def _reference_copy(size):
 
 def _emulator_upload(size, data_root):
     """(best seconds of 2 uploads, peak RSS growth MiB, status line) for the emulator as a subprocess."""
-    from ossdirect.config import load_config
-    from ossdirect.credentials import Credentials
-    from ossdirect.forms import issue_form
+    from ossdirect.settings import load_config
+    from ossdirect.oss.credentials import Credentials
+    from ossdirect.core.forms import issue_form
 
     with tempfile.TemporaryDirectory(dir=data_root) as tmp:
         port = _free_port()

@@ -35,7 +35,7 @@ class _Stack:
 
     def __init__(self, data_dir, size):
         from devstack import _FunctionServer
-        from ossdirect.handlers import CallbackApp, SignatureApp
+        from ossdirect.app.handlers import CallbackApp, SignatureApp
 
         self.port = _free_port()
         self.proc = subprocess.Popen(
@@ -203,7 +203,7 @@ def bench_multipart(size, data_root=None, rounds=3):
 
 
 def _count_records(tmp):
-    from ossdirect.records.sqlite import SqliteStore
+    from ossdirect.store.sqlite import SqliteStore
 
     store = SqliteStore(f"{tmp}/records.sqlite3")
     try:

@@ -82,8 +82,8 @@ def _one(args, env):
 def bench_warm(n):
     """Per event on a warm instance: the process function (HeadObject + ranged GET + puremagic + SQLite
     record) vs the callback function (verify + HeadObject + SQLite record), alternating rounds."""
-    from ossdirect.handlers import CallbackApp, ProcessApp
-    from ossdirect.records import open_store
+    from ossdirect.app.handlers import CallbackApp, ProcessApp
+    from ossdirect.store import open_store
 
     with tempfile.TemporaryDirectory() as tmp, oss_stub() as (base, key):
         env = _env(base, f"sqlite:///{tmp}/r.sqlite3")

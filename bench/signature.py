@@ -6,7 +6,7 @@ from bench.common import SIG_ENV, STS, Benchmark, compare, met
 
 
 def bench_signature(n):
-    from ossdirect.handlers import SignatureApp
+    from ossdirect.app.handlers import SignatureApp
 
     app = SignatureApp(dict(SIG_ENV))
     event = json.dumps({"version": "v1", "rawPath": "/", "headers": {"Origin": ""},
@@ -52,7 +52,7 @@ def bench_signature_jwt(n):
 
     import jwt
 
-    from ossdirect.handlers import SignatureApp
+    from ossdirect.app.handlers import SignatureApp
 
     env, key = signed_in_env()
     token = jwt.encode({"sub": "user-42", "iss": "https://id.example/", "aud": "bench",

@@ -56,14 +56,14 @@ def records(prefix, n):
 def bench(n):
     from tablestore_standin import TablestoreStandIn
 
-    from ossdirect.credentials import Credentials
-    from ossdirect.records.sqlite import SqliteStore
-    from ossdirect.records.tablestore import TablestoreStore
+    from ossdirect.oss.credentials import Credentials
+    from ossdirect.store.sqlite import SqliteStore
+    from ossdirect.store.tablestore import TablestoreStore
     from tools.tablestore_setup import setup_table
 
     creds = Credentials("STS.bench", "bench-secret", "bench-token")
     out = {"import_ms": {"tablestore": round(import_time("tablestore"), 1),
-                         "ossdirect.records.sqlite": round(import_time("ossdirect.records.sqlite"), 1)}}
+                         "ossdirect.store.sqlite": round(import_time("ossdirect.store.sqlite"), 1)}}
     server = TablestoreStandIn(credentials={creds.access_key_id: (creds.access_key_secret, creds.security_token)})
     try:
         t = time.perf_counter()
@@ -102,8 +102,8 @@ def compare():
     import tablestore as ts
     from tablestore_standin import TablestoreStandIn, b64hmac, canonical, v4_signing_key
 
-    from ossdirect.credentials import Credentials
-    from ossdirect.records.tablestore import TablestoreStore
+    from ossdirect.oss.credentials import Credentials
+    from ossdirect.store.tablestore import TablestoreStore
     from tools.tablestore_setup import setup_table
 
     creds = Credentials("STS.cmp", "cmp-secret", "cmp-token")
@@ -160,7 +160,7 @@ def row(r):
             f"{r['import_ms']['tablestore']:.0f} ms; put p50 {t['put_new']['p50_ms']:.2f} ms, replay "
             f"{t['put_replay']['p50_ms']:.2f} ms, get {t['get']['p50_ms']:.2f} ms | SQLite put "
             f"{q['put_new']['p50_ms']:.2f} ms, get {q['get']['p50_ms']:.2f} ms (import "
-            f"{r['import_ms']['ossdirect.records.sqlite']:.0f} ms) | — | imported only when configured | — |")
+            f"{r['import_ms']['ossdirect.store.sqlite']:.0f} ms) | — | imported only when configured | — |")
 
 
 def _run(args):

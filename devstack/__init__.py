@@ -41,9 +41,9 @@ from urllib.parse import quote
 
 from werkzeug.serving import make_server
 
-from ossdirect.handlers import CallbackApp, ProcessApp, SignatureApp
-from ossdirect.records.sqlite import SqliteStore
-from ossdirect.wsgi import LocalContext, wsgi_app
+from ossdirect.app.handlers import CallbackApp, ProcessApp, SignatureApp
+from ossdirect.store.sqlite import SqliteStore
+from ossdirect.app.wsgi import LocalContext, wsgi_app
 
 ROOT = Path(__file__).resolve().parent.parent
 WEB_DIR = ROOT / "web"
@@ -179,7 +179,7 @@ def _ms(started):
 
 def _static_prefix(env):
     """The fixed part of the upload prefix (what the trigger's prefix filter names)."""
-    from ossdirect.config import ConfigError, load_config
+    from ossdirect.settings import ConfigError, load_config
 
     try:
         return load_config(env).prefix_static

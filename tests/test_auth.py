@@ -1,4 +1,4 @@
-"""Sign-in check (ossdirect.auth): settings, bearer JWT verification, JWKS caching, identity segments.
+"""Sign-in check (ossdirect.core.auth): settings, bearer JWT verification, JWKS caching, identity segments.
 
 Keys are made here with cryptography and tokens signed with PyJWT; the JWKS is served by a real
 http.server on 127.0.0.1 that counts its fetches. No mocks.
@@ -22,15 +22,15 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from ossdirect.auth import (
+from ossdirect.core.auth import (
     AUTH_ENV_NAMES,
     AuthError,
     Authenticator,
     identity_segment,
     load_auth_settings,
 )
-from ossdirect.config import ConfigError
-from ossdirect.http import ApiError
+from ossdirect.settings import ConfigError
+from ossdirect.app.http import ApiError
 
 ROOT = Path(__file__).resolve().parent.parent
 ISS = "https://issuer.example.com/"
@@ -186,7 +186,7 @@ def test_default_is_auth_none():
 
 
 def test_auth_none_never_imports_jwt():
-    code = ("import sys; import ossdirect.auth as a; s = a.load_auth_settings({}); "
+    code = ("import sys; import ossdirect.core.auth as a; s = a.load_auth_settings({}); "
             "assert a.Authenticator(s).authenticate({}) is None; "
             "assert 'jwt' not in sys.modules, 'jwt imported'; "
             "assert 'urllib.request' not in sys.modules, 'urllib.request imported'")
@@ -197,7 +197,7 @@ def test_auth_none_never_imports_jwt():
 def test_env_names_cover_everything_read():
     assert AUTH_ENV_NAMES == ("AUTH", "JWT_JWKS_URL", "JWT_PUBLIC_KEY", "JWT_SECRET", "JWT_ISSUER",
                               "JWT_AUDIENCE", "JWT_ALGORITHMS", "JWT_LEEWAY_SECONDS")
-    src = (ROOT / "shared" / "ossdirect" / "auth.py").read_text()
+    src = (ROOT / "shared" / "ossdirect" / "core" / "auth.py").read_text()
     for name in AUTH_ENV_NAMES:
         assert f'"{name}"' in src
 

@@ -4,7 +4,7 @@ import base64
 
 import pytest
 
-from ossdirect.callback_auth import CallbackAuthError, KeyCache, check_key_url, string_to_sign, verify_callback
+from ossdirect.oss.callback_auth import CallbackAuthError, KeyCache, check_key_url, string_to_sign, verify_callback
 
 DOC_AUTH = "kKQeGTRccDKyHB3H9vF+xYMSrmhMZjzzl2/kdD1ktNVgbWEfYTQG0G2SU/RaHBovRCE8OkQDjC3uG33esH2txA=="
 HTTP_KEY_URL = "aHR0cDovL2dvc3NwdWJsaWMuYWxpY2RuLmNvbS9jYWxsYmFja19wdWJfa2V5X3YxLnBlbQ=="
@@ -110,7 +110,7 @@ def test_malformed_headers_are_400_material(hdrs):
 def test_pinned_numbers_are_the_published_pem_key():
     from cryptography.hazmat.primitives import serialization
 
-    from ossdirect.callback_auth import OSS_CALLBACK_KEY_E, OSS_CALLBACK_KEY_N, OSS_CALLBACK_PUBLIC_KEY_PEM
+    from ossdirect.oss.callback_auth import OSS_CALLBACK_KEY_E, OSS_CALLBACK_KEY_N, OSS_CALLBACK_PUBLIC_KEY_PEM
 
     numbers = serialization.load_pem_public_key(OSS_CALLBACK_PUBLIC_KEY_PEM).public_numbers()
     assert (numbers.n, numbers.e) == (OSS_CALLBACK_KEY_N, OSS_CALLBACK_KEY_E)
@@ -120,7 +120,7 @@ def test_pinned_numbers_are_the_published_pem_key():
 def test_library_callers_may_pass_headers_in_any_case_and_must_pass_bytes():
     import pytest as _pytest
 
-    from ossdirect.callback_auth import CallbackAuthError, verify_callback
+    from ossdirect.oss.callback_auth import CallbackAuthError, verify_callback
 
     with _pytest.raises(TypeError, match="raw bytes"):
         verify_callback({"authorization": "x"}, "/", "", "text body")

@@ -9,8 +9,8 @@ from urllib.parse import urlencode
 import pytest
 from support import fc_event
 
-from ossdirect.handlers import CallbackApp
-from ossdirect.records.sqlite import SqliteStore
+from ossdirect.app.handlers import CallbackApp
+from ossdirect.store.sqlite import SqliteStore
 
 DOC_AUTH = "kKQeGTRccDKyHB3H9vF+xYMSrmhMZjzzl2/kdD1ktNVgbWEfYTQG0G2SU/RaHBovRCE8OkQDjC3uG33esH2txA=="
 OSS_KEY_URL = "aHR0cDovL2dvc3NwdWJsaWMuYWxpY2RuLmNvbS9jYWxsYmFja19wdWJfa2V5X3YxLnBlbQ=="

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from devstack import LocalStack
-from ossdirect.cli import main
+from ossdirect.client.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 OSSDIRECT = shutil.which("ossdirect", path=os.path.dirname(sys.executable)) or "ossdirect"
@@ -401,7 +401,7 @@ def test_check_config_validates_like_the_cold_start(tmp_path):
     report = json.loads(out)
     assert code == 2 and report["ok"] is False
     # the same sentence the function answers with 503 ConfigInvalid
-    from ossdirect.handlers import SignatureApp
+    from ossdirect.app.handlers import SignatureApp
 
     assert report["functions"]["signature"] == SignatureApp(bad).config_error
     assert "OSSDIRECT_MAX_BYTES must be an integer" in report["functions"]["signature"]

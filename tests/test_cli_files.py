@@ -8,7 +8,7 @@ import pytest
 
 from devstack import LocalStack
 from ossdirect import Client
-from ossdirect.cli import main
+from ossdirect.client.cli import main
 
 
 @pytest.fixture(scope="module")

@@ -4,11 +4,11 @@ import types
 
 import pytest
 
-from ossdirect import credentials as creds_mod
-from ossdirect.config import ENV_NAMES, ConfigError, load_config
-from ossdirect.credentials import CredentialsUnavailable, resolve_credentials
-from ossdirect.records import open_store
-from ossdirect.records.stdout import StdoutStore
+from ossdirect.oss import credentials as creds_mod
+from ossdirect.settings import ENV_NAMES, ConfigError, load_config
+from ossdirect.oss.credentials import CredentialsUnavailable, resolve_credentials
+from ossdirect.store import open_store
+from ossdirect.store.stdout import StdoutStore
 
 BASE = {"OSSDIRECT_BUCKET": "my-bucket", "OSSDIRECT_REGION": "cn-hangzhou"}
 
@@ -118,7 +118,7 @@ def test_open_store_kinds(tmp_path):
 
 
 def test_feature_modules_variables_are_listed_with_the_others():
-    from ossdirect.auth import AUTH_ENV_NAMES
-    from ossdirect.config import ENV_NAMES
+    from ossdirect.core.auth import AUTH_ENV_NAMES
+    from ossdirect.settings import ENV_NAMES
 
     assert set(AUTH_ENV_NAMES) <= set(ENV_NAMES)

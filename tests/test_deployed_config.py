@@ -6,8 +6,8 @@ import logging
 
 from support import fc_event
 
-from ossdirect.config import config_warnings, load_config
-from ossdirect.handlers import CallbackApp, ProcessApp, SignatureApp
+from ossdirect.settings import config_warnings, load_config
+from ossdirect.app.handlers import CallbackApp, ProcessApp, SignatureApp
 
 BASE = {"OSSDIRECT_BUCKET": "photo-bucket", "OSSDIRECT_REGION": "cn-hangzhou",
         "OSSDIRECT_ALLOWED_ORIGINS": "https://app.example.com", "OSSDIRECT_CALLBACK_URL": "https://cb.example.com/"}

@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from devstack.__main__ import TOKEN_COMMAND, main
-from ossdirect.wsgi import wsgi_app
+from ossdirect.app.wsgi import wsgi_app
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -7,9 +7,9 @@ import json
 import pytest
 
 from devstack import LocalStack
-from ossdirect.cli import main
-from ossdirect.doctor import callback_url_of, name_matches, probe_without_sni, scheme_note
-from ossdirect.handlers import SignatureApp
+from ossdirect.client.cli import main
+from ossdirect.client.doctor import callback_url_of, name_matches, probe_without_sni, scheme_note
+from ossdirect.app.handlers import SignatureApp
 
 # What the record poll reports of the event path (content_type_detected) and the hook (hook_status): an
 # older deployed function without them makes doctor skip the trigger hop (one test takes them away).
@@ -338,7 +338,7 @@ def test_append_only_records_fail_hop_5_with_record_lookup_unsupported(tmp_path)
 
 
 def test_oss_error_codes_map_to_causes():
-    from ossdirect.doctor import Doctor
+    from ossdirect.client.doctor import Doctor
 
     fields = {"x-oss-credential": "STS.x/20260101/cn-beijing/oss/aliyun_v4_request"}
     host = "https://b.oss-cn-hangzhou.aliyuncs.com"

@@ -13,10 +13,10 @@ import pytest
 import requests
 from PIL import Image
 
-from ossdirect.events import (HookBusy, HookFailed, ProcessConfigError, content_verdict, load_process_settings,
+from ossdirect.core.events import (HookBusy, HookFailed, ProcessConfigError, content_verdict, load_process_settings,
                               parse_oss_event)
-from ossdirect.handlers import CallbackApp, ProcessApp
-from ossdirect.records.sqlite import SqliteStore
+from ossdirect.app.handlers import CallbackApp, ProcessApp
+from ossdirect.store.sqlite import SqliteStore
 
 
 # -- sample files -------------------------------------------------------------------------------

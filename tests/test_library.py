@@ -65,11 +65,11 @@ def test_public_api_is_lazy_and_complete():
 
 
 def test_functions_never_import_the_client_or_cli():
-    code = ("import sys; from ossdirect.handlers import SignatureApp, CallbackApp;"
+    code = ("import sys; from ossdirect.app.handlers import SignatureApp, CallbackApp;"
             "env = {'OSSDIRECT_BUCKET': 'b-bucket', 'OSSDIRECT_REGION': 'cn-hangzhou', "
             "'OSSDIRECT_RECORDS': 'stdout'};"
             "SignatureApp(env); CallbackApp(env);"
-            "print(sorted(m for m in sys.modules if m in ('ossdirect.client', 'ossdirect.cli', 'requests', 'rich')))")
+            "print(sorted(m for m in sys.modules if m in ('ossdirect.client', 'ossdirect.client.cli', 'requests', 'rich')))")
     out = subprocess.run([sys.executable, "-c", code], cwd="/", capture_output=True, text=True,
                          env=dict(os.environ, PYTHONPATH=str(ROOT / "shared")))
     assert out.returncode == 0, out.stderr
@@ -79,7 +79,7 @@ def test_functions_never_import_the_client_or_cli():
 def test_version_and_changelog_agree():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert project["version"] == ossdirect.__version__
-    assert project["scripts"] == {"ossdirect": "ossdirect.cli:console_main"}
+    assert project["scripts"] == {"ossdirect": "ossdirect.client.cli:console_main"}
     assert set(project["optional-dependencies"]["cli"]) >= {"requests>=2.31", "rich>=13"}
     changelog = (ROOT / "CHANGELOG.md").read_text()
     assert f"## {ossdirect.__version__} " in changelog or f"## [{ossdirect.__version__}]" in changelog
@@ -116,7 +116,7 @@ def test_wheel_holds_only_the_package(wheel):
               if p.is_file() and "__pycache__" not in p.parts and p.suffix in (".py", ".typed")}
     assert shipped == source and "ossdirect/py.typed" in shipped
     entry_points = zipfile.ZipFile(wheel).read(dist_info + "entry_points.txt").decode()
-    assert "ossdirect = ossdirect.cli:console_main" in entry_points
+    assert "ossdirect = ossdirect.client.cli:console_main" in entry_points
     metadata = zipfile.ZipFile(wheel).read(dist_info + "METADATA").decode()
     assert "Provides-Extra: cli" in metadata and f"Version: {ossdirect.__version__}" in metadata
 
@@ -137,7 +137,7 @@ def test_wheel_installed_in_a_fresh_virtualenv_gives_the_api_and_the_cli(wheel, 
     (site / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     script = env_dir / "bin" / "ossdirect"
     assert script.exists()
-    check = ("import ossdirect, importlib.util as u; import ossdirect.cli, ossdirect.client;"
+    check = ("import ossdirect, importlib.util as u; import ossdirect.client.cli, ossdirect.client;"
              "assert ossdirect.__file__.startswith(%r), ossdirect.__file__;"
              "[getattr(ossdirect, n) for n in ossdirect.__all__];"
              "missing = [m for m in ('emulator', 'devstack', 'tools', 'tests', 'bench', 'support') if u.find_spec(m)];"

@@ -13,9 +13,9 @@ import time
 import pytest
 from tablestore_standin import TablestoreStandIn
 
-from ossdirect.config import ConfigError
-from ossdirect.credentials import Credentials
-from ossdirect.limits import (LIMIT_ENV_NAMES, LimitSettings, LimitStoreError, SqliteLimiter, TablestoreLimiter,
+from ossdirect.settings import ConfigError
+from ossdirect.oss.credentials import Credentials
+from ossdirect.core.limits import (LIMIT_ENV_NAMES, LimitSettings, LimitStoreError, SqliteLimiter, TablestoreLimiter,
                               load_limit_settings, open_limiter, subject_for, subject_key)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -429,7 +429,7 @@ def test_setup_cli(standin, tmp_path):
 
 
 def test_sdk_is_imported_only_when_tablestore_is_configured(tmp_path):
-    code = ("import sys; from ossdirect.limits import LimitSettings, open_limiter; "
+    code = ("import sys; from ossdirect.core.limits import LimitSettings, open_limiter; "
             f"l = open_limiter(LimitSettings(forms=1, store='sqlite:///{tmp_path}/x.sqlite3')); "
             "l.spend('u', 1); print('tablestore' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,

@@ -19,10 +19,10 @@ import requests
 from support import fc_event
 
 from devstack import _FunctionServer
-from ossdirect import multipart
-from ossdirect.handlers import CallbackApp, SignatureApp
-from ossdirect.multipart import MAX_PARTS, MiB, part_length, plan
-from ossdirect.records.sqlite import SqliteStore
+from ossdirect.core import multipart
+from ossdirect.app.handlers import CallbackApp, SignatureApp
+from ossdirect.core.multipart import MAX_PARTS, MiB, part_length, plan
+from ossdirect.store.sqlite import SqliteStore
 
 SECRET = "multipart-test-hmac-secret-0123456789abcdef"
 ISSUER, AUDIENCE = "https://id.example.com/", "ossdirect-test"
@@ -444,7 +444,7 @@ def test_the_callback_turns_the_session_into_the_record_once_even_when_replayed(
     status, _, answer = stack.complete(up, stack.put_parts(up, b"0123456789"))
     assert status == 200 and answer["replayed"] is False
     # OSS retrying the same callback: the record, replayed, nothing written
-    from ossdirect.callbacks import record_from_object, write_record
+    from ossdirect.core.callbacks import record_from_object, write_record
 
     store = SqliteStore(str(stack.records_path))
     info = stack.app.multipart.oss.head_object(up["key"], photo_creds(stack))
@@ -454,7 +454,7 @@ def test_the_callback_turns_the_session_into_the_record_once_even_when_replayed(
 
 
 def photo_creds(stack):
-    from ossdirect.credentials import resolve_credentials
+    from ossdirect.oss.credentials import resolve_credentials
 
     return resolve_credentials(stack.bucket.context)
 
@@ -474,7 +474,7 @@ def test_missing_credentials_are_503(stack):
 
 
 def test_callback_var_carries_the_form_variables(stack):
-    from ossdirect.forms import Grant, callback_vars
+    from ossdirect.core.forms import Grant, callback_vars
 
     grant = Grant(stack.app.config, user="alice", payload='{"plan":"pro"}')
     values = json.loads(base64.b64decode(callback_vars("abc", "ü.mp4", grant)))

@@ -1,4 +1,4 @@
-"""ossdirect.oss: V4 header signatures equal the official SDK's, and the client over real loopback HTTP.
+"""ossdirect.oss.client: V4 header signatures equal the official SDK's, and the client over real loopback HTTP.
 
 Golden vectors: tests/vectors/oss_header_signatures.json, made by tools/golden/oss_header_vectors.py
 with alibabacloud-oss-v2 (the SDK's own SignerV4 driven by its own operations) and cross-checked with
@@ -22,9 +22,9 @@ from urllib.parse import unquote, urlsplit
 import pytest
 from support import ROOT, VECTORS
 
-from ossdirect import oss
-from ossdirect.credentials import Credentials
-from ossdirect.oss import ObjectInfo, OssClient, OssError, canonical_query, sign_v4_request
+from ossdirect.oss import client as oss
+from ossdirect.oss.credentials import Credentials
+from ossdirect.oss.client import ObjectInfo, OssClient, OssError, canonical_query, sign_v4_request
 
 GOLDEN = json.loads((VECTORS / "oss_header_signatures.json").read_text(encoding="utf-8"))
 CASES = GOLDEN["cases"]
@@ -158,7 +158,7 @@ def test_credentials_without_secret_are_refused():
 
 
 def test_import_stays_lean():
-    code = ("import sys; import ossdirect.oss; "
+    code = ("import sys; import ossdirect.oss.client; "
             "bad = [m for m in ('http.client', 'requests', 'ssl', 'xml.etree.ElementTree', 'email.parser') "
             "if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)")
     env = dict(os.environ, PYTHONPATH=str(ROOT / "shared"))

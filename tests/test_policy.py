@@ -4,7 +4,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from ossdirect.policy import PostPolicy, format_expiration
+from ossdirect.oss.policy import PostPolicy, format_expiration
 
 
 def test_expiration_is_utc_with_milliseconds():

@@ -13,11 +13,11 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 from test_events import png_bytes
 
-from ossdirect.credentials import Credentials
-from ossdirect.events import open_processor
-from ossdirect.oss_extra import list_objects
-from ossdirect.reconcile import reconcile
-from ossdirect.records.sqlite import SqliteStore
+from ossdirect.oss.credentials import Credentials
+from ossdirect.core.events import open_processor
+from ossdirect.oss.extra import list_objects
+from ossdirect.core.reconcile import reconcile
+from ossdirect.store.sqlite import SqliteStore
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -114,7 +114,7 @@ def test_reconcile_reports_exactly_the_15_and_fix_records_the_10(env, photo_buck
 def test_reconcile_reports_quarantined(env, photo_bucket):
     from test_events import HTML, oss_event
 
-    from ossdirect.handlers import ProcessApp
+    from ossdirect.app.handlers import ProcessApp
 
     photo_bucket.put("uploads/evil.png", HTML, upload_id="evil")
     photo_bucket.put("uploads/fine.png", png_bytes(), upload_id="fine")

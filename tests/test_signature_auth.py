@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from support import StaticServer, fc_event
 
 from devstack import LocalStack
-from ossdirect.handlers import SignatureApp
+from ossdirect.app.handlers import SignatureApp
 
 ISSUER, AUDIENCE = "https://id.example.com/", "ossdirect-test"
 SECRET = "test-secret-not-real"

@@ -8,11 +8,11 @@ from datetime import datetime, timezone
 import pytest
 from support import fc_event
 
-from ossdirect.forms import issue_form
-from ossdirect.handlers import SignatureApp
-from ossdirect.config import load_config
-from ossdirect.credentials import Credentials
-from ossdirect.signing import v1_signature, v4_signature
+from ossdirect.core.forms import issue_form
+from ossdirect.app.handlers import SignatureApp
+from ossdirect.settings import load_config
+from ossdirect.oss.credentials import Credentials
+from ossdirect.oss.signer import v1_signature, v4_signature
 
 ENV = {
     "OSSDIRECT_BUCKET": "photo-bucket",
@@ -268,8 +268,8 @@ def test_utc_date_is_used_even_when_local_date_differs():
 
 def test_assembled_json_is_canonical_and_equals_the_policy_builder():
     """The hand-assembled policy and answer are exactly what json.dumps(compact, non-ASCII kept) gives."""
-    from ossdirect.forms import FormIssuer
-    from ossdirect.policy import PostPolicy
+    from ossdirect.core.forms import FormIssuer
+    from ossdirect.oss.policy import PostPolicy
 
     config = load_config(dict(ENV, OSSDIRECT_SUCCESS_STATUS="201", OSSDIRECT_CALLBACK_HOST="cb.example.com",
                               OSSDIRECT_PREFIX_FORMS="true"))

@@ -6,8 +6,8 @@ import json
 import pytest
 from support import VECTORS
 
-from ossdirect.policy import PostPolicy
-from ossdirect.signing import v1_signature, v4_credential, v4_signature, v4_signing_key
+from ossdirect.oss.policy import PostPolicy
+from ossdirect.oss.signer import v1_signature, v4_credential, v4_signature, v4_signing_key
 
 GOLDEN = json.loads((VECTORS / "post_signatures.json").read_text(encoding="utf-8"))
 

@@ -10,9 +10,9 @@ import pytest
 from support import EmulatedBucket, fc_event
 from tablestore_standin import TablestoreStandIn
 
-from ossdirect.credentials import Credentials
-from ossdirect.handlers import CallbackApp, SignatureApp
-from ossdirect.records.tablestore import TablestoreStore
+from ossdirect.oss.credentials import Credentials
+from ossdirect.app.handlers import CallbackApp, SignatureApp
+from ossdirect.store.tablestore import TablestoreStore
 from tools.tablestore_setup import setup_table
 
 ROLE = Credentials("STS.function-role", "function-role-secret", "function-role-token")

@@ -18,12 +18,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from tablestore_standin import TablestoreStandIn, canonical, decode_rows, encode_row
 
-from ossdirect.credentials import Credentials
-from ossdirect.records import RECORD_FIELDS, RecordStoreError
-from ossdirect.records.chain import ChainStore
-from ossdirect.records.sls import SlsStore
-from ossdirect.records.sqlite import SqliteStore
-from ossdirect.records.tablestore import TablestoreStore
+from ossdirect.oss.credentials import Credentials
+from ossdirect.store import RECORD_FIELDS, RecordStoreError
+from ossdirect.store.chain import ChainStore
+from ossdirect.store.sls import SlsStore
+from ossdirect.store.sqlite import SqliteStore
+from ossdirect.store.tablestore import TablestoreStore
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -401,8 +401,8 @@ def test_url_and_region():
 
 
 def test_sdk_is_imported_only_when_the_backend_is_configured(tmp_path):
-    code = ("import sys; from ossdirect.records import open_store; import ossdirect.records.tablestore, "
-            "ossdirect.records.chain; open_store('sqlite:///%s/x.sqlite3'); print('tablestore' in sys.modules)"
+    code = ("import sys; from ossdirect.store import open_store; import ossdirect.store.tablestore, "
+            "ossdirect.store.chain; open_store('sqlite:///%s/x.sqlite3'); print('tablestore' in sys.modules)"
             % tmp_path)
     env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "shared"))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)

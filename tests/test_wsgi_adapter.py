@@ -7,7 +7,7 @@ import pytest
 import requests
 from werkzeug.serving import make_server
 
-from ossdirect.wsgi import environ_to_event, wsgi_app
+from ossdirect.app.wsgi import environ_to_event, wsgi_app
 
 
 @pytest.fixture

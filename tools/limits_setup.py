@@ -23,7 +23,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "shared"))
 
-from ossdirect.limits import TTL_MIN, TablestoreLimiter  # noqa: E402
+from ossdirect.core.limits import TTL_MIN, TablestoreLimiter  # noqa: E402
 
 TTL_MARGIN = 600
 
@@ -70,9 +70,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description="Create the ossdirect limits table in Tablestore (idempotent).")
     parser.add_argument("url", nargs="?", help="the OSSDIRECT_LIMITS_STORE value (default: that variable)")
     args = parser.parse_args(argv)
-    from ossdirect.config import ConfigError
-    from ossdirect.credentials import CredentialsUnavailable, resolve_credentials
-    from ossdirect.limits import LimitStoreError, load_limit_settings, open_limiter
+    from ossdirect.settings import ConfigError
+    from ossdirect.oss.credentials import CredentialsUnavailable, resolve_credentials
+    from ossdirect.core.limits import LimitStoreError, load_limit_settings, open_limiter
 
     env = dict(os.environ)
     if args.url:

@@ -18,7 +18,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "shared"))
 
-from ossdirect.records.tablestore import BY_TIME, BY_USER, INDEX_KEYS, TablestoreStore  # noqa: E402
+from ossdirect.store.tablestore import BY_TIME, BY_USER, INDEX_KEYS, TablestoreStore  # noqa: E402
 
 DEFINED = [("user", "STRING"), ("created_at", "STRING")]
 
@@ -67,7 +67,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description="Create the ossdirect Tablestore record table (idempotent).")
     parser.add_argument("url", help="the OSSDIRECT_RECORDS value: tablestore://<instance>/<table>?endpoint=...")
     args = parser.parse_args(argv)
-    from ossdirect.credentials import CredentialsUnavailable, resolve_credentials
+    from ossdirect.oss.credentials import CredentialsUnavailable, resolve_credentials
 
     try:
         credentials = resolve_credentials(None, os.environ)

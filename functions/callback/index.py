@@ -1,6 +1,6 @@
 """Function Compute 3.0 entry point (`handler: index.handler`)."""
 
-from ossdirect.handlers import CallbackApp
+from ossdirect.app.handlers import CallbackApp
 
 app = CallbackApp()  # configuration is read once, at cold start
 

@@ -1,6 +1,6 @@
 """Function Compute 3.0 entry point (`handler: index.handler`), invoked by the OSS trigger."""
 
-from ossdirect.handlers import ProcessApp
+from ossdirect.app.handlers import ProcessApp
 
 app = ProcessApp()  # configuration (and the OSSDIRECT_ON_UPLOAD hook) is read once, at cold start
 

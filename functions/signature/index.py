@@ -1,6 +1,6 @@
 """Function Compute 3.0 entry point (`handler: index.handler`)."""
 
-from ossdirect.handlers import SignatureApp
+from ossdirect.app.handlers import SignatureApp
 
 app = SignatureApp()  # configuration is read once, at cold start
 

@@ -23,12 +23,12 @@ __version__ = "0.2.0"
 
 # public name -> submodule that defines it
 _EXPORTS = {
-    "Config": "config", "ConfigError": "config", "load_config": "config",
-    "Credentials": "credentials", "resolve_credentials": "credentials",
-    "issue_form": "forms", "FormIssuer": "forms", "Grant": "forms",
-    "ApiError": "http",
-    "verify_callback": "callback_auth", "CallbackAuthError": "callback_auth",
-    "RecordStore": "records", "RecordStoreError": "records", "open_store": "records", "RECORD_FIELDS": "records",
+    "Config": "settings", "ConfigError": "settings", "load_config": "settings",
+    "Credentials": "oss.credentials", "resolve_credentials": "oss.credentials",
+    "issue_form": "core.forms", "FormIssuer": "core.forms", "Grant": "core.forms",
+    "ApiError": "app.http",
+    "verify_callback": "oss.callback_auth", "CallbackAuthError": "oss.callback_auth",
+    "RecordStore": "store", "RecordStoreError": "store", "open_store": "store", "RECORD_FIELDS": "store",
     "Client": "client", "UploadResult": "client", "UploadError": "client",
 }
 
@@ -37,13 +37,13 @@ __all__ = ["__version__", *_EXPORTS]
 if TYPE_CHECKING:  # what a type checker sees; at run time each name is imported on first use
     from typing import Any
 
-    from .callback_auth import CallbackAuthError, verify_callback
+    from .oss.callback_auth import CallbackAuthError, verify_callback
     from .client import Client, UploadError, UploadResult
-    from .config import Config, ConfigError, load_config
-    from .credentials import Credentials, resolve_credentials
-    from .forms import FormIssuer, Grant, issue_form
-    from .http import ApiError
-    from .records import RECORD_FIELDS, RecordStore, RecordStoreError, open_store
+    from .settings import Config, ConfigError, load_config
+    from .oss.credentials import Credentials, resolve_credentials
+    from .core.forms import FormIssuer, Grant, issue_form
+    from .app.http import ApiError
+    from .store import RECORD_FIELDS, RecordStore, RecordStoreError, open_store
 
 
 def __getattr__(name: str) -> Any:

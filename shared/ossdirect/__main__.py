@@ -3,7 +3,7 @@ including ``reconcile [--fix]``, which runs with the functions' configuration.""
 
 import sys
 
-from .cli import main
+from .client.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,10 +1,10 @@
 """Which settings each function gets: the one statement both s.yaml (tests/deploy/test_s_yaml.py, and what
 FC received in the rehearsal) and the local stack (devstack; tests/deploy/test_settings_parity.py) are
-checked against. Names are ossdirect.config.ENV_NAMES without the OSSDIRECT_ prefix.
+checked against. Names are ossdirect.settings.ENV_NAMES without the OSSDIRECT_ prefix.
 
 (Meant to move into the settings table the lead is building in shared/ossdirect.)"""
 
-from ossdirect.config import ENV_NAMES
+from ossdirect.settings import ENV_NAMES
 
 CALLBACK = {"BUCKET", "REGION", "PREFIX", "PUBLIC_BASE_URL", "OSS_ENDPOINT", "RECORDS", "RECORD_LOG",
             "TRUSTED_KEY_PREFIXES", "COMPAT"}

@@ -31,7 +31,7 @@ bundle = sys.argv[1]
 sys.path[:0] = [bundle, bundle + "/python"]
 import index
 from wsgiref.simple_server import WSGIRequestHandler, make_server
-from ossdirect.wsgi import wsgi_app
+from ossdirect.app.wsgi import wsgi_app
 
 class Quiet(WSGIRequestHandler):
     def log_message(self, *args):
@@ -101,7 +101,7 @@ def upload_through(python, signature, callback, workdir, *, bucket="bundle-bucke
             for p in procs:
                 p.terminate()
                 p.wait(timeout=10)
-    from ossdirect.records import open_store
+    from ossdirect.store import open_store
 
     store = open_store(f"sqlite:///{records}")
     try:

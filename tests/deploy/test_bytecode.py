@@ -52,7 +52,7 @@ def test_a_cold_start_on_a_read_only_bundle_compiles_nothing(tmp_path, wheels, v
     bundle = package.build(function, tmp_path / function, version, wheels)
     tag = "cpython-" + version.replace(".", "")
     assert (bundle / "__pycache__" / f"index.{tag}.pyc").is_file()
-    assert (bundle / "ossdirect" / "__pycache__" / f"handlers.{tag}.pyc").is_file()
+    assert (bundle / "ossdirect" / "app" / "__pycache__" / f"handlers.{tag}.pyc").is_file()
     read_only(bundle)
     try:
         seen = probe(INTERPRETERS[version], bundle)
@@ -87,4 +87,4 @@ def test_two_builds_ship_byte_identical_bytecode(tmp_path, wheels):
     assert pycs == sorted(p.relative_to(second) for p in second.rglob("*.pyc"))
     assert all((first / p).read_bytes() == (second / p).read_bytes() for p in pycs)
     # paths inside are FC's, never this machine's build directory
-    assert str(tmp_path).encode() not in (first / "ossdirect" / "__pycache__" / "handlers.cpython-310.pyc").read_bytes()
+    assert str(tmp_path).encode() not in (first / "ossdirect" / "app" / "__pycache__" / "handlers.cpython-310.pyc").read_bytes()

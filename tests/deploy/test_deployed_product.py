@@ -27,8 +27,8 @@ from test_bundle import INTERPRETERS
 from test_rehearsal import copy_project
 
 from emulator import EmulatorConfig, serve
-from ossdirect.credentials import Credentials
-from ossdirect.records.tablestore import TablestoreStore
+from ossdirect.oss.credentials import Credentials
+from ossdirect.store.tablestore import TablestoreStore
 from tools.tablestore_setup import setup_table
 
 BUCKET, REGION, PREFIX = "rehearsal-bucket", "cn-shanghai", "incoming/"

@@ -22,7 +22,7 @@ from test_bundle import INTERPRETERS, assert_alone, assert_ships_only_what_runs,
 
 from fc_standin.fc_api import ACCOUNT
 from fc_standin.rehearse import Rehearsal as CliRehearsal
-from ossdirect.config import ENV_NAMES
+from ossdirect.settings import ENV_NAMES
 
 ROOT = Path(__file__).resolve().parents[2]
 TABLESTORE = "tablestore://rehearsal-ots/upload_records?endpoint=https://rehearsal-ots.cn-shanghai.ots.aliyuncs.com"
@@ -361,7 +361,7 @@ def test_uploaded_process_zip_imports_its_handler_alone_with_the_environment_fc_
     SDK in the zip) and loads nothing from outside the zip."""
     python = INTERPRETERS["3.10"]
     code, env = unpacked["process"]
-    info = import_alone(python, code, env, "import ossdirect.records.tablestore, tablestore")
+    info = import_alone(python, code, env, "import ossdirect.store.tablestore, tablestore")
     assert_alone(info, code, "3.10")
     assert info["modules"]["tablestore"].startswith(str(code / "python")), info["modules"]["tablestore"]
     assert info["modules"]["index"] == str(code / "index.py")

@@ -11,7 +11,7 @@ import yaml
 
 from function_settings import READS, SHARED
 
-from ossdirect.config import ENV_NAMES
+from ossdirect.settings import ENV_NAMES
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = yaml.safe_load((ROOT / "s.yaml").read_text())

@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 import pytest
 from support import fc_event
 
-from ossdirect.handlers import CallbackApp
+from ossdirect.app.handlers import CallbackApp
 
 AK, SK, TOKEN = "STS.slstestid", "sls-test-secret", "sls-test-token"
 

@@ -139,7 +139,7 @@ def test_an_event_for_each_kind_of_upload(tmp_path, stub):
 
 def test_the_receiving_side_parses_what_the_emulator_sends(tmp_path, stub):
     """Contract with ossdirect's parser (the process function): the same tuples OSS would give."""
-    from ossdirect.events import parse_oss_event  # the receiving side: the contract both keep
+    from ossdirect.core.events import parse_oss_event  # the receiving side: the contract both keep
     emulator = start(tmp_path, "emu", event_targets=[stub.url])
     try:
         put = oss2_bucket(emulator).put_object("uploads/照片 a+b.png", b"x" * 5)

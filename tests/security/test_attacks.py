@@ -15,9 +15,9 @@ import pytest
 import requests
 
 from devstack import LocalStack
-from ossdirect.config import load_config
-from ossdirect.credentials import Credentials
-from ossdirect.forms import issue_form
+from ossdirect.settings import load_config
+from ossdirect.oss.credentials import Credentials
+from ossdirect.core.forms import issue_form
 
 SVG = (b'<svg xmlns="http://www.w3.org/2000/svg" onload="document.title=\'pwned\'">'
        b'<script>document.title="pwned"</script></svg>')
@@ -211,7 +211,7 @@ def test_no_redirect_without_a_callback(tmp_path):
         # the local stack's signature env sets the callback URL; override it to none
         s.signature.stop()
         from devstack import _FunctionServer
-        from ossdirect.handlers import SignatureApp
+        from ossdirect.app.handlers import SignatureApp
 
         env = s._env(OSSDIRECT_CALLBACK_URL="")
         s.signature = _FunctionServer(SignatureApp(env), "127.0.0.1", 0, "signature", s.credentials)
@@ -248,7 +248,7 @@ def test_one_prefix_form_records_at_most_one_object(tmp_path):
 
 # --- 6. Smaller ones --------------------------------------------------------------------------------
 def test_empty_prefix_is_refused_and_the_root_is_an_explicit_choice(tmp_path):
-    from ossdirect.config import ConfigError
+    from ossdirect.settings import ConfigError
 
     base = {"OSSDIRECT_BUCKET": "b-1", "OSSDIRECT_REGION": "cn-hangzhou"}
     with pytest.raises(ConfigError, match="OSSDIRECT_PREFIX"):

@@ -11,7 +11,7 @@ import tracemalloc
 import pytest
 from support import fc_event
 
-from ossdirect.handlers import CallbackApp
+from ossdirect.app.handlers import CallbackApp
 
 PINNED = "https://gosspublic.alicdn.com/callback_pub_key_v1.pem"
 

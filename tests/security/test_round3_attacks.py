@@ -12,9 +12,9 @@ import requests
 from support import fc_event
 
 from devstack import LocalStack
-from ossdirect.events import content_verdict, sniffs_as_markup
-from ossdirect.handlers import CallbackApp, SignatureApp
-from ossdirect.limits import ip_subject
+from ossdirect.core.events import content_verdict, sniffs_as_markup
+from ossdirect.app.handlers import CallbackApp, SignatureApp
+from ossdirect.core.limits import ip_subject
 
 HTML_AS_TEXT = b"<p><script>document.title='pwned'</script>"
 ANON = {"OSSDIRECT_BUCKET": "photo-bucket", "OSSDIRECT_REGION": "cn-hangzhou"}
@@ -170,7 +170,7 @@ def _create(stack, name="big.bin", size=300 << 20):
 
 
 def test_anonymous_multipart_sessions_are_bounded_per_caller_and_idle_ones_are_swept(tmp_path):
-    from ossdirect.multipart import MAX_OPEN_SESSIONS
+    from ossdirect.core.multipart import MAX_OPEN_SESSIONS
 
     with LocalStack(tmp_path, env={"OSSDIRECT_MAX_BYTES": str(1 << 30), "OSSDIRECT_CONTENT_TYPES": "video/mp4"}) as s:
         made = [_create(s, f"v{i}.mp4") for i in range(MAX_OPEN_SESSIONS)]

@@ -1,7 +1,7 @@
 """Golden OSS V4 *header* signatures from the official Python SDK ``alibabacloud-oss-v2``.
 
 Writes ``tests/vectors/oss_header_signatures.json``; ``tests/test_oss_client.py`` checks that
-``ossdirect.oss.sign_v4_request`` gives every vector byte for byte. Regenerate with::
+``ossdirect.oss.client.sign_v4_request`` gives every vector byte for byte. Regenerate with::
 
     .venv/bin/pip install 'alibabacloud-oss-v2==1.4.1' 'oss2==2.19.1'
     .venv/bin/python -m tools.golden.oss_header_vectors
@@ -16,7 +16,7 @@ the URL (path and query encoding), the headers (``x-oss-copy-source``, ``Content
 signs. Cases with ``AdditionalHeaders`` call ``SignerV4.sign`` directly, because the SDK's client does
 not pass ``Config.additional_headers`` to its signer (1.4.1).
 
-Presigned URLs (``tests/vectors/oss_presign_urls.json``, checked against ``ossdirect.oss.presign_v4_url``):
+Presigned URLs (``tests/vectors/oss_presign_urls.json``, checked against ``ossdirect.oss.client.presign_v4_url``):
 the SDK's own ``Client.presign(UploadPartRequest(...), expiration=...)`` with the same pinned-time signer,
 and, for ``x-oss-additional-headers`` (``content-length``: binding a part's size), ``SignerV4.sign`` on a
 query-auth ``SigningContext`` (``auth_method_query``), because ``presign`` does not pass

@@ -20,7 +20,7 @@
 
 const MiB = 1048576;
 
-/** The server's part size for a file of `size` bytes (shared/ossdirect/multipart.py: plan). */
+/** The server's part size for a file of `size` bytes (shared/ossdirect/core/multipart.py: plan). */
 export function partSize(size) {
   return Math.max(8 * MiB, Math.ceil(size / 10000 / MiB) * MiB);
 }

@@ -3,7 +3,7 @@ cwd /code, the function's environment and nothing else). It imports the handler 
 from /code and answers on 127.0.0.1:<free port>, printed as JSON on the first line:
 
 - kind "http": the HTTP trigger's request -> the FC 3.0 event, through the product's own adapter
-  (ossdirect.wsgi in the zip);
+  (ossdirect.app.wsgi in the zip);
 - kind "event": POST body -> handler(body, context), as FC invokes an OSS trigger's function.
 Uses only the standard library and the zip: the runtime's CPython has nothing else."""
 
@@ -19,7 +19,7 @@ kind = sys.argv[1]
 sys.path.insert(0, "/code")
 module_name, _, attr = os.environ["FC_FUNCTION_HANDLER"].rpartition(".")
 handler = getattr(importlib.import_module(module_name), attr)
-from ossdirect.wsgi import LocalContext, wsgi_app  # noqa: E402  (from the zip)
+from ossdirect.app.wsgi import LocalContext, wsgi_app  # noqa: E402  (from the zip)
 
 
 class Quiet(WSGIRequestHandler):

@@ -36,7 +36,7 @@ from datetime import datetime, timezone
 from urllib.parse import unquote
 
 from .callbacks import CORRUPT, checksum_mismatch
-from .config import is_active_content_type
+from ..settings import is_active_content_type
 from .forms import UPLOAD_ID_META
 
 log = logging.getLogger("ossdirect")
@@ -297,7 +297,7 @@ class ObjectHandle:
     def put_beside(self, suffix, data, content_type):
         """Write ``<key><suffix>`` (e.g. ``.thumb.jpg``), marked as derived from this upload, so the
         event it raises is recorded as ``derived`` (checked, never run through the hook again)."""
-        from .oss_extra import put_object
+        from ..oss.extra import put_object
 
         if "/" in suffix or not suffix:
             raise ValueError("suffix must not contain '/'")
@@ -396,7 +396,7 @@ class Processor:
 
     def _write(self, record, credentials):
         from .callbacks import write_record
-        from .http import ApiError
+        from ..app.http import ApiError
 
         try:
             return write_record(self.store, record, credentials, self.log)
@@ -441,8 +441,8 @@ class Processor:
         return stored
 
     def _quarantine(self, key, target, credentials):
-        from .oss import OssError
-        from .oss_extra import put_object_acl
+        from ..oss.client import OssError
+        from ..oss.extra import put_object_acl
 
         if not target:
             put_object_acl(self.oss, key, "private", credentials)
@@ -515,19 +515,19 @@ def _older_than(stamp, seconds):
 def open_processor(environ=None, store=None, config=None):
     """Config + process settings + store + OSS client from the environment (the function's cold start,
     and ``python -m ossdirect``). Raises ConfigError / ProcessConfigError / RecordStoreError."""
-    from .oss import OssClient
+    from ..oss.client import OssClient
 
     if config is None:
-        from .config import load_config
+        from ..settings import load_config
 
         config = load_config(environ)
     settings = load_process_settings(environ, config.prefix_static)
     if store is None:
-        from .records import open_store
+        from ..store import open_store
 
         store = open_store(config.records)
         if config.record_log:  # the authoritative store first, then the log (as the callback does)
-            from .records.chain import ChainStore
+            from ..store.chain import ChainStore
 
             store = ChainStore(store, open_store(config.record_log))
     return Processor(config, settings, store, OssClient(config.oss_endpoint, config.bucket, config.region, timeout=5.0))

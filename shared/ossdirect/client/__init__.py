@@ -314,7 +314,7 @@ class Client:
         # declare each file's CRC-64 (read once before the upload, at GB/s) and check every part's against
         # OSS's: a byte changed on the way is never a good upload (needs fastcrc, the cli extra)
         self.checksums = checksums and _crc64 is not None
-        from . import __version__
+        from .. import __version__
 
         self.user_agent = user_agent or f"ossdirect/{__version__}"
         self._local = threading.local()

@@ -41,7 +41,7 @@ import threading
 import time
 from urllib.parse import parse_qs, urlsplit
 
-from .config import PREFIX, ConfigError
+from ..settings import PREFIX, ConfigError
 
 # Every variable load_limit_settings reads, without the prefix.
 LIMIT_ENV_NAMES = ("USER_LIMITS", "LIMITS_STORE", "ANONYMOUS_LIMITS_BY_IP")
@@ -301,7 +301,7 @@ class SqliteLimiter(Limiter):
     def __init__(self, settings, path):
         super().__init__(settings)
         self.path = path
-        from .records.sqlite import ThreadConnections
+        from ..store.sqlite import ThreadConnections
 
         try:
             self._connections = ThreadConnections(path, self._setup)  # a bad path fails at start
@@ -397,7 +397,7 @@ class TablestoreLimiter(Limiter):
     ``forms``, ``bytes``, ``ends_at`` (INTEGER). Old windows are removed by the table's TTL (at least
     a day, and at least the window: ``python -m tools.limits_setup``). The SDK client, its
     credentials provider (swapped in place when STS rotates keys) and its retry policy are the
-    record store's (:class:`ossdirect.records.tablestore.TablestoreStore`), reused, not copied.
+    record store's (:class:`ossdirect.store.tablestore.TablestoreStore`), reused, not copied.
 
     A spend reads the row (``GetRow``) and writes it back conditionally; the value this instance
     last saw for a (subject, window) is kept as a guess (a small bounded map), so a subject's next
@@ -413,8 +413,8 @@ class TablestoreLimiter(Limiter):
 
     def __init__(self, settings, instance, table, endpoint, region=None, timeout=2.0):
         super().__init__(settings)
-        from .records import RecordStoreError
-        from .records.tablestore import TablestoreStore  # imports the SDK: only when configured
+        from ..store import RecordStoreError
+        from ..store.tablestore import TablestoreStore  # imports the SDK: only when configured
 
         try:
             self.store = TablestoreStore(instance, table, endpoint, region, timeout)

@@ -226,7 +226,7 @@ def load_config(environ=None, need_region=True):
           or "//" in prefix or len(prefix.encode()) > 512 or not prefix.isprintable()):
         raise ConfigError(f"{PREFIX}PREFIX must be a relative folder ending in / such as uploads/, got {prefix!r}")
 
-    from .auth import load_auth_settings  # here: auth.py imports this module
+    from .core.auth import load_auth_settings  # here: auth.py imports this module
 
     auth = load_auth_settings(env)
     # Per-user folders: {sub} (or any claim) in the prefix is filled per request from the verified token.

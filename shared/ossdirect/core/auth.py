@@ -35,9 +35,9 @@ import re
 import unicodedata
 from urllib.parse import urlsplit
 
-from .config import PREFIX, ConfigError
+from ..settings import PREFIX, ConfigError
 from .forms import MAX_PAYLOAD_BYTES, Grant
-from .http import ApiError
+from ..app.http import ApiError
 
 log = logging.getLogger("ossdirect")
 

@@ -29,7 +29,7 @@ import time
 from collections import namedtuple
 from urllib.parse import quote
 
-from .signing import V4_ALGORITHM, V4_TERMINATOR, normalize_region, v4_signing_key
+from .signer import V4_ALGORITHM, V4_TERMINATOR, normalize_region, v4_signing_key
 
 __all__ = ["OssClient", "OssError", "ObjectInfo", "PartInfo", "sign_v4_request", "presign_v4_query", "canonical_query",
            "UNSIGNED_PAYLOAD"]

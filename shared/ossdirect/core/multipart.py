@@ -33,8 +33,8 @@ anything that does not fit is refused and the upload aborted.
 import json
 import time
 
-from .credentials import CredentialsUnavailable, resolve_credentials
-from .http import ApiError, json_response, json_text_response
+from ..oss.credentials import CredentialsUnavailable, resolve_credentials
+from ..app.http import ApiError, json_response, json_text_response
 
 MiB = 1 << 20
 MIN_PART = 100 * 1024  # OSS: every part but the last
@@ -140,7 +140,7 @@ class MultipartRoutes:
     """The ``/multipart`` routes of one :class:`ossdirect.handlers.SignatureApp`."""
 
     def __init__(self, app):
-        from .oss import OssClient
+        from ..oss.client import OssClient
 
         self.app = app
         self.config = config = app.config
@@ -215,7 +215,7 @@ class MultipartRoutes:
             raise
 
     def _store_call(self, method, *args):
-        from .records import RecordStoreError
+        from ..store import RecordStoreError
 
         try:
             return getattr(self._store_obj, method)(*args)
@@ -224,7 +224,7 @@ class MultipartRoutes:
                 from None
 
     def _oss_call(self, what, method, *args, **kwargs):
-        from .oss import OssError
+        from ..oss.client import OssError
 
         try:
             return getattr(self.oss, method)(*args, **kwargs)
@@ -257,7 +257,7 @@ class MultipartRoutes:
 
     def create(self, request, grant, context, cors, extra):
         from .forms import declared_crc64, initiate_headers, resolve_content_type, resolve_key
-        from .records import new_record_id
+        from ..store import new_record_id
 
         config = self.config
         params = {k: v for k, v in request.query.items() if k in CREATE_PARAMS}
@@ -301,7 +301,7 @@ class MultipartRoutes:
             "source": "multipart", "status": UPLOADING, "user": grant.user, "payload": grant.payload,
             "multipart_id": oss_id, "client_ip": caller_ip, "updated_at": _now(),
         }
-        from .records import RecordStoreError
+        from ..store import RecordStoreError
 
         try:
             _, created = store.put(record, creds if store.needs_credentials else None)
@@ -427,7 +427,7 @@ class MultipartRoutes:
                              creds if store.needs_credentials else None)
 
     def _abort_quietly(self, key, oss_id, creds):
-        from .oss import OssError
+        from ..oss.client import OssError
 
         try:
             self.oss.abort_multipart_upload(key, oss_id, creds)
@@ -501,7 +501,7 @@ class MultipartRoutes:
         if config.callback_url:
             headers["x-oss-callback"] = self.app.issuer.callback_b64
             headers["x-oss-callback-var"] = callback_vars(session["upload_id"], session.get("filename") or "", grant)
-        from .oss import OssError
+        from ..oss.client import OssError
 
         try:
             answer = self.oss.complete_multipart_upload(key, oss_id, [(n, held[n].etag) for n in range(1, count + 1)],
@@ -517,7 +517,7 @@ class MultipartRoutes:
         location = object_url(config, key)
         common = {"location": location, "key": key, "upload_id": session["upload_id"]}
         if answer.status == 203:  # stored; OSS could not get the callback's answer
-            from .oss import _error_from
+            from ..oss.client import _error_from
 
             err = _error_from(203, "", answer.headers, answer.body)
             return 203, dict(common, ok=False, recorded=False, code="CallbackFailed",

@@ -50,7 +50,7 @@ def _index_records(store, credentials, page_size):
 
 def reconcile(processor, credentials, fix=False, page_size=1000, report=None):
     """Run one reconciliation; ``report(finding_dict)`` is called per finding. Returns the summary."""
-    from .oss_extra import iter_objects
+    from ..oss.extra import iter_objects
 
     store, oss, prefix = processor.store, processor.oss, processor.config.prefix_static
     if not hasattr(store, "list_records"):
@@ -114,7 +114,7 @@ def main(argv=None):
     parser.add_argument("--page-size", type=int, default=1000, help="keys per ListObjectsV2 call and records per page")
     args = parser.parse_args(argv)
 
-    from .credentials import resolve_credentials
+    from ..oss.credentials import resolve_credentials
     from .events import open_processor
 
     processor = open_processor()

@@ -15,9 +15,9 @@ from datetime import datetime, timezone
 from urllib.parse import parse_qs, quote, unquote
 
 from .forms import CRC64_META, FILENAME_META, PAYLOAD_META, UPLOAD_ID_META, USER_META, display_name
-from .http import ApiError
-from .oss import OssError
-from .records import RecordStoreError, new_record_id
+from ..app.http import ApiError
+from ..oss.client import OssError
+from ..store import RecordStoreError, new_record_id
 
 MAX_CALLBACK_BODY = 64 * 1024
 _META_UPLOAD_ID = UPLOAD_ID_META[len("x-oss-meta-"):]
@@ -155,7 +155,7 @@ def handle_callback(config, store, oss, request, credentials, key_cache=None, lo
     """Verify, confirm, record; return the JSON OSS relays to the uploader. ``credentials`` may be a
     function that returns them: it is called only once OSS's signature has been verified."""
     # here, not at the top: the process function shares this module's recording path, not the RSA check
-    from .callback_auth import CallbackAuthError, verify_callback
+    from ..oss.callback_auth import CallbackAuthError, verify_callback
 
     try:
         verify_callback(request.headers, request.path, request.raw_query, request.body,

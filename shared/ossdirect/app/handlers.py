@@ -10,8 +10,8 @@ import logging
 import os
 import time
 
-from .config import ConfigError, load_config
-from .credentials import CredentialsUnavailable, resolve_credentials
+from ..settings import ConfigError, load_config
+from ..oss.credentials import CredentialsUnavailable, resolve_credentials
 from .http import ApiError, cors_headers, error_response, json_response, json_text_response, parse_event
 
 log = logging.getLogger("ossdirect")
@@ -41,7 +41,7 @@ class _App:
         except ConfigError as exc:
             self.config, self.config_error = None, str(exc)
             log.error(json.dumps({"fn": self.fn, "config_error": self.config_error}))
-        from .config import config_warnings
+        from ..settings import config_warnings
 
         for warning in config_warnings(os.environ if environ is None else environ, self.config, self.fn):
             log.warning(json.dumps({"fn": self.fn, "warning": warning}))
@@ -85,8 +85,8 @@ class SignatureApp(_App):
 
     def __init__(self, environ=None):
         super().__init__(environ)
-        from .auth import authorize, load_authorizer
-        from .forms import FormIssuer, new_upload_id  # imported per app, so the callback never loads it
+        from ..core.auth import authorize, load_authorizer
+        from ..core.forms import FormIssuer, new_upload_id  # imported per app, so the callback never loads it
 
         self.issuer = FormIssuer(self.config) if self.config else None
         self.new_upload_id = new_upload_id
@@ -104,7 +104,7 @@ class SignatureApp(_App):
                                      "that needs a signed-in user (OSSDIRECT_AUTH=jwt)")
                 log.error(json.dumps({"fn": self.fn, "config_error": self.config_error}))
             if self.config.auth.enabled:
-                from .jwt_check import Authenticator  # only with sign-in on: PyJWT and the JWKS cache
+                from ..core.jwt_check import Authenticator  # only with sign-in on: PyJWT and the JWKS cache
 
                 self.authenticator = Authenticator(self.config.auth)
             else:
@@ -115,7 +115,7 @@ class SignatureApp(_App):
         if request is None:
             return None
         if not self.config:  # misconfigured: still let the allowed page read the sentence
-            from .config import lenient_origins
+            from ..settings import lenient_origins
 
             return cors_headers(lenient_origins(self.environ), request.header("origin"), self.methods)
         return cors_headers(self.config.allowed_origins, request.header("origin"), self.methods)
@@ -127,13 +127,13 @@ class SignatureApp(_App):
             raise ApiError(403, "OriginNotAllowed", "this origin may not request upload forms")
         if request.method == "OPTIONS":  # preflights carry no token: never authenticated
             return {"statusCode": 204, "headers": cors or {}, "isBase64Encoded": False, "body": ""}, {}
-        # --- multipart uploads (shared/ossdirect/multipart.py): /multipart[/<uploadId>[/parts|/<n>|/complete]] ---
+        # --- multipart uploads (shared/ossdirect/core/multipart.py): /multipart[/<uploadId>[/parts|/<n>|/complete]] ---
         head, found, rest = request.path.partition("/multipart")
         if found and (not rest or rest.startswith("/")):
             claims = self.authenticator.authenticate(request.headers) if self.authenticator is not None else None
             grant = self.authorize(self.config, request, claims, self.authorizer)
             if getattr(self, "multipart", None) is None:
-                from .multipart import MultipartRoutes
+                from ..core.multipart import MultipartRoutes
 
                 self.multipart = MultipartRoutes(self)
             return self.multipart.handle(request, rest, grant, context, cors)
@@ -169,7 +169,7 @@ class SignatureApp(_App):
     def _open_limiter(self):
         if not (self.environ if self.environ is not None else os.environ).get("OSSDIRECT_USER_LIMITS", "").strip():
             return None  # no allowances configured: limits.py is never loaded
-        from .limits import load_limit_settings, open_limiter
+        from ..core.limits import load_limit_settings, open_limiter
 
         try:
             settings = load_limit_settings(self.environ)
@@ -186,7 +186,7 @@ class SignatureApp(_App):
 
     def _limit_call(self, method, request, user, *args):
         """Run limiter.spend/peek for this caller (signed-in user, else client IP); None if nobody to count."""
-        from .limits import LimitStoreError, subject_for
+        from ..core.limits import LimitStoreError, subject_for
 
         subject = subject_for(self.limiter.settings, user, request.source_ip)
         if subject is None:
@@ -225,14 +225,14 @@ class SignatureApp(_App):
             raise ApiError(503, "CredentialsUnavailable", "the function has no credentials") from None
         service = getattr(self, "_file_service", None)
         if service is None:
-            from .files import FileService
-            from .oss import OssClient
+            from ..core.files import FileService
+            from ..oss.client import OssClient
 
             service = self._file_service = FileService(
                 self.config, self._record_store(), OssClient(self.config.oss_endpoint, self.config.bucket,
                                                              self.config.region, timeout=5.0),
                 OssClient(self.config.upload_host, self.config.bucket, self.config.region))
-        from .records import RecordStoreError
+        from ..store import RecordStoreError
 
         try:
             if not segments:
@@ -262,7 +262,7 @@ class SignatureApp(_App):
                 creds = resolve_credentials(context)
             except CredentialsUnavailable:
                 raise ApiError(503, "CredentialsUnavailable", "the function has no credentials") from None
-        from .records import RecordStoreError
+        from ..store import RecordStoreError
 
         try:
             found = store.get(upload_id, creds)
@@ -282,7 +282,7 @@ class SignatureApp(_App):
                            "this route needs records every instance shares, and OSSDIRECT_RECORDS is a SQLite file "
                            "each Function Compute instance keeps to itself: set tablestore://<instance>/<table>")
         if getattr(self, "_store", None) is None:  # opened on first use: forms never pay for it
-            from .records import RecordStoreError, open_store
+            from ..store import RecordStoreError, open_store
 
             try:
                 self._store = open_store(self.config.records)
@@ -316,9 +316,9 @@ class CallbackApp(_App):
 
     def __init__(self, environ=None, store=None):
         super().__init__(environ)
-        from .callback_auth import KeyCache
-        from .callbacks import handle_callback  # cryptography: only the callback pays for it
-        from .oss import OssClient
+        from ..oss.callback_auth import KeyCache
+        from ..core.callbacks import handle_callback  # cryptography: only the callback pays for it
+        from ..oss.client import OssClient
 
         self.handle_callback = handle_callback
         self.key_cache = KeyCache()  # one per instance, bounded
@@ -326,12 +326,12 @@ class CallbackApp(_App):
         if self.config:
             self.oss = OssClient(self.config.oss_endpoint, self.config.bucket, self.config.region)
         if self.config and store is None:
-            from .records import RecordStoreError, open_store
+            from ..store import RecordStoreError, open_store
 
             try:
                 self.store = open_store(self.config.records)
                 if self.config.record_log:  # the authoritative store first, then the log
-                    from .records.chain import ChainStore
+                    from ..store.chain import ChainStore
 
                     self.store = ChainStore(self.store, open_store(self.config.record_log))
             except (RecordStoreError, OSError) as exc:
@@ -365,8 +365,8 @@ class ProcessApp(_App):
         super().__init__(environ)
         self.processor = None
         if self.config:
-            from .events import ProcessConfigError, open_processor
-            from .records import RecordStoreError
+            from ..core.events import ProcessConfigError, open_processor
+            from ..store import RecordStoreError
 
             try:
                 self.processor = open_processor(environ, store, self.config)

@@ -11,7 +11,7 @@ depends on the client's connection pool. Failures raise :class:`ossdirect.oss.Os
 from collections import namedtuple
 from urllib.parse import quote
 
-from .oss import OssError, sign_v4_request
+from .client import OssError, sign_v4_request
 
 USER_AGENT = "ossdirect/0.1"
 

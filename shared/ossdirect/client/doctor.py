@@ -511,7 +511,7 @@ class Doctor:
             self.add("M multipart", SKIP, "/limits publishes no multipart_threshold: multipart uploads are off "
                      "(they need shared records)")
             return
-        from .multipart import MIN_PART
+        from ..core.multipart import MIN_PART
 
         max_bytes = int(limits.get("max_bytes") or 0)
         step = "create"

@@ -14,7 +14,7 @@ stay private. Deleting removes the object (DeleteObject with the function's role
 import time
 from urllib.parse import quote
 
-from .http import ApiError
+from ..app.http import ApiError
 
 LISTED = ("upload_id", "key", "size", "content_type", "filename", "created_at", "status", "payload")
 GONE = ("uploading", "aborted", "deleted")  # not (or no longer) a file
@@ -74,7 +74,7 @@ class FileService:
                 "upload_id": upload_id}
 
     def delete(self, upload_id, user, creds):
-        from .oss import OssError
+        from ..oss.client import OssError
 
         found = self._own(upload_id, user, creds)
         try:

@@ -21,10 +21,10 @@ from functools import lru_cache
 from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
 
-from .config import JSON_BODY_TYPE, MAX_FORM_OBJECT, type_admitted
-from .http import ApiError
-from .policy import JsonTemplate, PostPolicy, Slot, format_expiration, json_values
-from .signing import V4_ALGORITHM, v1_signature, v4_credential, v4_signature
+from ..settings import JSON_BODY_TYPE, MAX_FORM_OBJECT, type_admitted
+from ..app.http import ApiError
+from ..oss.policy import JsonTemplate, PostPolicy, Slot, format_expiration, json_values
+from ..oss.signer import V4_ALGORITHM, v1_signature, v4_credential, v4_signature
 
 UPLOAD_ID_FIELD = "x:upload_id"
 FILENAME_FIELD = "x:filename"

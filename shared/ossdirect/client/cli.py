@@ -96,8 +96,8 @@ class _SafeStream:
 
 def _upload(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     try:
-        from .client import AUTH as K_AUTH
-        from .client import NETWORK, UNAVAILABLE, Client, UploadError, UploadResult
+        from . import AUTH as K_AUTH
+        from . import NETWORK, UNAVAILABLE, Client, UploadError, UploadResult
     except ImportError as exc:  # pragma: no cover - depends on the environment
         _say(err, f"ossdirect upload needs the cli extra ({exc}): install it with pip install 'ossdirect[cli]'.")
         return USAGE
@@ -238,7 +238,7 @@ def _files_client(args: argparse.Namespace, err: IO[str]) -> Any:
         _say(err, f"ossdirect {args.command}: your files are listed per signed-in user: pass a token with "
                   "--token TOKEN or set OSSDIRECT_TOKEN.")
         return None
-    from .client import Client
+    from . import Client
 
     return Client(args.signature_url, token=args.token)
 
@@ -255,7 +255,7 @@ def _files_failure(args: argparse.Namespace, err: IO[str], error: Any, what: str
 
 
 def _ls(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
-    from .client import UploadError
+    from . import UploadError
 
     client = _files_client(args, err)
     if client is None:
@@ -276,7 +276,7 @@ def _ls(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
 
 
 def _get(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
-    from .client import UploadError
+    from . import UploadError
 
     client = _files_client(args, err)
     if client is None:
@@ -300,7 +300,7 @@ def _get(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
 
 
 def _rm(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
-    from .client import UploadError
+    from . import UploadError
 
     client = _files_client(args, err)
     if client is None:
@@ -570,7 +570,7 @@ def _duration(seconds: float) -> str:
 def explain_policy(policy: dict[str, Any], form: dict[str, Any] | None = None,
                    now: datetime | None = None) -> dict[str, Any]:
     """What a policy allows, in plain words, and the risks: ``{"allows": [...], "warnings": [...]}``."""
-    from .config import is_active_content_type
+    from ..settings import is_active_content_type
 
     conds = _conditions(policy)
     allows: list[str] = []
@@ -767,7 +767,7 @@ class _NotOpened:
 def check_config(environ: dict[str, str] | None = None, functions: Sequence[str] = FUNCTIONS) -> dict[str, Any]:
     """Build each function's app from the environment exactly as its cold start does (the record store
     is not opened); ``{"functions": {name: error or None}, "warnings": [...], "settings": {...}}``."""
-    from . import handlers
+    from ..app import handlers
 
     env = dict(os.environ if environ is None else environ)
     warnings: list[str] = []
@@ -822,7 +822,7 @@ def _unset(error: str) -> str:
 
 
 def _env_names() -> set[str]:
-    from .config import ENV_NAMES
+    from ..settings import ENV_NAMES
 
     return set(ENV_NAMES)
 
@@ -874,7 +874,7 @@ def read_captured(data: bytes) -> CapturedRequest:
     if stripped.startswith(b"{"):
         obj = json.loads(stripped.decode("utf-8"))
         if "requestContext" in obj or "rawPath" in obj or "queryParameters" in obj:
-            from .http import parse_event
+            from ..app.http import parse_event
 
             r = parse_event(obj)
             return CapturedRequest(r.method, r.path, r.raw_query, r.headers, r.body, dict(r.query))
@@ -908,7 +908,7 @@ def verify_captured(req: CapturedRequest, trusted_prefixes: Sequence[str] = ()) 
     """``{"valid": bool, "reason": str, "hints": [...], "key_url": str, "body": {...}}``."""
     from urllib.parse import parse_qsl, quote, unquote, urlencode
 
-    from .callback_auth import CallbackAuthError, KeyCache, verify_callback
+    from ..oss.callback_auth import CallbackAuthError, KeyCache, verify_callback
 
     trusted = tuple(trusted_prefixes)
     cache = KeyCache()
@@ -1069,10 +1069,10 @@ complete -o filenames -F _ossdirect ossdirect
 
 
 def _reconcile(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
-    from .reconcile import main as reconcile_main
+    from ..core.reconcile import main as reconcile_main
 
-    from .config import ConfigError
-    from .credentials import CredentialsUnavailable
+    from ..settings import ConfigError
+    from ..oss.credentials import CredentialsUnavailable
 
     try:
         code: int = reconcile_main(list(args.rest))
@@ -1115,7 +1115,7 @@ class _Formatter(argparse.HelpFormatter):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from .. import __version__
 
     parser = argparse.ArgumentParser(
         prog="ossdirect", formatter_class=_Formatter,

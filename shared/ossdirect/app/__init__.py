@@ -1,0 +1,1 @@
+"""The edge: Function Compute events in, HTTP answers out."""

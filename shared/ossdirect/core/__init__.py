@@ -1,0 +1,1 @@
+"""The product's rules: forms, sign-in, limits, callbacks, multipart, files, events."""

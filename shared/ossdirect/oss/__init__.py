@@ -1,0 +1,1 @@
+"""Alibaba Cloud OSS wire protocol: signer, credentials, client."""

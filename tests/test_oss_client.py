@@ -22,9 +22,10 @@ from urllib.parse import unquote, urlsplit
 import pytest
 from support import ROOT, VECTORS
 
-from ossdirect.oss import client as oss
+from ossdirect.oss import transport
 from ossdirect.oss.credentials import Credentials
-from ossdirect.oss.client import ObjectInfo, OssClient, OssError, canonical_query, sign_v4_request
+from ossdirect.oss.client import ObjectInfo, OssClient, OssError
+from ossdirect.oss.signer import canonical_query, sign_v4_request
 
 GOLDEN = json.loads((VECTORS / "oss_header_signatures.json").read_text(encoding="utf-8"))
 CASES = GOLDEN["cases"]
@@ -390,7 +391,7 @@ def fake():
 @pytest.fixture(autouse=True)
 def _fresh_connections():
     """Each test starts without pooled connections in this thread."""
-    conns = getattr(oss._tls, "conns", None)
+    conns = getattr(transport._tls, "conns", None)
     if conns:
         for conn in conns.values():
             conn.close()
@@ -729,3 +730,56 @@ def test_multipart_calls_against_the_emulator(photo_bucket):
         again = client.initiate_multipart_upload(key, creds)
         client.complete_multipart_upload(key, again, [(1, "x")], creds, {"x-oss-forbid-overwrite": "true"})
     assert err.value.status in (400, 409)
+
+
+# -- the layers: a pure signer, one transport, the operations the process function and reconcile use --
+
+
+def test_the_signer_and_the_form_path_load_no_transport():
+    code = ("import sys; import ossdirect.oss.signer, ossdirect.core.forms; "
+            "bad = [m for m in ('ossdirect.oss.transport', 'ossdirect.oss.client', 'http.client', 'requests', 'ssl', "
+            "'xml.etree.ElementTree') if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)")
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "shared"))
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not (ROOT / "shared/ossdirect/oss/extra.py").exists()  # one transport: no second one beside it
+
+
+def test_every_operation_shares_one_pooled_connection_and_one_error_parser(fake):
+    _store(fake)
+    client = fake.client()
+    assert client.head_object(KEY, AK).size > 0
+    with pytest.raises(OssError) as err:  # PutObjectAcl: the same pool, the same parser as HEAD's
+        client.put_object_acl("deny/a.png", "private", AK)
+    e = err.value
+    assert (e.status, e.code, e.ec, e.request_id) == (403, "AccessDenied", "0003-00000001", "5C3D9175B6FC201293AD4890")
+    with pytest.raises(OssError) as err:
+        client.put_object("boom", b"data", STS)
+    assert (err.value.status, err.value.code) == (500, "InternalError")
+    assert fake.connections == 1 and len({r["connection"] for r in fake.requests}) == 1
+    acl = fake.requests[1]
+    assert acl["method"] == "PUT" and acl["path"].endswith("/deny/a.png?acl") and \
+        acl["headers"]["x-oss-object-acl"] == "private"
+    assert fake.requests[2]["headers"]["Content-Length"] == "4"
+
+
+def test_put_acl_list_and_iterate_against_the_emulator(photo_bucket):
+    creds = Credentials(photo_bucket.AK, photo_bucket.SK, photo_bucket.TOKEN, "test")
+    client = OssClient(photo_bucket.bucket_url, photo_bucket.bucket, "cn-hangzhou")
+    keys = ["uploads/a b+c.png", "uploads/日本語 <&>.png", "uploads/x%41.png", "other/z.txt"]
+    etags = {key: client.put_object(key, key.encode(), creds, "text/plain", {"x-oss-meta-user": "ann"})
+             for key in keys}
+    assert all(len(etag) == 32 for etag in etags.values())
+    info = client.head_object(keys[1], creds)
+    assert (info.size, info.etag, info.content_type, info.metadata) == (
+        len(keys[1].encode()), etags[keys[1]], "text/plain", {"user": "ann"})
+    client.put_object_acl(keys[0], "private", creds)
+    assert photo_bucket.sdk.get_object_acl(keys[0]).acl == "private"
+    with pytest.raises(OssError) as err:
+        client.put_object_acl("uploads/none.png", "private", creds)
+    assert (err.value.status, err.value.code) == (404, "NoSuchKey")
+    page = client.list_objects("uploads/", creds, max_keys=2)
+    assert len(page.objects) == 2 and page.next_token
+    listed = list(client.iter_objects("uploads/", creds, page_size=1))
+    assert sorted(o.key for o in listed) == sorted(keys[:3])
+    assert {o.key: o.etag for o in listed} == {k: etags[k] for k in keys[:3]}

@@ -15,7 +15,6 @@ from test_events import png_bytes
 
 from ossdirect.oss.credentials import Credentials
 from ossdirect.core.events import open_processor
-from ossdirect.oss.extra import list_objects
 from ossdirect.core.reconcile import reconcile
 from ossdirect.store.sqlite import SqliteStore
 
@@ -146,9 +145,9 @@ def test_list_objects_decodes_any_key(env, photo_bucket):
     for key in odd:
         photo_bucket.put(key, b"x")
     processor = open_processor(env)
-    page = list_objects(processor.oss, "uploads/", creds_of(photo_bucket), max_keys=2)
+    page = processor.oss.list_objects("uploads/", creds_of(photo_bucket), max_keys=2)
     assert len(page.objects) == 2 and page.next_token
-    rest = list_objects(processor.oss, "uploads/", creds_of(photo_bucket), page.next_token)
+    rest = processor.oss.list_objects("uploads/", creds_of(photo_bucket), page.next_token)
     assert sorted(o.key for o in page.objects + rest.objects) == sorted(odd) and rest.next_token is None
     assert all(o.size == 1 and len(o.etag) == 32 for o in rest.objects)
 

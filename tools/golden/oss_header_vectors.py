@@ -1,7 +1,7 @@
 """Golden OSS V4 *header* signatures from the official Python SDK ``alibabacloud-oss-v2``.
 
 Writes ``tests/vectors/oss_header_signatures.json``; ``tests/test_oss_client.py`` checks that
-``ossdirect.oss.client.sign_v4_request`` gives every vector byte for byte. Regenerate with::
+``ossdirect.oss.signer.sign_v4_request`` gives every vector byte for byte. Regenerate with::
 
     .venv/bin/pip install 'alibabacloud-oss-v2==1.4.1' 'oss2==2.19.1'
     .venv/bin/python -m tools.golden.oss_header_vectors

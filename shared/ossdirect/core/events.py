@@ -297,13 +297,11 @@ class ObjectHandle:
     def put_beside(self, suffix, data, content_type):
         """Write ``<key><suffix>`` (e.g. ``.thumb.jpg``), marked as derived from this upload, so the
         event it raises is recorded as ``derived`` (checked, never run through the hook again)."""
-        from ..oss.extra import put_object
-
         if "/" in suffix or not suffix:
             raise ValueError("suffix must not contain '/'")
         key = self.key + suffix
-        put_object(self._p.oss, key, data, self._creds, content_type,
-                   {DERIVED_META: self.upload_id or "", "x-oss-object-acl": "default"})
+        self._p.oss.put_object(key, data, self._creds, content_type,
+                               {DERIVED_META: self.upload_id or "", "x-oss-object-acl": "default"})
         return key
 
 
@@ -442,10 +440,9 @@ class Processor:
 
     def _quarantine(self, key, target, credentials):
         from ..oss.client import OssError
-        from ..oss.extra import put_object_acl
 
         if not target:
-            put_object_acl(self.oss, key, "private", credentials)
+            self.oss.put_object_acl(key, "private", credentials)
             return
         try:  # the copy is private whatever the bucket's ACL; metadata (upload id...) travels with it
             self.oss.copy_object(key, target, credentials, {"x-oss-object-acl": "private"})

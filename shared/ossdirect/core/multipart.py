@@ -517,7 +517,7 @@ class MultipartRoutes:
         location = object_url(config, key)
         common = {"location": location, "key": key, "upload_id": session["upload_id"]}
         if answer.status == 203:  # stored; OSS could not get the callback's answer
-            from ..oss.client import _error_from
+            from ..oss.transport import error_from as _error_from
 
             err = _error_from(203, "", answer.headers, answer.body)
             return 203, dict(common, ok=False, recorded=False, code="CallbackFailed",

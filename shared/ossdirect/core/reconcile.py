@@ -50,8 +50,6 @@ def _index_records(store, credentials, page_size):
 
 def reconcile(processor, credentials, fix=False, page_size=1000, report=None):
     """Run one reconciliation; ``report(finding_dict)`` is called per finding. Returns the summary."""
-    from ..oss.extra import iter_objects
-
     store, oss, prefix = processor.store, processor.oss, processor.config.prefix_static
     if not hasattr(store, "list_records"):
         raise ValueError("this record store cannot list records (use sqlite or tablestore)")
@@ -59,7 +57,7 @@ def reconcile(processor, credentials, fix=False, page_size=1000, report=None):
     summary = {"objects": 0, "records": 0, "unrecorded": 0, "missing": 0, "quarantined": 0, "fixed": 0}
     db, path, summary["records"] = _index_records(store, credentials, page_size)
     try:
-        for obj in iter_objects(oss, prefix, credentials, page_size):
+        for obj in oss.iter_objects(prefix, credentials, page_size):
             summary["objects"] += 1
             rows = db.execute("SELECT rowid, status FROM rec WHERE key=?", (obj.key,)).fetchall()
             if rows:

@@ -8,6 +8,8 @@ anything else would let a caller sign with its own key (and is an SSRF).
 OSS's published key is pinned, so verification needs no network.
 """
 
+from __future__ import annotations
+
 import binascii
 import re
 import threading
@@ -18,6 +20,13 @@ from urllib.parse import unquote, urlsplit
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any, Optional
+
+    PublicKey = Any  # what verify() is called on: an RSA key (OSS's), or whatever a trusted URL served
 
 # https://gosspublic.alicdn.com/callback_pub_key_v1.pem (RSA-512, as OSS publishes it).
 OSS_CALLBACK_PUBLIC_KEY_PEM = b"""-----BEGIN PUBLIC KEY-----
@@ -38,12 +47,12 @@ FETCH_TIMEOUT_SECONDS = 2.0
 class CallbackAuthError(Exception):
     """The callback is not from OSS. ``malformed`` tells 400 (bad headers) from 403."""
 
-    def __init__(self, message, malformed=False):
+    def __init__(self, message: str, malformed: bool = False) -> None:
         super().__init__(message)
         self.malformed = malformed
 
 
-def string_to_sign(path, raw_query, body):
+def string_to_sign(path: str, raw_query: str, body: bytes) -> bytes:
     if "%" in path:
         path = unquote(path)
     query = "?" + raw_query if raw_query else ""
@@ -53,7 +62,7 @@ def string_to_sign(path, raw_query, body):
 _BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 
 
-def _b64(value, what):
+def _b64(value: str, what: str) -> bytes:
     if len(value) % 4 == 0 and _BASE64.fullmatch(value):
         return binascii.a2b_base64(value)
     raise CallbackAuthError(f"{what} is not valid base64", malformed=True)
@@ -65,7 +74,7 @@ CACHE_SIZE = 8  # key URLs in use at once: OSS's one, perhaps a rotated one, the
 FETCH_INTERVAL_SECONDS = 1.0  # at most one fetch of an unknown key URL per second, whatever callers send
 
 
-def check_key_url(url, trusted_prefixes=()):
+def check_key_url(url: str, trusted_prefixes: tuple[str, ...] = ()) -> str:
     """The canonical form of a key URL we trust, or :class:`CallbackAuthError`.
 
     OSS's key host (any path, always fetched over HTTPS) or an explicitly trusted prefix; never a
@@ -82,8 +91,14 @@ def check_key_url(url, trusted_prefixes=()):
     raise CallbackAuthError("public key URL is not trusted")
 
 
-class _Lru(OrderedDict):
-    def remember(self, key, value):
+if TYPE_CHECKING:
+    _LruBase = OrderedDict[str, Any]
+else:
+    _LruBase = OrderedDict
+
+
+class _Lru(_LruBase):
+    def remember(self, key: str, value: Any) -> None:
         self[key] = value
         self.move_to_end(key)
         while len(self) > CACHE_SIZE:
@@ -96,20 +111,20 @@ class KeyCache:
     Nothing a caller sends can grow it: both maps are bounded, keyed by canonical URL or by a header
     value that already verified a signature."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.keys = _Lru()  # canonical key URL -> key
         self.by_header = _Lru()  # x-oss-pub-key-url value -> (trusted prefixes, key); only after a good signature
-        self._pinned = None
+        self._pinned: Optional[PublicKey] = None
         self._last_fetch = 0.0
-        self._fetching = {}  # canonical URL -> Event, while its one fetch runs
+        self._fetching: dict[str, threading.Event] = {}  # canonical URL -> Event, while its one fetch runs
         self._lock = threading.Lock()  # guards the maps and the fetch budget, never held across a fetch
 
-    def pinned(self):
+    def pinned(self) -> PublicKey:
         if self._pinned is None:
             self._pinned = rsa.RSAPublicNumbers(OSS_CALLBACK_KEY_E, OSS_CALLBACK_KEY_N).public_key()
         return self._pinned
 
-    def get(self, canonical_url):
+    def get(self, canonical_url: str) -> PublicKey:
         if canonical_url == PINNED_KEY_URL:
             return self.pinned()
         with self._lock:
@@ -144,7 +159,7 @@ class KeyCache:
             fetching.set()
 
 
-def _fetch_key(url):
+def _fetch_key(url: str) -> PublicKey:
     """GET a PEM public key: one request, no redirects, 2 s, 16 KB at most."""
     import http.client  # only for keys other than OSS's pinned one: not on the cold start
 
@@ -169,7 +184,8 @@ def _fetch_key(url):
 _default_cache = KeyCache()
 
 
-def verify_callback(headers, path, raw_query, body, trusted_prefixes=(), cache=None):
+def verify_callback(headers: Mapping[str, str], path: str, raw_query: str, body: bytes,
+                    trusted_prefixes: tuple[str, ...] = (), cache: Optional[KeyCache] = None) -> None:
     """Raise :class:`CallbackAuthError` unless OSS signed this request. ``headers`` in any case; ``body``
     the raw bytes; ``trusted_prefixes`` is a tuple (extra key URL prefixes, never needed in production)."""
     if isinstance(body, str):

@@ -8,8 +8,15 @@ Role keys rotate, so nothing here is cached across requests except the chain
 client itself (which refreshes on its own).
 """
 
+from __future__ import annotations
+
 import os
 from collections import namedtuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any, Optional
 
 # (dataclasses would cost ~10 ms of cold start for nothing: plain tuples here)
 
@@ -18,7 +25,7 @@ class Credentials(namedtuple("Credentials", "access_key_id access_key_secret sec
                              defaults=(None, ""))):
     __slots__ = ()
 
-    def __repr__(self):  # never print the secret or the token
+    def __repr__(self) -> str:  # never print the secret or the token
         return f"Credentials(access_key_id={self.access_key_id!r}, source={self.source!r})"
 
 
@@ -26,7 +33,7 @@ class CredentialsUnavailable(Exception):
     """No credentials from the context, the environment or the default chain."""
 
 
-def _from_context(context):
+def _from_context(context: Any) -> Optional[Credentials]:
     creds = getattr(context, "credentials", None) if context is not None else None
     if creds is None:
         return None
@@ -41,7 +48,7 @@ def _from_context(context):
     return None
 
 
-def _from_environ(environ):
+def _from_environ(environ: Mapping[str, str]) -> Optional[Credentials]:
     key_id = environ.get("ALIBABA_CLOUD_ACCESS_KEY_ID")
     secret = environ.get("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
     if key_id and secret:
@@ -49,14 +56,14 @@ def _from_environ(environ):
     return None
 
 
-_chain_client = None
+_chain_client: Any = None
 
 
-def _from_default_chain():
+def _from_default_chain() -> Optional[Credentials]:
     global _chain_client
     try:
         if _chain_client is None:
-            from alibabacloud_credentials.client import Client  # lazy: heavy import
+            from alibabacloud_credentials.client import Client  # type: ignore[import-untyped]  # lazy: heavy
 
             _chain_client = Client()
         cred = _chain_client.get_credential()
@@ -69,7 +76,7 @@ def _from_default_chain():
     return None
 
 
-def resolve_credentials(context=None, environ=None):
+def resolve_credentials(context: Any = None, environ: Optional[Mapping[str, str]] = None) -> Credentials:
     """Return the request's credentials or raise :class:`CredentialsUnavailable`."""
     environ = os.environ if environ is None else environ
     creds = _from_context(context) or _from_environ(environ) or _from_default_chain()

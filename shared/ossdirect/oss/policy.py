@@ -5,53 +5,60 @@ server means to enforce must be a condition here. Conditions keep their order,
 and the JSON is compact with non-ASCII kept as is (the bytes ali-oss signs).
 """
 
+from __future__ import annotations
+
 import base64
 import json
 from datetime import datetime, timezone
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+    from typing import Any, Union
+
 EXPIRATION_FORMAT = "%Y-%m-%dT%H:%M:%S.000Z"
 
 
-def format_expiration(when):
+def format_expiration(when: datetime) -> str:
     """OSS's ISO 8601 UTC expiration, with milliseconds as the docs show."""
     if when.tzinfo is None:
         raise ValueError("expiration must be timezone-aware")
     return when.astimezone(timezone.utc).strftime(EXPIRATION_FORMAT)
 
 
-def _var(field):
+def _var(field: str) -> str:
     return field if field.startswith("$") else "$" + field
 
 
 class PostPolicy:
     """Builder for ``{"expiration": ..., "conditions": [...]}``."""
 
-    def __init__(self, expiration):
+    def __init__(self, expiration: Union[datetime, str, Slot]) -> None:
         self.expiration = expiration if isinstance(expiration, (str, Slot)) else format_expiration(expiration)
-        self.conditions = []
+        self.conditions: list[Any] = []
 
-    def exact(self, field, value):
+    def exact(self, field: str, value: Any) -> PostPolicy:
         """Map form ``{"field": "value"}`` (the only form OSS allows for ``bucket``)."""
         self.conditions.append({field: value})
         return self
 
-    def eq(self, field, value):
+    def eq(self, field: str, value: Any) -> PostPolicy:
         self.conditions.append(["eq", _var(field), value])
         return self
 
-    def starts_with(self, field, prefix):
+    def starts_with(self, field: str, prefix: Any) -> PostPolicy:
         self.conditions.append(["starts-with", _var(field), prefix])
         return self
 
-    def in_(self, field, values):
+    def in_(self, field: str, values: Union[Iterable[Any], Slot]) -> PostPolicy:
         self.conditions.append(["in", _var(field), values if isinstance(values, Slot) else list(values)])
         return self
 
-    def not_in(self, field, values):
+    def not_in(self, field: str, values: Iterable[Any]) -> PostPolicy:
         self.conditions.append(["not-in", _var(field), list(values)])
         return self
 
-    def content_length_range(self, minimum, maximum):
+    def content_length_range(self, minimum: Union[int, Slot], maximum: Union[int, Slot]) -> PostPolicy:
         if isinstance(minimum, Slot) or isinstance(maximum, Slot):
             self.conditions.append(["content-length-range", minimum, maximum])
             return self
@@ -60,7 +67,7 @@ class PostPolicy:
         self.conditions.append(["content-length-range", int(minimum), int(maximum)])
         return self
 
-    def pinned_fields(self):
+    def pinned_fields(self) -> list[tuple[str, Any]]:
         """The form fields these conditions pin, in order: every exact or ``eq`` condition but the
         bucket (which OSS takes from the host). A form sends each of them with exactly this value."""
         fields = []
@@ -73,17 +80,17 @@ class PostPolicy:
                 fields.append((cond[1][1:], cond[2]))
         return fields
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         return {"expiration": self.expiration, "conditions": self.conditions}
 
-    def to_json(self):
+    def to_json(self) -> str:
         return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False)
 
-    def to_base64(self):
+    def to_base64(self) -> str:
         return base64.b64encode(self.to_json().encode("utf-8")).decode("ascii")
 
 
-def utc_now():
+def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
@@ -92,10 +99,10 @@ class Slot:
 
     __slots__ = ("name",)
 
-    def __init__(self, name):
+    def __init__(self, name: str) -> None:
         self.name = name
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Slot({self.name!r})"
 
 
@@ -110,13 +117,13 @@ class JsonTemplate:
     ensure_ascii=False)`` (tests check it) at the cost of escaping only the per-request values.
     """
 
-    def __init__(self, doc):
+    def __init__(self, doc: Any) -> None:
         text = json.dumps(doc, separators=(",", ":"), ensure_ascii=False,
                           default=lambda slot: _SLOT_MARK + slot.name + _SLOT_MARK)
         mark = json.dumps(_SLOT_MARK)[1:-1]
         pieces = text.split(f'"{mark}')
         self._head = pieces[0]
-        self._parts = []  # (slot name, literal text after it)
+        self._parts: list[tuple[str, str]] = []  # (slot name, literal text after it)
         for piece in pieces[1:]:
             name, _, rest = piece.partition(f'{mark}"')
             self._parts.append((name, rest))
@@ -125,20 +132,20 @@ class JsonTemplate:
             f"%({name})s" + literal.replace("%", "%%") for name, literal in self._parts)
 
     @property
-    def slots(self):
+    def slots(self) -> list[str]:
         return [name for name, _ in self._parts]
 
-    def render(self, values):
+    def render(self, values: Mapping[str, Any]) -> str:
         """Fill the slots from ``values`` (see :func:`json_values`), each written as JSON."""
         return self.render_json(json_values(values))
 
-    def render_json(self, json_texts):
+    def render_json(self, json_texts: Mapping[str, str]) -> str:
         """Fill the slots with ready JSON texts (see :func:`json_values`): what the hot path uses,
         so a value that fills several slots (policy and answer) is escaped once."""
         return self._format % json_texts
 
 
-def json_values(values):
+def json_values(values: Mapping[str, Any]) -> dict[str, str]:
     """Each value as JSON text: strings escaped (non-ASCII kept), ints as digits, None as null, lists
     as compact arrays, and a ``str`` subclass (already JSON text) as it is."""
     out = {}

@@ -19,7 +19,7 @@ import threading
 from collections import namedtuple
 from urllib.parse import quote
 
-from .errors import BAD_RESPONSE, CLIENT_TIMEOUT, CONNECTION_FAILED, OssError
+from .errors import CLIENT_TIMEOUT, CONNECTION_FAILED, OssError
 from .signer import query_items, sign_v4_request
 
 TYPE_CHECKING = False
@@ -43,7 +43,7 @@ else:
     Response.__doc__ = """One answer: ``status``, ``reason``, ``headers`` (lower-case names; repeated headers
 joined with ", ") and ``body`` (bytes, at most the request's ``limit``)."""
 
-__all__ = ["Transport", "Response", "error_from", "xml_field", "url_query", "USER_AGENT", "BAD_RESPONSE"]
+__all__ = ["Transport", "Response", "error_from", "xml_field", "url_query", "USER_AGENT"]
 
 USER_AGENT = "ossdirect/0.1"
 

@@ -783,3 +783,19 @@ def test_put_acl_list_and_iterate_against_the_emulator(photo_bucket):
     listed = list(client.iter_objects("uploads/", creds, page_size=1))
     assert sorted(o.key for o in listed) == sorted(keys[:3])
     assert {o.key: o.etag for o in listed} == {k: etags[k] for k in keys[:3]}
+
+
+def test_the_one_error_parser_reads_xml_bodies_x_oss_err_and_plain_answers():
+    from ossdirect.oss.transport import error_from
+
+    xml = _xml_error("NoSuchKey", "The specified key &lt;does not&gt; exist.", "RID1")
+    e = error_from(404, "Not Found", {}, xml)
+    assert (e.status, e.code, e.message, e.request_id, e.ec) == (
+        404, "NoSuchKey", "The specified key <does not> exist.", "RID1", "0003-00000001")
+    e = error_from(403, "Forbidden", {"x-oss-err": base64.b64encode(xml).decode(), "x-oss-request-id": "R2"}, b"")
+    assert (e.code, e.request_id) == ("NoSuchKey", "RID1")  # HEAD: the document comes base64 in a header
+    e = error_from(502, "Bad Gateway", {"x-oss-request-id": "R3", "x-oss-ec": "EC3"}, b"<html>proxy</html>")
+    assert (e.status, e.code, e.message, e.request_id, e.ec) == (502, "HTTP502", "Bad Gateway", "R3", "EC3")
+    assert (error_from(403, "", {}, b"").code, error_from(404, "", {}, b"").code) == ("AccessDenied", "NotFound")
+    assert len(error_from(400, "x", {}, _xml_error("InvalidArgument", "m" * 2000)).message) == 500
+    assert str(error_from(500, "", {}, b"")) == "OSS 500 HTTP500"

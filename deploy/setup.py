@@ -254,7 +254,7 @@ def error_code(exc: BaseException) -> Tuple[Optional[int], str]:
     data = getattr(exc, "data", None)
     if isinstance(data, dict):
         status = status or data.get("statusCode")
-    if hasattr(exc, "get_error_code"):
+    if hasattr(exc, "get_error_code") and hasattr(exc, "get_http_status"):  # tablestore.OTSServiceError
         code, status = exc.get_error_code(), exc.get_http_status()
     try:
         status = int(status) if status is not None else None

@@ -111,6 +111,7 @@ class Plan:
     cluster_type: str
     limits_store: str
     abort_days: int
+    user_limits: str = ""
     endpoints: Dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -155,7 +156,18 @@ class Plan:
                    logstore_shards=number("OSSDIRECT_SETUP_LOGSTORE_SHARDS"),
                    tablestore_records=get("OSSDIRECT_DEPLOY_TABLESTORE_RECORDS"), cluster_type=cluster,
                    limits_store=get("OSSDIRECT_DEPLOY_LIMITS_STORE"),
-                   abort_days=number("OSSDIRECT_SETUP_ABORT_INCOMPLETE_DAYS"), endpoints=endpoints)
+                   abort_days=number("OSSDIRECT_SETUP_ABORT_INCOMPLETE_DAYS"),
+                   user_limits=get("OSSDIRECT_DEPLOY_USER_LIMITS"), endpoints=endpoints)
+
+    def limits_table(self) -> Optional[Tuple[str, str]]:
+        """(instance, table) of the Tablestore limits table when per-user limits are counted there."""
+        if not self.user_limits or not self.limits_store.startswith("tablestore://"):
+            return None
+        parts = urlsplit(self.limits_store)
+        table = parts.path.strip("/")
+        if not parts.netloc or not table:
+            raise StepFailed("OSSDIRECT_DEPLOY_LIMITS_STORE must read tablestore://<instance>/<table>?endpoint=...")
+        return parts.netloc, table
 
     def tablestore(self) -> Optional[Tuple[str, str, str]]:
         """(instance, table, data endpoint) of the record table, or None without one."""
@@ -177,6 +189,9 @@ class Plan:
         ts = self.tablestore()
         if ts:
             values.update({"<instance>": ts[0], "<table>": ts[1]})
+        limits = self.limits_table()
+        if limits:
+            values.update({"<limits-instance>": limits[0], "<limits-table>": limits[1]})
         return values
 
     def roles(self) -> List[Tuple[str, str, List[str]]]:
@@ -188,7 +203,8 @@ class Plan:
             (PROCESS_ROLE, "trust-policy-fc.json",
              ["process-role-policy.json"] + (["tablestore-process-policy.json"] if ts else [])),
             (SIGNATURE_ROLE, "trust-policy-fc.json",
-             ["signature-role-policy.json"] + (["tablestore-signature-records-policy.json"] if ts else [])),
+             ["signature-role-policy.json"] + (["tablestore-signature-records-policy.json"] if ts else [])
+             + (["tablestore-signature-limits-policy.json"] if self.limits_table() else [])),
             (TRIGGER_ROLE, "oss-trigger-trust-policy.json", ["oss-trigger-role-policy.json"]),
         ]
 
@@ -537,49 +553,93 @@ class Setup:
     def tablestore(self) -> None:
         try:
             found = self.plan.tablestore()
+            limits = self.plan.limits_table()
         except StepFailed as exc:
-            self.report.line("failed", "Tablestore record table", exc.fix)
+            self.report.line("failed", "Tablestore settings", exc.fix)
             return
         if not found:
-            self.report.line("skipped", "Tablestore",
+            self.report.line("skipped", "Tablestore record table",
                              "OSSDIRECT_DEPLOY_TABLESTORE_RECORDS is empty: the record Logstore is the store")
-            return
-        instance, table, data_endpoint = found
         from alibabacloud_tablestore20201209 import models as m
         from alibabacloud_tablestore20201209.client import Client
 
-        ots = Client(_tea_config(self.credentials, self.plan.endpoints["tablestore"], self.plan.region))
-        instance_missing = False
+        ots = None
+        missing: set = set()  # instances a dry run would create (nothing to read in them yet)
+        ready: set = set()
 
-        def ensure_instance() -> str:
-            nonlocal instance_missing
-            try:
-                ots.get_instance(m.GetInstanceRequest(instance_name=instance))
-                return "already there"
-            except Exception as exc:
-                status, code = error_code(exc)
-                if code not in ("OTSObjectNotExist", "InvalidInstance.NotFound", "InstanceNotFound"):
-                    raise explain(exc, "GetInstance", "ots:GetInstance", f"read Tablestore instance {instance}") from None
-            if self.dry_run:
-                instance_missing = True
+        def instance_step(instance: str, setting: str) -> bool:
+            nonlocal ots
+            if instance in ready or instance in missing:
+                return True
+            if ots is None:
+                ots = Client(_tea_config(self.credentials, self.plan.endpoints["tablestore"], self.plan.region))
+
+            def ensure_instance() -> str:
+                try:
+                    ots.get_instance(m.GetInstanceRequest(instance_name=instance))
+                    return "already there"
+                except Exception as exc:
+                    status, code = error_code(exc)
+                    if code not in ("OTSObjectNotExist", "InvalidInstance.NotFound", "InstanceNotFound"):
+                        raise explain(exc, "GetInstance", "ots:GetInstance",
+                                      f"read Tablestore instance {instance}") from None
+                if self.dry_run:
+                    missing.add(instance)
+                    return "would create"
+                try:
+                    ots.create_instance(m.CreateInstanceRequest(instance_name=instance,
+                                                                cluster_type=self.plan.cluster_type,
+                                                                instance_description="ossdirect"))
+                except Exception as exc:
+                    status, code = error_code(exc)
+                    if code in ("OTSObjectAlreadyExist", "InstanceAlreadyExist"):
+                        raise StepFailed(f"Tablestore instance {instance} exists in another account or region "
+                                         f"(names are unique per region): choose another instance in {setting}") from None
+                    raise explain(exc, "CreateInstance", "ots:CreateInstance (e.g. AliyunOTSFullAccess)",
+                                  f"create Tablestore instance {instance}") from None
+                return "created"
+
+            if self._do(f"Tablestore instance {instance} ({self.plan.cluster_type})", ensure_instance) == "failed":
+                return False
+            ready.add(instance)
+            return True
+
+        if found and instance_step(found[0], "OSSDIRECT_DEPLOY_TABLESTORE_RECORDS"):
+            self._record_table(*found, instance_missing=found[0] in missing)
+        if limits and instance_step(limits[0], "OSSDIRECT_DEPLOY_LIMITS_STORE"):
+            self._limits_table(limits[1], instance_missing=limits[0] in missing)
+
+    def _limits_table(self, table: str, instance_missing: bool) -> None:
+        def ensure() -> str:
+            if instance_missing:
                 return "would create"
+            from ossdirect.core.limits import load_limit_settings, open_limiter
+            from tools.limits_setup import SetupRefused, setup_limits_table
+
+            settings = load_limit_settings({"OSSDIRECT_USER_LIMITS": self.plan.user_limits,
+                                            "OSSDIRECT_LIMITS_STORE": self.plan.limits_store})
+            limiter = open_limiter(settings)
+            ts = limiter._ts
             try:
-                ots.create_instance(m.CreateInstanceRequest(instance_name=instance, cluster_type=self.plan.cluster_type,
-                                                            instance_description="ossdirect records"))
-            except Exception as exc:
-                status, code = error_code(exc)
-                if code in ("OTSObjectAlreadyExist", "InstanceAlreadyExist"):
-                    raise StepFailed(f"Tablestore instance {instance} exists in another account or region "
-                                     "(names are unique per region): choose another instance in "
-                                     "OSSDIRECT_DEPLOY_TABLESTORE_RECORDS") from None
-                raise explain(exc, "CreateInstance", "ots:CreateInstance (e.g. AliyunOTSFullAccess)",
-                              f"create Tablestore instance {instance}") from None
-            return "created"
+                limiter.client(self.credentials).describe_table(table)
+                exists = True
+            except ts.OTSServiceError as exc:
+                if exc.get_error_code() != "OTSObjectNotExist":
+                    raise explain(exc, "DescribeTable", "ots:DescribeTable", f"read table {table}") from None
+                exists = False
+            if not exists and self.dry_run:
+                return "would create"
+            try:  # an existing table is only described and checked (primary key, TTL)
+                result = setup_limits_table(limiter, self.credentials)
+            except SetupRefused as exc:
+                raise StepFailed(f"{exc}; or name another table in OSSDIRECT_DEPLOY_LIMITS_STORE") from None
+            except ts.OTSServiceError as exc:
+                raise explain(exc, "CreateTable", "ots:CreateTable", f"create table {table}") from None
+            return "created" if result["table"] == "created" else "already there"
 
-        what = f"Tablestore instance {instance} ({self.plan.cluster_type})"
-        if self._do(what, ensure_instance) == "failed":
-            return
+        self._do(f"Tablestore limits table {table} (pk subject, window_start; TTL)", ensure)
 
+    def _record_table(self, instance: str, table: str, data_endpoint: str, instance_missing: bool) -> None:
         def ensure_table() -> str:
             if instance_missing:
                 return "would create"

@@ -40,6 +40,8 @@ class Cloud:
             "OSSDIRECT_DEPLOY_REGION=cn-hangzhou",
             "OSSDIRECT_DEPLOY_PREFIX=incoming/",
             f"OSSDIRECT_DEPLOY_TABLESTORE_RECORDS=tablestore://ossd/upload_records?endpoint={self.ots.endpoint}",
+            "OSSDIRECT_DEPLOY_USER_LIMITS=forms=20,window=3600",
+            f"OSSDIRECT_DEPLOY_LIMITS_STORE=tablestore://ossd/upload_limits?endpoint={self.ots.endpoint}",
             "OSSDIRECT_SETUP_ACCOUNT_ID=1234567890",
             "OSSDIRECT_SETUP_LOGSTORE_TTL_DAYS=14",
             "OSSDIRECT_SETUP_LOGSTORE_SHARDS=3",
@@ -106,7 +108,10 @@ def test_first_run_creates_everything_second_changes_nothing(cloud: Cloud) -> No
     assert cloud.ram.attached[cloud_setup.CALLBACK_ROLE] == ["ossdirect-callback-policy",
                                                             "ossdirect-tablestore-callback-policy"]
     assert cloud.ram.attached[cloud_setup.SIGNATURE_ROLE] == ["ossdirect-signature-policy",
-                                                             "ossdirect-tablestore-signature-records-policy"]
+                                                             "ossdirect-tablestore-signature-records-policy",
+                                                             "ossdirect-tablestore-signature-limits-policy"]
+    limits_policy = cloud.ram.policies["ossdirect-tablestore-signature-limits-policy"]["versions"][0]
+    assert "instance/ossd/table/upload_limits" in limits_policy
     process = json.loads(cloud.ram.policies["ossdirect-process-policy"]["versions"][0])
     resources = [r for s in process["Statement"] for r in s["Resource"]]
     assert "acs:oss:*:*:up-bucket/incoming/*" in resources and "acs:oss:*:*:up-bucket/quarantine/*" in resources
@@ -122,6 +127,10 @@ def test_first_run_creates_everything_second_changes_nothing(cloud: Cloud) -> No
     assert cloud.ots_control.instances["ossd"]["StorageType"] == "SSD"
     table = cloud.ots.tables["upload_records"]
     assert sorted(table.indexes) == ["upload_records_by_time", "upload_records_by_user"]
+    assert table.pk == [("upload_id", "STRING")] and set(table.defined) == {"user", "created_at"}
+    limits = cloud.ots.tables["upload_limits"]  # per-user limits counted across instances
+    assert limits.ttl == 86400 and [n for n, _ in limits.pk] == ["subject", "window_start"]
+    assert sum(1 for line in first if line.startswith("created") and "Tablestore instance ossd" in line) == 1
     # the bucket: one CORS rule for the origin, the abort-multipart lifecycle rule under the prefix
     bucket = oss2.Bucket(oss2.StsAuth(AK, SK, TOKEN), cloud.emu.url, "up-bucket")
     rules = bucket.get_bucket_cors().rules

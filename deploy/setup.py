@@ -580,7 +580,7 @@ class Setup:
                     return "already there"
                 except Exception as exc:
                     status, code = error_code(exc)
-                    if code not in ("OTSObjectNotExist", "InvalidInstance.NotFound", "InstanceNotFound"):
+                    if status != 404 and "NotExist" not in code and "NotFound" not in code:
                         raise explain(exc, "GetInstance", "ots:GetInstance",
                                       f"read Tablestore instance {instance}") from None
                 if self.dry_run:
@@ -671,7 +671,9 @@ class Setup:
             try:
                 result = setup_table(store, self.credentials)
             except ts.OTSServiceError as exc:
-                raise explain(exc, "CreateTable", "ots:CreateTable, ots:CreateIndex", f"create table {table}") from None
+                raise explain(exc, "CreateTable", "ots:CreateTable, ots:CreateIndex",
+                              f"create table {table} (an instance created a moment ago may need a minute: "
+                              "run setup again)") from None
             return "created" if result["table"] == "created" else "updated"
 
         self._do(f"Tablestore table {instance}/{table} (pk upload_id; indexes {table}_by_user, {table}_by_time)",

@@ -148,6 +148,8 @@ def test_first_run_creates_everything_second_changes_nothing(cloud: Cloud) -> No
     assert set(statuses(second)) <= {"already there", "skipped"}, "\n".join(second)
     assert len(second) == len(first)
     assert len([s for s in statuses(second) if s == "already there"]) >= 20
+    rc, planned = cloud.run("--dry-run")  # the plan of a set-up account: nothing to do
+    assert rc == 0 and set(statuses(planned)) <= {"already there", "skipped"} and cloud.mutating() == made
 
 
 def test_dry_run_reads_only_and_prints_the_plan(cloud: Cloud) -> None:

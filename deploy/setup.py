@@ -291,8 +291,8 @@ def explain(exc: BaseException, action: str, permission: str, what: str) -> Step
         return StepFailed(f"{head}: the access key in ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET is wrong or disabled; "
                           "export a valid key of the account that will run the functions")
     if denied(status, code):
-        return StepFailed(f"{head}: the identity running setup may not {what}; grant it {permission} "
-                          "(or run setup as an account administrator)")
+        return StepFailed(f"{head}: the identity running setup may not {what}; grant it {permission}, "
+                          "or run setup as an account administrator")
     if status is None:
         return StepFailed(f"{action} failed ({type(exc).__name__}): check the endpoint and the network "
                           f"({str(exc).splitlines()[0][:160] if str(exc) else ''})")

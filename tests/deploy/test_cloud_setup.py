@@ -203,6 +203,10 @@ def test_taken_sls_project_and_missing_settings_name_their_fix(tmp_path: Path) -
         rc, lines = c.run(environ={"ALIBABA_CLOUD_ACCESS_KEY_SECRET": "wrong-secret"})
         assert rc == 1 and "wrong-secret" not in "\n".join(lines)
         assert any("SignatureDoesNotMatch" in line and "access key" in line for line in lines)
+        rc, lines = c.run(environ={"OSSDIRECT_DEPLOY_BUCKET": "no-such-bucket"})
+        assert rc == 1
+        assert any(line.startswith("failed        OSS bucket no-such-bucket CORS") and "does not exist" in line
+                   and "OSSDIRECT_DEPLOY_BUCKET" in line for line in lines), "\n".join(lines)
     finally:
         c.close()
 

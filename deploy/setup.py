@@ -128,7 +128,8 @@ class Plan:
                 raise StepFailed(f"{name} must be at least 1")
             return value
 
-        missing = [n for n in ("OSSDIRECT_DEPLOY_BUCKET", "OSSDIRECT_DEPLOY_SITE_ORIGIN", "OSSDIRECT_DEPLOY_SLS_PROJECT",
+        missing = [n for n in ("OSSDIRECT_DEPLOY_BUCKET", "OSSDIRECT_DEPLOY_SITE_ORIGIN",
+                               "OSSDIRECT_DEPLOY_SLS_PROJECT",
                                "OSSDIRECT_SETUP_ACCOUNT_ID") if not get(n)]
         if missing:
             raise StepFailed(f"set {', '.join(missing)} in .env (see .env.example)")
@@ -442,7 +443,8 @@ class Setup:
             status, code = error_code(exc)
             if self.dry_run and code == "EntityNotExist.Role":
                 return "would create"
-            raise explain(exc, "ListPoliciesForRole", "ram:ListPoliciesForRole", f"list the policies of {role}") from None
+            raise explain(exc, "ListPoliciesForRole", "ram:ListPoliciesForRole",
+                          f"list the policies of {role}") from None
         policies = listed.policies.policy if listed.policies and listed.policies.policy else []
         if any(p.policy_name == name and p.policy_type == "Custom" for p in policies):
             return "already there"
@@ -481,7 +483,8 @@ class Setup:
                 project_missing = True
                 return "would create"
             try:
-                sls.create_project(m.CreateProjectRequest(project_name=project, description="ossdirect logs and records"))
+                sls.create_project(m.CreateProjectRequest(project_name=project,
+                                                          description="ossdirect logs and records"))
             except Exception as exc:
                 status, code = error_code(exc)
                 if code == "ProjectAlreadyExist":
@@ -594,7 +597,8 @@ class Setup:
                     status, code = error_code(exc)
                     if code in ("OTSObjectAlreadyExist", "InstanceAlreadyExist"):
                         raise StepFailed(f"Tablestore instance {instance} exists in another account or region "
-                                         f"(names are unique per region): choose another instance in {setting}") from None
+                                         "(names are unique per region): choose another instance in "
+                                         f"{setting}") from None
                     raise explain(exc, "CreateInstance", "ots:CreateInstance (e.g. AliyunOTSFullAccess)",
                                   f"create Tablestore instance {instance}") from None
                 return "created"
@@ -747,7 +751,8 @@ class Setup:
             except oss2.exceptions.NoSuchLifecycle:
                 rules = []
             except oss2.exceptions.OssError as exc:
-                raise fail(exc, "GetBucketLifecycle", "oss:GetBucketLifecycle", f"read the lifecycle of {name}") from None
+                raise fail(exc, "GetBucketLifecycle", "oss:GetBucketLifecycle",
+                           f"read the lifecycle of {name}") from None
             ours = [r for r in rules if r.id == LIFECYCLE_RULE_ID]
             if ours and ours[0].prefix == plan.prefix and ours[0].abort_multipart_upload \
                     and ours[0].abort_multipart_upload.days == plan.abort_days and ours[0].status == "Enabled":
@@ -759,7 +764,8 @@ class Setup:
             try:
                 abort_incomplete_multipart(bucket, plan.prefix, plan.abort_days)
             except oss2.exceptions.OssError as exc:
-                raise fail(exc, "PutBucketLifecycle", "oss:PutBucketLifecycle", f"set the lifecycle of {name}") from None
+                raise fail(exc, "PutBucketLifecycle", "oss:PutBucketLifecycle",
+                           f"set the lifecycle of {name}") from None
             return "updated" if ours else "created"
 
         for what, fn in ((f"OSS bucket {name} ACL private", ensure_acl),

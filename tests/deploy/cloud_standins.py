@@ -129,21 +129,25 @@ class Acs3StandIn(StandIn):
         auth = headers.get("authorization", "")
         if not auth.startswith("ACS3-HMAC-SHA256 "):
             self.problems.append("not ACS3")
-            raise Answer(400, self.error("IncompleteSignature", "The request signature does not conform to Aliyun standards."))
+            raise Answer(400, self.error("IncompleteSignature",
+                                         "The request signature does not conform to Aliyun standards."))
         fields = dict(item.split("=", 1) for item in auth[len("ACS3-HMAC-SHA256 "):].split(","))
         signed = fields["SignedHeaders"].split(";")
         if not {"host", "x-acs-action", "x-acs-date", "x-acs-content-sha256", "x-acs-signature-nonce"} <= set(signed):
             self.problems.append(f"headers not signed: {signed}")
             raise Answer(400, self.error("IncompleteSignature", "Required headers are not signed."))
         if headers.get("x-acs-version") != self.version:
-            raise Answer(400, self.error("InvalidVersion", f"Specified parameter Version is not valid: {headers.get('x-acs-version')}"))
+            raise Answer(400, self.error("InvalidVersion",
+                                         f"Specified parameter Version is not valid: {headers.get('x-acs-version')}"))
         if headers.get("x-acs-content-sha256") != hashlib.sha256(body).hexdigest():
             self.problems.append("content hash")
             raise Answer(400, self.error("InvalidParameter", "x-acs-content-sha256 does not match the body."))
         secret = self._secret(fields["Credential"], headers.get("x-acs-security-token"))
-        if not hmac.compare_digest(fields["Signature"], acs3_signature(secret, method, raw_path, headers, signed, body)):
+        want = acs3_signature(secret, method, raw_path, headers, signed, body)
+        if not hmac.compare_digest(fields["Signature"], want):
             self.problems.append("ACS3 signature mismatch")
-            raise Answer(400, self.error("SignatureDoesNotMatch", "Specified signature is not matched with our calculation."))
+            raise Answer(400, self.error("SignatureDoesNotMatch",
+                                         "Specified signature is not matched with our calculation."))
         return headers.get("x-acs-action", "")
 
 
@@ -214,7 +218,8 @@ class RamStandIn(Acs3StandIn):
             need_role()
             need_policy()
             if policy in self.attached.get(role, []):
-                raise Answer(409, self.error("EntityAlreadyExists.Role.Policy", "The policy has already been attached."))
+                raise Answer(409, self.error("EntityAlreadyExists.Role.Policy",
+                                             "The policy has already been attached."))
             self.attached.setdefault(role, []).append(policy)
             return rid
         raise Answer(400, self.error("InvalidAction.NotFound", f"Specified api is not found: {action}"))
@@ -326,7 +331,8 @@ class SlsStandIn(StandIn):
         if action == "GetLogStore":
             return dict(self.logstores[name])
         if action == "UpdateLogStore":
-            self.logstores[name].update(ttl=req["ttl"], shardCount=req.get("shardCount", self.logstores[name]["shardCount"]))
+            store = self.logstores[name]
+            store.update(ttl=req["ttl"], shardCount=req.get("shardCount", store["shardCount"]))
             return {}
         if action == "GetIndex":
             if name not in self.indexes:

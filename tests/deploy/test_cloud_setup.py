@@ -29,7 +29,8 @@ class Cloud:
         self.sls = SlsStandIn(PROJECT, CREDS, fail=fail)
         self.ots_control = TablestoreControlStandIn(CREDS, fail=fail)
         self.ots = TablestoreStandIn(instance="ossd", credentials=CREDS)
-        self._emu = serve(EmulatorConfig(data_dir=str(tmp_path / "emu"), buckets=["up-bucket"], accounts={AK: (SK, TOKEN)}))
+        self._emu = serve(EmulatorConfig(data_dir=str(tmp_path / "emu"), buckets=["up-bucket"],
+                                         accounts={AK: (SK, TOKEN)}))
         self.emu = self._emu.__enter__()
         self.env_file = tmp_path / ".env"
         self.env_file.write_text("\n".join([
@@ -196,10 +197,12 @@ def test_taken_sls_project_and_missing_settings_name_their_fix(tmp_path: Path) -
     try:
         rc, lines = c.run()
         assert rc == 1
-        assert any(line.startswith("failed") and "choose another OSSDIRECT_DEPLOY_SLS_PROJECT" in line for line in lines)
+        assert any(line.startswith("failed") and "choose another OSSDIRECT_DEPLOY_SLS_PROJECT" in line
+                   for line in lines)
         assert c.sls.logstores == {}  # no Logstore is tried in a project that is not ours
         rc, lines = c.run(environ={"OSSDIRECT_SETUP_ACCOUNT_ID": ""})
-        assert rc == 1 and lines == ["failed        settings: set OSSDIRECT_SETUP_ACCOUNT_ID in .env (see .env.example)"]
+        assert rc == 1
+        assert lines == ["failed        settings: set OSSDIRECT_SETUP_ACCOUNT_ID in .env (see .env.example)"]
         rc, lines = c.run(environ={"ALIBABA_CLOUD_ACCESS_KEY_SECRET": "wrong-secret"})
         assert rc == 1 and "wrong-secret" not in "\n".join(lines)
         assert any("SignatureDoesNotMatch" in line and "access key" in line for line in lines)

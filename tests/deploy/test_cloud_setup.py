@@ -92,7 +92,14 @@ def no_secret(lines: List[str]) -> None:
     assert SK not in text and TOKEN not in text
 
 
-def test_first_run_creates_everything_second_changes_nothing(cloud: Cloud) -> None:
+def oss_writes(caplog: pytest.LogCaptureFixture) -> List[str]:
+    """The emulator's (werkzeug's) request lines for bucket writes."""
+    return [r.getMessage() for r in caplog.records if r.name == "werkzeug" and re.search(r'"(PUT|POST|DELETE) /',
+                                                                                       r.getMessage())]
+
+
+def test_first_run_creates_everything_second_changes_nothing(cloud: Cloud, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO", logger="werkzeug")
     rc, first = cloud.run()
     assert rc == 0, "\n".join(first)
     no_secret(first)
@@ -143,9 +150,12 @@ def test_first_run_creates_everything_second_changes_nothing(cloud: Cloud) -> No
     assert any(line.startswith("skipped") and "ACL" in line for line in first)
 
     made = cloud.mutating()
+    assert len(oss_writes(caplog)) == 2  # PutBucketCors, PutBucketLifecycle
+    caplog.clear()
     rc, second = cloud.run()
     assert rc == 0, "\n".join(second)
     assert cloud.mutating() == made, "the second run made a mutating call"
+    assert oss_writes(caplog) == [] and len(caplog.records) >= 3  # read the ACL, CORS and lifecycle only
     assert set(statuses(second)) <= {"already there", "skipped"}, "\n".join(second)
     assert len(second) == len(first)
     assert len([s for s in statuses(second) if s == "already there"]) >= 20
@@ -224,3 +234,16 @@ def test_role_names_and_env_names_agree_with_s_yaml_and_env_example() -> None:
         assert example.get(name) == default, name
     for name in ("RAM", "SLS", "TABLESTORE", "OSS"):
         assert f"OSSDIRECT_SETUP_{name}_ENDPOINT" in example
+
+
+def test_env_file_reads_as_serverless_devs_reads_it(tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    env.write_text("# comment\n\nOSSDIRECT_DEPLOY_BUCKET='quoted bucket'\n"
+                   "export OSSDIRECT_DEPLOY_PREFIX=up/  # trailing\nOSSDIRECT_DEPLOY_USER_LIMITS=forms=20,window=3600\nnot a line\n")
+    assert cloud_setup.read_env_file(str(env)) == {
+        "OSSDIRECT_DEPLOY_BUCKET": "quoted bucket", "OSSDIRECT_DEPLOY_PREFIX": "up/",
+        "OSSDIRECT_DEPLOY_USER_LIMITS": "forms=20,window=3600"}
+    with pytest.raises(cloud_setup.StepFailed, match="OSSDIRECT_SETUP_TABLESTORE_CLUSTER_TYPE must be HYBRID or SSD"):
+        cloud_setup.Plan.from_env({"OSSDIRECT_DEPLOY_BUCKET": "b", "OSSDIRECT_DEPLOY_SITE_ORIGIN": "https://s",
+                                   "OSSDIRECT_DEPLOY_SLS_PROJECT": "p", "OSSDIRECT_SETUP_ACCOUNT_ID": "1",
+                                   "OSSDIRECT_SETUP_TABLESTORE_CLUSTER_TYPE": "fast"})

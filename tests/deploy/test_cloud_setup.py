@@ -239,7 +239,8 @@ def test_role_names_and_env_names_agree_with_s_yaml_and_env_example() -> None:
 def test_env_file_reads_as_serverless_devs_reads_it(tmp_path: Path) -> None:
     env = tmp_path / ".env"
     env.write_text("# comment\n\nOSSDIRECT_DEPLOY_BUCKET='quoted bucket'\n"
-                   "export OSSDIRECT_DEPLOY_PREFIX=up/  # trailing\nOSSDIRECT_DEPLOY_USER_LIMITS=forms=20,window=3600\nnot a line\n")
+                   "export OSSDIRECT_DEPLOY_PREFIX=up/  # trailing\n"
+                   "OSSDIRECT_DEPLOY_USER_LIMITS=forms=20,window=3600\nnot a line\n")
     assert cloud_setup.read_env_file(str(env)) == {
         "OSSDIRECT_DEPLOY_BUCKET": "quoted bucket", "OSSDIRECT_DEPLOY_PREFIX": "up/",
         "OSSDIRECT_DEPLOY_USER_LIMITS": "forms=20,window=3600"}

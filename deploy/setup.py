@@ -540,8 +540,16 @@ class Setup:
                         raise explain(exc, "GetIndex", "log:GetIndex", f"read the index of {logstore}") from None
                 if self.dry_run:
                     return "would create"
-                index = m.Index(line=m.IndexLine(token=list(", '\";=()[]{}?@&<>/:\n\t\r"), case_sensitive=False,
-                                                 chn=False))
+                tokens = list(", '\";=()[]{}?@&<>/:\n\t\r")
+                keys = None
+                if logstore == plan.record_logstore:  # one field per record column, for queries and dashboards
+                    from ossdirect.store import RECORD_FIELDS
+
+                    numeric = {"size", "image_width", "image_height"}
+                    keys = {f: m.IndexKey(type="long", doc_value=True) if f in numeric
+                            else m.IndexKey(type="text", token=tokens, case_sensitive=False, doc_value=True)
+                            for f in RECORD_FIELDS}
+                index = m.Index(line=m.IndexLine(token=tokens, case_sensitive=False, chn=False), keys=keys)
                 try:
                     sls.create_index(project, logstore, m.CreateIndexRequest(body=index))
                 except Exception as exc:

@@ -131,6 +131,9 @@ def test_first_run_creates_everything_second_changes_nothing(cloud: Cloud, caplo
     assert {n: (s["ttl"], s["shardCount"]) for n, s in cloud.sls.logstores.items()} == {
         "function-logs": (14, 3), "upload-records": (14, 3)}
     assert sorted(cloud.sls.indexes) == ["function-logs", "upload-records"]
+    record_keys = cloud.sls.indexes["upload-records"]["keys"]  # every record field is queryable
+    assert record_keys["upload_id"]["type"] == "text" and record_keys["size"]["type"] == "long"
+    assert not cloud.sls.indexes["function-logs"].get("keys") and cloud.sls.indexes["function-logs"]["line"]["token"]
     # Tablestore: the instance of .env's type, the table the record store expects
     assert cloud.ots_control.instances["ossd"]["StorageType"] == "SSD"
     table = cloud.ots.tables["upload_records"]

@@ -14,7 +14,9 @@ or verifies, in this order, each step printing one line (``created``, ``already 
 2. the SLS project, the function-log and record Logstores (TTL and shards from `.env`) and a full-text
    index on each (FC's ``logConfig`` and `s logs` need one);
 3. with ``OSSDIRECT_DEPLOY_TABLESTORE_RECORDS``: the Tablestore instance (cluster type from `.env`) and
-   the record table with its two indexes, exactly as ``tools/tablestore_setup.py`` makes it;
+   the record table with its two indexes, exactly as ``tools/tablestore_setup.py`` makes it; with per-user
+   limits in a ``tablestore://`` limits store, that instance, the limits table (``tools/limits_setup.py``)
+   and its policy on the signature role;
 4. the bucket: private ACL, one CORS rule for the site origin, the lifecycle rule aborting unfinished
    multipart uploads under the prefix (the rules ``tools/bucket_setup.py`` applies; it still publishes
    the page after `s deploy`).

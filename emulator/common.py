@@ -72,6 +72,12 @@ def check_acl_and_class(headers):
                        ArgumentValue=storage)
 
 
+def sse_headers(stored):
+    """The server-side-encryption headers an upload stored, echoed in its answer as OSS does (PutObject,
+    InitiateMultipartUpload, CompleteMultipartUpload, CopyObject)."""
+    return {k: v for k, v in stored.items() if k.startswith("x-oss-server-side-")}
+
+
 def header_safe(value):
     """A stored value as an HTTP header value: exactly as stored, except that the control characters a
     form field may carry but a header cannot (CR, LF, ...) go out as %XX."""

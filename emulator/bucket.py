@@ -135,7 +135,7 @@ _BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
 
 def create_bucket(emu, bucket):
     """PutBucket of a new name: an empty bucket (no CORS rule, the default index document)."""
-    if not _BUCKET_NAME.fullmatch(bucket) or "--" in bucket:
+    if not _BUCKET_NAME.fullmatch(bucket):
         raise OSSError(400, "InvalidBucketName", "The specified bucket is not valid.", "0015-00000001",
                        BucketName=bucket)
     with _BUCKETS_LOCK:

@@ -8,6 +8,7 @@ import re
 import shutil
 import threading
 import xml.etree.ElementTree as ET
+from typing import Any
 from xml.sax.saxutils import escape as _esc
 
 from flask import Response, request
@@ -133,7 +134,7 @@ def bucket_lifecycle(emu, bucket, method):
 _BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
 
 
-def create_bucket(emu, bucket):
+def create_bucket(emu: Any, bucket: str) -> Response:
     """PutBucket of a new name: an empty bucket (no CORS rule, the default index document)."""
     if not _BUCKET_NAME.fullmatch(bucket):
         raise OSSError(400, "InvalidBucketName", "The specified bucket is not valid.", "0015-00000001",
@@ -147,7 +148,7 @@ def create_bucket(emu, bucket):
     return Response(status=200, headers={"Location": f"/{bucket}"})
 
 
-def delete_bucket(emu, bucket):
+def delete_bucket(emu: Any, bucket: str) -> Response:
     """DeleteBucket: only an empty one (no object, no multipart upload in progress)."""
     if next(iter(emu.store.metas(bucket)), None) is not None or emu.uploads.list(bucket):
         raise OSSError(409, "BucketNotEmpty", "The bucket you tried to delete is not empty.", "0015-00000301",
@@ -159,7 +160,7 @@ def delete_bucket(emu, bucket):
     return Response(status=204)
 
 
-def list_buckets(emu):
+def list_buckets(emu: Any) -> Response:
     """ListBuckets (GetService): ``prefix``, ``marker``, ``max-keys``; each bucket's endpoint is this
     emulator's own address (an SDK that opens a bucket by its listed endpoint stays on loopback)."""
     args = request.args
@@ -182,7 +183,7 @@ def list_buckets(emu):
     return xml("ListAllMyBucketsResult", inner)
 
 
-def list_live_channels(emu, bucket):
+def list_live_channels(emu: Any, bucket: str) -> Response:
     """ListLiveChannel: always empty, since PutLiveChannel is not implemented (501)."""
     prefix, marker = request.args.get("prefix", ""), request.args.get("marker", "")
     max_keys = int_arg("max-keys", 100, 1, 1000)

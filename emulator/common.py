@@ -5,6 +5,7 @@ import email.utils
 import re
 import shutil
 import time
+from typing import Any, Dict
 from urllib.parse import quote
 from xml.sax.saxutils import escape as _esc
 
@@ -72,7 +73,7 @@ def check_acl_and_class(headers):
                        ArgumentValue=storage)
 
 
-def sse_headers(stored):
+def sse_headers(stored: Any) -> Dict[str, str]:
     """The server-side-encryption headers an upload stored, echoed in its answer as OSS does (PutObject,
     InitiateMultipartUpload, CompleteMultipartUpload, CopyObject)."""
     return {k: v for k, v in stored.items() if k.startswith("x-oss-server-side-")}

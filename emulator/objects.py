@@ -7,6 +7,7 @@ import re
 import shutil
 import threading
 import time
+from typing import Any, Dict, Iterator
 import xml.etree.ElementTree as ET
 from urllib.parse import parse_qsl, unquote, urlencode
 from xml.sax.saxutils import escape as _esc
@@ -143,7 +144,7 @@ GZIP_MIN_SIZE = 1024
 _COMPRESSIBLE = re.compile(r"text/[\w.+-]+|application/(json|xml|javascript|x-javascript)")
 
 
-def _compress(meta, headers):
+def _compress(meta: Dict[str, Any], headers: Dict[str, str]) -> bool:
     """GetObject is answered gzip-compressed when the client accepts gzip, the object is at least 1 KB of
     a text type (text/*, JSON, XML, JavaScript) and was not stored already encoded."""
     accepted = [p.split(";")[0].strip().lower() for p in request.headers.get("Accept-Encoding", "").split(",")]
@@ -152,7 +153,7 @@ def _compress(meta, headers):
             and _COMPRESSIBLE.fullmatch(content_type) is not None)
 
 
-def _gzipped(chunks):
+def _gzipped(chunks: Iterator[bytes]) -> Iterator[bytes]:
     import zlib
 
     packer = zlib.compressobj(6, zlib.DEFLATED, 31)  # 31: gzip header and trailer

@@ -2,7 +2,9 @@
 documented EC (oss2's .ec, alibabacloud-oss-v2's .ec), on GET and on HEAD (x-oss-err); buckets made,
 listed and deleted through oss2; multipart Initiate/Complete echo server-side encryption."""
 
-import oss2
+from typing import Any, Callable, Optional
+
+import oss2  # type: ignore[import-untyped]
 import pytest
 import requests
 from conftest import AK, BUCKET, REGION, SK, oss2_bucket, v2_client
@@ -10,23 +12,23 @@ from conftest import AK, BUCKET, REGION, SK, oss2_bucket, v2_client
 PART = 100 * 1024
 
 
-def _error(call):
+def _error(call: Callable[[], Any]) -> Any:
     with pytest.raises(oss2.exceptions.OssError) as caught:
         call()
     return caught.value
 
 
 @pytest.fixture
-def bucket(emulator):
+def bucket(emulator: Any) -> Any:
     return oss2_bucket(emulator)
 
 
-def test_no_such_bucket(emulator):
+def test_no_such_bucket(emulator: Any) -> None:
     e = _error(lambda: oss2_bucket(emulator, bucket="no-such-bucket").get_object("k"))
     assert (e.status, e.code, e.ec) == (404, "NoSuchBucket", "0015-00000101")
 
 
-def test_no_such_upload_and_bad_part_number(bucket):
+def test_no_such_upload_and_bad_part_number(bucket: Any) -> None:
     e = _error(lambda: bucket.upload_part("k", "0" * 32, 1, b"x"))
     assert (e.status, e.code, e.ec) == (404, "NoSuchUpload", "0017-00000244")
     upload_id = bucket.init_multipart_upload("k").upload_id
@@ -34,7 +36,7 @@ def test_no_such_upload_and_bad_part_number(bucket):
     assert (e.status, e.code, e.ec) == (400, "InvalidArgument", "0017-00000220")
 
 
-def test_complete_errors(bucket):
+def test_complete_errors(bucket: Any) -> None:
     upload_id = bucket.init_multipart_upload("k").upload_id
     one = bucket.upload_part("k", upload_id, 1, b"a" * 10)
     two = bucket.upload_part("k", upload_id, 2, b"b" * 10)
@@ -46,7 +48,7 @@ def test_complete_errors(bucket):
     assert e.ec  # every error has one
 
 
-def test_signature_and_region_errors(emulator, bucket):
+def test_signature_and_region_errors(emulator: Any, bucket: Any) -> None:
     bucket.put_object("k", b"x")
     e = _error(lambda: oss2_bucket(emulator, sk="wrong").get_object("k"))
     assert (e.status, e.code, e.ec) == (403, "SignatureDoesNotMatch", "0002-00000040")
@@ -58,7 +60,7 @@ def test_signature_and_region_errors(emulator, bucket):
         assert e.headers["x-oss-ec"] == "0002-00000226"
 
 
-def test_anonymous_denied_and_precondition(emulator, bucket):
+def test_anonymous_denied_and_precondition(emulator: Any, bucket: Any) -> None:
     bucket.put_object("k", b"x")
     r = requests.put(f"{emulator.bucket_url}/k", data=b"y", timeout=10)
     assert (r.status_code, r.headers["x-oss-ec"]) == (403, "0003-00000001")
@@ -66,8 +68,8 @@ def test_anonymous_denied_and_precondition(emulator, bucket):
     assert (e.status, e.code) == (412, "PreconditionFailed") and e.ec == e.headers["x-oss-ec"] != ""
 
 
-def test_v2_sees_the_same_ec(emulator):
-    import alibabacloud_oss_v2 as oss
+def test_v2_sees_the_same_ec(emulator: Any) -> None:
+    import alibabacloud_oss_v2 as oss  # type: ignore[import-untyped]
 
     client = v2_client(emulator)
     with pytest.raises(oss.exceptions.OperationError) as caught:
@@ -76,7 +78,7 @@ def test_v2_sees_the_same_ec(emulator):
     assert (error.status_code, error.code, error.ec) == (404, "NoSuchUpload", "0017-00000244")
 
 
-def test_buckets_made_listed_and_deleted(emulator):
+def test_buckets_made_listed_and_deleted(emulator: Any) -> None:
     auth = oss2.Auth(AK, SK)
     fresh = oss2.Bucket(auth, emulator.url, "fresh-bucket")
     fresh.create_bucket()
@@ -94,7 +96,7 @@ def test_buckets_made_listed_and_deleted(emulator):
 
 
 @pytest.mark.parametrize("sse,key_id", [("AES256", None), ("KMS", "kms-key-1")])
-def test_multipart_echoes_server_side_encryption(bucket, sse, key_id):
+def test_multipart_echoes_server_side_encryption(bucket: Any, sse: str, key_id: Optional[str]) -> None:
     headers = {"x-oss-server-side-encryption": sse}
     if key_id:
         headers["x-oss-server-side-encryption-key-id"] = key_id

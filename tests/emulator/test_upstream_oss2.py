@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
@@ -48,12 +49,12 @@ SKIPPED = {
 
 
 @pytest.fixture(scope="module")
-def suite_dir():
+def suite_dir() -> str:
     return fetch.fetch()
 
 
 @pytest.mark.timeout(900)
-def test_upstream_oss2_suite_passes(tmp_path, suite_dir):
+def test_upstream_oss2_suite_passes(tmp_path: Any, suite_dir: str) -> None:
     config = EmulatorConfig(data_dir=str(tmp_path / "emu"), buckets=["upstream-placeholder"],
                             region="cn-hangzhou", accounts={AK: (SK, None)})
     env = {k: v for k, v in os.environ.items() if not k.startswith("OSS_") and k != "PYTHONPATH"}
@@ -69,12 +70,14 @@ def test_upstream_oss2_suite_passes(tmp_path, suite_dir):
     tail = run.stdout[-6000:]
     summary = run.stdout.strip().splitlines()[-1] if run.stdout.strip() else run.stderr[-2000:]
     assert run.returncode == 0, f"upstream oss2 suite failed against the emulator:\n{tail}\n{run.stderr[-2000:]}"
-    passed = int(re.search(r"(\d+) passed", summary).group(1))
+    counted = re.search(r"(\d+) passed", summary)
+    assert counted, summary
+    passed = int(counted.group(1))
     assert passed >= 70, summary  # the suite really ran (upstream: 94 tests in these files, less SKIPPED)
     assert f"{len(SKIPPED)} deselected" in summary, summary  # every skip names a real upstream test
 
 
-def test_skipped_list_is_the_one_in_the_docs():
+def test_skipped_list_is_the_one_in_the_docs() -> None:
     with open(os.path.join(HERE, "..", "..", "docs", "local-development.md"), encoding="utf-8") as f:
         doc = f.read()
     missing = [test_id for test_id in SKIPPED if test_id not in doc]

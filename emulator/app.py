@@ -131,6 +131,9 @@ def create_app(config):
         path = request.path
         if "." in host and first in emu.cors:
             return first, path[1:]
+        if host.endswith(".localhost"):
+            # a virtual-hosted bucket this emulator does not have: only PutBucket of that name can answer
+            return None, (first if path == "/" else None)
         parts = path[1:].split("/", 1)
         if parts[0] in emu.cors:
             return parts[0], parts[1] if len(parts) > 1 else ""

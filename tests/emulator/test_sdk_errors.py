@@ -110,3 +110,14 @@ def test_multipart_echoes_server_side_encryption(bucket: Any, sse: str, key_id: 
     assert bucket.head_object("enc").headers["x-oss-server-side-encryption"] == sse
     plain = bucket.init_multipart_upload("plain")
     assert "x-oss-server-side-encryption" not in plain.headers
+
+
+def test_unknown_virtual_host_bucket_is_no_such_bucket(emulator: Any) -> None:
+    """GET / on <unknown>.localhost is that bucket's listing (NoSuchBucket), never ListBuckets."""
+    auth = oss2.Auth(AK, SK)
+    listed = oss2.Service(auth, emulator.url).list_buckets()
+    assert [b.name for b in listed.buckets] == [BUCKET]
+    r = requests.get(f"http://127.0.0.1:{emulator.port}/", headers={"Host": f"nobucket.localhost:{emulator.port}"},
+                     timeout=10)
+    assert (r.status_code, r.headers["x-oss-ec"]) == (404, "0015-00000101")
+    assert b"NoSuchBucket" in r.content

@@ -251,7 +251,8 @@ _OPERATIONS = {
     "location": "GetBucketLocation", "x-oss-process": "image/video processing (x-oss-process)",
     "worm": "bucket retention (WORM)", "inventory": "bucket inventory", "replication": "bucket replication",
     "cname": "CNAME management", "requestPayment": "PutBucketRequestPayment", "acl": "PutBucketAcl/GetBucketAcl",
-    "transferAcceleration": "transfer acceleration", "qos": "QoS", "live": "LiveChannel (ListLiveChannel answers an empty list)", "img": "image styles",
+    "transferAcceleration": "transfer acceleration", "qos": "QoS",
+    "live": "LiveChannel (ListLiveChannel answers an empty list)", "img": "image styles",
     "style": "image styles", "asyncFetch": "AsyncFetch", "metaQuery": "MetaQuery", "resourceGroup": "resource groups",
     "objectInfo": "object info", "append": "AppendObject (POST only)", "delete": "DeleteMultipleObjects (POST only)",
 }

@@ -10,8 +10,9 @@ from flask import Response, request
 
 from . import multipart, objects
 
-from .common import (sse_headers, MALFORMED_XML, META_NAME, STORED_HEADERS, callback_params, check_acl_and_class, check_key,
-                     exists, int_arg, iso, key_xml, receive_body, run_callback, size_of, url_encoded, xml)
+from .common import (MALFORMED_XML, META_NAME, STORED_HEADERS, callback_params, check_acl_and_class, check_key,
+                     exists, int_arg, iso, key_xml, receive_body, run_callback, size_of, sse_headers, url_encoded,
+                     xml)
 from .errors import OSSError, parse_xml
 from .storage import Exists
 from .uploads import MAX_PART, MAX_PART_NUMBER, MIN_PART

@@ -15,9 +15,9 @@ from xml.sax.saxutils import escape as _esc
 from flask import Response, request
 
 from . import multipart
-from .common import (sse_headers, HEADER_CASE, MALFORMED_XML, META_NAME, STORED_HEADERS, acl_of, callback_params,
+from .common import (HEADER_CASE, MALFORMED_XML, META_NAME, STORED_HEADERS, acl_of, callback_params,
                      check_acl_and_class, check_key, exists, header_safe, http_date, iso, key_xml, receive_body,
-                     require, run_callback, size_of, url_encoded, xml)
+                     require, run_callback, size_of, sse_headers, url_encoded, xml)
 from .errors import OSSError, parse_xml
 from .storage import Exists
 

@@ -62,7 +62,8 @@ def test_upstream_oss2_suite_passes(tmp_path: Any, suite_dir: str) -> None:
         env.update(OSS_TEST_ACCESS_KEY_ID=AK, OSS_TEST_ACCESS_KEY_SECRET=SK, OSS_TEST_ENDPOINT=served.url,
                    OSS_TEST_REGION="cn-hangzhou", NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost")
         args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:logging", "-c", os.devnull,
-                "--rootdir", suite_dir, "--confcutdir", suite_dir, "--timeout", "120", "-W", "ignore", "--tb=short", "-rfE"]
+                "--rootdir", suite_dir, "--confcutdir", suite_dir, "--timeout", "120", "-W", "ignore", "--tb=short",
+                "-rfE"]
         args += ["-p", "exact_skip"] + [f"tests/{name}" for name in fetch.FILES]
         env["PYTHONPATH"] = os.path.join(HERE, "upstream")  # the exact_skip plugin; the SDK is the installed one
         env["OSSDIRECT_UPSTREAM_SKIP"] = "\n".join(f"tests/{test_id}" for test_id in SKIPPED)

@@ -55,7 +55,8 @@ def fetch(version: str = "") -> str:
                                                      m.name[len(prefix + "tests/"):]))]
         for m in members:
             m.name = m.name[len(prefix):]
-        tar.extractall(tmp, members=members)
+        safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}  # 3.12+: plain files only
+        tar.extractall(tmp, members=members, **safe)  # type: ignore[arg-type]
     os.replace(tmp, root)
     return root
 

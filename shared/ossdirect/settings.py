@@ -119,6 +119,40 @@ class Config(_Frozen):
         "content_disposition", "cache_control", "compat", "record_log", "auth", "authorizer", "prefix_static",
         "prefix_claims", "on_function_compute",
     )
+    bucket: "str"
+    region: "str"
+    upload_host: "str"
+    public_base_url: "str"
+    prefix: "str"
+    min_bytes: "int"
+    max_bytes: "int"
+    content_types: "tuple[str, ...]"
+    expires_seconds: "int"
+    callback_url: "str"
+    callback_host: "str"
+    callback_body: "str"
+    callback_body_type: "str"
+    allowed_origins: "tuple[str, ...]"
+    records: "str"
+    trusted_key_prefixes: "tuple[str, ...]"
+    forbid_overwrite: "bool"
+    success_status: "str"
+    namings: "tuple[str, ...]"
+    allow_folders: "bool"
+    prefix_forms: "bool"
+    signature_versions: "tuple[str, ...]"
+    oss_endpoint: "str"
+    object_acl: "str"
+    storage_class: "str"
+    content_disposition: "str"
+    cache_control: "str"
+    compat: "str"
+    record_log: "str"
+    auth: "Any"
+    authorizer: "str"
+    prefix_static: "str"
+    prefix_claims: "tuple[str, ...]"
+    on_function_compute: "bool"
 
     def __init__(self, **values: "Any") -> None:
         for name in self.__slots__:
@@ -162,6 +196,11 @@ class Settings(_Frozen):
     signature function's allowances, or None), ``process`` (the process function's settings, or None)."""
 
     __slots__ = ("function", "config", "auth", "limits", "process")
+    function: str
+    config: Config
+    auth: "Any"
+    limits: "Any"
+    process: "Any"
 
     def __init__(self, function: str, config: Config, limits: "Any" = None, process: "Any" = None) -> None:
         self._set("function", function)
@@ -240,8 +279,8 @@ _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]{0,63})\}")
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 _REGION_RE = re.compile(r"^[a-z]{2,}(-[a-z0-9]+)+$")
 _CT_RE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/(\*|[a-z0-9][a-z0-9!#$&^_.+-]*)$")
-_HOOK_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
-_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,254}$")
+_HOOK_RE = r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$"  # patterns compiled only when a value needs them
+_NAME = r"^[A-Za-z][A-Za-z0-9_-]{0,254}$"
 
 
 def _bucket(raw: str, name: str) -> str:
@@ -276,7 +315,7 @@ def _prefix(raw: str, name: str) -> str:
 
 
 def _hook_spec(raw: str, name: str) -> str:
-    if raw and not _HOOK_RE.match(raw):
+    if raw and not re.match(_HOOK_RE, raw):
         raise ConfigError(f"{PREFIX}{name} must be module:function, got {raw!r}")
     return raw
 
@@ -440,7 +479,7 @@ def parse_store_url(url: str, name: str = "LIMITS_STORE") -> "tuple[str, Any]":
         instance, table = parts.netloc, parts.path.strip("/")
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         endpoint = query.get("endpoint", "")
-        if not _NAME.match(instance) or not _NAME.match(table) or not endpoint:
+        if not re.match(_NAME, instance) or not re.match(_NAME, table) or not endpoint:
             raise ConfigError(f"{PREFIX}{name} must be tablestore://<instance>/<table>?endpoint=https://"
                               f"<instance>.<region>.ots.aliyuncs.com, got {url!r}")
         if "://" not in endpoint:
@@ -512,11 +551,24 @@ class Setting(_Frozen):
     ``shared``: every function that reads it must get the same value (one bucket, ONE record store)."""
 
     __slots__ = ("name", "parse", "default", "functions", "section", "empty_is_default", "shared")
+    name: str
+    parse: "Callable[[str, str], Any]"
+    default: str
+    functions: "tuple[str, ...]"
+    section: str
+    empty_is_default: bool
+    shared: bool
 
     def __init__(self, name: str, parse: "Callable[[str, str], Any]", default: str, functions: "tuple[str, ...]",
                  section: str = "config", empty_is_default: bool = False, shared: bool = False) -> None:
-        for slot, value in zip(self.__slots__, (name, parse, default, functions, section, empty_is_default, shared)):
-            self._set(slot, value)
+        set_ = object.__setattr__
+        set_(self, "name", name)
+        set_(self, "parse", parse)
+        set_(self, "default", default)
+        set_(self, "functions", functions)
+        set_(self, "section", section)
+        set_(self, "empty_is_default", empty_is_default)
+        set_(self, "shared", shared)
 
     def __repr__(self) -> str:
         return f"Setting({PREFIX}{self.name}, default={self.default!r}, functions={self.functions})"
@@ -724,6 +776,9 @@ class Rule(_Frozen):
     """A cross-field rule: runs for ``functions`` (None: whenever its inputs are read) once every input parsed."""
 
     __slots__ = ("inputs", "functions", "check")
+    inputs: "tuple[str, ...]"
+    functions: "tuple[str, ...] | None"
+    check: "Callable[[dict[str, Any], dict[str, Any]], Iterator[tuple[str, str]]]"
 
     def __init__(self, inputs: "tuple[str, ...]", functions: "tuple[str, ...] | None",
                  check: "Callable[[dict[str, Any], dict[str, Any]], Iterator[tuple[str, str]]]") -> None:

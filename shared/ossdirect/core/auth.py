@@ -38,6 +38,10 @@ from ..settings import AUTH_MODES, MAX_LEEWAY, PREFIX, ConfigError, section_name
 from .forms import MAX_PAYLOAD_BYTES, Grant
 from ..app.http import ApiError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Mapping
+
 log = logging.getLogger("ossdirect")
 
 # Every variable load_auth_settings reads, without the prefix (public API; the settings table's auth rows).
@@ -132,7 +136,7 @@ class AuthSettings:
                 f"algorithms={self.algorithms!r}, leeway={self.leeway})")
 
 
-def load_auth_settings(env=None):
+def load_auth_settings(env: "Mapping[str, str] | None" = None) -> "AuthSettings":
     """Build :class:`AuthSettings` from ``OSSDIRECT_AUTH`` / ``OSSDIRECT_JWT_*`` or raise ConfigError
     (every problem at once: the rows and rules of :mod:`ossdirect.settings`)."""
     from ..settings import load_auth_section

@@ -38,6 +38,10 @@ from .callbacks import CORRUPT, checksum_mismatch
 from ..settings import QUARANTINE_MODES, ProcessConfigError, is_active_content_type, section_names
 from .forms import UPLOAD_ID_META
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Mapping
+
 log = logging.getLogger("ossdirect")
 
 # The variables load_process_settings reads, without the prefix (the settings table's process rows).
@@ -73,7 +77,8 @@ class ProcessSettings:
         self.on_upload, self.hook_max_attempts, self.hook = on_upload, hook_max_attempts, hook
 
 
-def load_process_settings(env=None, upload_prefix="uploads/", import_hook=True):
+def load_process_settings(env: "Mapping[str, str] | None" = None, upload_prefix: str = "uploads/",
+                          import_hook: bool = True) -> "ProcessSettings":
     """Read ``OSSDIRECT_QUARANTINE`` (move|private|off, default move), ``OSSDIRECT_QUARANTINE_PREFIX``
     (default ``quarantine/``; must lie outside the upload prefix, or the copy would be processed again),
     ``OSSDIRECT_ON_UPLOAD`` (``module:function``, imported now so a typo fails at cold start) and

@@ -39,7 +39,11 @@ import threading
 import time
 
 from ..settings import DEFAULT_LIMITS_STORE as DEFAULT_STORE
-from ..settings import DEFAULT_WINDOW, MAX_COUNT, MAX_WINDOW, PREFIX, ConfigError, parse_store_url, section_names
+from ..settings import DEFAULT_WINDOW, MAX_COUNT, PREFIX, parse_store_url, section_names
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Mapping
 
 # Every variable load_limit_settings reads, without the prefix (the settings table's limits rows).
 LIMIT_ENV_NAMES = section_names("limits")
@@ -68,7 +72,7 @@ class LimitSettings:
         return {"forms": self.forms, "bytes": self.bytes, "window_seconds": self.window}
 
 
-def load_limit_settings(env=None):
+def load_limit_settings(env: "Mapping[str, str] | None" = None) -> "LimitSettings | None":
     """The limits from the environment, or None when ``OSSDIRECT_USER_LIMITS`` is unset or empty.
 
     Raises :class:`ossdirect.settings.ConfigError` naming every bad variable (the settings table's rows)."""

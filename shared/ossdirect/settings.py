@@ -1035,7 +1035,7 @@ def config_warnings(env: "Mapping[str, str] | None", config: "Config | None", fu
     out = []
     for name in sorted(k for k in env if k.startswith(PREFIX)):
         bare = name[len(PREFIX):]
-        if bare not in ENV_NAMES and not bare.startswith("DEPLOY_"):
+        if bare not in ENV_NAMES and not bare.startswith(("DEPLOY_", "SETUP_")):  # .env names for s, setup
             out.append(f"{name} is not a setting and is ignored"
                        + _did_you_mean(bare, ENV_NAMES).replace("mean ", "mean " + PREFIX))
     if config is None:

@@ -603,7 +603,8 @@ SETTINGS: "tuple[Setting, ...]" = (
     _S("STORAGE_CLASS", _choice(STORAGE_CLASSES), "Standard", _SIG, empty_is_default=True),
     _S("CONTENT_DISPOSITION", _choice(DISPOSITIONS), "inline", _SIG, empty_is_default=True),
     _S("CACHE_CONTROL", _header_value, "no-cache", _SIG, empty_is_default=True),
-    _S("COMPAT", _choice(("none", "seed")), "none", (SIGNATURE, CALLBACK), empty_is_default=True, shared=True),
+    # the process function too: a seed form's upload carries no upload id of ours (events.py, callbacks.py)
+    _S("COMPAT", _choice(("none", "seed")), "none", _ALL, empty_is_default=True, shared=True),
     _S("RECORD_LOG", _record_log, "", (CALLBACK, PROCESS), shared=True),
     _S("AUTHORIZER", _hook_spec, "", _SIG),
     # sign-in (core/auth.py): the key sources are checked by the auth_key rule (only with AUTH=jwt)
@@ -955,7 +956,7 @@ def deploy_environments(dotenv: "Mapping[str, str]") -> "dict[str, dict[str, str
     out = {
         CALLBACK: dict(common, PUBLIC_BASE_URL=d("PUBLIC_BASE_URL"), RECORD_LOG=record_log, TRUSTED_KEY_PREFIXES="",
                        COMPAT=d("COMPAT", "none")),
-        PROCESS: dict(common, RECORD_LOG=record_log, QUARANTINE=d("QUARANTINE", "move"),
+        PROCESS: dict(common, RECORD_LOG=record_log, COMPAT=d("COMPAT", "none"), QUARANTINE=d("QUARANTINE", "move"),
                       QUARANTINE_PREFIX=d("QUARANTINE_PREFIX", "quarantine/"), ON_UPLOAD=d("ON_UPLOAD"),
                       HOOK_MAX_ATTEMPTS=d("HOOK_MAX_ATTEMPTS", "3")),
         SIGNATURE: dict(

@@ -27,7 +27,7 @@ def installed_version() -> str:
     return version("oss2")
 
 
-def fetch(version: str = "") -> str:
+def fetch(version: str = "", download: bool = True) -> str:
     """The directory holding the upstream ``tests/`` package and ``LICENSE`` for ``version`` (default:
     the installed oss2); downloads and extracts them on first use."""
     version = version or installed_version()
@@ -40,6 +40,8 @@ def fetch(version: str = "") -> str:
     os.makedirs(CACHE, exist_ok=True)
     archive = os.path.join(CACHE, f"oss2-{version}.tar.gz")
     if not os.path.exists(archive):
+        if not download:  # tests never reach out: `make test` fetches it first
+            raise SystemExit(f"{archive} is missing: run `python tests/emulator/upstream/fetch.py` (make test does).")
         subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
                         "--no-deps", "--no-binary", ":all:", f"oss2=={version}", "-d", CACHE], check=True)
     with open(archive, "rb") as f:

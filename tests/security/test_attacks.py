@@ -83,6 +83,7 @@ def test_prefix_forms_never_bind_the_type_with_starts_with(tmp_path):
         assert not any(k.endswith("evil.html") for k in keys_in_bucket(s))
 
 
+@pytest.mark.browser
 def test_svg_bytes_under_a_pinned_png_type_do_not_run_on_the_origin(stack, browser):
     """The best an attacker can do is store SVG bytes as image/png: opened on the page's origin,
     Chromium treats them as an image and no script runs."""

@@ -37,11 +37,11 @@ MEASURE = """async (rounds) => {
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
+    def log_message(self, *args: object) -> None:
         pass
 
 
-def bench_crc64(mib):
+def bench_crc64(mib: int) -> dict:
     from fastcrc import crc64
     from playwright.sync_api import sync_playwright
 
@@ -72,7 +72,7 @@ def bench_crc64(mib):
             "agree": out["size"] == len(data) and out["values"]["wasm"] == out["values"]["js"] == str(value)}
 
 
-def row(s):
+def row(s: dict) -> str:
     if "error" in s:
         return f"| page CRC-64/ECMA in Chromium | {s['error']} | — | — | ≥ {FLOOR_MB_S} MB/s | NO |"
     ok = s["wasm_mb_s"] >= FLOOR_MB_S and s["agree"]

@@ -715,7 +715,7 @@ function scheduleAccountRefresh() { // after uploads finish: the remaining allow
   accountTimer = setTimeout(async () => {
     if (state.items.some((i) => i.status === "uploading")) return;
     await refreshAccount({ quiet: true });
-    if (files.user) loadFiles(); // the new upload is on the list
+    if (ownFiles.user) loadFiles(); // the new upload is on the list
   }, 300);
 }
 
@@ -729,16 +729,16 @@ function updateOverall() {
 }
 
 // --- "Your files" (signed in): list, download, delete (files.js) -------------------------------
-const files = { user: null, next: null, controller: null };
+const ownFiles = { user: null, next: null, controller: null };
 
 /** Show the list for the signed-in person (loaded when the person changes); hide it when signed out. */
 function syncFiles() {
   const user = state.account === "signed-in" ? state.limits?.user || null : null;
   $("files").hidden = !user;
-  if (user === files.user) return;
-  files.user = user;
-  files.next = null;
-  files.controller?.abort();
+  if (user === ownFiles.user) return;
+  ownFiles.user = user;
+  ownFiles.next = null;
+  ownFiles.controller?.abort();
   $("files-list").replaceChildren();
   $("files-status").textContent = "";
   $("files-more").hidden = true;
@@ -746,27 +746,27 @@ function syncFiles() {
 }
 
 async function loadFiles({ more = false } = {}) {
-  files.controller?.abort();
-  const controller = files.controller = new AbortController();
+  ownFiles.controller?.abort();
+  const controller = ownFiles.controller = new AbortController();
   const list = $("files-list");
   const before = more ? list.children.length : 0;
   $("files-status").textContent = t("Loading your files…");
   try {
     const page = await listFiles(state.signatureUrl, { getToken: state.getToken, signal: controller.signal,
-      pageToken: more ? files.next : null, limit: FILES_PAGE });
-    if (controller !== files.controller) return;
+      pageToken: more ? ownFiles.next : null, limit: FILES_PAGE });
+    if (controller !== ownFiles.controller) return;
     if (!more) list.replaceChildren();
     for (const file of page.files || []) list.append(renderFile(file));
-    files.next = page.next_page_token || null;
-    $("files-more").hidden = !files.next;
+    ownFiles.next = page.next_page_token || null;
+    $("files-more").hidden = !ownFiles.next;
     filesCount();
     if (more) (list.children[before]?.querySelector("button") || $("files-refresh")).focus();
   } catch (err) {
-    if (err?.cancelled || controller !== files.controller) return;
+    if (err?.cancelled || controller !== ownFiles.controller) return;
     $("files-status").textContent = err?.sentence || String(err);
     if (err?.signIn) signedOut();
   } finally {
-    if (controller === files.controller) files.controller = null;
+    if (controller === ownFiles.controller) ownFiles.controller = null;
   }
 }
 

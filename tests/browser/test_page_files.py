@@ -67,12 +67,6 @@ def upload(page, files):
         wait_state(page, name, ["done"])
 
 
-def listed(page):
-    page.wait_for_function("() => !document.getElementById('files').hidden && "
-                           "!/Loading/.test(document.getElementById('files-status').textContent)")
-    return page.locator("#files-list li .name").all_text_contents()
-
-
 def wait_listed(page, names):
     page.wait_for_function("names => JSON.stringify([...document.querySelectorAll('#files-list li .name')]"
                            ".map(e => e.textContent)) === JSON.stringify(names)", arg=names, timeout=15000)
@@ -105,7 +99,8 @@ def test_alice_lists_downloads_and_deletes_her_own_files_only(browser, stack):
         sign_in_as(page, "alice")
         wait_listed(page, [])
         assert page.locator("#files-status").text_content() == "You have no files yet."
-        contents = {f"alice-{i}.txt": os.urandom(500 + i).hex().encode() for i in range(3)}  # text: a content check passes
+        # text (hex): the event path's content check passes it
+        contents = {f"alice-{i}.txt": os.urandom(500 + i).hex().encode() for i in range(3)}
         for name, data in contents.items():  # one at a time: "newest first" has an order to check
             upload(page, [(name, data)])
         wait_listed(page, ["alice-2.txt", "alice-1.txt", "alice-0.txt"])  # newest first, no bob

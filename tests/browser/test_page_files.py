@@ -200,8 +200,8 @@ def test_your_files_has_no_accessibility_violation(browser, stack, width):
         sign_in_as(page, "dora")
         upload(page, [("a-file-with-a-rather-long-name-that-must-wrap-on-a-phone.txt", b"x" * 300),
                       ("short.txt", b"y")])
-        page.click("#files-refresh")
-        page.wait_for_function("() => document.querySelectorAll('#files-list li').length === 2")
+        # the list reloads once the uploads are done: its last load says 2 (then nothing reloads it under axe)
+        page.wait_for_function("() => document.getElementById('files-status').textContent === 'Showing 2 files.'")
         page.locator("#files-list li button.delete").first.click()  # the confirmation open too
         page.wait_for_selector("#files-list .confirm")
         assert_no_violations(page, f"files-{width}")

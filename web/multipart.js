@@ -458,19 +458,16 @@ export class MultipartUpload {
   }
 
   /**
-   * PUT one part (XMLHttpRequest: upload progress). No Content-Type: a slice of a File has none. The part is
-   * read first and its CRC-64 compared with the one OSS answers: a mismatch is retryable (the part is sent again).
+   * PUT one part (XMLHttpRequest: upload progress). No Content-Type: a slice of a File has none. The part's
+   * CRC-64 is read beside the PUT (the request goes out at once, as without it) and compared with the one OSS
+   * answers: a mismatch is retryable (the part is sent again).
    */
-  async _put(n, signed, signal) {
+  _put(n, signed, signal) {
     const size = this._sizeOf(n);
     const start = (n - 1) * this.session.part_size;
-    let body = this.file.slice(start, start + size);
-    let crc = null;
-    if (this.options.checksum !== false) {
-      body = new Uint8Array(await body.arrayBuffer());
-      crc = new Crc64().update(body).toString();
-      if (signal.aborted) throw cancelledError();
-    }
+    const body = this.file.slice(start, start + size);
+    const reading = this.options.checksum === false ? null : body.arrayBuffer()
+      .then((bytes) => new Crc64().update(new Uint8Array(bytes)).toString(), () => null); // unreadable: OSS's check stays
     return new Promise((resolve, reject) => {
       const xhr = new XMLHttpRequest();
       xhr.open("PUT", signed.url);
@@ -490,15 +487,18 @@ export class MultipartUpload {
         if (xhr.status === 200) {
           const etag = xhr.getResponseHeader("ETag");
           const stored = xhr.getResponseHeader("x-oss-hash-crc64ecma");
-          if (crc && stored && stored !== crc) {
+          if (!etag) {
+            reject(new UploadError(t("The storage hides the upload receipts (ETag) from this page: its CORS rules " +
+              "must expose the ETag header."), { code: "ETagNotExposed", status: 200 }));
+            return;
+          }
+          if (!reading || !stored) { resolve(etag); return; }
+          reading.then((crc) => {
+            if (!crc || crc === stored) { resolve(etag); return; }
             const err = checksumError({ message: `part ${n}: OSS computed ${stored}, the page read ${crc}` });
             err.retryable = true;
             reject(resumable(err));
-            return;
-          }
-          if (etag) { resolve(etag); return; }
-          reject(new UploadError(t("The storage hides the upload receipts (ETag) from this page: its CORS rules " +
-            "must expose the ETag header."), { code: "ETagNotExposed", status: 200 }));
+          });
           return;
         }
         const xml = parseOssXml(xhr.responseText);

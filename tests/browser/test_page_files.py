@@ -278,7 +278,7 @@ def test_page_crc64_equals_python_on_random_data_and_is_fast(browser, stack):
 def test_checked_in_wasm_is_built_from_the_wat():
     wat2wasm = shutil.which("wat2wasm")
     if wat2wasm is None:
-        pytest.skip("wat2wasm (Debian: wabt) is not installed")
+        pytest.fail("wat2wasm (Debian: wabt) is not installed: make test installs it (devstack/ensure-chromium.sh)")
     built = subprocess.run([wat2wasm, str(ROOT / "web" / "crc64.wat"), "--output=-"], capture_output=True,
                            check=True).stdout
     source = (ROOT / "web" / "crc64.js").read_text()

@@ -63,7 +63,7 @@ def _from_default_chain() -> Optional[Credentials]:
     global _chain_client
     try:
         if _chain_client is None:
-            from alibabacloud_credentials.client import Client  # type: ignore[import-untyped]  # lazy: heavy
+            from alibabacloud_credentials.client import Client  # lazy: heavy import
 
             _chain_client = Client()
         cred = _chain_client.get_credential()

@@ -37,7 +37,8 @@ from urllib.parse import urlsplit
 
 from ..settings import PREFIX, ConfigError
 from .forms import MAX_PAYLOAD_BYTES, Grant
-from ..app.http import ApiError
+from .. import errors as E
+from ..errors import OssdirectError
 
 log = logging.getLogger("ossdirect")
 
@@ -68,31 +69,28 @@ _LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
 
 
-class AuthError(ApiError):
-    """A sign-in failure the client sees (401, or 503 when the signing keys cannot be had).
+class AuthError(OssdirectError):
+    """A sign-in failure the client sees: ``unauthenticated`` (401), or ``unavailable`` (503) when the
+    signing keys cannot be had.
 
-    ``headers`` holds the response headers the handler should merge in (``WWW-Authenticate``
-    for 401s, RFC 6750 section 3).
+    ``headers`` holds the response headers the edge merges in (``WWW-Authenticate`` for 401s, RFC 6750
+    section 3; ``Retry-After``).
     """
 
-    def __init__(self, status, code, message, headers=None):
-        super().__init__(status, code, message)
-        self.headers = dict(headers or {})
+
+def _missing(message: str) -> AuthError:
+    return AuthError("TokenMissing", message, E.UNAUTHENTICATED, headers={"WWW-Authenticate": f'Bearer realm="{REALM}"'})
 
 
-def _missing(message):
-    return AuthError(401, "TokenMissing", message, {"WWW-Authenticate": f'Bearer realm="{REALM}"'})
-
-
-def _invalid(code, message):
+def _invalid(code: str, message: str) -> AuthError:
     # error_description is a quoted-string: the messages here are fixed ASCII without quotes.
-    return AuthError(401, code, message,
-                     {"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{message}"'})
+    return AuthError(code, message, E.UNAUTHENTICATED,
+                     headers={"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{message}"'})
 
 
-def _keys_unavailable():
-    return AuthError(503, "AuthKeysUnavailable",
-                     "the sign-in keys cannot be loaded right now; try again shortly", {"Retry-After": "5"})
+def _keys_unavailable() -> AuthError:
+    return AuthError("AuthKeysUnavailable", "the sign-in keys cannot be loaded right now; try again shortly",
+                     E.UNAVAILABLE, headers={"Retry-After": "5"})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -388,14 +386,16 @@ def user_prefix(config, claims):
     for name in config.prefix_claims:
         value = (claims or {}).get(name)
         if value is None or value == "" or isinstance(value, (dict, list, bool)):
-            raise ApiError(403, "MissingClaim", f"the token has no usable {name!r} claim for the upload folder")
+            raise OssdirectError("MissingClaim", f"the token has no usable {name!r} claim for the upload folder", E.FORBIDDEN)
         prefix = prefix.replace("{" + name + "}", identity_segment(value))
     return prefix
 
 
-class AuthorizerError(ApiError):
-    def __init__(self, message):
-        super().__init__(500, "AuthorizerFailed", message)
+class AuthorizerError(OssdirectError):
+    """The upload authorizer hook failed or broke its contract (``internal``: 500, no form issued)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("AuthorizerFailed", message, E.INTERNAL)
 
 
 def authorize(config, request, claims, hook=None):
@@ -420,7 +420,7 @@ def authorize(config, request, claims, hook=None):
     allow = decision.get("allow", True) if isinstance(decision, dict) else decision
     if allow is False:
         message = decision.get("message") if isinstance(decision, dict) else None
-        raise ApiError(403, "UploadDenied", str(message or "you may not upload here")[:200])
+        raise OssdirectError("UploadDenied", str(message or "you may not upload here")[:200], E.FORBIDDEN)
     if allow is not True:
         what = f"allow={type(allow).__name__}" if isinstance(decision, dict) else type(decision).__name__
         log.error(json.dumps({"fn": "signature", "authorizer": config.authorizer, "returned": what}))

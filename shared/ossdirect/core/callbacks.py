@@ -15,7 +15,8 @@ from datetime import datetime, timezone
 from urllib.parse import parse_qs, quote, unquote
 
 from .forms import CRC64_META, FILENAME_META, PAYLOAD_META, UPLOAD_ID_META, USER_META, display_name
-from ..app.http import ApiError
+from .. import errors as E
+from ..errors import OssdirectError
 from ..oss.client import OssError
 from ..store import RecordStoreError, new_record_id
 
@@ -39,7 +40,7 @@ def parse_callback_body(content_type, body):
     Only the names we read are kept; any value that is not a plain string or integer (a nested
     object, ``1e400``, a 5,000-deep array) is malformed, never a 500."""
     if len(body) > MAX_CALLBACK_BODY:
-        raise ApiError(413, "CallbackBodyTooLarge", "callback body is too large")
+        raise OssdirectError("CallbackBodyTooLarge", "callback body is too large", E.TOO_LARGE)
     try:
         text = body.decode("utf-8")
         if content_type.split(";")[0].strip().lower() == "application/json":
@@ -49,12 +50,12 @@ def parse_callback_body(content_type, body):
         else:
             data = {k: v[0] for k, v in parse_qs(text, keep_blank_values=True, strict_parsing=bool(text)).items()}
     except (ValueError, RecursionError):
-        raise ApiError(400, "MalformedCallbackBody", "callback body is not valid for its Content-Type") from None
+        raise OssdirectError("MalformedCallbackBody", "callback body is not valid for its Content-Type", E.INVALID) from None
     out = {}
     for name in _BODY_NAMES:
         value = data.get(name)
         if isinstance(value, bool) or not isinstance(value, (str, int, type(None))):
-            raise ApiError(400, "MalformedCallbackBody", f"{name} must be a string")
+            raise OssdirectError("MalformedCallbackBody", f"{name} must be a string", E.INVALID)
         out[name] = None if value in (None, "") else str(value)
     return out
 
@@ -162,27 +163,27 @@ def handle_callback(config, store, oss, request, credentials, key_cache=None, lo
                         config.trusted_key_prefixes, key_cache)
     except CallbackAuthError as exc:
         if exc.malformed:
-            raise ApiError(400, "MalformedCallback", str(exc)) from None
-        raise ApiError(403, "InvalidCallbackSignature", str(exc)) from None
+            raise OssdirectError("MalformedCallback", str(exc), E.INVALID) from None
+        raise OssdirectError("InvalidCallbackSignature", str(exc), E.FORBIDDEN) from None
 
     body = parse_callback_body(request.header("content-type"), request.body)
     if body["bucket"] != config.bucket:
-        raise ApiError(403, "WrongBucket", "the callback is for another bucket")
+        raise OssdirectError("WrongBucket", "the callback is for another bucket", E.FORBIDDEN)
     key = body["object"]
     if not key or not key.startswith(config.prefix_static):
-        raise ApiError(403, "KeyOutsidePrefix", "the object key is outside the configured prefix")
+        raise OssdirectError("KeyOutsidePrefix", "the object key is outside the configured prefix", E.FORBIDDEN)
     if not body["upload_id"]:
-        raise ApiError(400, "MissingUploadId", "the callback body has no upload_id")
+        raise OssdirectError("MissingUploadId", "the callback body has no upload_id", E.INVALID)
 
     if callable(credentials):  # asked for only now: after OSS's signature and the body's own checks
         credentials = credentials()
     info = lookup_object(oss, key, credentials)
     if info is None:
-        raise ApiError(404, "ObjectNotFound", "no such object in the bucket: nothing was recorded")
+        raise OssdirectError("ObjectNotFound", "no such object in the bucket: nothing was recorded", E.NOT_FOUND)
     pinned_id = info.metadata.get(_META_UPLOAD_ID)
     seed_client = pinned_id is None and config.compat == "seed"  # seed forms cannot pin metadata
     if pinned_id != body["upload_id"] and not seed_client:
-        raise ApiError(403, "UploadIdMismatch", "the object was not uploaded with this upload id")
+        raise OssdirectError("UploadIdMismatch", "the object was not uploaded with this upload id", E.FORBIDDEN)
 
     record = record_from_object(config, key, info, "callback")
     if seed_client:
@@ -197,8 +198,8 @@ def lookup_object(oss, key, credentials):
     try:
         return oss.head_object(key, credentials)
     except OssError as exc:
-        raise ApiError(503, "ObjectLookupFailed",
-                       f"the bucket could not be asked about the object ({exc.code or exc.status})") from None
+        raise OssdirectError("ObjectLookupFailed",
+                       f"the bucket could not be asked about the object ({exc.code or exc.status})", E.UNAVAILABLE) from None
 
 
 UPLOADING = "uploading"  # a multipart session's record before its object exists (multipart.py)
@@ -223,13 +224,13 @@ def write_record(store, record, credentials, log=None):
             if log:
                 log.warning(json.dumps({"refused": "UploadIdAlreadyUsed", "upload_id": record["upload_id"],
                                         "key": record["key"], "recorded_key": stored["key"]}))
-            raise ApiError(409, "UploadIdAlreadyUsed",
-                           "this upload id already recorded another object; one form records one object")
+            raise OssdirectError("UploadIdAlreadyUsed",
+                           "this upload id already recorded another object; one form records one object", E.CONFLICT)
         if stored["etag"] != record["etag"]:
             facts = {f: record[f] for f in ("size", "etag", "content_type", "crc64", "content_md5")}
             facts["updated_at"] = record["created_at"]
             stored, _ = store.update(record["upload_id"], {"etag": stored["etag"]}, facts, credentials)
         return stored, False
     except RecordStoreError as exc:
-        raise ApiError(503, "RecordStoreUnavailable",
-                       f"the upload is stored but could not be recorded ({exc})") from None
+        raise OssdirectError("RecordStoreUnavailable",
+                       f"the upload is stored but could not be recorded ({exc})", E.UNAVAILABLE) from None

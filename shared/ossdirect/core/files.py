@@ -14,7 +14,8 @@ stay private. Deleting removes the object (DeleteObject with the function's role
 import time
 from urllib.parse import quote
 
-from ..app.http import ApiError
+from .. import errors as E
+from ..errors import OssdirectError
 
 LISTED = ("upload_id", "key", "size", "content_type", "filename", "created_at", "status", "payload")
 GONE = ("uploading", "aborted", "deleted")  # not (or no longer) a file
@@ -42,7 +43,7 @@ class FileService:
         try:
             limit = max(1, min(int(limit), MAX_PAGE))
         except (TypeError, ValueError):
-            raise ApiError(400, "InvalidParameter", f"limit must be a number from 1 to {MAX_PAGE}") from None
+            raise OssdirectError("InvalidParameter", f"limit must be a number from 1 to {MAX_PAGE}", E.INVALID) from None
         files, token = [], page_token or None
         try:
             while len(files) < limit:  # sessions and deleted rows are skipped: read on until the page is full
@@ -52,21 +53,21 @@ class FileService:
                 if token is None:
                     break
         except ValueError:
-            raise ApiError(400, "InvalidPageToken", "page_token does not belong to this listing") from None
+            raise OssdirectError("InvalidPageToken", "page_token does not belong to this listing", E.INVALID) from None
         return {"files": files, "next_page_token": token}
 
     def _own(self, upload_id, user, creds):
         if not (upload_id.isascii() and upload_id.replace("-", "").replace(":", "").isalnum() and len(upload_id) <= 128):
-            raise ApiError(400, "InvalidUploadId", "not an upload id")
+            raise OssdirectError("InvalidUploadId", "not an upload id", E.INVALID)
         found = self.store.get(upload_id, self._creds(creds))
         if found is None or found.get("user") != user or found.get("status") in GONE:
-            raise ApiError(404, "FileNotFound", "you have no file with this upload id")
+            raise OssdirectError("FileNotFound", "you have no file with this upload id", E.NOT_FOUND)
         return found
 
     def download_url(self, upload_id, user, creds):
         found = self._own(upload_id, user, creds)
         if found.get("status") in NOT_DOWNLOADABLE:
-            raise ApiError(409, "FileNotDownloadable", f"this file is {found['status']}: it cannot be downloaded")
+            raise OssdirectError("FileNotDownloadable", f"this file is {found['status']}: it cannot be downloaded", E.CONFLICT)
         expires = self.config.expires_seconds
         url = self.presigner.presign_v4_url(
             "GET", found["key"], {"response-content-disposition": _disposition(found.get("filename"))}, creds, expires)
@@ -80,7 +81,7 @@ class FileService:
         try:
             self.oss.delete_object(found["key"], creds)  # OSS answers 204 for a key already gone, too
         except OssError as exc:
-            raise ApiError(503, "StorageUnavailable", f"the file could not be deleted ({exc.code or exc.status})") \
+            raise OssdirectError("StorageUnavailable", f"the file could not be deleted ({exc.code or exc.status})", E.UNAVAILABLE) \
                 from None
         self.store.update(upload_id, {"status": found.get("status")},
                           {"status": "deleted", "status_reason": "deleted by its owner",

@@ -22,7 +22,8 @@ from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
 
 from ..settings import JSON_BODY_TYPE, MAX_FORM_OBJECT, type_admitted
-from ..app.http import ApiError
+from .. import errors as E
+from ..errors import OssdirectError
 from ..oss.policy import JsonTemplate, PostPolicy, Slot, format_expiration, json_values
 from ..oss.signer import V4_ALGORITHM, v1_signature, v4_credential, v4_signature
 
@@ -113,14 +114,14 @@ def _extension(filename):
 def _folder(raw):
     parts = [sanitize_name(p) for p in raw.replace("\\", "/").split("/") if p.strip()]
     if len(parts) > 8 or any(not p for p in parts):
-        raise ApiError(400, "InvalidFolder", "folder must be up to 8 plain path segments")
+        raise OssdirectError("InvalidFolder", "folder must be up to 8 plain path segments", E.INVALID)
     return "".join(p + "/" for p in parts)
 
 
 def _int_param(params, name):
     raw = params.get(name, "")
     if not (raw.isascii() and raw.isdigit() and len(raw) <= 13):
-        raise ApiError(400, "InvalidParameter", f"{name} must be a non-negative integer")
+        raise OssdirectError("InvalidParameter", f"{name} must be a non-negative integer", E.INVALID)
     return int(raw)
 
 
@@ -170,25 +171,25 @@ def resolve_key(config, grant, params, upload_id):
     exact key (None without a filename) and the display name. Raises ApiError (400) for bad values."""
     naming = params.get("naming") or grant.namings[0]
     if naming not in grant.namings:
-        raise ApiError(400, "InvalidNaming", f"naming must be one of {', '.join(grant.namings)}")
+        raise OssdirectError("InvalidNaming", f"naming must be one of {', '.join(grant.namings)}", E.INVALID)
     folder = ""
     if params.get("folder"):
         if not config.allow_folders:
-            raise ApiError(400, "FoldersNotAllowed", "this endpoint does not accept a destination folder")
+            raise OssdirectError("FoldersNotAllowed", "this endpoint does not accept a destination folder", E.INVALID)
         folder = _folder(params["folder"])
     directory = grant.prefix + folder
 
     filename = params.get("filename", "")
     if len(filename) > 1024:
-        raise ApiError(400, "InvalidFilename", "filename is longer than 1024 characters")
+        raise OssdirectError("InvalidFilename", "filename is longer than 1024 characters", E.INVALID)
     shown = display_name(filename)
     if "filename" in params and not (sanitize_name(filename) if naming == "original" else shown.strip(" ./")):
-        raise ApiError(400, "InvalidFilename", "filename must contain at least one usable character")
+        raise OssdirectError("InvalidFilename", "filename must contain at least one usable character", E.INVALID)
     key = None
     if filename:
         key = directory + (sanitize_name(filename) if naming == "original" else upload_id + _extension(shown))
         if len(key) * 4 > MAX_KEY_BYTES and len(key.encode("utf-8")) > MAX_KEY_BYTES:  # UTF-8: <= 4 bytes/char
-            raise ApiError(400, "KeyTooLong", "the object key would exceed 1023 bytes")
+            raise OssdirectError("KeyTooLong", "the object key would exceed 1023 bytes", E.INVALID)
     return directory, key, shown
 
 
@@ -198,9 +199,9 @@ def resolve_content_type(config, grant, params):
     if not content_type:
         return content_type
     if not _type_well_formed(content_type):
-        raise ApiError(400, "InvalidContentType", "content_type must look like type/subtype")
+        raise OssdirectError("InvalidContentType", "content_type must look like type/subtype", E.INVALID)
     if not grant.content_type_allowed(config, content_type):
-        raise ApiError(415, "UnsupportedContentType", f"content type {content_type!r} is not accepted here")
+        raise OssdirectError("UnsupportedContentType", f"content type {content_type!r} is not accepted here", E.UNSUPPORTED_TYPE)
     return content_type
 
 
@@ -216,7 +217,7 @@ def declared_crc64(params):
         return None
     raw = str(raw)
     if not (raw.isascii() and raw.isdigit() and len(raw) <= 20 and int(raw) < 1 << 64):
-        raise ApiError(400, "InvalidChecksum", "crc64 must be the file's CRC-64/ECMA as an unsigned decimal number")
+        raise OssdirectError("InvalidChecksum", "crc64 must be the file's CRC-64/ECMA as an unsigned decimal number", E.INVALID)
     return str(int(raw))
 
 
@@ -410,22 +411,22 @@ class FormIssuer:
 
         version = (params.get("signature_version") or config.signature_versions[0]).lower()
         if version not in config.signature_versions:
-            raise ApiError(400, "UnsupportedSignatureVersion",
-                           f"signature_version must be one of {', '.join(config.signature_versions)}")
+            raise OssdirectError("UnsupportedSignatureVersion",
+                           f"signature_version must be one of {', '.join(config.signature_versions)}", E.INVALID)
         directory, key, shown = resolve_key(config, grant, params, upload_id)
         if key is None and not (config.prefix_forms or config.compat == "seed"):
-            raise ApiError(400, "FilenameRequired", "filename is required: this endpoint issues exact-key forms only")
+            raise OssdirectError("FilenameRequired", "filename is required: this endpoint issues exact-key forms only", E.INVALID)
 
         min_bytes, max_bytes = config.min_bytes, grant.max_bytes
         if "size" in params:
             size = _int_param(params, "size")
             if size > max_bytes:
-                raise ApiError(413, "EntityTooLarge", f"the file is {size} bytes; the limit is {max_bytes}")
+                raise OssdirectError("EntityTooLarge", f"the file is {size} bytes; the limit is {max_bytes}", E.TOO_LARGE)
             if size > MAX_FORM_OBJECT:
-                raise ApiError(413, "UseMultipart", f"a form uploads at most {MAX_FORM_OBJECT} bytes: "
-                               "upload this file in parts (POST <signature-url>/multipart)")
+                raise OssdirectError("UseMultipart", f"a form uploads at most {MAX_FORM_OBJECT} bytes: "
+                               "upload this file in parts (POST <signature-url>/multipart)", E.TOO_LARGE)
             if size < config.min_bytes:
-                raise ApiError(400, "EntityTooSmall", f"the file is {size} bytes; the minimum is {config.min_bytes}")
+                raise OssdirectError("EntityTooSmall", f"the file is {size} bytes; the minimum is {config.min_bytes}", E.INVALID)
             min_bytes = max_bytes = size
         max_bytes = min(max_bytes, MAX_FORM_OBJECT)
 
@@ -434,8 +435,8 @@ class FormIssuer:
         seed = config.compat == "seed" and key is None  # a seed client: it sends only the fields it knows
         if not seed and not content_type and any(t == "*" or t.endswith("/*") for t in grant.content_types):
             # one condition cannot say "any image but SVG": the client must declare the type
-            raise ApiError(400, "ContentTypeRequired",
-                           "content_type is required: the accepted types cannot be pinned without it")
+            raise OssdirectError("ContentTypeRequired",
+                           "content_type is required: the accepted types cannot be pinned without it", E.INVALID)
 
         date, x_oss_date, expiration, expire = self._times(now)
         # the seed V4 client (fetch + FormData) sends no callback; the V1 (Plupload) samples do

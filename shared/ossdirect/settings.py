@@ -9,6 +9,7 @@ import os
 import re
 from functools import lru_cache
 from urllib.parse import urlsplit
+from .errors import OssdirectError
 
 PREFIX = "OSSDIRECT_"
 
@@ -62,7 +63,7 @@ MAX_OSS_OBJECT = 10_000 * MAX_FORM_OBJECT  # multipart: 10,000 parts of at most 
 MULTIPART_THRESHOLD = 64 * 1024**2  # clients upload larger files in parts (published in /limits)
 
 
-class ConfigError(ValueError):
+class ConfigError(OssdirectError, ValueError):
     """A configuration variable is missing or invalid; the message names it."""
 
 

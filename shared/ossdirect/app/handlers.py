@@ -62,7 +62,7 @@ def _log(fn: str, request: Request | None, response: dict[str, Any], started: fl
 class _App:
     fn = ""
 
-    def __init__(self, environ=None, **config_kwargs):
+    def __init__(self, environ: dict[str, str] | None = None, **config_kwargs: Any) -> None:
         self.environ = environ
         try:
             self.config = load_config(environ, **config_kwargs)
@@ -116,7 +116,7 @@ class SignatureApp(_App):
     fn = "signature"
     methods = "GET, POST, DELETE, OPTIONS"  # POST/DELETE: the /multipart routes only
 
-    def __init__(self, environ=None):
+    def __init__(self, environ: dict[str, str] | None = None) -> None:
         super().__init__(environ)
         from ..core.auth import authorize, load_authorizer
         from ..core.forms import FormIssuer, new_upload_id  # imported per app, so the callback never loads it
@@ -161,6 +161,7 @@ class SignatureApp(_App):
         services = self.__dict__.get("_services")
         if services is None:
             allowances = Allowances(self.limiter) if self.limiter is not None else None
+            assert self.issuer is not None  # routes run only with a valid configuration
             services = self._services = Services(self.config, self.issuer, self.new_upload_id, allowances)
         return services
 
@@ -203,7 +204,7 @@ class SignatureApp(_App):
         grant = self.authorize(self.config, request, claims, self.authorizer)
         creds = _credentials(context, "the function has no credentials: attach a role to it")
         upload_id = self.new_upload_id()
-        body = self.issuer.issue_json(creds, request.query, upload_id=upload_id, grant=grant)
+        body = self.services.forms.issue_json(creds, request.query, upload_id=upload_id, grant=grant)
         if self.limiter is not None:  # after validation: a refused request spends nothing
             size = request.query.get("size")
             self.spend(request, grant, int(size) if size else grant.max_bytes, creds)
@@ -304,7 +305,7 @@ class SignatureApp(_App):
                 from None
         return json_response(200, body, cors), {"route": "files"}
 
-    def _open_limiter(self):
+    def _open_limiter(self) -> Any:
         if not (self.environ if self.environ is not None else os.environ).get("OSSDIRECT_USER_LIMITS", "").strip():
             return None  # no allowances configured: limits.py is never loaded
         from ..core.limits import load_limit_settings, open_limiter
@@ -367,7 +368,7 @@ class CallbackApp(_App):
 
     fn = "callback"
 
-    def __init__(self, environ=None, store=None):
+    def __init__(self, environ: dict[str, str] | None = None, store: Any = None) -> None:
         super().__init__(environ)
         from ..oss.callback_auth import KeyCache
         from ..core.callbacks import handle_callback  # cryptography: only the callback pays for it
@@ -415,9 +416,9 @@ class ProcessApp(_App):
 
     fn = "process"
 
-    def __init__(self, environ=None, store=None):
+    def __init__(self, environ: dict[str, str] | None = None, store: Any = None) -> None:
         super().__init__(environ)
-        self.processor = None
+        self.processor: Any = None
         if self.config:
             from ..core.events import ProcessConfigError, open_processor
             from ..store import RecordStoreError
@@ -428,7 +429,7 @@ class ProcessApp(_App):
                 self.config_error = str(exc)
                 log.error(json.dumps({"fn": self.fn, "config_error": self.config_error}))
 
-    def __call__(self, event, context=None):
+    def __call__(self, event: Any, context: Any = None) -> dict[str, Any]:
         started = time.perf_counter()
         if self.config_error:
             raise RuntimeError(f"process function configuration: {self.config_error}")

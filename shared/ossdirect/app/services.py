@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from ..core.limits import Allowance, Limiter
     from ..core.multipart import Multipart
     from ..oss.credentials import Credentials
-    from ..settings import Config
+    Config = Any  # ossdirect.settings.Config: its attributes are set from the settings table, not declared
     from ..store import RecordStore
 
 SESSION_STATUSES = ("uploading", "aborted")  # multipart sessions kept in the record store (multipart.py)

@@ -38,6 +38,7 @@ from urllib.parse import unquote
 from .callbacks import CORRUPT, checksum_mismatch
 from ..settings import is_active_content_type
 from .forms import UPLOAD_ID_META
+from ..errors import OssdirectError
 
 log = logging.getLogger("ossdirect")
 
@@ -60,15 +61,15 @@ _META_DERIVED = DERIVED_META[len("x-oss-meta-"):]
 _NOT_AN_OBJECT = ("InitiateMultipartUpload", "UploadPart", "UploadPartCopy")
 
 
-class ProcessConfigError(ValueError):
+class ProcessConfigError(OssdirectError, ValueError):
     """An OSSDIRECT_* variable of the process function is invalid (the message names it)."""
 
 
-class HookBusy(Exception):
+class HookBusy(OssdirectError):
     """Another delivery holds the hook claim right now: raise, so the platform redelivers later."""
 
 
-class HookFailed(Exception):
+class HookFailed(OssdirectError):
     """The hook raised; it will be retried (the platform redelivers the event)."""
 
 
@@ -396,11 +397,10 @@ class Processor:
 
     def _write(self, record, credentials):
         from .callbacks import write_record
-        from ..app.http import ApiError
 
         try:
             return write_record(self.store, record, credentials, self.log)
-        except ApiError as exc:
+        except OssdirectError as exc:
             if exc.code == "UploadIdAlreadyUsed":
                 return None, False
             raise

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from .auth import (MAX_JWKS_BYTES, MAX_TOKEN_CHARS, MIN_RSA_BITS, PUBLIC_KEY_ALGORITHMS, REQUIRED_CLAIMS,
                    _LOOPBACK_HOSTS, _TOKEN_RE, _invalid, _key_family, _keys_unavailable, _missing, alg_fits_key, log)
+from ..errors import OssdirectError
 
 # ---------------------------------------------------------------------------------------------
 # verification
@@ -202,7 +203,7 @@ class Authenticator:
         return key, alg
 
 
-class _JwksError(Exception):
+class _JwksError(OssdirectError):
     pass
 
 

@@ -42,6 +42,7 @@ import time
 from urllib.parse import parse_qs, urlsplit
 
 from ..settings import PREFIX, ConfigError
+from ..errors import OssdirectError
 
 # Every variable load_limit_settings reads, without the prefix.
 LIMIT_ENV_NAMES = ("USER_LIMITS", "LIMITS_STORE", "ANONYMOUS_LIMITS_BY_IP")
@@ -53,7 +54,7 @@ TTL_MIN = 86400  # the service's smallest table TTL
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,254}$")
 
 
-class LimitStoreError(Exception):
+class LimitStoreError(OssdirectError):
     """The limits store could not be read or written."""
 
 

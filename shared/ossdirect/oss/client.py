@@ -30,6 +30,7 @@ from collections import namedtuple
 from urllib.parse import quote
 
 from .signer import V4_ALGORITHM, V4_TERMINATOR, normalize_region, v4_signing_key
+from ..errors import OssdirectError
 
 __all__ = ["OssClient", "OssError", "ObjectInfo", "PartInfo", "sign_v4_request", "presign_v4_query", "canonical_query",
            "UNSIGNED_PAYLOAD"]
@@ -209,7 +210,7 @@ def presign_v4_query(method, bucket, key, query, creds, region, expires, now=Non
     return "&".join(f"{k}={v}" if v else k for k, v in encoded) + f"&x-oss-signature={signature}"
 
 
-class OssError(Exception):
+class OssError(OssdirectError):
     """An OSS call that failed: ``status`` (0 when no HTTP answer), OSS's ``code``, ``message``.
 
     Client-side codes: ``RequestTimeout`` is OSS's own; ``ClientTimeout`` (no answer in ``timeout``),

@@ -10,6 +10,7 @@ client itself (which refreshes on its own).
 
 import os
 from collections import namedtuple
+from ..errors import OssdirectError
 
 # (dataclasses would cost ~10 ms of cold start for nothing: plain tuples here)
 
@@ -22,7 +23,7 @@ class Credentials(namedtuple("Credentials", "access_key_id access_key_secret sec
         return f"Credentials(access_key_id={self.access_key_id!r}, source={self.source!r})"
 
 
-class CredentialsUnavailable(Exception):
+class CredentialsUnavailable(OssdirectError):
     """No credentials from the context, the environment or the default chain."""
 
 

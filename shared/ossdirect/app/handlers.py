@@ -199,7 +199,8 @@ class SignatureApp(_App):
         return {"user": str(claims.get("sub"))}
 
     # the upload form: GET <signature-url>
-    def form(self, request: Request, context: Any, cors: dict[str, str] | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    def form(self, request: Request, context: Any,
+             cors: dict[str, str] | None) -> tuple[dict[str, Any], dict[str, Any]]:
         claims = self._claims(request)  # raises AuthError: 401 / 503
         grant = self.authorize(self.config, request, claims, self.authorizer)
         creds = _credentials(context, "the function has no credentials: attach a role to it")
@@ -336,7 +337,8 @@ class SignatureApp(_App):
 
     def record(self, upload_id: str, claims: dict[str, Any] | None, context: Any) -> dict[str, Any]:
         """``GET <signature-url>/records/<upload_id>``: the page's poll after "stored, not recorded"."""
-        found = self.services.records.lookup(upload_id, lambda: _credentials(context, "the function has no credentials"))
+        found = self.services.records.lookup(upload_id,
+                                             lambda: _credentials(context, "the function has no credentials"))
         owner = claims is not None and found is not None and found.get("user") == str(claims.get("sub"))
         if found is None or (self.authenticator is not None and not owner):
             raise OssdirectError("RecordNotFound", "no record for this upload id (yet)", E.NOT_FOUND)

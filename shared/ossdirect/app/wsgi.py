@@ -65,7 +65,7 @@ def wsgi_app(handler: Callable[[bytes, Any], dict[str, Any]],
              function_name: str = "local") -> Callable[..., list[bytes]]:
     from http import HTTPStatus
 
-    def reason(status: int) -> str:  # the real phrase for every status a function answers (401, 404, 409, 429, 501, ...)
+    def reason(status: int) -> str:  # the real phrase for every status a function answers (401, 404, 429, ...)
         try:
             return HTTPStatus(status).phrase
         except ValueError:

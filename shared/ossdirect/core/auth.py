@@ -79,7 +79,8 @@ class AuthError(OssdirectError):
 
 
 def _missing(message: str) -> AuthError:
-    return AuthError("TokenMissing", message, E.UNAUTHENTICATED, headers={"WWW-Authenticate": f'Bearer realm="{REALM}"'})
+    return AuthError("TokenMissing", message, E.UNAUTHENTICATED,
+                     headers={"WWW-Authenticate": f'Bearer realm="{REALM}"'})
 
 
 def _invalid(code: str, message: str) -> AuthError:
@@ -386,7 +387,8 @@ def user_prefix(config, claims):
     for name in config.prefix_claims:
         value = (claims or {}).get(name)
         if value is None or value == "" or isinstance(value, (dict, list, bool)):
-            raise OssdirectError("MissingClaim", f"the token has no usable {name!r} claim for the upload folder", E.FORBIDDEN)
+            raise OssdirectError("MissingClaim", f"the token has no usable {name!r} claim for the upload folder",
+                                 E.FORBIDDEN)
         prefix = prefix.replace("{" + name + "}", identity_segment(value))
     return prefix
 

@@ -9,6 +9,8 @@ bucket, made with the function's own credentials, and the object must carry the 
 form pinned as metadata.
 """
 
+from __future__ import annotations
+
 import base64
 import json
 from datetime import datetime, timezone
@@ -20,6 +22,20 @@ from ..errors import OssdirectError
 from ..oss.client import OssError
 from ..store import RecordStoreError, new_record_id
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Mapping
+
+    from ..oss.credentials import Credentials
+
+    import logging
+
+    from ..app.http import Request
+    from ..oss.client import OssClient
+    from ..store import RecordStore
+
+    Config = Any  # ossdirect.settings.Config: its attributes are set from the settings table, not declared
+
 MAX_CALLBACK_BODY = 64 * 1024
 _META_UPLOAD_ID = UPLOAD_ID_META[len("x-oss-meta-"):]
 _META_FILENAME = FILENAME_META[len("x-oss-meta-"):]
@@ -30,11 +46,11 @@ CORRUPT = "corrupt"  # OSS computed another CRC-64 than the client read: never a
 _BODY_NAMES = ("bucket", "object", "upload_id", "height", "width", "format", "clientIp", "reqId")
 
 
-def _reject_constant(value):
+def _reject_constant(value: str) -> None:
     raise ValueError(f"{value} is not a number")
 
 
-def parse_callback_body(content_type, body):
+def parse_callback_body(content_type: str, body: bytes) -> dict[str, str | None]:
     """Form-urlencoded or JSON, per the request's Content-Type, into a flat dict of strings.
 
     Only the names we read are kept; any value that is not a plain string or integer (a nested
@@ -50,7 +66,8 @@ def parse_callback_body(content_type, body):
         else:
             data = {k: v[0] for k, v in parse_qs(text, keep_blank_values=True, strict_parsing=bool(text)).items()}
     except (ValueError, RecursionError):
-        raise OssdirectError("MalformedCallbackBody", "callback body is not valid for its Content-Type", E.INVALID) from None
+        raise OssdirectError("MalformedCallbackBody", "callback body is not valid for its Content-Type",
+                             E.INVALID) from None
     out = {}
     for name in _BODY_NAMES:
         value = data.get(name)
@@ -63,7 +80,7 @@ def parse_callback_body(content_type, body):
 SEED_REASON = "seed-compat: origin not proven by metadata"
 
 
-def seed_upload_id(key, etag):
+def seed_upload_id(key: str, etag: str) -> str:
     """Seed clients cannot pin our metadata: their objects are recorded by what OSS says (key + ETag),
     so the callback and the event path name the same record."""
     import hashlib
@@ -71,15 +88,15 @@ def seed_upload_id(key, etag):
     return "seed:" + hashlib.sha256(f"{key}\n{etag}".encode("utf-8")).hexdigest()[:32]
 
 
-def _small_int(value):
+def _small_int(value: Any) -> int | None:
     return int(value) if value and value.isascii() and value.isdigit() and len(value) <= 9 else None
 
 
-def object_url(config, key):
+def object_url(config: Config, key: str) -> str:
     return f"{config.public_base_url}/{quote(key, safe='/')}"
 
 
-def record_from_object(config, key, info, source):
+def record_from_object(config: Config, key: str, info: Any, source: str) -> dict[str, Any]:
     """A record from what OSS says about the object (never from what a client or a body says)."""
     meta = info.metadata
     pinned = config.compat != "seed"  # seed forms pin no metadata: whatever it says, the uploader wrote
@@ -107,7 +124,7 @@ def record_from_object(config, key, info, source):
     return record
 
 
-def checksum_mismatch(info):
+def checksum_mismatch(info: Any) -> str | None:
     """Why the stored bytes are not the client's (its pinned CRC-64 against OSS's), or None."""
     declared = info.metadata.get(_META_CRC64)
     stored = info.headers.get("x-oss-hash-crc64ecma")
@@ -116,7 +133,7 @@ def checksum_mismatch(info):
     return None
 
 
-def _payload(b64):
+def _payload(b64: str | None) -> str | None:
     """The authorizer's JSON as pinned into the object (base64url), or None."""
     if not b64:
         return None
@@ -128,7 +145,7 @@ def _payload(b64):
         return None
 
 
-def answer(config, record, replayed):
+def answer(config: Config, record: Mapping[str, Any], replayed: bool) -> dict[str, Any]:
     corrupt = record.get("status") == CORRUPT
     out = {
         "ok": not corrupt,
@@ -152,7 +169,9 @@ def answer(config, record, replayed):
     return out
 
 
-def handle_callback(config, store, oss, request, credentials, key_cache=None, log=None):
+def handle_callback(config: Config, store: RecordStore, oss: OssClient, request: Request,
+                    credentials: Credentials | Callable[[], Credentials], key_cache: Any = None,
+                    log: logging.Logger | None = None) -> dict[str, Any]:
     """Verify, confirm, record; return the JSON OSS relays to the uploader. ``credentials`` may be a
     function that returns them: it is called only once OSS's signature has been verified."""
     # here, not at the top: the process function shares this module's recording path, not the RSA check
@@ -194,18 +213,20 @@ def handle_callback(config, store, oss, request, credentials, key_cache=None, lo
     return answer(config, stored, not created)
 
 
-def lookup_object(oss, key, credentials):
+def lookup_object(oss: OssClient, key: str, credentials: Credentials) -> Any:
     try:
         return oss.head_object(key, credentials)
     except OssError as exc:
         raise OssdirectError("ObjectLookupFailed",
-                       f"the bucket could not be asked about the object ({exc.code or exc.status})", E.UNAVAILABLE) from None
+                             f"the bucket could not be asked about the object ({exc.code or exc.status})",
+                             E.UNAVAILABLE) from None
 
 
 UPLOADING = "uploading"  # a multipart session's record before its object exists (multipart.py)
 
 
-def write_record(store, record, credentials, log=None):
+def write_record(store: RecordStore, record: dict[str, Any], credentials: Credentials | None,
+                 log: logging.Logger | None = None) -> tuple[dict[str, Any], bool]:
     """Record once per upload id. A second object under the same upload id is refused; the same
     object uploaded again (overwrite allowed) updates the record from what OSS now holds. A multipart
     session's ``uploading`` record for the same key becomes the record (its first writer wins)."""
@@ -225,7 +246,8 @@ def write_record(store, record, credentials, log=None):
                 log.warning(json.dumps({"refused": "UploadIdAlreadyUsed", "upload_id": record["upload_id"],
                                         "key": record["key"], "recorded_key": stored["key"]}))
             raise OssdirectError("UploadIdAlreadyUsed",
-                           "this upload id already recorded another object; one form records one object", E.CONFLICT)
+                                 "this upload id already recorded another object; one form records one object",
+                                 E.CONFLICT)
         if stored["etag"] != record["etag"]:
             facts = {f: record[f] for f in ("size", "etag", "content_type", "crc64", "content_md5")}
             facts["updated_at"] = record["created_at"]
@@ -233,4 +255,4 @@ def write_record(store, record, credentials, log=None):
         return stored, False
     except RecordStoreError as exc:
         raise OssdirectError("RecordStoreUnavailable",
-                       f"the upload is stored but could not be recorded ({exc})", E.UNAVAILABLE) from None
+                             f"the upload is stored but could not be recorded ({exc})", E.UNAVAILABLE) from None

@@ -26,6 +26,8 @@ Security rules kept here:
 default) this module costs the cold start nothing but itself.
 """
 
+from __future__ import annotations
+
 import base64
 import hashlib
 import json
@@ -39,6 +41,12 @@ from ..settings import PREFIX, ConfigError
 from .forms import MAX_PAYLOAD_BYTES, Grant
 from .. import errors as E
 from ..errors import OssdirectError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Mapping
+
+    Config = Any  # ossdirect.settings.Config: its attributes are set from the settings table, not declared
 
 log = logging.getLogger("ossdirect")
 
@@ -304,7 +312,7 @@ def _key_description(key):
     return type(key).__name__.replace("PublicKey", "") if key is not None else "none"
 
 
-def alg_fits_key(alg, key):
+def alg_fits_key(alg: str, key: Any) -> bool:
     """True when the public-key algorithm ``alg`` can verify with ``key`` (a cryptography public key)."""
     family = _key_family(key)
     if alg in RSA_ALGORITHMS:
@@ -324,7 +332,7 @@ _HASH_SEP = "~"  # never kept from the input, so an untouched value can never lo
 _KEEP_PUNCT = frozenset("-_.@|")
 
 
-def identity_segment(value):
+def identity_segment(value: str | int) -> str:
     """One safe OSS key segment for a claim value (``sub``): injective, non-empty, at most 64 bytes.
 
     Kept as-is: Unicode letters, digits and combining marks, and ``- _ . @ |``. Everything else
@@ -380,7 +388,7 @@ def load_authorizer(spec):
     return hook
 
 
-def user_prefix(config, claims):
+def user_prefix(config: Config, claims: Mapping[str, Any] | None) -> str:
     """The configured prefix with each ``{claim}`` filled from the verified token, each value made one
     safe key segment (so ``../`` or ``/`` in a ``sub`` can never leave the user's own folder)."""
     prefix = config.prefix
@@ -400,7 +408,8 @@ class AuthorizerError(OssdirectError):
         super().__init__("AuthorizerFailed", message, E.INTERNAL)
 
 
-def authorize(config, request, claims, hook=None):
+def authorize(config: Config, request: Any, claims: Mapping[str, Any] | None,
+              hook: Callable[[Any, Any], Any] | None = None) -> Grant:
     """The :class:`~ossdirect.forms.Grant` for this caller: the configuration, the user's folder, then
     whatever the hook narrows. The hook may deny or narrow; it can never widen (that is a 500:
     a hook that tries is a bug, and no form is issued)."""
@@ -428,7 +437,7 @@ def authorize(config, request, claims, hook=None):
         log.error(json.dumps({"fn": "signature", "authorizer": config.authorizer, "returned": what}))
         raise AuthorizerError("the upload authorizer must return True, False or a dict whose allow is True or False")
 
-    def widened(what):
+    def widened(what: str) -> AuthorizerError:
         log.error(json.dumps({"fn": "signature", "authorizer": config.authorizer, "widened": what}))
         return AuthorizerError(f"the upload authorizer tried to widen {what}")
 
@@ -464,7 +473,7 @@ def authorize(config, request, claims, hook=None):
     return grant
 
 
-def _canonical_prefix(prefix):
+def _canonical_prefix(prefix: object) -> bool:
     """A folder made of plain segments: no ``.``/``..``, no empty segment, no ``%`` (a key is never
     decoded, but a reader that decodes would see another path), no backslash, printable, no braces."""
     if not isinstance(prefix, str) or not prefix.endswith("/") or prefix.startswith("/"):
@@ -474,7 +483,7 @@ def _canonical_prefix(prefix):
     return all(seg not in ("", ".", "..") for seg in prefix[:-1].split("/"))
 
 
-def _within(config, content_type):
+def _within(config: Config, content_type: str) -> bool:
     """A narrowed type admits nothing the configuration does not: an exact type the configuration
     accepts, or a wildcard the configuration lists itself (``*`` covers any)."""
     if content_type.endswith("/*") or content_type == "*":
@@ -482,7 +491,7 @@ def _within(config, content_type):
     return config.content_type_allowed(content_type)
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> Any:
     """``Authenticator`` lives in :mod:`ossdirect.jwt_check`, loaded only when sign-in is on."""
     if name == "Authenticator":
         from .jwt_check import Authenticator

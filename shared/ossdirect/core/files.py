@@ -44,7 +44,7 @@ def _disposition(filename: str | None) -> str:
 
 
 class FileService:
-    """What a signed-in user may do with their own uploads. No HTTP here but ApiError codes."""
+    """What a signed-in user may do with their own uploads. No HTTP here: domain errors (ossdirect.errors)."""
 
     def __init__(self, config: Config, store: RecordStore, oss: OssClient, presigner: OssClient,
                  clock: Callable[[], float] = time.time) -> None:

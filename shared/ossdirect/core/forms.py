@@ -180,7 +180,7 @@ def payload_meta(payload: str | None) -> str:
 def resolve_key(config: Config, grant: Grant, params: Mapping[str, str],
                 upload_id: str) -> tuple[str, str | None, str]:
     """``(directory, key, shown)`` for a request's ``naming``, ``folder`` and ``filename``: the
-    exact key (None without a filename) and the display name. Raises ApiError (400) for bad values."""
+    exact key (None without a filename) and the display name. Raises OssdirectError (invalid) for bad values."""
     naming = params.get("naming") or grant.namings[0]
     if naming not in grant.namings:
         raise OssdirectError("InvalidNaming", f"naming must be one of {', '.join(grant.namings)}", E.INVALID)

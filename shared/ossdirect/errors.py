@@ -60,7 +60,10 @@ class OssdirectError(Exception):
             headers = headers or (args[0] if args and isinstance(args[0], dict) else None)
             args = ()
             self._status = status
-        if not (isinstance(code, str) and isinstance(message, str) and not args and (kind is None or kind in KINDS)):
+        if isinstance(code, str) and isinstance(message, str) and isinstance(kind, str) and kind not in KINDS \
+                and not args:
+            raise ValueError(f"unknown error kind {kind!r} (one of {', '.join(KINDS)})")
+        if not (isinstance(code, str) and isinstance(message, str) and not args):
             # ConfigError("..."), OssError(status, code, message): a plain exception under the common root,
             # its arguments passed on as given; a subclass may have set its own attributes (status, code)
             # before calling this, so none is touched.

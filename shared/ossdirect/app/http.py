@@ -31,8 +31,13 @@ INTERNAL_ERROR = ("InternalError", "internal error")  # what any other exception
 
 
 def status_for(error: OssdirectError) -> int:
-    """The HTTP status of a domain error (500 for an error that is not one)."""
-    return STATUS_BY_KIND.get(error.kind, 500) if error.kind is not None else 500
+    """The HTTP status of a domain error (500 for an error that is not one); one built the older way,
+    ``ApiError(status, code, message)``, keeps its own status."""
+    if error.kind is None:
+        return 500
+    if error._status is not None:
+        return error._status
+    return STATUS_BY_KIND.get(error.kind, 500)
 
 
 def kind_for_status(status: int) -> str:

@@ -196,6 +196,7 @@ class SignatureApp(_App):
                                  "files are listed per user: this service runs without sign-in (OSSDIRECT_AUTH=none)",
                                  E.FORBIDDEN)
         claims = self.authenticator.authenticate(request.headers)  # 401 / 503
+        assert claims is not None  # sign-in is on: a token's claims, or an AuthError
         return {"user": str(claims.get("sub"))}
 
     # the upload form: GET <signature-url>

@@ -291,7 +291,7 @@ def _algorithms(raw, key_kind, public_key):
     return tuple(algs)
 
 
-def _key_family(key):
+def _key_family(key: Any) -> str | None:
     from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
     if isinstance(key, rsa.RSAPublicKey):
@@ -303,7 +303,7 @@ def _key_family(key):
     return None
 
 
-def _key_description(key):
+def _key_description(key: Any) -> str:
     family = _key_family(key)
     if family == "RSA":
         return f"RSA-{key.key_size}"

@@ -30,7 +30,15 @@ if TYPE_CHECKING:
 
     import logging
 
-    from ..app.http import Request
+    from typing import Protocol
+
+    class Request(Protocol):  # what the callback check reads of a request (ossdirect.app.http.Request)
+        headers: dict[str, str]
+        path: str
+        raw_query: str
+        body: bytes
+
+        def header(self, name: str, default: str = "") -> str: ...
     from ..oss.client import OssClient
     from ..store import RecordStore
 

@@ -5,10 +5,14 @@ The public API (everything else is internal and may change)::
     import ossdirect
 
     config = ossdirect.load_config(environ)                     # OSSDIRECT_* settings, or ConfigError
-    form = ossdirect.issue_form(config, credentials, params)    # one signed form (a dict), or ApiError
+    form = ossdirect.issue_form(config, credentials, params)    # one signed form (a dict), or OssdirectError
     ossdirect.verify_callback(headers, path, raw_query, body)   # None, or CallbackAuthError
     store = ossdirect.open_store("sqlite:///records.sqlite3")   # the record store (put/get/update)
     ossdirect.Client(signature_url, token).upload(path)         # UploadResult, or UploadError (cli extra)
+
+Every error the package raises derives from ``OssdirectError`` (``ApiError`` is its older name); one
+the caller may be told about has a ``code``, a ``message`` and a ``kind`` (invalid, unauthenticated,
+forbidden, not_found, conflict, unavailable, ...: :mod:`ossdirect.errors`).
 
 Kept import-light on purpose: the names above are loaded on first use (PEP 562), so the
 Function Compute handlers, which import only the submodules they need, pay nothing for them.
@@ -26,7 +30,7 @@ _EXPORTS = {
     "Config": "settings", "ConfigError": "settings", "load_config": "settings",
     "Credentials": "oss.credentials", "resolve_credentials": "oss.credentials",
     "issue_form": "core.forms", "FormIssuer": "core.forms", "Grant": "core.forms",
-    "ApiError": "app.http",
+    "ApiError": "app.http", "OssdirectError": "errors",
     "verify_callback": "oss.callback_auth", "CallbackAuthError": "oss.callback_auth",
     "RecordStore": "store", "RecordStoreError": "store", "open_store": "store", "RECORD_FIELDS": "store",
     "Client": "client", "UploadResult": "client", "UploadError": "client",
@@ -43,6 +47,7 @@ if TYPE_CHECKING:  # what a type checker sees; at run time each name is imported
     from .oss.credentials import Credentials, resolve_credentials
     from .core.forms import FormIssuer, Grant, issue_form
     from .app.http import ApiError
+    from .errors import OssdirectError
     from .store import RECORD_FIELDS, RecordStore, RecordStoreError, open_store
 
 

@@ -16,6 +16,7 @@ import os
 import re
 from functools import lru_cache
 from urllib.parse import urlsplit
+from .errors import OssdirectError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs cold-start time: annotations only
@@ -73,7 +74,7 @@ MAX_OSS_OBJECT = 10_000 * MAX_FORM_OBJECT  # multipart: 10,000 parts of at most 
 MULTIPART_THRESHOLD = 64 * 1024**2  # clients upload larger files in parts (published in /limits)
 
 
-class ConfigError(ValueError):
+class ConfigError(OssdirectError, ValueError):
     """One or more settings are missing or invalid. The message names each variable; ``problems`` holds
     ``(setting, sentence)`` pairs (every problem, each once), ``setting``/``first`` the first of them."""
 

@@ -1,26 +1,56 @@
-"""FC3 handlers: adapters from events to the logic in forms.py / callbacks.py.
+"""FC3 handlers: adapters from events to the core (forms, callbacks, multipart, files).
+
+Each function's routes are a table (:mod:`ossdirect.app.routes`: method + pattern -> a route function
+here); the signature function's services (forms, files, multipart, allowances, records) are one
+:class:`~ossdirect.app.services.Services` object per App. The core raises domain errors
+(:class:`~ossdirect.errors.OssdirectError`); ``_App.__call__`` is the one place they become HTTP
+answers (:func:`ossdirect.app.http.error_response`).
 
 Configuration is read once per instance (cold start). A bad configuration does
 not crash the instance: every request answers 503 with the message naming the
 variable, and the same line is logged.
 """
 
+from __future__ import annotations
+
 import json
 import logging
 import time
 
+from .. import errors as E
+from ..errors import OssdirectError
 from ..settings import ConfigError, load_settings
 from ..oss.credentials import CredentialsUnavailable, resolve_credentials
-from .http import ApiError, cors_headers, error_response, json_response, json_text_response, parse_event
+from .http import (answerable, cors_headers, error_response, internal_error_response, json_object_body,
+                   json_response, json_text_response, parse_event)
+from .routes import CALLBACK_ROUTES, SIGNATURE_ROUTES
+from .services import RECORD_ANSWER_FIELDS, SESSION_STATUSES, Allowances, Services
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable
+
+    from ..core.files import FileService
+    from ..core.forms import Grant
+    from ..core.multipart import Multipart
+    from ..oss.credentials import Credentials
+    from ..settings import Settings
+    from ..store import RecordStore
+    from .http import Request
 
 log = logging.getLogger("ossdirect")
-SESSION_STATUSES = ("uploading", "aborted")  # multipart sessions kept in the record store (multipart.py)
-RECORD_ANSWER_FIELDS = ("upload_id", "record_id", "key", "size", "etag", "content_type", "filename", "created_at",
-                        "source", "status", "status_reason", "user", "payload", "content_type_detected",
-                        "hook_status")
+__all__ = ["CallbackApp", "ProcessApp", "SignatureApp", "RECORD_ANSWER_FIELDS", "SESSION_STATUSES"]
 
 
-def _log(fn, request, response, started, **extra):
+def _credentials(context: Any, message: str) -> Credentials:
+    """The function's credentials, or ``unavailable`` (503 CredentialsUnavailable) with ``message``."""
+    try:
+        return resolve_credentials(context)
+    except CredentialsUnavailable:
+        raise OssdirectError("CredentialsUnavailable", message, E.UNAVAILABLE) from None
+
+
+def _log(fn: str, request: Request | None, response: dict[str, Any], started: float, **extra: Any) -> None:
     if not log.isEnabledFor(logging.INFO):
         return
     entry = {"fn": fn, "method": getattr(request, "method", None), "path": getattr(request, "path", None),
@@ -32,8 +62,10 @@ def _log(fn, request, response, started, **extra):
 class _App:
     fn = ""
 
-    def __init__(self, environ=None):
+    def __init__(self, environ: dict[str, str] | None = None) -> None:
         self.environ = environ
+        self.settings: Settings | None
+        self.config: Any  # a Config; None when the configuration is invalid (every request answers 503)
         try:  # every setting this function reads and every cross-field rule: all problems in one error
             self.settings = load_settings(environ, self.fn)
             self.config, self.config_error = self.settings.config, None
@@ -45,27 +77,31 @@ class _App:
         for warning in config_warnings(environ, self.config, self.fn):
             log.warning(json.dumps({"fn": self.fn, "warning": warning}))
 
-    def __call__(self, event, context=None):
+    def __call__(self, event: Any, context: Any = None) -> dict[str, Any]:
         started = time.perf_counter()
-        request, extra = None, {}
+        request: Request | None = None
+        extra: dict[str, Any] = {}
         try:
             request = parse_event(event)  # first: the error answer carries CORS for the page's origin
             if self.config_error:
-                raise ApiError(503, "ConfigInvalid", self.config_error)
+                raise OssdirectError("ConfigInvalid", self.config_error, E.UNAVAILABLE)
             response, extra = self.handle(request, context)
-        except ApiError as exc:
-            headers = self.error_headers(request) or {}
-            headers.update(getattr(exc, "headers", None) or {})  # WWW-Authenticate, Retry-After
-            response = error_response(exc, headers)
-            extra = {"code": exc.code}
-        except Exception as exc:  # never a traceback to the client; log the type only
-            log.exception("unhandled error")
-            response = error_response(ApiError(500, "InternalError", "internal error"))
-            extra = {"code": "InternalError", "error": exc.__class__.__name__}
+        except Exception as exc:  # the one mapping from errors to answers (ossdirect.app.http)
+            if answerable(exc):  # a domain error: its status, code, message and headers (WWW-Authenticate...)
+                assert isinstance(exc, OssdirectError)
+                response = error_response(exc, self.error_headers(request))
+                extra = {"code": exc.code}
+            else:  # never a traceback to the client; log the type only
+                log.exception("unhandled error")
+                response = internal_error_response()
+                extra = {"code": "InternalError", "error": exc.__class__.__name__}
         _log(self.fn, request, response, started, **extra)
         return response
 
-    def error_headers(self, request):
+    def handle(self, request: Request, context: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        raise NotImplementedError
+
+    def error_headers(self, request: Request | None) -> dict[str, str] | None:
         return None
 
 
@@ -76,7 +112,7 @@ class SignatureApp(_App):
     fn = "signature"
     methods = "GET, POST, DELETE, OPTIONS"  # POST/DELETE: the /multipart routes only
 
-    def __init__(self, environ=None):
+    def __init__(self, environ: dict[str, str] | None = None) -> None:
         super().__init__(environ)
         from ..core.auth import authorize, load_authorizer
         from ..core.forms import FormIssuer, new_upload_id  # imported per app, so the callback never loads it
@@ -101,7 +137,7 @@ class SignatureApp(_App):
 
                 log.warning(json.dumps({"fn": self.fn, "warning": AUTH_NONE_WARNING}))
 
-    def error_headers(self, request):
+    def error_headers(self, request: Request | None) -> dict[str, str] | None:
         if request is None:
             return None
         if not self.config:  # misconfigured: still let the allowed page read the sentence
@@ -110,53 +146,161 @@ class SignatureApp(_App):
             return cors_headers(lenient_origins(self.environ), request.header("origin"), self.methods)
         return cors_headers(self.config.allowed_origins, request.header("origin"), self.methods)
 
-    def handle(self, request, context):
+    # -- the services and the route functions (the table: ossdirect.app.routes.SIGNATURE_ROUTES) ---------
+
+    @property
+    def services(self) -> Services:
+        """The signature function's services, built once per App (each opened on first use)."""
+        services = self.__dict__.get("_services")
+        if services is None:
+            allowances = Allowances(self.limiter) if self.limiter is not None else None
+            assert self.issuer is not None  # routes run only with a valid configuration
+            services = self._services = Services(self.config, self.issuer, self.new_upload_id, allowances)
+        return services
+
+    @property
+    def multipart(self) -> Multipart:
+        return self.services.multipart
+
+    def handle(self, request: Request, context: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         origin = request.headers.get("origin")
         cors = cors_headers(self.config.allowed_origins, origin, self.methods) if origin else None
         if origin and cors is None:
-            raise ApiError(403, "OriginNotAllowed", "this origin may not request upload forms")
+            raise OssdirectError("OriginNotAllowed", "this origin may not request upload forms", E.FORBIDDEN)
         if request.method == "OPTIONS":  # preflights carry no token: never authenticated
             return {"statusCode": 204, "headers": cors or {}, "isBase64Encoded": False, "body": ""}, {}
-        # --- multipart uploads (shared/ossdirect/core/multipart.py): /multipart[/<uploadId>[/parts|/<n>|/complete]] ---
-        head, found, rest = request.path.partition("/multipart")
-        if found and (not rest or rest.startswith("/")):
-            claims = self.authenticator.authenticate(request.headers) if self.authenticator is not None else None
-            grant = self.authorize(self.config, request, claims, self.authorizer)
-            if getattr(self, "multipart", None) is None:
-                from ..core.multipart import MultipartRoutes
+        result: tuple[dict[str, Any], dict[str, Any]] = SIGNATURE_ROUTES.dispatch(
+            request, self, context=context, cors=cors)
+        return result
 
-                self.multipart = MultipartRoutes(self)
-            return self.multipart.handle(request, rest, grant, context, cors)
-        # --- end of multipart uploads ---
-        _, files_found, files_rest = request.path.partition("/files")
-        if files_found and (not files_rest or files_rest.startswith("/")):
-            return self.files(request, files_rest, context, cors), {"route": "files"}
-        if request.method != "GET":
-            raise ApiError(405, "MethodNotAllowed", "use GET to request an upload form")
-        path = request.path.rstrip("/")
-        limits_route = path.endswith("/limits")
-        record_route = "/records/" in path
-        claims = None
-        if self.authenticator is not None and (not limits_route or request.header("authorization")):
-            claims = self.authenticator.authenticate(request.headers)  # raises AuthError: 401 / 503
-        if limits_route:
-            return json_response(200, self.limits(request, claims, context), cors), {}
-        if record_route:
-            return json_response(200, self.record(path.rsplit("/", 1)[-1], claims, context), cors), {}
+    def _claims(self, request: Request) -> dict[str, Any] | None:
+        """The verified token's claims (unauthenticated 401 / unavailable 503), None without sign-in."""
+        return self.authenticator.authenticate(request.headers) if self.authenticator is not None else None
+
+    # guards (run before a mount's routes are matched)
+    def granted(self, request: Request, **_: Any) -> dict[str, Any]:
+        """The multipart routes: the same sign-in and authorizer as forms."""
+        return {"grant": self.authorize(self.config, request, self._claims(request), self.authorizer)}
+
+    def signed_in(self, request: Request, **_: Any) -> dict[str, Any]:
+        """The files routes: per user, so only with sign-in on."""
+        if self.authenticator is None:
+            raise OssdirectError("SignInRequired",
+                                 "files are listed per user: this service runs without sign-in (OSSDIRECT_AUTH=none)",
+                                 E.FORBIDDEN)
+        claims = self.authenticator.authenticate(request.headers)  # 401 / 503
+        assert claims is not None  # sign-in is on: a token's claims, or an AuthError
+        return {"user": str(claims.get("sub"))}
+
+    # the upload form: GET <signature-url>
+    def form(self, request: Request, context: Any,
+             cors: dict[str, str] | None) -> tuple[dict[str, Any], dict[str, Any]]:
+        claims = self._claims(request)  # raises AuthError: 401 / 503
         grant = self.authorize(self.config, request, claims, self.authorizer)
-        try:
-            creds = resolve_credentials(context)
-        except CredentialsUnavailable:
-            raise ApiError(503, "CredentialsUnavailable",
-                           "the function has no credentials: attach a role to it") from None
+        creds = _credentials(context, "the function has no credentials: attach a role to it")
         upload_id = self.new_upload_id()
-        body = self.issuer.issue_json(creds, request.query, upload_id=upload_id, grant=grant)
+        body = self.services.forms.issue_json(creds, request.query, upload_id=upload_id, grant=grant)
         if self.limiter is not None:  # after validation: a refused request spends nothing
             size = request.query.get("size")
             self.spend(request, grant, int(size) if size else grant.max_bytes, creds)
         return json_text_response(200, body, cors), {"upload_id": upload_id, "user": grant.user}
 
-    def _open_limiter(self):
+    def limits_route(self, request: Request, context: Any,
+                     cors: dict[str, str] | None) -> tuple[dict[str, Any], dict[str, Any]]:
+        claims = self._claims(request) if request.header("authorization") else None  # anonymous may look
+        return json_response(200, self.limits(request, claims, context), cors), {}
+
+    def record_route(self, request: Request, upload_id: str, context: Any,
+                     cors: dict[str, str] | None) -> tuple[dict[str, Any], dict[str, Any]]:
+        claims = self._claims(request)
+        return json_response(200, self.record(upload_id, claims, context), cors), {}
+
+    # /multipart: the Multipart service (ossdirect.core.multipart) for this request
+    def multipart_create(self, request: Request, grant: Grant, context: Any,
+                         cors: dict[str, str] | None) -> tuple[dict[str, Any], dict[str, Any]]:
+        from ..core.multipart import CREATE_PARAMS
+
+        params = {k: v for k, v in request.query.items() if k in CREATE_PARAMS}
+        if request.body.strip():
+            body = json_object_body(request.body, 16 * 1024)
+            for name in CREATE_PARAMS:
+                value = body.get(name)
+                if value is None:
+                    continue
+                if isinstance(value, bool) or not isinstance(value, (str, int)):
+                    raise OssdirectError("InvalidParameter", f"{name} must be a string or an integer", E.INVALID)
+                params[name] = str(value)
+        answer = self.multipart.create(
+            grant, params, lambda: _credentials(context, "the function has no credentials: attach a role to it"),
+            request.source_ip)
+        return json_response(201, answer, cors), {"route": "multipart", "user": grant.user,
+                                                  "upload_id": answer["upload_id"]}
+
+    def _session(self, request: Request, uploadId: str, grant: Grant,
+                 context: Any) -> tuple[Credentials, RecordStore, dict[str, Any], dict[str, Any]]:
+        creds = _credentials(context, "the function has no credentials: attach a role to it")
+        store, session = self.multipart.session(uploadId, request.query.get("upload_id", ""),
+                                                request.query.get("key", ""), grant, creds)
+        return creds, store, session, {"route": "multipart", "user": grant.user, "upload_id": session["upload_id"]}
+
+    def multipart_list_parts(self, request: Request, uploadId: str, grant: Grant, context: Any,
+                             cors: dict[str, str] | None) -> tuple[dict[str, Any], dict[str, Any]]:
+        creds, _, session, extra = self._session(request, uploadId, grant, context)
+        return json_response(200, self.multipart.list_parts(session, creds), cors), extra
+
+    def multipart_abort(self, request: Request, uploadId: str, grant: Grant, context: Any,
+                        cors: dict[str, str] | None) -> tuple[dict[str, Any], dict[str, Any]]:
+        creds, store, session, extra = self._session(request, uploadId, grant, context)
+        return json_response(200, self.multipart.abort(store, session, creds), cors), extra
+
+    def multipart_sign_parts(self, request: Request, uploadId: str, grant: Grant, context: Any,
+                             cors: dict[str, str] | None) -> tuple[dict[str, Any], dict[str, Any]]:
+        creds, store, session, extra = self._session(request, uploadId, grant, context)
+        numbers = [n for n in (request.query.get("partNumbers") or "").split(",") if n.strip()]
+        return json_response(200, self.multipart.sign_parts(store, session, numbers, creds), cors), extra
+
+    def multipart_sign_part(self, request: Request, uploadId: str, partNumber: str, grant: Grant, context: Any,
+                            cors: dict[str, str] | None) -> tuple[dict[str, Any], dict[str, Any]]:
+        creds, store, session, extra = self._session(request, uploadId, grant, context)
+        return json_response(200, self.multipart.sign_part(store, session, partNumber, creds), cors), extra
+
+    def multipart_complete(self, request: Request, uploadId: str, grant: Grant, context: Any,
+                           cors: dict[str, str] | None) -> tuple[dict[str, Any], dict[str, Any]]:
+        from ..core.multipart import MAX_BODY
+
+        creds, store, session, extra = self._session(request, uploadId, grant, context)
+        status, body = self.multipart.complete(lambda: json_object_body(request.body, MAX_BODY), store, session,
+                                               grant, creds)
+        return json_response(status, body, cors), extra
+
+    # /files: the FileService (ossdirect.core.files) for the signed-in user
+    def files_list(self, request: Request, user: str, context: Any,
+                   cors: dict[str, str] | None) -> tuple[dict[str, Any], dict[str, Any]]:
+        return self._files(context, cors, lambda service, creds: service.list(
+            user, creds, request.query.get("page_token"), request.query.get("limit") or 50))
+
+    def files_url(self, request: Request, user: str, upload_id: str, context: Any,
+                  cors: dict[str, str] | None) -> tuple[dict[str, Any], dict[str, Any]]:
+        return self._files(context, cors, lambda service, creds: service.download_url(upload_id, user, creds))
+
+    def files_delete(self, request: Request, user: str, upload_id: str, context: Any,
+                     cors: dict[str, str] | None) -> tuple[dict[str, Any], dict[str, Any]]:
+        return self._files(context, cors, lambda service, creds: service.delete(upload_id, user, creds))
+
+    def _files(self, context: Any, cors: dict[str, str] | None,
+               call: Callable[[FileService, Credentials], dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
+        creds = _credentials(context, "the function has no credentials")
+        service = self.services.files
+        from ..store import RecordStoreError
+
+        try:
+            body = call(service, creds)
+        except RecordStoreError as exc:
+            raise OssdirectError("RecordStoreUnavailable", f"the records cannot be read ({exc})", E.UNAVAILABLE) \
+                from None
+        return json_response(200, body, cors), {"route": "files"}
+
+    def _open_limiter(self) -> Any:
         if self.settings is None or self.settings.limits is None:
             return None  # no allowances configured: limits.py is never loaded
         from ..core.limits import open_limiter
@@ -168,125 +312,41 @@ class SignatureApp(_App):
             log.error(json.dumps({"fn": self.fn, "config_error": self.config_error}))
             return None
 
-    def _limit_call(self, method, request, user, *args):
-        """Run limiter.spend/peek for this caller (signed-in user, else client IP); None if nobody to count."""
-        from ..core.limits import LimitStoreError, subject_for
-
-        subject = subject_for(self.limiter.settings, user, request.source_ip)
-        if subject is None:
-            return None
-        try:
-            return getattr(self.limiter, method)(subject, *args)
-        except LimitStoreError as exc:
-            raise ApiError(503, "LimitStoreUnavailable", f"the upload allowance cannot be checked ({exc})") from None
-
-    def spend(self, request, grant, nbytes, creds):
-        allowance = self._limit_call("spend", request, grant.user, nbytes, creds)
-        if allowance is not None and not allowance.ok:
-            error = ApiError(429, "UserLimitExceeded",
-                             "this upload would exceed your allowance" + (
-                                 "" if allowance.reason == "too_large" else
-                                 f"; try again in {allowance.retry_after} s"))
-            error.headers = allowance.headers()
-            raise error
-
-    def files(self, request, rest, context, cors):
-        """``/files[/<upload_id>[/url]]``: the signed-in user's own uploads (:mod:`ossdirect.files`)."""
-        if self.authenticator is None:
-            raise ApiError(403, "SignInRequired",
-                           "files are listed per user: this service runs without sign-in (OSSDIRECT_AUTH=none)")
-        claims = self.authenticator.authenticate(request.headers)  # 401 / 503
-        user = str(claims.get("sub"))
-        segments = [s for s in rest.split("/") if s]
-        if len(segments) > 2 or (len(segments) == 2 and segments[1] != "url"):
-            raise ApiError(404, "NoSuchRoute", "no such files route")
-        allowed = ("GET",) if not segments or len(segments) == 2 else ("DELETE",)
-        if request.method not in allowed:
-            raise ApiError(405, "MethodNotAllowed", f"use {allowed[0]} here")
-        try:
-            creds = resolve_credentials(context)
-        except CredentialsUnavailable:
-            raise ApiError(503, "CredentialsUnavailable", "the function has no credentials") from None
-        service = getattr(self, "_file_service", None)
-        if service is None:
-            from ..core.files import FileService
-            from ..oss.client import OssClient
-
-            service = self._file_service = FileService(
-                self.config, self._record_store(), OssClient(self.config.oss_endpoint, self.config.bucket,
-                                                             self.config.region, timeout=5.0),
-                OssClient(self.config.upload_host, self.config.bucket, self.config.region))
-        from ..store import RecordStoreError
-
-        try:
-            if not segments:
-                body = service.list(user, creds, request.query.get("page_token"), request.query.get("limit") or 50)
-            elif len(segments) == 2:
-                body = service.download_url(segments[0], user, creds)
-            else:
-                body = service.delete(segments[0], user, creds)
-        except RecordStoreError as exc:
-            raise ApiError(503, "RecordStoreUnavailable", f"the records cannot be read ({exc})") from None
-        return json_response(200, body, cors)
+    def spend(self, request: Request, grant: Grant, nbytes: int, creds: Credentials) -> None:
+        """Charge this caller's allowance for one form (or multipart upload) of ``nbytes``."""
+        allowances = self.services.allowances
+        if allowances is not None:
+            allowances.spend(grant, nbytes, creds, request.source_ip)
 
     # What anyone may see of a record: what HeadObject on the (public) object already tells. The file
     # name, user and payload only go to the signed-in user who uploaded it.
     PUBLIC_RECORD_FIELDS = ("upload_id", "record_id", "key", "size", "etag", "content_type", "created_at",
                             "source", "status", "content_type_detected", "hook_status")  # the event path's progress
 
-    def record(self, upload_id, claims, context):
+    def record(self, upload_id: str, claims: dict[str, Any] | None, context: Any) -> dict[str, Any]:
         """``GET <signature-url>/records/<upload_id>``: the page's poll after "stored, not recorded"."""
-        if not (upload_id.isascii() and upload_id.replace("-", "").replace(":", "").isalnum()
-                and len(upload_id) <= 128):
-            raise ApiError(400, "InvalidUploadId", "not an upload id")
-        store = self._record_store()
-        creds = None
-        if store.needs_credentials:
-            try:
-                creds = resolve_credentials(context)
-            except CredentialsUnavailable:
-                raise ApiError(503, "CredentialsUnavailable", "the function has no credentials") from None
-        from ..store import RecordStoreError
-
-        try:
-            found = store.get(upload_id, creds)
-        except RecordStoreError as exc:
-            raise ApiError(503, "RecordStoreUnavailable", f"the records cannot be read ({exc})") from None
-        if found is not None and found.get("status") in SESSION_STATUSES:
-            found = None  # a multipart upload in progress (or aborted) is not a record
+        found = self.services.records.lookup(upload_id,
+                                             lambda: _credentials(context, "the function has no credentials"))
         owner = claims is not None and found is not None and found.get("user") == str(claims.get("sub"))
         if found is None or (self.authenticator is not None and not owner):
-            raise ApiError(404, "RecordNotFound", "no record for this upload id (yet)")
+            raise OssdirectError("RecordNotFound", "no record for this upload id (yet)", E.NOT_FOUND)
         fields = RECORD_ANSWER_FIELDS if owner else self.PUBLIC_RECORD_FIELDS
         return {name: found.get(name) for name in fields}
 
-    def _record_store(self):
-        if not self.config.shared_records() and self.config.records.startswith("sqlite:"):
-            raise ApiError(503, "SharedStoreRequired",
-                           "this route needs records every instance shares, and OSSDIRECT_RECORDS is a SQLite file "
-                           "each Function Compute instance keeps to itself: set tablestore://<instance>/<table>")
-        if getattr(self, "_store", None) is None:  # opened on first use: forms never pay for it
-            from ..store import RecordStoreError, open_store
+    def _record_store(self) -> RecordStore:
+        return self.services.records.readable()
 
-            try:
-                self._store = open_store(self.config.records)
-            except (RecordStoreError, OSError) as exc:
-                raise ApiError(503, "RecordStoreUnavailable", f"the records cannot be opened ({exc})") from None
-        if not self._store.can_read:
-            raise ApiError(501, "RecordLookupUnsupported",
-                           "this record store is append-only (stdout/SLS): use sqlite or tablestore to look records up")
-        return self._store
-
-    def limits(self, request, claims, context=None):
+    def limits(self, request: Request, claims: dict[str, Any] | None, context: Any = None) -> dict[str, Any]:
         limits = self.config.public_limits()
         if claims is not None or self.authorizer is not None:  # the hook decides here as for forms
             grant = self.authorize(self.config, request, claims, self.authorizer)
             limits.update(user=grant.user, folder=grant.prefix, max_bytes=grant.max_bytes,
                           content_types=list(grant.content_types), naming=list(grant.namings),
                           default_naming=grant.namings[0])
-        if self.limiter is not None:
-            creds = resolve_credentials(context) if self.limiter.needs_credentials else None
-            allowance = self._limit_call("peek", request, limits.get("user"), creds)
+        allowances = self.services.allowances
+        if allowances is not None:
+            creds = resolve_credentials(context) if allowances.needs_credentials else None
+            allowance = allowances.peek(limits.get("user"), request.source_ip, creds)
             limits["remaining"] = None if allowance is None else {
                 "forms": allowance.remaining_forms, "bytes": allowance.remaining_bytes,
                 "resets_at": allowance.resets_at}
@@ -298,7 +358,7 @@ class CallbackApp(_App):
 
     fn = "callback"
 
-    def __init__(self, environ=None, store=None):
+    def __init__(self, environ: dict[str, str] | None = None, store: Any = None) -> None:
         super().__init__(environ)
         from ..oss.callback_auth import KeyCache
         from ..core.callbacks import handle_callback  # cryptography: only the callback pays for it
@@ -322,14 +382,15 @@ class CallbackApp(_App):
                 self.config_error = f"OSSDIRECT_RECORDS could not be opened: {exc}"
                 log.error(json.dumps({"fn": self.fn, "config_error": self.config_error}))
 
-    def handle(self, request, context):
-        if request.method != "POST":
-            raise ApiError(405, "MethodNotAllowed", "OSS callbacks are POST requests")
-        def creds():  # HeadObject (and a cloud store) sign with the function's role: asked only after
-            try:      # OSS's signature checks out, so a forged callback is a 403 whatever the runtime has
-                return resolve_credentials(context)
-            except CredentialsUnavailable:
-                raise ApiError(503, "CredentialsUnavailable", "the function has no credentials") from None
+    def handle(self, request: Request, context: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        result: tuple[dict[str, Any], dict[str, Any]] = CALLBACK_ROUTES.dispatch(request, self, context=context)
+        return result
+
+    def callback(self, request: Request, context: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        """POST <callback-url>: the top-down check in :func:`ossdirect.core.callbacks.handle_callback`."""
+        def creds() -> Credentials:  # HeadObject (and a cloud store) sign with the function's role: asked only
+            # after OSS's signature checks out, so a forged callback is a 403 whatever the runtime has
+            return _credentials(context, "the function has no credentials")
 
         result = self.handle_callback(self.config, self.store, self.oss, request, creds, self.key_cache, log)
         return json_response(200, result), {"upload_id": result["upload_id"], "replayed": result["replayed"]}
@@ -345,10 +406,10 @@ class ProcessApp(_App):
 
     fn = "process"
 
-    def __init__(self, environ=None, store=None):
+    def __init__(self, environ: dict[str, str] | None = None, store: Any = None) -> None:
         super().__init__(environ)
-        self.processor = None
-        if self.config:
+        self.processor: Any = None
+        if self.config and self.settings is not None:  # a configuration: its settings were loaded
             from ..core.events import ProcessConfigError, open_processor
             from ..store import RecordStoreError
 
@@ -358,7 +419,7 @@ class ProcessApp(_App):
                 self.config_error = str(exc)
                 log.error(json.dumps({"fn": self.fn, "config_error": self.config_error}))
 
-    def __call__(self, event, context=None):
+    def __call__(self, event: Any, context: Any = None) -> dict[str, Any]:
         started = time.perf_counter()
         if self.config_error:
             raise RuntimeError(f"process function configuration: {self.config_error}")

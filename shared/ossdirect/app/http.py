@@ -1,20 +1,55 @@
-"""FC3 HTTP trigger events in, ``{statusCode, headers, body}`` out.
+"""FC3 HTTP trigger events in, ``{statusCode, headers, body}`` out; domain errors out as HTTP answers.
 
-The FC3 event arrives as bytes; header keys vary in case and repeated
-headers/query parameters are comma-joined. Handlers see a :class:`Request` and
-raise :class:`ApiError` for anything a client did wrong.
+The FC3 event arrives as bytes; header keys vary in case and repeated headers/query parameters are
+comma-joined. Route functions see a :class:`Request`; the core raises
+:class:`~ossdirect.errors.OssdirectError` (code + kind) and :data:`STATUS_BY_KIND` here is the one
+place a kind becomes an HTTP status (:func:`error_response`).
 """
+
+from __future__ import annotations
 
 import base64
 import json
 
+from .. import errors as E
+from ..errors import OssdirectError
 
-class ApiError(Exception):
-    """An error a client sees: HTTP status, machine-readable code, message."""
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Mapping
 
-    def __init__(self, status, code, message):
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+ApiError = OssdirectError  # the older public name: what the edge answers, and what core code raises
+
+# The one mapping from a domain error's kind to the HTTP answer's status.
+STATUS_BY_KIND = {
+    E.INVALID: 400, E.UNAUTHENTICATED: 401, E.FORBIDDEN: 403, E.NOT_FOUND: 404, E.METHOD_NOT_ALLOWED: 405,
+    E.CONFLICT: 409, E.TOO_LARGE: 413, E.UNSUPPORTED_TYPE: 415, E.TOO_MANY: 429, E.INTERNAL: 500,
+    E.NOT_IMPLEMENTED: 501, E.UNAVAILABLE: 503,
+}
+KIND_BY_STATUS = {status: kind for kind, status in STATUS_BY_KIND.items()}
+INTERNAL_ERROR = ("InternalError", "internal error")  # what any other exception answers (500)
+
+
+def status_for(error: OssdirectError) -> int:
+    """The HTTP status of a domain error (500 for an error that is not one); one built the older way,
+    ``ApiError(status, code, message)``, keeps its own status."""
+    if error.kind is None:
+        return 500
+    if error._status is not None:
+        return error._status
+    return STATUS_BY_KIND.get(error.kind, 500)
+
+
+def kind_for_status(status: int) -> str:
+    """The kind of an answer with this status (the older ``ApiError(status, ...)``)."""
+    if status in KIND_BY_STATUS:
+        return KIND_BY_STATUS[status]
+    return E.INVALID if 400 <= status < 500 else E.INTERNAL if status == 500 else E.UNAVAILABLE
+
+
+def answerable(error: BaseException) -> bool:
+    """True for a domain error (told to the client as it is); anything else is a 500 with nothing said."""
+    return isinstance(error, OssdirectError) and error.kind in STATUS_BY_KIND
 
 
 class Request:
@@ -22,25 +57,31 @@ class Request:
 
     __slots__ = ("method", "path", "headers", "query", "raw_query", "body", "source_ip", "request_id")
 
-    def __init__(self, method, path, headers=None, query=None, raw_query="", body=b"", source_ip="", request_id=""):
+    def __init__(self, method: str, path: str, headers: dict[str, str] | None = None,
+                 query: dict[str, str] | None = None, raw_query: str = "", body: bytes = b"", source_ip: str = "",
+                 request_id: str = "") -> None:
         self.method, self.path, self.raw_query, self.body = method, path, raw_query, body
         self.headers, self.query = headers or {}, query or {}
         self.source_ip, self.request_id = source_ip, request_id
 
-    def header(self, name, default=""):
+    def header(self, name: str, default: str = "") -> str:
         return self.headers.get(name.lower(), default)
 
 
-def parse_event(event):
+def _invalid_event(message: str) -> OssdirectError:
+    return OssdirectError("InvalidEvent", message, E.INVALID)
+
+
+def parse_event(event: bytes | bytearray | str | dict[str, Any]) -> Request:
     """Turn an FC3 HTTP trigger event (bytes, str or dict) into a :class:`Request`."""
     try:
         if isinstance(event, (bytes, bytearray)):
             event = event.decode("utf-8")  # json.loads(bytes) would sniff the encoding first
         data = event if isinstance(event, dict) else json.loads(event)
     except (TypeError, ValueError):
-        raise ApiError(400, "InvalidEvent", "the function event is not JSON") from None
+        raise _invalid_event("the function event is not JSON") from None
     if not isinstance(data, dict):
-        raise ApiError(400, "InvalidEvent", "the function event is not a JSON object")
+        raise _invalid_event("the function event is not a JSON object")
     ctx = data.get("requestContext") or {}
     http = ctx.get("http") or {}
     headers = {k.lower(): v if type(v) is str else str(v) for k, v in (data.get("headers") or {}).items()}
@@ -54,11 +95,11 @@ def parse_event(event):
         try:
             body = base64.b64decode(body, validate=True)
         except (ValueError, TypeError):
-            raise ApiError(400, "InvalidEvent", "the event body is not valid base64") from None
+            raise _invalid_event("the event body is not valid base64") from None
     elif type(body) is str:
         body = body.encode("utf-8")
     else:
-        raise ApiError(400, "InvalidEvent", "the event body is not a string")
+        raise _invalid_event("the event body is not a string")
     raw_path = data.get("rawPath") or http.get("path") or "/"
     path, _, raw_query = raw_path.partition("?")
     return Request(
@@ -73,22 +114,47 @@ def parse_event(event):
     )
 
 
-def json_text_response(status, body, headers=None):
+def json_object_body(body: bytes, limit: int) -> dict[str, Any]:
+    """A request body that must be a JSON object (empty: ``{}``), at most ``limit`` bytes."""
+    if len(body) > limit:
+        raise OssdirectError("BodyTooLarge", "the request body is too large", E.TOO_LARGE)
+    if not body.strip():
+        return {}
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise OssdirectError("MalformedJson", "the request body is not JSON", E.INVALID) from None
+    if not isinstance(data, dict):
+        raise OssdirectError("MalformedJson", "the request body must be a JSON object", E.INVALID)
+    return data
+
+
+def json_text_response(status: int, body: str, headers: Mapping[str, str] | None = None) -> dict[str, Any]:
     out = {"Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store"}
     if headers:
         out.update(headers)
     return {"statusCode": status, "headers": out, "isBase64Encoded": False, "body": body}
 
 
-def json_response(status, payload, headers=None):
+def json_response(status: int, payload: object, headers: Mapping[str, str] | None = None) -> dict[str, Any]:
     return json_text_response(status, json.dumps(payload, separators=(",", ":"), ensure_ascii=False), headers)
 
 
-def error_response(error, headers=None):
-    return json_response(error.status, {"code": error.code, "message": error.message}, headers)
+def error_response(error: OssdirectError, headers: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The answer for a domain error: its status, ``{"code", "message"}``, ``headers`` then the error's own
+    (``WWW-Authenticate``, ``Retry-After``)."""
+    merged = dict(headers or {})
+    merged.update(error.headers)
+    return json_response(status_for(error), {"code": error.code, "message": error.message}, merged)
 
 
-def cors_headers(allowed_origins, origin, methods):
+def internal_error_response(headers: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """What any exception that is not a domain error answers: 500, and nothing about it."""
+    code, message = INTERNAL_ERROR
+    return json_response(500, {"code": code, "message": message}, headers)
+
+
+def cors_headers(allowed_origins: Any, origin: str | None, methods: str) -> dict[str, str] | None:
     """CORS headers for ``origin`` if it is allowed, else None (no header at all)."""
     if not origin or not allowed_origins:
         return None

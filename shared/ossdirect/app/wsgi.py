@@ -4,25 +4,31 @@ The request is turned into the same JSON event bytes an FC3 HTTP trigger
 delivers, so the real handler runs unchanged.
 """
 
+from __future__ import annotations
+
 import base64
 import json
 import uuid
 from urllib.parse import parse_qsl, quote
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable
+
 _TEXT_TYPES = ("text/", "application/json", "application/x-www-form-urlencoded", "application/xml")
 
 
-def environ_to_event(environ):
+def environ_to_event(environ: dict[str, Any]) -> bytes:
     length = int(environ.get("CONTENT_LENGTH") or 0)
     body = environ["wsgi.input"].read(length) if length else b""
-    headers = {}
+    headers: dict[str, str] = {}
     for k, v in environ.items():
         if k.startswith("HTTP_"):
             headers["-".join(p.capitalize() for p in k[5:].split("_"))] = v
     for k in ("CONTENT_TYPE", "CONTENT_LENGTH"):
         if environ.get(k):
             headers["-".join(p.capitalize() for p in k.split("_"))] = environ[k]
-    query = {}
+    query: dict[str, str] = {}
     for k, v in parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True):
         query[k] = query[k] + "," + v if k in query else v  # FC3 joins repeats with commas
     is_text = environ.get("CONTENT_TYPE", "").startswith(_TEXT_TYPES)
@@ -50,21 +56,22 @@ def environ_to_event(environ):
 class LocalContext:
     """What FC passes as ``context`` on python3.12: no credentials (they come from the environment)."""
 
-    def __init__(self, request_id, function_name):
+    def __init__(self, request_id: str, function_name: str) -> None:
         self.request_id = request_id
         self.function = type("Function", (), {"name": function_name})()
 
 
-def wsgi_app(handler, function_name="local"):
+def wsgi_app(handler: Callable[[bytes, Any], dict[str, Any]],
+             function_name: str = "local") -> Callable[..., list[bytes]]:
     from http import HTTPStatus
 
-    def reason(status):  # the real phrase for every status a function answers (401, 404, 409, 429, 501, ...)
+    def reason(status: int) -> str:  # the real phrase for every status a function answers (401, 404, 429, ...)
         try:
             return HTTPStatus(status).phrase
         except ValueError:
             return "Unknown"
 
-    def app(environ, start_response):
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
         event = environ_to_event(environ)
         response = handler(event, LocalContext(json.loads(event)["requestContext"]["requestId"], function_name))
         status = response.get("statusCode", 200)

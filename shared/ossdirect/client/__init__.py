@@ -32,6 +32,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
+from ..errors import OssdirectError
 
 if TYPE_CHECKING:  # requests is the ``cli`` extra: imported when a Client is made, not at import
     import requests
@@ -56,8 +57,10 @@ UNRECORDED = "unrecorded"  # stored, but the callback failed (OSS answered 203 C
 STORED = "stored"  # stored; the form had no callback (no record expected)
 
 
-class UploadError(Exception):
+class UploadError(OssdirectError):
     """An upload that did not happen. ``str(error)`` is the server's own sentence when it gave one."""
+
+    kind: str  # network, refused, ... (always set: not an HTTP kind)
 
     def __init__(self, message: str, *, kind: str, code: str = "", status: int = 0, source: str = "",
                  attempts: int = 0, retry_after: float | None = None) -> None:

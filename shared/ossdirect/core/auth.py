@@ -26,6 +26,8 @@ Security rules kept here:
 default) this module costs the cold start nothing but itself.
 """
 
+from __future__ import annotations
+
 import base64
 import hashlib
 import json
@@ -36,7 +38,14 @@ from urllib.parse import urlsplit
 
 from ..settings import AUTH_MODES, MAX_LEEWAY, PREFIX, ConfigError, section_names
 from .forms import MAX_PAYLOAD_BYTES, Grant
-from ..app.http import ApiError
+from .. import errors as E
+from ..errors import OssdirectError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Mapping
+
+    Config = Any  # ossdirect.settings.Config: its attributes are set from the settings table, not declared
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -67,31 +76,29 @@ _LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
 
 
-class AuthError(ApiError):
-    """A sign-in failure the client sees (401, or 503 when the signing keys cannot be had).
+class AuthError(OssdirectError):
+    """A sign-in failure the client sees: ``unauthenticated`` (401), or ``unavailable`` (503) when the
+    signing keys cannot be had.
 
-    ``headers`` holds the response headers the handler should merge in (``WWW-Authenticate``
-    for 401s, RFC 6750 section 3).
+    ``headers`` holds the response headers the edge merges in (``WWW-Authenticate`` for 401s, RFC 6750
+    section 3; ``Retry-After``).
     """
 
-    def __init__(self, status, code, message, headers=None):
-        super().__init__(status, code, message)
-        self.headers = dict(headers or {})
+
+def _missing(message: str) -> AuthError:
+    return AuthError("TokenMissing", message, E.UNAUTHENTICATED,
+                     headers={"WWW-Authenticate": f'Bearer realm="{REALM}"'})
 
 
-def _missing(message):
-    return AuthError(401, "TokenMissing", message, {"WWW-Authenticate": f'Bearer realm="{REALM}"'})
-
-
-def _invalid(code, message):
+def _invalid(code: str, message: str) -> AuthError:
     # error_description is a quoted-string: the messages here are fixed ASCII without quotes.
-    return AuthError(401, code, message,
-                     {"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{message}"'})
+    return AuthError(code, message, E.UNAUTHENTICATED,
+                     headers={"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{message}"'})
 
 
-def _keys_unavailable():
-    return AuthError(503, "AuthKeysUnavailable",
-                     "the sign-in keys cannot be loaded right now; try again shortly", {"Retry-After": "5"})
+def _keys_unavailable() -> AuthError:
+    return AuthError("AuthKeysUnavailable", "the sign-in keys cannot be loaded right now; try again shortly",
+                     E.UNAVAILABLE, headers={"Retry-After": "5"})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -233,7 +240,7 @@ def _algorithms(raw, key_kind, public_key):
     return tuple(algs)
 
 
-def _key_family(key):
+def _key_family(key: Any) -> str | None:
     from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
     if isinstance(key, rsa.RSAPublicKey):
@@ -245,7 +252,7 @@ def _key_family(key):
     return None
 
 
-def _key_description(key):
+def _key_description(key: Any) -> str:
     family = _key_family(key)
     if family == "RSA":
         return f"RSA-{key.key_size}"
@@ -254,7 +261,7 @@ def _key_description(key):
     return type(key).__name__.replace("PublicKey", "") if key is not None else "none"
 
 
-def alg_fits_key(alg, key):
+def alg_fits_key(alg: str, key: Any) -> bool:
     """True when the public-key algorithm ``alg`` can verify with ``key`` (a cryptography public key)."""
     family = _key_family(key)
     if alg in RSA_ALGORITHMS:
@@ -274,7 +281,7 @@ _HASH_SEP = "~"  # never kept from the input, so an untouched value can never lo
 _KEEP_PUNCT = frozenset("-_.@|")
 
 
-def identity_segment(value):
+def identity_segment(value: str | int) -> str:
     """One safe OSS key segment for a claim value (``sub``): injective, non-empty, at most 64 bytes.
 
     Kept as-is: Unicode letters, digits and combining marks, and ``- _ . @ |``. Everything else
@@ -330,24 +337,28 @@ def load_authorizer(spec):
     return hook
 
 
-def user_prefix(config, claims):
+def user_prefix(config: Config, claims: Mapping[str, Any] | None) -> str:
     """The configured prefix with each ``{claim}`` filled from the verified token, each value made one
     safe key segment (so ``../`` or ``/`` in a ``sub`` can never leave the user's own folder)."""
     prefix = config.prefix
     for name in config.prefix_claims:
         value = (claims or {}).get(name)
         if value is None or value == "" or isinstance(value, (dict, list, bool)):
-            raise ApiError(403, "MissingClaim", f"the token has no usable {name!r} claim for the upload folder")
+            raise OssdirectError("MissingClaim", f"the token has no usable {name!r} claim for the upload folder",
+                                 E.FORBIDDEN)
         prefix = prefix.replace("{" + name + "}", identity_segment(value))
     return prefix
 
 
-class AuthorizerError(ApiError):
-    def __init__(self, message):
-        super().__init__(500, "AuthorizerFailed", message)
+class AuthorizerError(OssdirectError):
+    """The upload authorizer hook failed or broke its contract (``internal``: 500, no form issued)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("AuthorizerFailed", message, E.INTERNAL)
 
 
-def authorize(config, request, claims, hook=None):
+def authorize(config: Config, request: Any, claims: Mapping[str, Any] | None,
+              hook: Callable[[Any, Any], Any] | None = None) -> Grant:
     """The :class:`~ossdirect.forms.Grant` for this caller: the configuration, the user's folder, then
     whatever the hook narrows. The hook may deny or narrow; it can never widen (that is a 500:
     a hook that tries is a bug, and no form is issued)."""
@@ -369,13 +380,13 @@ def authorize(config, request, claims, hook=None):
     allow = decision.get("allow", True) if isinstance(decision, dict) else decision
     if allow is False:
         message = decision.get("message") if isinstance(decision, dict) else None
-        raise ApiError(403, "UploadDenied", str(message or "you may not upload here")[:200])
+        raise OssdirectError("UploadDenied", str(message or "you may not upload here")[:200], E.FORBIDDEN)
     if allow is not True:
         what = f"allow={type(allow).__name__}" if isinstance(decision, dict) else type(decision).__name__
         log.error(json.dumps({"fn": "signature", "authorizer": config.authorizer, "returned": what}))
         raise AuthorizerError("the upload authorizer must return True, False or a dict whose allow is True or False")
 
-    def widened(what):
+    def widened(what: str) -> AuthorizerError:
         log.error(json.dumps({"fn": "signature", "authorizer": config.authorizer, "widened": what}))
         return AuthorizerError(f"the upload authorizer tried to widen {what}")
 
@@ -411,7 +422,7 @@ def authorize(config, request, claims, hook=None):
     return grant
 
 
-def _canonical_prefix(prefix):
+def _canonical_prefix(prefix: object) -> bool:
     """A folder made of plain segments: no ``.``/``..``, no empty segment, no ``%`` (a key is never
     decoded, but a reader that decodes would see another path), no backslash, printable, no braces."""
     if not isinstance(prefix, str) or not prefix.endswith("/") or prefix.startswith("/"):
@@ -421,7 +432,7 @@ def _canonical_prefix(prefix):
     return all(seg not in ("", ".", "..") for seg in prefix[:-1].split("/"))
 
 
-def _within(config, content_type):
+def _within(config: Config, content_type: str) -> bool:
     """A narrowed type admits nothing the configuration does not: an exact type the configuration
     accepts, or a wildcard the configuration lists itself (``*`` covers any)."""
     if content_type.endswith("/*") or content_type == "*":
@@ -429,7 +440,7 @@ def _within(config, content_type):
     return config.content_type_allowed(content_type)
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> Any:
     """``Authenticator`` lives in :mod:`ossdirect.jwt_check`, loaded only when sign-in is on."""
     if name == "Authenticator":
         from .jwt_check import Authenticator

@@ -9,15 +9,40 @@ bucket, made with the function's own credentials, and the object must carry the 
 form pinned as metadata.
 """
 
+from __future__ import annotations
+
 import base64
 import json
 from datetime import datetime, timezone
 from urllib.parse import parse_qs, quote, unquote
 
 from .forms import CRC64_META, FILENAME_META, PAYLOAD_META, UPLOAD_ID_META, USER_META, display_name
-from ..app.http import ApiError
+from .. import errors as E
+from ..errors import OssdirectError
 from ..oss.client import OssError
 from ..store import RecordStoreError, new_record_id
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Mapping
+
+    from ..oss.credentials import Credentials
+
+    import logging
+
+    from typing import Protocol
+
+    class Request(Protocol):  # what the callback check reads of a request (ossdirect.app.http.Request)
+        headers: dict[str, str]
+        path: str
+        raw_query: str
+        body: bytes
+
+        def header(self, name: str, default: str = "") -> str: ...
+    from ..oss.client import OssClient
+    from ..store import RecordStore
+
+    Config = Any  # ossdirect.settings.Config: its attributes are set from the settings table, not declared
 
 MAX_CALLBACK_BODY = 64 * 1024
 _META_UPLOAD_ID = UPLOAD_ID_META[len("x-oss-meta-"):]
@@ -29,17 +54,17 @@ CORRUPT = "corrupt"  # OSS computed another CRC-64 than the client read: never a
 _BODY_NAMES = ("bucket", "object", "upload_id", "height", "width", "format", "clientIp", "reqId")
 
 
-def _reject_constant(value):
+def _reject_constant(value: str) -> None:
     raise ValueError(f"{value} is not a number")
 
 
-def parse_callback_body(content_type, body):
+def parse_callback_body(content_type: str, body: bytes) -> dict[str, str | None]:
     """Form-urlencoded or JSON, per the request's Content-Type, into a flat dict of strings.
 
     Only the names we read are kept; any value that is not a plain string or integer (a nested
     object, ``1e400``, a 5,000-deep array) is malformed, never a 500."""
     if len(body) > MAX_CALLBACK_BODY:
-        raise ApiError(413, "CallbackBodyTooLarge", "callback body is too large")
+        raise OssdirectError("CallbackBodyTooLarge", "callback body is too large", E.TOO_LARGE)
     try:
         text = body.decode("utf-8")
         if content_type.split(";")[0].strip().lower() == "application/json":
@@ -49,12 +74,13 @@ def parse_callback_body(content_type, body):
         else:
             data = {k: v[0] for k, v in parse_qs(text, keep_blank_values=True, strict_parsing=bool(text)).items()}
     except (ValueError, RecursionError):
-        raise ApiError(400, "MalformedCallbackBody", "callback body is not valid for its Content-Type") from None
+        raise OssdirectError("MalformedCallbackBody", "callback body is not valid for its Content-Type",
+                             E.INVALID) from None
     out = {}
     for name in _BODY_NAMES:
         value = data.get(name)
         if isinstance(value, bool) or not isinstance(value, (str, int, type(None))):
-            raise ApiError(400, "MalformedCallbackBody", f"{name} must be a string")
+            raise OssdirectError("MalformedCallbackBody", f"{name} must be a string", E.INVALID)
         out[name] = None if value in (None, "") else str(value)
     return out
 
@@ -62,7 +88,7 @@ def parse_callback_body(content_type, body):
 SEED_REASON = "seed-compat: origin not proven by metadata"
 
 
-def seed_upload_id(key, etag):
+def seed_upload_id(key: str, etag: str) -> str:
     """Seed clients cannot pin our metadata: their objects are recorded by what OSS says (key + ETag),
     so the callback and the event path name the same record."""
     import hashlib
@@ -70,15 +96,15 @@ def seed_upload_id(key, etag):
     return "seed:" + hashlib.sha256(f"{key}\n{etag}".encode("utf-8")).hexdigest()[:32]
 
 
-def _small_int(value):
+def _small_int(value: Any) -> int | None:
     return int(value) if value and value.isascii() and value.isdigit() and len(value) <= 9 else None
 
 
-def object_url(config, key):
+def object_url(config: Config, key: str) -> str:
     return f"{config.public_base_url}/{quote(key, safe='/')}"
 
 
-def record_from_object(config, key, info, source):
+def record_from_object(config: Config, key: str, info: Any, source: str) -> dict[str, Any]:
     """A record from what OSS says about the object (never from what a client or a body says)."""
     meta = info.metadata
     pinned = config.compat != "seed"  # seed forms pin no metadata: whatever it says, the uploader wrote
@@ -106,7 +132,7 @@ def record_from_object(config, key, info, source):
     return record
 
 
-def checksum_mismatch(info):
+def checksum_mismatch(info: Any) -> str | None:
     """Why the stored bytes are not the client's (its pinned CRC-64 against OSS's), or None."""
     declared = info.metadata.get(_META_CRC64)
     stored = info.headers.get("x-oss-hash-crc64ecma")
@@ -115,7 +141,7 @@ def checksum_mismatch(info):
     return None
 
 
-def _payload(b64):
+def _payload(b64: str | None) -> str | None:
     """The authorizer's JSON as pinned into the object (base64url), or None."""
     if not b64:
         return None
@@ -127,7 +153,7 @@ def _payload(b64):
         return None
 
 
-def answer(config, record, replayed):
+def answer(config: Config, record: Mapping[str, Any], replayed: bool) -> dict[str, Any]:
     corrupt = record.get("status") == CORRUPT
     out = {
         "ok": not corrupt,
@@ -151,7 +177,9 @@ def answer(config, record, replayed):
     return out
 
 
-def handle_callback(config, store, oss, request, credentials, key_cache=None, log=None):
+def handle_callback(config: Config, store: RecordStore, oss: OssClient, request: Request,
+                    credentials: Credentials | Callable[[], Credentials], key_cache: Any = None,
+                    log: logging.Logger | None = None) -> dict[str, Any]:
     """Verify, confirm, record; return the JSON OSS relays to the uploader. ``credentials`` may be a
     function that returns them: it is called only once OSS's signature has been verified."""
     # here, not at the top: the process function shares this module's recording path, not the RSA check
@@ -162,27 +190,27 @@ def handle_callback(config, store, oss, request, credentials, key_cache=None, lo
                         config.trusted_key_prefixes, key_cache)
     except CallbackAuthError as exc:
         if exc.malformed:
-            raise ApiError(400, "MalformedCallback", str(exc)) from None
-        raise ApiError(403, "InvalidCallbackSignature", str(exc)) from None
+            raise OssdirectError("MalformedCallback", str(exc), E.INVALID) from None
+        raise OssdirectError("InvalidCallbackSignature", str(exc), E.FORBIDDEN) from None
 
     body = parse_callback_body(request.header("content-type"), request.body)
     if body["bucket"] != config.bucket:
-        raise ApiError(403, "WrongBucket", "the callback is for another bucket")
+        raise OssdirectError("WrongBucket", "the callback is for another bucket", E.FORBIDDEN)
     key = body["object"]
     if not key or not key.startswith(config.prefix_static):
-        raise ApiError(403, "KeyOutsidePrefix", "the object key is outside the configured prefix")
+        raise OssdirectError("KeyOutsidePrefix", "the object key is outside the configured prefix", E.FORBIDDEN)
     if not body["upload_id"]:
-        raise ApiError(400, "MissingUploadId", "the callback body has no upload_id")
+        raise OssdirectError("MissingUploadId", "the callback body has no upload_id", E.INVALID)
 
     if callable(credentials):  # asked for only now: after OSS's signature and the body's own checks
         credentials = credentials()
     info = lookup_object(oss, key, credentials)
     if info is None:
-        raise ApiError(404, "ObjectNotFound", "no such object in the bucket: nothing was recorded")
+        raise OssdirectError("ObjectNotFound", "no such object in the bucket: nothing was recorded", E.NOT_FOUND)
     pinned_id = info.metadata.get(_META_UPLOAD_ID)
     seed_client = pinned_id is None and config.compat == "seed"  # seed forms cannot pin metadata
     if pinned_id != body["upload_id"] and not seed_client:
-        raise ApiError(403, "UploadIdMismatch", "the object was not uploaded with this upload id")
+        raise OssdirectError("UploadIdMismatch", "the object was not uploaded with this upload id", E.FORBIDDEN)
 
     record = record_from_object(config, key, info, "callback")
     if seed_client:
@@ -193,18 +221,20 @@ def handle_callback(config, store, oss, request, credentials, key_cache=None, lo
     return answer(config, stored, not created)
 
 
-def lookup_object(oss, key, credentials):
+def lookup_object(oss: OssClient, key: str, credentials: Credentials) -> Any:
     try:
         return oss.head_object(key, credentials)
     except OssError as exc:
-        raise ApiError(503, "ObjectLookupFailed",
-                       f"the bucket could not be asked about the object ({exc.code or exc.status})") from None
+        raise OssdirectError("ObjectLookupFailed",
+                             f"the bucket could not be asked about the object ({exc.code or exc.status})",
+                             E.UNAVAILABLE) from None
 
 
 UPLOADING = "uploading"  # a multipart session's record before its object exists (multipart.py)
 
 
-def write_record(store, record, credentials, log=None):
+def write_record(store: RecordStore, record: dict[str, Any], credentials: Credentials | None,
+                 log: logging.Logger | None = None) -> tuple[dict[str, Any], bool]:
     """Record once per upload id. A second object under the same upload id is refused; the same
     object uploaded again (overwrite allowed) updates the record from what OSS now holds. A multipart
     session's ``uploading`` record for the same key becomes the record (its first writer wins)."""
@@ -223,13 +253,14 @@ def write_record(store, record, credentials, log=None):
             if log:
                 log.warning(json.dumps({"refused": "UploadIdAlreadyUsed", "upload_id": record["upload_id"],
                                         "key": record["key"], "recorded_key": stored["key"]}))
-            raise ApiError(409, "UploadIdAlreadyUsed",
-                           "this upload id already recorded another object; one form records one object")
+            raise OssdirectError("UploadIdAlreadyUsed",
+                                 "this upload id already recorded another object; one form records one object",
+                                 E.CONFLICT)
         if stored["etag"] != record["etag"]:
             facts = {f: record[f] for f in ("size", "etag", "content_type", "crc64", "content_md5")}
             facts["updated_at"] = record["created_at"]
             stored, _ = store.update(record["upload_id"], {"etag": stored["etag"]}, facts, credentials)
         return stored, False
     except RecordStoreError as exc:
-        raise ApiError(503, "RecordStoreUnavailable",
-                       f"the upload is stored but could not be recorded ({exc})") from None
+        raise OssdirectError("RecordStoreUnavailable",
+                             f"the upload is stored but could not be recorded ({exc})", E.UNAVAILABLE) from None

@@ -37,6 +37,7 @@ from urllib.parse import unquote
 from .callbacks import CORRUPT, checksum_mismatch
 from ..settings import QUARANTINE_MODES, ProcessConfigError, is_active_content_type, section_names
 from .forms import UPLOAD_ID_META
+from ..errors import OssdirectError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -61,11 +62,11 @@ _META_DERIVED = DERIVED_META[len("x-oss-meta-"):]
 _NOT_AN_OBJECT = ("InitiateMultipartUpload", "UploadPart", "UploadPartCopy")
 
 
-class HookBusy(Exception):
+class HookBusy(OssdirectError):
     """Another delivery holds the hook claim right now: raise, so the platform redelivers later."""
 
 
-class HookFailed(Exception):
+class HookFailed(OssdirectError):
     """The hook raised; it will be retried (the platform redelivers the event)."""
 
 
@@ -365,11 +366,10 @@ class Processor:
 
     def _write(self, record, credentials):
         from .callbacks import write_record
-        from ..app.http import ApiError
 
         try:
             return write_record(self.store, record, credentials, self.log)
-        except ApiError as exc:
+        except OssdirectError as exc:
             if exc.code == "UploadIdAlreadyUsed":
                 return None, False
             raise

@@ -11,10 +11,24 @@ stay private. Deleting removes the object (DeleteObject with the function's role
 ``deleted`` (kept: it is the audit trail). Someone else's upload id answers 404, exactly as an unknown one.
 """
 
+from __future__ import annotations
+
 import time
 from urllib.parse import quote
 
-from ..app.http import ApiError
+from .. import errors as E
+from ..errors import OssdirectError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Mapping
+
+    from ..oss.credentials import Credentials
+
+    from ..oss.client import OssClient
+    from ..store import RecordStore
+
+    Config = Any  # ossdirect.settings.Config: its attributes are set from the settings table, not declared
 
 LISTED = ("upload_id", "key", "size", "content_type", "filename", "created_at", "status", "payload")
 GONE = ("uploading", "aborted", "deleted")  # not (or no longer) a file
@@ -22,7 +36,7 @@ NOT_DOWNLOADABLE = GONE + ("quarantined", "foreign", "corrupt")
 MAX_PAGE = 200
 
 
-def _disposition(filename):
+def _disposition(filename: str | None) -> str:
     """``attachment`` with the original name: an ASCII fallback and the RFC 5987 UTF-8 form."""
     name = (filename or "download").replace("\r", "").replace("\n", "")
     ascii_name = "".join(c if 32 <= ord(c) < 127 and c not in '"\\;' else "_" for c in name)
@@ -30,57 +44,63 @@ def _disposition(filename):
 
 
 class FileService:
-    """What a signed-in user may do with their own uploads. No HTTP here but ApiError codes."""
+    """What a signed-in user may do with their own uploads. No HTTP here: domain errors (ossdirect.errors)."""
 
-    def __init__(self, config, store, oss, presigner, clock=time.time):
+    def __init__(self, config: Config, store: RecordStore, oss: OssClient, presigner: OssClient,
+                 clock: Callable[[], float] = time.time) -> None:
         self.config, self.store, self.oss, self.presigner, self.clock = config, store, oss, presigner, clock
 
-    def _creds(self, creds):
+    def _creds(self, creds: Credentials) -> Credentials | None:
         return creds if self.store.needs_credentials else None
 
-    def list(self, user, creds, page_token=None, limit=50):
+    def list(self, user: str, creds: Credentials, page_token: str | None = None,
+             limit: int | str = 50) -> dict[str, Any]:
         try:
             limit = max(1, min(int(limit), MAX_PAGE))
         except (TypeError, ValueError):
-            raise ApiError(400, "InvalidParameter", f"limit must be a number from 1 to {MAX_PAGE}") from None
-        files, token = [], page_token or None
+            raise OssdirectError("InvalidParameter", f"limit must be a number from 1 to {MAX_PAGE}",
+                                 E.INVALID) from None
+        files: list[dict[str, Any]] = []
+        token = page_token or None
         try:
             while len(files) < limit:  # sessions and deleted rows are skipped: read on until the page is full
-                page, token = self.store.list_records(user=user, page_token=token, limit=limit - len(files),
-                                                      credentials=self._creds(creds), newest_first=True)
+                page, token = getattr(self.store, "list_records")(user=user, page_token=token, limit=limit - len(files),
+                                                                    credentials=self._creds(creds), newest_first=True)
                 files += [{f: r.get(f) for f in LISTED} for r in page if r.get("status") not in GONE]
                 if token is None:
                     break
         except ValueError:
-            raise ApiError(400, "InvalidPageToken", "page_token does not belong to this listing") from None
+            raise OssdirectError("InvalidPageToken", "page_token does not belong to this listing", E.INVALID) from None
         return {"files": files, "next_page_token": token}
 
-    def _own(self, upload_id, user, creds):
+    def _own(self, upload_id: str, user: str, creds: Credentials) -> dict[str, Any]:
         if not (upload_id.isascii() and upload_id.replace("-", "").replace(":", "").isalnum() and len(upload_id) <= 128):
-            raise ApiError(400, "InvalidUploadId", "not an upload id")
+            raise OssdirectError("InvalidUploadId", "not an upload id", E.INVALID)
         found = self.store.get(upload_id, self._creds(creds))
         if found is None or found.get("user") != user or found.get("status") in GONE:
-            raise ApiError(404, "FileNotFound", "you have no file with this upload id")
+            raise OssdirectError("FileNotFound", "you have no file with this upload id", E.NOT_FOUND)
         return found
 
-    def download_url(self, upload_id, user, creds):
+    def download_url(self, upload_id: str, user: str, creds: Credentials) -> dict[str, Any]:
         found = self._own(upload_id, user, creds)
         if found.get("status") in NOT_DOWNLOADABLE:
-            raise ApiError(409, "FileNotDownloadable", f"this file is {found['status']}: it cannot be downloaded")
+            raise OssdirectError("FileNotDownloadable", f"this file is {found['status']}: it cannot be downloaded",
+                                 E.CONFLICT)
         expires = self.config.expires_seconds
         url = self.presigner.presign_v4_url(
             "GET", found["key"], {"response-content-disposition": _disposition(found.get("filename"))}, creds, expires)
         return {"url": url, "expires_at": int(self.clock()) + expires, "filename": found.get("filename"),
                 "upload_id": upload_id}
 
-    def delete(self, upload_id, user, creds):
+    def delete(self, upload_id: str, user: str, creds: Credentials) -> dict[str, Any]:
         from ..oss.client import OssError
 
         found = self._own(upload_id, user, creds)
         try:
             self.oss.delete_object(found["key"], creds)  # OSS answers 204 for a key already gone, too
         except OssError as exc:
-            raise ApiError(503, "StorageUnavailable", f"the file could not be deleted ({exc.code or exc.status})") \
+            raise OssdirectError("StorageUnavailable", f"the file could not be deleted ({exc.code or exc.status})",
+                                 E.UNAVAILABLE) \
                 from None
         self.store.update(upload_id, {"status": found.get("status")},
                           {"status": "deleted", "status_reason": "deleted by its owner",

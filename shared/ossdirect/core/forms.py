@@ -10,6 +10,8 @@ bound) the policy and the answer are compiled once into :class:`JsonTemplate` s;
 only fills the slots (key, size, type, upload id, dates) and signs.
 """
 
+from __future__ import annotations
+
 import base64
 import json
 import os
@@ -22,9 +24,18 @@ from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
 
 from ..settings import JSON_BODY_TYPE, MAX_FORM_OBJECT, type_admitted
-from ..app.http import ApiError
+from .. import errors as E
+from ..errors import OssdirectError
 from ..oss.policy import JsonTemplate, PostPolicy, Slot, format_expiration, json_values
 from ..oss.signer import V4_ALGORITHM, v1_signature, v4_credential, v4_signature
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Mapping
+
+    from ..oss.credentials import Credentials
+
+    Config = Any  # ossdirect.settings.Config: its attributes are set from the settings table, not declared
 
 UPLOAD_ID_FIELD = "x:upload_id"
 FILENAME_FIELD = "x:filename"
@@ -51,7 +62,7 @@ _FORM_VARS = (
 _JSON_VARS = ("bucket", "object", "etag", "size", "mimeType")
 
 
-def default_callback_body(body_type):
+def default_callback_body(body_type: str) -> str:
     custom = [("upload_id", "${x:upload_id}")]
     if body_type == JSON_BODY_TYPE:
         pairs = [(n, f"${{{n}}}") for n in _JSON_VARS] + custom
@@ -59,7 +70,7 @@ def default_callback_body(body_type):
     return "&".join(f"{n}={v}" for n, v in list(_FORM_VARS) + custom)
 
 
-def new_upload_id():
+def new_upload_id() -> str:
     # 128 random bits from the OS CSPRNG (what secrets.token_hex does, without importing random)
     return os.urandom(16).hex()
 
@@ -70,7 +81,7 @@ _CONTENT_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#
 _INVISIBLE = frozenset(("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"))
 
 
-def display_name(filename):
+def display_name(filename: str) -> str:
     """The file's name as people should see it: last path segment, NFC, nothing invisible or
     direction-changing (RTL overrides, CR/LF, BEL), whitespace collapsed, at most 255 UTF-8 bytes."""
     name = str(filename).replace("\\", "/").rsplit("/", 1)[-1]
@@ -83,7 +94,7 @@ def display_name(filename):
     return name
 
 
-def sanitize_name(name):
+def sanitize_name(name: str) -> str:
     """A file name that is one safe key segment: no slashes, no leading dots, no control chars."""
     name = unicodedata.normalize("NFC", name.replace("\\", "/").rsplit("/", 1)[-1])
     name = _UNSAFE_NAME.sub("_", name).strip(" .")
@@ -95,7 +106,7 @@ def sanitize_name(name):
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9._-]+")  # needs no escaping anywhere: the common case, kept fast
 
 
-def content_disposition(kind, name):
+def content_disposition(kind: str, name: str) -> str:
     """``inline`` or ``attachment`` with the display name (RFC 6266: ASCII fallback + UTF-8 form)."""
     if not name:
         return kind
@@ -105,22 +116,22 @@ def content_disposition(kind, name):
     return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
-def _extension(filename):
+def _extension(filename: str) -> str:
     stem, dot, ext = filename.rpartition(".")
     return "." + ext.lower() if dot and 1 <= len(ext) <= 10 and ext.isascii() and ext.isalnum() else ""
 
 
-def _folder(raw):
+def _folder(raw: str) -> str:
     parts = [sanitize_name(p) for p in raw.replace("\\", "/").split("/") if p.strip()]
     if len(parts) > 8 or any(not p for p in parts):
-        raise ApiError(400, "InvalidFolder", "folder must be up to 8 plain path segments")
+        raise OssdirectError("InvalidFolder", "folder must be up to 8 plain path segments", E.INVALID)
     return "".join(p + "/" for p in parts)
 
 
-def _int_param(params, name):
+def _int_param(params: Mapping[str, str], name: str) -> int:
     raw = params.get(name, "")
     if not (raw.isascii() and raw.isdigit() and len(raw) <= 13):
-        raise ApiError(400, "InvalidParameter", f"{name} must be a non-negative integer")
+        raise OssdirectError("InvalidParameter", f"{name} must be a non-negative integer", E.INVALID)
     return int(raw)
 
 
@@ -130,21 +141,22 @@ class Grant:
 
     __slots__ = ("prefix", "max_bytes", "content_types", "namings", "user", "payload")
 
-    def __init__(self, config, prefix=None, max_bytes=None, content_types=None, namings=None, user=None,
-                 payload=None):
+    def __init__(self, config: Config, prefix: str | None = None, max_bytes: int | None = None,
+                 content_types: Any = None, namings: Any = None, user: str | None = None,
+                 payload: str | None = None) -> None:
         self.prefix = config.prefix if prefix is None else prefix
         self.max_bytes = config.max_bytes if max_bytes is None else max_bytes
         self.content_types = config.content_types if content_types is None else tuple(content_types)
         self.namings = config.namings if namings is None else tuple(namings)
         self.user, self.payload = user, payload  # payload: compact JSON text or None
 
-    def content_type_allowed(self, config, content_type):
+    def content_type_allowed(self, config: Config, content_type: str) -> bool:
         # the configuration's own list (no hook narrowed it) needs one check, not two
         return config.content_type_allowed(content_type) and (
             self.content_types is config.content_types or type_admitted(self.content_types, content_type))
 
 
-def stored_headers(config, disposition):
+def stored_headers(config: Config, disposition: Any) -> tuple[tuple[str, Any], ...]:
     """How every upload is stored, in order: a form pins each as a policy condition, a multipart
     upload sends each to InitiateMultipartUpload (:func:`initiate_headers`)."""
     return (("x-oss-object-acl", config.object_acl), ("x-oss-storage-class", config.storage_class),
@@ -153,74 +165,78 @@ def stored_headers(config, disposition):
             ("Expires", "0"))  # RFC 9111: "0" is a time in the past; Cache-Control governs anyway
 
 
-def filename_meta(shown):
+def filename_meta(shown: str) -> str:
     return shown if _PLAIN_NAME.fullmatch(shown) else quote(shown, safe="")
 
 
-def user_meta(user):
+def user_meta(user: str | None) -> str:
     return quote(user or "", safe="")
 
 
-def payload_meta(payload):
+def payload_meta(payload: str | None) -> str:
     return base64.urlsafe_b64encode((payload or "").encode("utf-8")).decode("ascii")
 
 
-def resolve_key(config, grant, params, upload_id):
+def resolve_key(config: Config, grant: Grant, params: Mapping[str, str],
+                upload_id: str) -> tuple[str, str | None, str]:
     """``(directory, key, shown)`` for a request's ``naming``, ``folder`` and ``filename``: the
-    exact key (None without a filename) and the display name. Raises ApiError (400) for bad values."""
+    exact key (None without a filename) and the display name. Raises OssdirectError (invalid) for bad values."""
     naming = params.get("naming") or grant.namings[0]
     if naming not in grant.namings:
-        raise ApiError(400, "InvalidNaming", f"naming must be one of {', '.join(grant.namings)}")
+        raise OssdirectError("InvalidNaming", f"naming must be one of {', '.join(grant.namings)}", E.INVALID)
     folder = ""
     if params.get("folder"):
         if not config.allow_folders:
-            raise ApiError(400, "FoldersNotAllowed", "this endpoint does not accept a destination folder")
+            raise OssdirectError("FoldersNotAllowed", "this endpoint does not accept a destination folder", E.INVALID)
         folder = _folder(params["folder"])
     directory = grant.prefix + folder
 
     filename = params.get("filename", "")
     if len(filename) > 1024:
-        raise ApiError(400, "InvalidFilename", "filename is longer than 1024 characters")
+        raise OssdirectError("InvalidFilename", "filename is longer than 1024 characters", E.INVALID)
     shown = display_name(filename)
     if "filename" in params and not (sanitize_name(filename) if naming == "original" else shown.strip(" ./")):
-        raise ApiError(400, "InvalidFilename", "filename must contain at least one usable character")
+        raise OssdirectError("InvalidFilename", "filename must contain at least one usable character", E.INVALID)
     key = None
     if filename:
         key = directory + (sanitize_name(filename) if naming == "original" else upload_id + _extension(shown))
         if len(key) * 4 > MAX_KEY_BYTES and len(key.encode("utf-8")) > MAX_KEY_BYTES:  # UTF-8: <= 4 bytes/char
-            raise ApiError(400, "KeyTooLong", "the object key would exceed 1023 bytes")
+            raise OssdirectError("KeyTooLong", "the object key would exceed 1023 bytes", E.INVALID)
     return directory, key, shown
 
 
-def resolve_content_type(config, grant, params):
+def resolve_content_type(config: Config, grant: Grant, params: Mapping[str, str]) -> str:
     """The declared type, lower-case ('' when none), checked against what this caller may upload."""
     content_type = params.get("content_type", "").strip().lower()
     if not content_type:
         return content_type
     if not _type_well_formed(content_type):
-        raise ApiError(400, "InvalidContentType", "content_type must look like type/subtype")
+        raise OssdirectError("InvalidContentType", "content_type must look like type/subtype", E.INVALID)
     if not grant.content_type_allowed(config, content_type):
-        raise ApiError(415, "UnsupportedContentType", f"content type {content_type!r} is not accepted here")
+        raise OssdirectError("UnsupportedContentType", f"content type {content_type!r} is not accepted here",
+                             E.UNSUPPORTED_TYPE)
     return content_type
 
 
 @lru_cache(maxsize=256)
-def _type_well_formed(content_type):
+def _type_well_formed(content_type: str) -> bool:
     return bool(_CONTENT_TYPE.match(content_type))
 
 
-def declared_crc64(params):
+def declared_crc64(params: Mapping[str, str]) -> str | None:
     """The ``crc64`` request parameter (the file's CRC-64/ECMA as OSS writes it: unsigned decimal), or None."""
     raw = params.get("crc64")
     if raw is None or raw == "":
         return None
     raw = str(raw)
     if not (raw.isascii() and raw.isdigit() and len(raw) <= 20 and int(raw) < 1 << 64):
-        raise ApiError(400, "InvalidChecksum", "crc64 must be the file's CRC-64/ECMA as an unsigned decimal number")
+        raise OssdirectError("InvalidChecksum", "crc64 must be the file's CRC-64/ECMA as an unsigned decimal number",
+                             E.INVALID)
     return str(int(raw))
 
 
-def initiate_headers(config, content_type, shown, upload_id, grant, crc64=None):
+def initiate_headers(config: Config, content_type: str, shown: str, upload_id: str, grant: Grant,
+                     crc64: str | None = None) -> dict[str, str]:
     """What InitiateMultipartUpload must send so the object is stored exactly as an exact-key form
     stores it: the type, the stored headers, no overwrite, and the same metadata (upload id, file
     name, and when signed in the user and the authorizer's payload)."""
@@ -237,7 +253,7 @@ def initiate_headers(config, content_type, shown, upload_id, grant, crc64=None):
     return headers
 
 
-def callback_vars(upload_id, shown, grant):
+def callback_vars(upload_id: str, shown: str, grant: Grant) -> str:
     """The ``x:`` callback variables a form sends as fields, as CompleteMultipartUpload's base64
     ``x-oss-callback-var``."""
     values = {UPLOAD_ID_FIELD: upload_id, FILENAME_FIELD: shown}
@@ -260,7 +276,7 @@ class RawJson(str):
 Shape = namedtuple("Shape", "v4 sts exact_key type_binding has_callback seed_compat identified declared_crc")
 
 
-def form_policy(config, shape):
+def form_policy(config: Config, shape: Any) -> PostPolicy:
     """Every condition a form carries, in order: the single statement of what a form pins."""
     if shape.seed_compat:
         return seed_compat_policy(config, shape)
@@ -304,7 +320,7 @@ def form_policy(config, shape):
     return p
 
 
-def _signer_conditions(p, shape):
+def _signer_conditions(p: PostPolicy, shape: Any) -> None:
     """Who signed: the V4 fields (map form, as the SDKs write them) and the STS token."""
     if shape.v4:
         p.exact("x-oss-signature-version", V4_ALGORITHM)
@@ -314,7 +330,7 @@ def _signer_conditions(p, shape):
         p.exact("x-oss-security-token", Slot("security_token"))
 
 
-def seed_compat_policy(config, shape):
+def seed_compat_policy(config: Config, shape: Any) -> PostPolicy:
     """Only what the seed samples' clients send, unchanged: their key under the directory, the size
     range, ``success_action_status=200``, the signature fields and (V1 samples) the callback. No
     type, stored headers, upload id or file name are pinned: see the README before turning it on."""
@@ -332,7 +348,7 @@ def seed_compat_policy(config, shape):
 class _Compiled:
     """The policy and the answer of one shape, as templates."""
 
-    def __init__(self, config, shape, limits):
+    def __init__(self, config: Config, shape: Any, limits: Any) -> None:
         policy = form_policy(config, shape)
         self.policy = JsonTemplate(policy.to_dict())
         signed = ([("policy", Slot("policy")), ("x-oss-signature", Slot("signature"))] if shape.v4 else
@@ -364,15 +380,15 @@ class _Compiled:
 class FormIssuer:
     """Issues signed forms for one configuration."""
 
-    def __init__(self, config):
+    def __init__(self, config: Config) -> None:
         self.config = config
         self.limits = config.public_limits()
         self.callback_b64 = self.callback_param() if config.callback_url else ""
         self.callback_json = RawJson(f'"{self.callback_b64}"')  # base64: no escaping, now or per request
-        self._compiled = {}
-        self._clock = (None, None)
+        self._compiled: dict[Any, _Compiled] = {}
+        self._clock: tuple[Any, Any] = (None, None)
 
-    def callback_param(self, upload_id=None):
+    def callback_param(self, upload_id: str | None = None) -> str:
         """The base64 ``callback`` parameter. Seed clients send no ``x:`` fields, so their callback
         body carries the upload id as text (the pinned callback itself cannot be changed)."""
         config = self.config
@@ -387,13 +403,13 @@ class FormIssuer:
         text = json.dumps(callback, separators=(",", ":"), ensure_ascii=False)
         return base64.b64encode(text.encode("utf-8")).decode("ascii")
 
-    def _template(self, shape):
+    def _template(self, shape: Any) -> _Compiled:
         compiled = self._compiled.get(shape)
         if compiled is None:
             compiled = self._compiled[shape] = _Compiled(self.config, shape, self.limits)
         return compiled
 
-    def _times(self, now):
+    def _times(self, now: datetime | None) -> tuple[str, str, str, int]:
         second = int(time.time()) if now is None else int(now.timestamp())
         if self._clock[0] != second:
             now = now or datetime.fromtimestamp(second, timezone.utc)
@@ -402,7 +418,8 @@ class FormIssuer:
                                     format_expiration(expires_at), int(expires_at.timestamp())))
         return self._clock[1]
 
-    def issue_json(self, creds, params, now=None, upload_id=None, grant=None):
+    def issue_json(self, creds: Credentials, params: Mapping[str, str], now: datetime | None = None,
+                   upload_id: str | None = None, grant: Grant | None = None) -> str:
         """The signed form as the JSON text the signature function answers."""
         config = self.config
         grant = grant or Grant(config)
@@ -410,22 +427,25 @@ class FormIssuer:
 
         version = (params.get("signature_version") or config.signature_versions[0]).lower()
         if version not in config.signature_versions:
-            raise ApiError(400, "UnsupportedSignatureVersion",
-                           f"signature_version must be one of {', '.join(config.signature_versions)}")
+            raise OssdirectError("UnsupportedSignatureVersion",
+                                 f"signature_version must be one of {', '.join(config.signature_versions)}", E.INVALID)
         directory, key, shown = resolve_key(config, grant, params, upload_id)
         if key is None and not (config.prefix_forms or config.compat == "seed"):
-            raise ApiError(400, "FilenameRequired", "filename is required: this endpoint issues exact-key forms only")
+            raise OssdirectError("FilenameRequired", "filename is required: this endpoint issues exact-key forms only",
+                                 E.INVALID)
 
         min_bytes, max_bytes = config.min_bytes, grant.max_bytes
         if "size" in params:
             size = _int_param(params, "size")
             if size > max_bytes:
-                raise ApiError(413, "EntityTooLarge", f"the file is {size} bytes; the limit is {max_bytes}")
+                raise OssdirectError("EntityTooLarge", f"the file is {size} bytes; the limit is {max_bytes}",
+                                     E.TOO_LARGE)
             if size > MAX_FORM_OBJECT:
-                raise ApiError(413, "UseMultipart", f"a form uploads at most {MAX_FORM_OBJECT} bytes: "
-                               "upload this file in parts (POST <signature-url>/multipart)")
+                raise OssdirectError("UseMultipart", f"a form uploads at most {MAX_FORM_OBJECT} bytes: "
+                                     "upload this file in parts (POST <signature-url>/multipart)", E.TOO_LARGE)
             if size < config.min_bytes:
-                raise ApiError(400, "EntityTooSmall", f"the file is {size} bytes; the minimum is {config.min_bytes}")
+                raise OssdirectError("EntityTooSmall", f"the file is {size} bytes; the minimum is {config.min_bytes}",
+                                     E.INVALID)
             min_bytes = max_bytes = size
         max_bytes = min(max_bytes, MAX_FORM_OBJECT)
 
@@ -434,8 +454,8 @@ class FormIssuer:
         seed = config.compat == "seed" and key is None  # a seed client: it sends only the fields it knows
         if not seed and not content_type and any(t == "*" or t.endswith("/*") for t in grant.content_types):
             # one condition cannot say "any image but SVG": the client must declare the type
-            raise ApiError(400, "ContentTypeRequired",
-                           "content_type is required: the accepted types cannot be pinned without it")
+            raise OssdirectError("ContentTypeRequired",
+                                 "content_type is required: the accepted types cannot be pinned without it", E.INVALID)
 
         date, x_oss_date, expiration, expire = self._times(now)
         # the seed V4 client (fetch + FormData) sends no callback; the V1 (Plupload) samples do
@@ -469,6 +489,7 @@ class FormIssuer:
         return compiled.answer.render_json(texts)
 
 
-def issue_form(config, creds, params, now=None, upload_id=None, grant=None):
+def issue_form(config: Config, creds: Credentials, params: Mapping[str, str], now: datetime | None = None,
+               upload_id: str | None = None, grant: Grant | None = None) -> dict[str, Any]:
     """Build and sign a form for one upload; ``params`` are the request's query values. Returns a dict."""
     return json.loads(FormIssuer(config).issue_json(creds, params, now, upload_id, grant))

@@ -2,6 +2,8 @@
 header. Imported only when sign-in is on, so an anonymous function never compiles or loads it; the
 settings, the rules and the error answers live in :mod:`ossdirect.auth`."""
 
+from __future__ import annotations
+
 import base64
 import json
 import threading
@@ -10,6 +12,13 @@ from urllib.parse import urlsplit
 
 from .auth import (MAX_JWKS_BYTES, MAX_TOKEN_CHARS, MIN_RSA_BITS, PUBLIC_KEY_ALGORITHMS, REQUIRED_CLAIMS,
                    _LOOPBACK_HOSTS, _TOKEN_RE, _invalid, _key_family, _keys_unavailable, _missing, alg_fits_key, log)
+from ..errors import OssdirectError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Mapping
+
+    from .auth import AuthSettings
 
 # ---------------------------------------------------------------------------------------------
 # verification
@@ -22,7 +31,7 @@ class Authenticator:
     claims (a dict), ``None`` when auth is off, or raises :class:`AuthError`. Thread-safe.
     """
 
-    def __init__(self, settings):
+    def __init__(self, settings: AuthSettings) -> None:
         self.settings = settings
         self.enabled = settings.enabled
         self.jwks_fetches = 0  # attempts, successful or not (observability and tests)
@@ -37,9 +46,9 @@ class Authenticator:
         self._options = {"require": list(REQUIRED_CLAIMS), "verify_signature": True, "verify_exp": True,
                          "verify_nbf": True, "verify_iat": True, "verify_aud": True, "verify_iss": True}
         self._lock = threading.Lock()
-        self._jwks = {}  # kid -> (public key, jwk "alg" or None); kid None for keys without one
-        self._jwks_loaded_at = None  # monotonic time of the last successful fetch
-        self._last_attempt = None  # monotonic time of the last fetch attempt
+        self._jwks: dict[str | None, tuple[Any, str | None]] = {}  # kid -> (public key, jwk "alg" or None); kid None for keys without one
+        self._jwks_loaded_at: float | None = None  # monotonic time of the last successful fetch
+        self._last_attempt: float | None = None  # monotonic time of the last fetch attempt
         self._last_attempt_ok = False
         if settings.key_kind == "secret":
             self._static_key = settings.secret
@@ -50,7 +59,7 @@ class Authenticator:
 
     # -- public API --------------------------------------------------------------------------
 
-    def authenticate(self, headers):
+    def authenticate(self, headers: Mapping[str, str] | None) -> dict[str, Any] | None:
         if not self.enabled:
             return None
         token = _bearer_token(headers)
@@ -93,7 +102,7 @@ class Authenticator:
 
     # -- JWKS --------------------------------------------------------------------------------
 
-    def _jwks_key(self, header, alg):
+    def _jwks_key(self, header: dict[str, Any], alg: str) -> Any:
         kid = header.get("kid")
         if kid is not None and type(kid) is not str:
             raise _invalid("TokenMalformed", "the token is not a well-formed JWT")
@@ -114,7 +123,7 @@ class Authenticator:
             raise _invalid("AlgorithmNotAllowed", "the token is signed with an algorithm this service does not accept")
         return key
 
-    def _lookup(self, kid, alg):
+    def _lookup(self, kid: str | None, alg: str) -> Any:
         keys = self._jwks
         if kid is not None:
             entry = keys.get(kid)
@@ -125,7 +134,7 @@ class Authenticator:
         fitting = [e for e in keys.values() if alg_fits_key(alg, e[0]) and e[1] in (None, alg)]
         return fitting[0] if len(fitting) == 1 else None
 
-    def _refresh(self):
+    def _refresh(self) -> bool:
         """Fetch the JWKS unless another fetch happened too recently. True when new keys were loaded."""
         s = self.settings
         with self._lock:
@@ -146,7 +155,7 @@ class Authenticator:
             self._jwks, self._jwks_loaded_at, self._last_attempt_ok = keys, now, True
             return True
 
-    def _fetch_jwks(self):
+    def _fetch_jwks(self) -> dict[str | None, tuple[Any, str | None]]:
         import http.client
         import urllib.error
         import urllib.request
@@ -182,7 +191,7 @@ class Authenticator:
             raise _JwksError("JWKS has no usable signing key")
         return keys
 
-    def _parse_jwk(self, jwk):
+    def _parse_jwk(self, jwk: Any) -> tuple[Any, str | None] | None:
         if not isinstance(jwk, dict) or jwk.get("kty") not in ("RSA", "EC", "OKP"):
             return None  # never "oct": a JWKS publishes public keys only
         if jwk.get("use", "sig") != "sig" or "d" in jwk:
@@ -202,7 +211,7 @@ class Authenticator:
         return key, alg
 
 
-class _JwksError(Exception):
+class _JwksError(OssdirectError):
     pass
 
 
@@ -213,7 +222,7 @@ class _NeverRaised(Exception):
 _redirect_handler = None
 
 
-def _redirect_handler_class():
+def _redirect_handler_class() -> Any:
     """An HTTPRedirectHandler that refuses redirects to anything but https (or loopback)."""
     global _redirect_handler
     if _redirect_handler is None:
@@ -222,7 +231,8 @@ def _redirect_handler_class():
         class HttpsOnlyRedirects(urllib.request.HTTPRedirectHandler):
             max_redirections = 3
 
-            def redirect_request(self, req, fp, code, msg, headers, newurl):
+            def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any,
+                                 newurl: str) -> Any:
                 parts = urlsplit(newurl)
                 if parts.scheme != "https" and (parts.hostname or "") not in _LOOPBACK_HOSTS:
                     return None  # refuse a downgrade; the 3xx then surfaces as an HTTPError
@@ -232,7 +242,7 @@ def _redirect_handler_class():
     return _redirect_handler
 
 
-def _scalar_strings(value, depth=0):
+def _scalar_strings(value: object, depth: int = 0) -> bool:
     """True when every string in the claims (keys too) is made of Unicode scalar values only."""
     if isinstance(value, str):
         try:
@@ -249,7 +259,7 @@ def _scalar_strings(value, depth=0):
     return True
 
 
-def _header(token):
+def _header(token: str) -> dict[str, Any]:
     segment = token.partition(".")[0]
     try:
         header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
@@ -260,7 +270,7 @@ def _header(token):
     return header
 
 
-def _bearer_token(headers):
+def _bearer_token(headers: Mapping[str, str] | None) -> str:
     value = (headers or {}).get("authorization", "")
     if type(value) is not str:
         value = str(value)

@@ -40,6 +40,7 @@ import time
 
 from ..settings import DEFAULT_LIMITS_STORE as DEFAULT_STORE
 from ..settings import DEFAULT_WINDOW, MAX_COUNT, PREFIX, parse_store_url, section_names
+from ..errors import OssdirectError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ LIMIT_ENV_NAMES = section_names("limits")
 TTL_MIN = 86400  # the service's smallest table TTL
 
 
-class LimitStoreError(Exception):
+class LimitStoreError(OssdirectError):
     """The limits store could not be read or written."""
 
 

@@ -30,11 +30,26 @@ parts OSS holds are checked against the plan (number, size of each, total = the 
 anything that does not fit is refused and the upload aborted.
 """
 
+from __future__ import annotations
+
 import json
 import time
 
-from ..oss.credentials import CredentialsUnavailable, resolve_credentials
-from ..app.http import ApiError, json_response, json_text_response
+from .. import errors as E
+from ..errors import OssdirectError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Sequence
+
+    from ..oss.client import OssClient
+    from ..oss.credentials import Credentials
+    Config = Any  # ossdirect.settings.Config: its attributes are set from the settings table, not declared
+    from ..store import RecordStore
+    from .forms import Grant
+
+    Record = dict[str, Any]
+    Spend = Callable[[Grant, int, Credentials, str], None]
 
 MiB = 1 << 20
 MIN_PART = 100 * 1024  # OSS: every part but the last
@@ -55,7 +70,7 @@ SWEEP_SCAN = 1000  # records looked at per create, at most (the listing is paged
 CREATE_PARAMS = ("filename", "size", "content_type", "naming", "folder", "crc64")
 
 
-def plan(size):
+def plan(size: int) -> tuple[int, int, int]:
     """``(part_size, part_count, concurrency)`` for a file of ``size`` bytes (>= 1).
 
     8 MiB parts, larger in whole MiB when 10,000 parts of 8 MiB would not hold the file
@@ -67,24 +82,26 @@ def plan(size):
     return part_size, count, concurrency
 
 
-def part_length(size, number):
+def part_length(size: int, number: int) -> int:
     """The exact size of part ``number`` (1-based) of a ``size``-byte file under :func:`plan`."""
     part_size, count, _ = plan(size)
     return part_size if number < count else size - (count - 1) * part_size
 
 
-def _iso(epoch):
+def _iso(epoch: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
-def _now():
-    return _stamp(time.time())
+def _now() -> str:
+    return str(_stamp(time.time()))
 
 
-def _epoch(stamp):
+def _epoch(stamp: str | None) -> float | None:
     """A record's ISO-8601 UTC time as epoch seconds, or None."""
     from datetime import datetime, timezone
 
+    if stamp is None:
+        return None
     try:
         return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp()
     except (TypeError, ValueError):
@@ -94,184 +111,130 @@ def _epoch(stamp):
             return None
 
 
-def _stamp(epoch):
+def _stamp(epoch: float | None) -> str | None:
     """Epoch seconds as a record's created_at string (None stays None)."""
     if epoch is None:
         return None
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch)) + ".%06dZ" % (epoch % 1 * 1e6)
 
 
-def _caller_address(source_ip):
+def _caller_address(source_ip: str) -> str:
     from .limits import ip_subject  # an anonymous caller is its address (IPv6: its /64), as allowances count
 
     return ip_subject(source_ip) if source_ip else ""
 
 
-def _bad(code, message):
-    return ApiError(400, code, message)
+def _bad(code: str, message: str) -> OssdirectError:
+    return OssdirectError(code, message, E.INVALID)
 
 
-def _json_body(request, limit):
-    if len(request.body) > limit:
-        raise ApiError(413, "BodyTooLarge", "the request body is too large")
-    if not request.body.strip():
-        return {}
-    try:
-        data = json.loads(request.body.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise _bad("MalformedJson", "the request body is not JSON") from None
-    if not isinstance(data, dict):
-        raise _bad("MalformedJson", "the request body must be a JSON object")
-    return data
-
-
-def _part_number(text):
+def _part_number(text: object) -> int:
     text = str(text).strip()
     if not (text.isascii() and text.isdigit() and len(text) <= 5 and 1 <= int(text) <= MAX_PARTS):
         raise _bad("InvalidPartNumber", f"part numbers are integers from 1 to {MAX_PARTS}")
     return int(text)
 
 
-def _plain_etag(value):
+def _plain_etag(value: object) -> str:
     return str(value).strip().strip('"').upper()
 
 
-class MultipartRoutes:
-    """The ``/multipart`` routes of one :class:`ossdirect.handlers.SignatureApp`."""
+def _completed() -> OssdirectError:
+    return OssdirectError("UploadCompleted", "this upload is already complete", E.CONFLICT)
 
-    def __init__(self, app):
+
+def _upload_gone() -> OssdirectError:
+    return OssdirectError("NoSuchUpload", "OSS no longer has this upload (completed or aborted)", E.NOT_FOUND)
+
+
+class Multipart:
+    """Multipart uploads as a service: every dependency given, no App, no HTTP.
+
+    ``records()`` opens the record store that holds the sessions (raising a domain error when it
+    cannot: unavailable, not shared, append-only); ``spend(grant, nbytes, creds, source_ip)`` charges
+    the caller's allowance (None: no allowances); ``callback_b64`` is the form's callback
+    (:attr:`ossdirect.forms.FormIssuer.callback_b64`). The route functions in :mod:`ossdirect.app`
+    read the request and call these methods; ``credentials()`` is asked only when a step needs them."""
+
+    def __init__(self, config: Config, records: Callable[[], RecordStore], new_upload_id: Callable[[], str],
+                 callback_b64: str | None = None, spend: Spend | None = None, oss: OssClient | None = None,
+                 presigner: OssClient | None = None, clock: Callable[[], float] = time.time) -> None:
         from ..oss.client import OssClient
 
-        self.app = app
-        self.config = config = app.config
-        self.clock = time.time  # when part URLs are signed (tests move it)
-        self.oss = OssClient(config.oss_endpoint, config.bucket, config.region, timeout=5.0)
+        self.config = config
+        self.records, self.new_upload_id, self.callback_b64, self.spend = records, new_upload_id, callback_b64, spend
+        self.clock = clock  # when part URLs are signed (tests move it)
+        self.oss = oss or OssClient(config.oss_endpoint, config.bucket, config.region, timeout=5.0)
         # URLs for the browser: on the host it uploads to (the signature covers /<bucket>/<key> anyway)
-        self.presigner = OssClient(config.upload_host, config.bucket, config.region)
-
-    # -- dispatch ---------------------------------------------------------------------------------
-
-    def handle(self, request, rest, grant, context, cors):
-        """``rest``: the path after ``/multipart``. Returns (FC3 response, log extras)."""
-        segments = [s for s in rest.split("/") if s]
-        method = request.method
-        extra = {"route": "multipart", "user": grant.user}
-        if not segments:
-            if method != "POST":
-                raise ApiError(405, "MethodNotAllowed", "POST /multipart starts a multipart upload")
-            return self.create(request, grant, context, cors, extra)
-        if len(segments) > 2:
-            raise ApiError(404, "NoSuchRoute", "no such multipart route")
-        oss_id = segments[0]
-        if not (oss_id.isascii() and oss_id.isprintable() and 1 <= len(oss_id) <= 256):
-            raise ApiError(404, "NoSuchUpload", "not an upload id")
-        action = segments[1] if len(segments) == 2 else None
-        routes = {None: ("GET", "DELETE"), "parts": ("GET",), "complete": ("POST",)}
-        allowed = routes[action] if action in routes else ("GET",) if action.isascii() and action.isdigit() else None
-        if allowed is None:
-            raise ApiError(404, "NoSuchRoute", "no such multipart route")
-        if method not in allowed:
-            raise ApiError(405, "MethodNotAllowed", f"use {' or '.join(allowed)} here")
-        creds = self._creds(context)
-        store, session = self._session(request, oss_id, grant, creds)
-        extra["upload_id"] = session["upload_id"]
-        if action is None and method == "GET":
-            return json_response(200, self.list_parts(session, creds), cors), extra
-        if action is None:
-            return json_response(200, self.abort(store, session, creds), cors), extra
-        if action == "parts":
-            numbers = [n for n in (request.query.get("partNumbers") or "").split(",") if n.strip()]
-            if not numbers:
-                raise _bad("InvalidPartNumber", "partNumbers is a comma list of part numbers")
-            return json_response(200, self.sign_parts(session, numbers, creds), cors), extra
-        if action == "complete":
-            status, body = self.complete(request, store, session, grant, creds)
-            return json_response(status, body, cors), extra
-        signed = self.sign_parts(session, [action], creds)
-        number = next(iter(signed["presignedUrls"]))
-        return json_response(200, {"url": signed["presignedUrls"][number], "headers": {},
-                                   "size": signed["sizes"][number], "expires_at": signed["expires_at"]},
-                             cors), extra
+        self.presigner = presigner or OssClient(config.upload_host, config.bucket, config.region)
 
     # -- plumbing ---------------------------------------------------------------------------------
 
-    @staticmethod
-    def _creds(context):
+    def _store(self) -> RecordStore:
         try:
-            return resolve_credentials(context)
-        except CredentialsUnavailable:
-            raise ApiError(503, "CredentialsUnavailable",
-                           "the function has no credentials: attach a role to it") from None
-
-    def _store(self):
-        try:
-            return self.app._record_store()
-        except ApiError as exc:
+            return self.records()
+        except OssdirectError as exc:
             if exc.code == "RecordLookupUnsupported":
-                raise ApiError(501, "MultipartUnavailable",
-                               "multipart uploads keep their session in the record store, and this one is "
-                               "append-only (stdout/SLS): set OSSDIRECT_RECORDS to sqlite:///... or "
-                               "tablestore://...") from None
+                raise OssdirectError("MultipartUnavailable",
+                                     "multipart uploads keep their session in the record store, and this one is "
+                                     "append-only (stdout/SLS): set OSSDIRECT_RECORDS to sqlite:///... or "
+                                     "tablestore://...", E.NOT_IMPLEMENTED) from None
             raise
 
-    def _store_call(self, method, *args):
+    @staticmethod
+    def _store_call(store: RecordStore, method: str, *args: Any) -> Any:
         from ..store import RecordStoreError
 
         try:
-            return getattr(self._store_obj, method)(*args)
+            return getattr(store, method)(*args)
         except RecordStoreError as exc:
-            raise ApiError(503, "RecordStoreUnavailable", f"the upload session cannot be read or written ({exc})") \
-                from None
+            raise OssdirectError("RecordStoreUnavailable", f"the upload session cannot be read or written ({exc})",
+                                 E.UNAVAILABLE) from None
 
-    def _oss_call(self, what, method, *args, **kwargs):
+    def _oss_call(self, what: str, method: str, *args: Any, **kwargs: Any) -> Any:
         from ..oss.client import OssError
 
         try:
             return getattr(self.oss, method)(*args, **kwargs)
         except OssError as exc:
             if exc.code == "NoSuchUpload":
-                raise ApiError(404, "NoSuchUpload", "OSS no longer has this upload (completed or aborted)") from None
+                raise _upload_gone() from None
             if exc.code == "FileAlreadyExists":
-                raise ApiError(409, "FileAlreadyExists", "an object already exists at this key") from None
-            raise ApiError(503, "StorageUnavailable", f"the bucket could not {what} ({exc.code or exc.status})") \
-                from None
+                raise OssdirectError("FileAlreadyExists", "an object already exists at this key", E.CONFLICT) \
+                    from None
+            raise OssdirectError("StorageUnavailable", f"the bucket could not {what} ({exc.code or exc.status})",
+                                 E.UNAVAILABLE) from None
 
-    def _session(self, request, oss_id, grant, creds):
-        """The session record for this call, or 400/403/404/409."""
-        store = self._store_obj = self._store()
+    def session(self, oss_id: str, upload_id: str, key: str, grant: Grant,
+                creds: Credentials) -> tuple[RecordStore, Record]:
+        """The store and the session record for a call naming ``oss_id`` (OSS's UploadId), our
+        ``upload_id`` and the ``key``, or invalid / not found / forbidden."""
+        store = self._store()
         store_creds = creds if store.needs_credentials else None
-        upload_id, key = request.query.get("upload_id", ""), request.query.get("key", "")
         if not (upload_id.isascii() and upload_id.isalnum() and 1 <= len(upload_id) <= 128):
             raise _bad("InvalidUploadId", "upload_id (from create) is required")
         if not key or len(key) > 1023:
             raise _bad("InvalidKey", "key (from create) is required")
-        session = self._store_call("get", upload_id, store_creds)
+        session = self._store_call(store, "get", upload_id, store_creds)
         if (session is None or session.get("source") != "multipart" or session.get("multipart_id") != oss_id
                 or session.get("key") != key):
-            raise ApiError(404, "NoSuchUpload", "no multipart upload with this upload id, key and uploadId")
+            raise OssdirectError("NoSuchUpload", "no multipart upload with this upload id, key and uploadId",
+                                 E.NOT_FOUND)
         if session.get("user") != grant.user:
-            raise ApiError(403, "UploadNotYours", "this upload was started by someone else")
+            raise OssdirectError("UploadNotYours", "this upload was started by someone else", E.FORBIDDEN)
         return store, session
 
-    # -- routes -----------------------------------------------------------------------------------
+    # -- operations -------------------------------------------------------------------------------
 
-    def create(self, request, grant, context, cors, extra):
+    def create(self, grant: Grant, params: dict[str, str], credentials: Callable[[], Credentials],
+               source_ip: str = "") -> dict[str, Any]:
+        """Start a multipart upload for ``params`` (CREATE_PARAMS, as strings): the answer's body."""
         from .forms import declared_crc64, initiate_headers, resolve_content_type, resolve_key
         from ..store import new_record_id
 
         config = self.config
-        params = {k: v for k, v in request.query.items() if k in CREATE_PARAMS}
-        if request.body.strip():
-            body = _json_body(request, 16 * 1024)
-            for name in CREATE_PARAMS:
-                value = body.get(name)
-                if value is None:
-                    continue
-                if isinstance(value, bool) or not isinstance(value, (str, int)):
-                    raise _bad("InvalidParameter", f"{name} must be a string or an integer")
-                params[name] = str(value)
         store = self._store()  # before anything is made: an append-only store cannot hold sessions
-        upload_id = self.app.new_upload_id()
+        upload_id = self.new_upload_id()
         directory, key, shown = resolve_key(config, grant, params, upload_id)
         if key is None:
             raise _bad("FilenameRequired", "filename is required")
@@ -281,18 +244,18 @@ class MultipartRoutes:
         size = int(raw)
         limit = min(grant.max_bytes, MAX_OBJECT)
         if size > limit:
-            raise ApiError(413, "EntityTooLarge", f"the file is {size} bytes; the limit is {limit}")
+            raise OssdirectError("EntityTooLarge", f"the file is {size} bytes; the limit is {limit}", E.TOO_LARGE)
         if size < max(1, config.min_bytes):
-            raise ApiError(400, "EntityTooSmall", f"the file is {size} bytes; the minimum is {max(1, config.min_bytes)}")
+            raise _bad("EntityTooSmall", f"the file is {size} bytes; the minimum is {max(1, config.min_bytes)}")
         content_type = resolve_content_type(config, grant, params)
         if not content_type:
             raise _bad("ContentTypeRequired", "content_type is required: a multipart upload pins one type")
         crc64 = declared_crc64(params)
-        creds = self._creds(context)
-        caller_ip = None if grant.user is not None else _caller_address(request.source_ip)
+        creds = credentials()
+        caller_ip = None if grant.user is not None else _caller_address(source_ip)
         self._bound_open_sessions(store, grant.user, caller_ip, creds)
-        if self.app.limiter is not None:  # after validation: a refused request spends nothing
-            self.app.spend(request, grant, size, creds)
+        if self.spend is not None:  # after validation: a refused request spends nothing
+            self.spend(grant, size, creds, source_ip)
         oss_id = self._oss_call("start the upload", "initiate_multipart_upload", key, creds,
                                 initiate_headers(config, content_type, shown, upload_id, grant, crc64))
         record = {
@@ -303,6 +266,7 @@ class MultipartRoutes:
         }
         from ..store import RecordStoreError
 
+        error: object
         try:
             _, created = store.put(record, creds if store.needs_credentials else None)
         except RecordStoreError as exc:
@@ -311,17 +275,19 @@ class MultipartRoutes:
             error = None if created else "upload id collision"
         if not created:
             self._abort_quietly(key, oss_id, creds)
-            raise ApiError(503, "RecordStoreUnavailable", f"the upload session could not be saved ({error})")
+            raise OssdirectError("RecordStoreUnavailable", f"the upload session could not be saved ({error})",
+                                 E.UNAVAILABLE)
         part_size, count, concurrency = plan(size)
-        extra.update(upload_id=upload_id)
-        body = {"uploadId": oss_id, "key": key, "upload_id": upload_id, "bucket": config.bucket,
-                "size": size, "content_type": content_type, "part_size": part_size, "part_count": count,
-                "concurrency": concurrency, "url_lifetime": config.expires_seconds}
+        body: dict[str, Any] = {
+            "uploadId": oss_id, "key": key, "upload_id": upload_id, "bucket": config.bucket,
+            "size": size, "content_type": content_type, "part_size": part_size, "part_count": count,
+            "concurrency": concurrency, "url_lifetime": config.expires_seconds}
         if grant.user is not None or grant.payload is not None:
             body.update(user=grant.user, payload=json.loads(grant.payload) if grant.payload else None)
-        return json_text_response(201, json.dumps(body, separators=(",", ":"), ensure_ascii=False), cors), extra
+        return body
 
-    def _bound_open_sessions(self, store, user, caller_ip, creds):
+    def _bound_open_sessions(self, store: RecordStore, user: str | None, caller_ip: str | None,
+                             creds: Credentials) -> None:
         """Refuse a new session (429) while this caller has MAX_OPEN_SESSIONS open; sweep idle ones first.
 
         Two bounded reads by creation time: the last day before the idle limit (sessions created then and
@@ -341,21 +307,24 @@ class MultipartRoutes:
                 live.append(session)  # created earlier, still signing parts
         live += self._caller_sessions(store, user, caller_ip, creds, since=now - idle_after, until=None)
         if len(live) >= MAX_OPEN_SESSIONS:
-            error = ApiError(429, "TooManyOpenUploads",
-                             f"you have {len(live)} unfinished multipart uploads (the most is {MAX_OPEN_SESSIONS}): "
-                             "complete or cancel one, or wait until an idle one expires")
-            error.headers = {"Retry-After": str(idle_after)}
-            raise error
+            raise OssdirectError(
+                "TooManyOpenUploads",
+                f"you have {len(live)} unfinished multipart uploads (the most is {MAX_OPEN_SESSIONS}): "
+                "complete or cancel one, or wait until an idle one expires", E.TOO_MANY,
+                headers={"Retry-After": str(idle_after)})
 
     @staticmethod
-    def _caller_sessions(store, user, caller_ip, creds, since, until):
+    def _caller_sessions(store: RecordStore, user: str | None, caller_ip: str | None, creds: Credentials,
+                         since: float, until: float | None) -> list[Record]:
         """This caller's open sessions created in [since, until): a signed-in user's through the store's
         per-user listing, an anonymous caller's by address. At most SWEEP_SCAN records are read."""
-        found, token, seen = [], None, 0
+        found: list[Record] = []
+        token: str | None = None
+        seen = 0
         store_creds = creds if store.needs_credentials else None
         while seen < SWEEP_SCAN:
             try:
-                page, token = store.list_records(user=user, since=_stamp(since), until=_stamp(until),
+                page, token = getattr(store, "list_records")(user=user, since=_stamp(since), until=_stamp(until),
                                                  page_token=token, limit=min(500, SWEEP_SCAN - seen),
                                                  credentials=store_creds)
             except Exception:  # noqa: BLE001 - a store that cannot list: no bound rather than no uploads
@@ -367,28 +336,32 @@ class MultipartRoutes:
                 break
         return found
 
-    def _touch(self, session, creds):
+    def _touch(self, store: RecordStore, session: Record, creds: Credentials) -> None:
         """Mark the session active (the sweep leaves active sessions alone), at most once a minute."""
         last = _epoch(session.get("updated_at") or session.get("created_at"))
         if last is not None and time.time() - last < TOUCH_EVERY_SECONDS:
             return
-        store = self._store_obj
         try:
             store.update(session["upload_id"], {"status": UPLOADING}, {"updated_at": _now()},
                          creds if store.needs_credentials else None)
         except Exception:  # noqa: BLE001 - a missed touch only makes the session look idle sooner
             pass
 
-    def _require_uploading(self, session):
+    @staticmethod
+    def _require_uploading(session: Record) -> None:
         status = session.get("status")
         if status == ABORTED:
-            raise ApiError(409, "UploadAborted", "this upload was aborted")
+            raise OssdirectError("UploadAborted", "this upload was aborted", E.CONFLICT)
         if status != UPLOADING:
-            raise ApiError(409, "UploadCompleted", "this upload is already complete")
+            raise _completed()
 
-    def sign_parts(self, session, numbers, creds):
+    def sign_parts(self, store: RecordStore, session: Record, numbers: Sequence[str],
+                   creds: Credentials) -> dict[str, Any]:
+        """Presigned UploadPart URLs for ``numbers`` (each bound to its part's exact size)."""
+        if not numbers:
+            raise _bad("InvalidPartNumber", "partNumbers is a comma list of part numbers")
         self._require_uploading(session)
-        self._touch(session, creds)
+        self._touch(store, session, creds)
         size = int(session["size"])
         _, count, _ = plan(size)
         wanted = sorted({_part_number(n) for n in numbers})
@@ -399,7 +372,8 @@ class MultipartRoutes:
             raise _bad("InvalidPartNumber", f"this upload has {count} parts; no part {beyond[0]}")
         now = int(self.clock())
         lifetime = self.config.expires_seconds
-        urls, sizes = {}, {}
+        urls: dict[str, str] = {}
+        sizes: dict[str, int] = {}
         for n in wanted:
             length = part_length(size, n)
             urls[str(n)] = self.presigner.presign_v4_url(
@@ -408,25 +382,32 @@ class MultipartRoutes:
             sizes[str(n)] = length
         return {"presignedUrls": urls, "sizes": sizes, "headers": {}, "expires_at": _iso(now + lifetime)}
 
-    def list_parts(self, session, creds):
+    def sign_part(self, store: RecordStore, session: Record, number: str, creds: Credentials) -> dict[str, Any]:
+        """One part's URL (Uppy's signPart)."""
+        signed = self.sign_parts(store, session, [number], creds)
+        n = next(iter(signed["presignedUrls"]))
+        return {"url": signed["presignedUrls"][n], "headers": {}, "size": signed["sizes"][n],
+                "expires_at": signed["expires_at"]}
+
+    def list_parts(self, session: Record, creds: Credentials) -> list[dict[str, Any]]:
         self._require_uploading(session)
         parts = self._oss_call("list the parts", "list_parts", session["key"], session["multipart_id"], creds)
         return [{"PartNumber": p.number, "Size": p.size, "ETag": f'"{p.etag}"'} for p in parts]
 
-    def abort(self, store, session, creds):
+    def abort(self, store: RecordStore, session: Record, creds: Credentials) -> dict[str, Any]:
         if session.get("status") not in (UPLOADING, ABORTED):
-            raise ApiError(409, "UploadCompleted", "this upload is already complete")
+            raise _completed()
         self._oss_call("abort the upload", "abort_multipart_upload", session["key"], session["multipart_id"], creds)
         self._mark_aborted(store, session, creds, "aborted by the uploader")
         return {"aborted": True, "upload_id": session["upload_id"], "key": session["key"]}
 
-    def _mark_aborted(self, store, session, creds, reason):
+    def _mark_aborted(self, store: RecordStore, session: Record, creds: Credentials, reason: str) -> None:
         if session.get("status") == UPLOADING:
-            self._store_call("update", session["upload_id"], {"status": UPLOADING},
+            self._store_call(store, "update", session["upload_id"], {"status": UPLOADING},
                              {"status": ABORTED, "status_reason": reason, "updated_at": _now()},
                              creds if store.needs_credentials else None)
 
-    def _abort_quietly(self, key, oss_id, creds):
+    def _abort_quietly(self, key: str, oss_id: str, creds: Credentials) -> None:
         from ..oss.client import OssError
 
         try:
@@ -434,13 +415,19 @@ class MultipartRoutes:
         except OssError:
             pass  # the bucket's lifecycle rule for incomplete uploads is the backstop
 
-    def _refuse(self, store, session, creds, code, message):
+    def _refuse(self, store: RecordStore, session: Record, creds: Credentials, code: str,
+                message: str) -> OssdirectError:
         """Abort the upload (OSS and the session) and answer 400 ``code``."""
         self._abort_quietly(session["key"], session["multipart_id"], creds)
         self._mark_aborted(store, session, creds, f"{code}: {message}")
-        return ApiError(400, code, f"{message}; the upload was aborted")
+        return _bad(code, f"{message}; the upload was aborted")
 
-    def complete(self, request, store, session, grant, creds):
+    def complete(self, body: Callable[[], dict[str, Any]], store: RecordStore, session: Record, grant: Grant,
+                 creds: Credentials) -> tuple[int, dict[str, Any]]:
+        """CompleteMultipartUpload once the parts OSS holds fit the plan: ``(status, body)``.
+
+        ``body()`` is the request's JSON object (``{"parts": [...]}``), read only once the session may
+        complete."""
         from .callbacks import answer as record_answer
         from .callbacks import object_url
         from .forms import callback_vars
@@ -451,11 +438,10 @@ class MultipartRoutes:
         if status not in (UPLOADING, ABORTED):  # completed and recorded before: say so again
             return 200, dict(record_answer(config, session, True), location=object_url(config, key))
         self._require_uploading(session)
-        body = _json_body(request, MAX_BODY)
-        given = body.get("parts")
+        given = body().get("parts")
         if not isinstance(given, list) or not given:
             raise _bad("MalformedParts", 'the body must be {"parts": [{"PartNumber": n, "ETag": "..."}]}')
-        asked = {}
+        asked: dict[int, str] = {}
         for item in given:
             if not isinstance(item, dict) or not isinstance(item.get("ETag"), str) or len(item["ETag"]) > 128:
                 raise _bad("MalformedParts", "each part is {\"PartNumber\": n, \"ETag\": \"...\"}")
@@ -499,7 +485,7 @@ class MultipartRoutes:
         if config.forbid_overwrite:
             headers["x-oss-forbid-overwrite"] = "true"
         if config.callback_url:
-            headers["x-oss-callback"] = self.app.issuer.callback_b64
+            headers["x-oss-callback"] = str(self.callback_b64)
             headers["x-oss-callback-var"] = callback_vars(session["upload_id"], session.get("filename") or "", grant)
         from ..oss.client import OssError
 
@@ -511,9 +497,9 @@ class MultipartRoutes:
                 raise self._refuse(store, session, creds, exc.code, f"OSS refused to complete: {exc.message}") \
                     from None
             if exc.code == "NoSuchUpload":
-                raise ApiError(404, "NoSuchUpload", "OSS no longer has this upload (completed or aborted)") from None
-            raise ApiError(503, "StorageUnavailable", f"the bucket could not complete the upload ({exc.code})") \
-                from None
+                raise _upload_gone() from None
+            raise OssdirectError("StorageUnavailable", f"the bucket could not complete the upload ({exc.code})",
+                                 E.UNAVAILABLE) from None
         location = object_url(config, key)
         common = {"location": location, "key": key, "upload_id": session["upload_id"]}
         if answer.status == 203:  # stored; OSS could not get the callback's answer

@@ -20,6 +20,7 @@ from urllib.parse import unquote, urlsplit
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from ..errors import OssdirectError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ _PKCS1, _MD5 = padding.PKCS1v15(), hashes.MD5()  # stateless: built once, not pe
 FETCH_TIMEOUT_SECONDS = 2.0
 
 
-class CallbackAuthError(Exception):
+class CallbackAuthError(OssdirectError):
     """The callback is not from OSS. ``malformed`` tells 400 (bad headers) from 403."""
 
     def __init__(self, message: str, malformed: bool = False) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections import namedtuple
+from ..errors import OssdirectError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -29,7 +30,7 @@ class Credentials(namedtuple("Credentials", "access_key_id access_key_secret sec
         return f"Credentials(access_key_id={self.access_key_id!r}, source={self.source!r})"
 
 
-class CredentialsUnavailable(Exception):
+class CredentialsUnavailable(OssdirectError):
     """No credentials from the context, the environment or the default chain."""
 
 

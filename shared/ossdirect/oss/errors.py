@@ -7,6 +7,8 @@ from OSS's answer (code, message, request id) or from the transport's own senten
 
 from __future__ import annotations
 
+from ..errors import OssdirectError
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Optional
@@ -19,7 +21,7 @@ CONNECTION_FAILED = "ConnectionFailed"  # could not connect, or the connection b
 BAD_RESPONSE = "BadResponse"  # an answer that is not what the operation promises
 
 
-class OssError(Exception):
+class OssError(OssdirectError):
     """An OSS call that failed: ``status`` (0 when no HTTP answer), OSS's ``code``, ``message``.
 
     Client-side codes: ``RequestTimeout`` is OSS's own; ``ClientTimeout`` (no answer in ``timeout``),

@@ -16,6 +16,7 @@ only while it still holds the ``expected`` values, so two writers never overwrit
 
 import os
 import time
+from ..errors import OssdirectError
 
 RECORD_FIELDS = (
     "record_id", "upload_id", "bucket", "key", "size", "etag", "content_type", "crc64",
@@ -31,7 +32,7 @@ RECORD_FIELDS = (
 )
 
 
-class RecordStoreError(Exception):
+class RecordStoreError(OssdirectError):
     """The record could not be written or read (the callback answers 503)."""
 
 

@@ -15,7 +15,6 @@ from ..oss.credentials import CredentialsUnavailable, resolve_credentials
 from .http import ApiError, cors_headers, error_response, json_response, json_text_response, parse_event
 
 log = logging.getLogger("ossdirect")
-SESSION_STATUSES = ("uploading", "aborted")  # multipart sessions kept in the record store (multipart.py)
 RECORD_ANSWER_FIELDS = ("upload_id", "record_id", "key", "size", "etag", "content_type", "filename", "created_at",
                         "source", "status", "status_reason", "user", "payload", "content_type_detected",
                         "hook_status")
@@ -262,13 +261,13 @@ class SignatureApp(_App):
                 creds = resolve_credentials(context)
             except CredentialsUnavailable:
                 raise ApiError(503, "CredentialsUnavailable", "the function has no credentials") from None
-        from ..store import RecordStoreError
+        from ..store import RecordStoreError, Status
 
         try:
             found = store.get(upload_id, creds)
         except RecordStoreError as exc:
             raise ApiError(503, "RecordStoreUnavailable", f"the records cannot be read ({exc})") from None
-        if found is not None and found.get("status") in SESSION_STATUSES:
+        if found is not None and found.get("status") in Status.SESSIONS:
             found = None  # a multipart upload in progress (or aborted) is not a record
         owner = claims is not None and found is not None and found.get("user") == str(claims.get("sub"))
         if found is None or (self.authenticator is not None and not owner):
@@ -282,10 +281,10 @@ class SignatureApp(_App):
                            "this route needs records every instance shares, and OSSDIRECT_RECORDS is a SQLite file "
                            "each Function Compute instance keeps to itself: set tablestore://<instance>/<table>")
         if getattr(self, "_store", None) is None:  # opened on first use: forms never pay for it
-            from ..store import RecordStoreError, open_store
+            from ..store import RecordStoreError, open_record_store
 
             try:
-                self._store = open_store(self.config.records)
+                self._store = open_record_store(self.config, log=False)  # sessions and lookups: no log
             except (RecordStoreError, OSError) as exc:
                 raise ApiError(503, "RecordStoreUnavailable", f"the records cannot be opened ({exc})") from None
         if not self._store.can_read:
@@ -326,14 +325,10 @@ class CallbackApp(_App):
         if self.config:
             self.oss = OssClient(self.config.oss_endpoint, self.config.bucket, self.config.region)
         if self.config and store is None:
-            from ..store import RecordStoreError, open_store
+            from ..store import RecordStoreError, open_record_store
 
             try:
-                self.store = open_store(self.config.records)
-                if self.config.record_log:  # the authoritative store first, then the log
-                    from ..store.chain import ChainStore
-
-                    self.store = ChainStore(self.store, open_store(self.config.record_log))
+                self.store = open_record_store(self.config)  # the authoritative store first, then the log
             except (RecordStoreError, OSError) as exc:
                 self.config_error = f"OSSDIRECT_RECORDS could not be opened: {exc}"
                 log.error(json.dumps({"fn": self.fn, "config_error": self.config_error}))

@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, quote, unquote
 from .forms import CRC64_META, FILENAME_META, PAYLOAD_META, UPLOAD_ID_META, USER_META, display_name
 from ..app.http import ApiError
 from ..oss.client import OssError
-from ..store import RecordStoreError, new_record_id
+from ..store import RecordStoreError, Status, new_record_id
 
 MAX_CALLBACK_BODY = 64 * 1024
 _META_UPLOAD_ID = UPLOAD_ID_META[len("x-oss-meta-"):]
@@ -25,7 +25,7 @@ _META_FILENAME = FILENAME_META[len("x-oss-meta-"):]
 _META_USER = USER_META[len("x-oss-meta-"):]
 _META_PAYLOAD = PAYLOAD_META[len("x-oss-meta-"):]
 _META_CRC64 = CRC64_META[len("x-oss-meta-"):]
-CORRUPT = "corrupt"  # OSS computed another CRC-64 than the client read: never a good upload
+CORRUPT = Status.CORRUPT  # OSS computed another CRC-64 than the client read: never a good upload
 _BODY_NAMES = ("bucket", "object", "upload_id", "height", "width", "format", "clientIp", "reqId")
 
 
@@ -95,7 +95,7 @@ def record_from_object(config, key, info, source):
         "filename": display_name(unquote(meta.get(_META_FILENAME, ""))) or None,
         "created_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         "source": source,
-        "status": "recorded",
+        "status": Status.RECORDED,
         # who and the payload only from a form that pinned them (every form but a seed client's)
         "user": unquote(meta[_META_USER]) if pinned and meta.get(_META_USER) else None,
         "payload": _payload(meta.get(_META_PAYLOAD)) if pinned else None,
@@ -201,7 +201,7 @@ def lookup_object(oss, key, credentials):
                        f"the bucket could not be asked about the object ({exc.code or exc.status})") from None
 
 
-UPLOADING = "uploading"  # a multipart session's record before its object exists (multipart.py)
+UPLOADING = Status.UPLOADING  # a multipart session's record before its object exists (multipart.py)
 
 
 def write_record(store, record, credentials, log=None):

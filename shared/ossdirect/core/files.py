@@ -15,10 +15,11 @@ import time
 from urllib.parse import quote
 
 from ..app.http import ApiError
+from ..store import Status
 
 LISTED = ("upload_id", "key", "size", "content_type", "filename", "created_at", "status", "payload")
-GONE = ("uploading", "aborted", "deleted")  # not (or no longer) a file
-NOT_DOWNLOADABLE = GONE + ("quarantined", "foreign", "corrupt")
+GONE = (Status.UPLOADING, Status.ABORTED, Status.DELETED)  # not (or no longer) a file
+NOT_DOWNLOADABLE = GONE + (Status.QUARANTINED, Status.FOREIGN, Status.CORRUPT)
 MAX_PAGE = 200
 
 
@@ -83,7 +84,7 @@ class FileService:
             raise ApiError(503, "StorageUnavailable", f"the file could not be deleted ({exc.code or exc.status})") \
                 from None
         self.store.update(upload_id, {"status": found.get("status")},
-                          {"status": "deleted", "status_reason": "deleted by its owner",
+                          {"status": Status.DELETED, "status_reason": "deleted by its owner",
                            "updated_at": time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime(self.clock()))},
                           self._creds(creds))
         return {"deleted": True, "upload_id": upload_id, "key": found["key"]}

@@ -62,7 +62,9 @@ class ChainStore(RecordStore):
         return record, applied
 
     def list_records(self, *args: "Any", **kwargs: "Any") -> "Tuple[List[Record], Optional[str]]":
-        return self.primary.list_records(*args, **kwargs)  # type: ignore[attr-defined,no-any-return]
+        found: "Tuple[List[Record], Optional[str]]" = self.primary.list_records(  # type: ignore[attr-defined]
+            *args, **kwargs)
+        return found
 
     def close(self) -> None:
         self.primary.close()

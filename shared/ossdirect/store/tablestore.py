@@ -121,13 +121,13 @@ class TablestoreBackend:
             if self._client is None:
                 backend = self
 
-                class Provider(ts.CredentialsProvider):  # type: ignore[misc,name-defined]
+                class Provider(ts.CredentialsProvider):  # type: ignore[name-defined]
                     creds = None
 
                     def get_credentials(self) -> "Any":
                         return self.creds
 
-                class Retry(ts.RetryPolicy):  # type: ignore[misc,name-defined]
+                class Retry(ts.RetryPolicy):  # type: ignore[name-defined]
                     """Few, short retries (the callback's answer waits): throttling-type errors for
                     every operation, and server-side faults for reads only."""
 

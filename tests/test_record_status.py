@@ -49,3 +49,26 @@ def test_no_module_spells_a_status_itself():
                 with open(path, encoding="utf-8") as f:
                     found += [(os.path.relpath(path, ROOT), n, line) for n, line in spellings(f.read())]
     assert found == []
+
+
+class _Settings:
+    def __init__(self, records, record_log=None):
+        self.records, self.record_log = records, record_log
+
+
+def test_open_record_store_puts_the_log_after_the_authoritative_store(tmp_path, capsys):
+    from ossdirect.store import open_record_store
+    from ossdirect.store.chain import ChainStore
+    from ossdirect.store.sqlite import SqliteStore
+    from ossdirect.store.stdout import StdoutStore
+
+    url = f"sqlite:///{tmp_path}/records.sqlite3"
+    alone = open_record_store(_Settings(url))
+    assert type(alone) is SqliteStore
+    chained = open_record_store(_Settings(url, "stdout"))
+    assert isinstance(chained, ChainStore) and type(chained.primary) is SqliteStore
+    assert isinstance(chained.log, StdoutStore)
+    stored, created = chained.put({"upload_id": "u1", "status": Status.RECORDED})
+    assert created and '"upload_id":"u1"' in capsys.readouterr().out  # logged after the table took it
+    unlogged = open_record_store(_Settings(url, "stdout"), log=False)  # the signature app's sessions and lookups
+    assert type(unlogged) is SqliteStore and unlogged.get("u1")["status"] == "recorded"

@@ -42,6 +42,13 @@ from urllib.parse import parse_qs, urlsplit
 from ..settings import PREFIX, ConfigError
 from ..store import StoreError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional, Tuple, Union
+
+    from ..oss.credentials import Credentials
+    from ..store.allowances import SqliteAllowances, TablestoreAllowances
+
 # Every variable load_limit_settings reads, without the prefix.
 LIMIT_ENV_NAMES = ("USER_LIMITS", "LIMITS_STORE", "ANONYMOUS_LIMITS_BY_IP")
 DEFAULT_STORE = "sqlite:///ossdirect-limits.sqlite3"
@@ -232,7 +239,7 @@ class Limiter:
 
     needs_credentials = False
 
-    def __init__(self, settings, store):
+    def __init__(self, settings: LimitSettings, store: "Union[SqliteAllowances, TablestoreAllowances]") -> None:
         self.settings = settings
         self.window = settings.window
         self.store = store
@@ -240,19 +247,19 @@ class Limiter:
 
     # -------------------------------------------------------------- shared logic
 
-    def _window(self, now):
+    def _window(self, now: "Optional[float]") -> "Tuple[float, int, int]":
         now = time.time() if now is None else now
         start = int(math.floor(now / self.window)) * self.window
         return now, start, start + self.window
 
     @staticmethod
-    def _check(subject, nbytes):
+    def _check(subject: str, nbytes: int) -> str:
         key = subject_key(subject)
         if isinstance(nbytes, bool) or not isinstance(nbytes, int) or not 0 <= nbytes <= MAX_COUNT:
             raise ValueError("nbytes is a non-negative integer (below 2**62)")
         return key
 
-    def _decide(self, used_forms, used_bytes, nbytes):
+    def _decide(self, used_forms: int, used_bytes: int, nbytes: int) -> "Optional[str]":
         """None when the spend fits, else the reason it does not."""
         s = self.settings
         if s.bytes is not None and nbytes > s.bytes:
@@ -263,7 +270,8 @@ class Limiter:
             return "bytes"
         return None
 
-    def _allowance(self, ok, used_forms, used_bytes, now, ends, reason=None):
+    def _allowance(self, ok: bool, used_forms: int, used_bytes: int, now: float, ends: int,
+                   reason: "Optional[str]" = None) -> "Allowance":
         s = self.settings
         return Allowance(
             ok=ok,
@@ -275,7 +283,8 @@ class Limiter:
 
     # -------------------------------------------------------------- interface
 
-    def spend(self, subject, nbytes, credentials=None, now=None):
+    def spend(self, subject: str, nbytes: int, credentials: "Optional[Credentials]" = None,
+              now: "Optional[float]" = None) -> "Allowance":
         """Count one form of ``nbytes`` declared bytes for ``subject`` if both fit; an :class:`Allowance`."""
         key = self._check(subject, nbytes)
         now, start, ends = self._window(now)
@@ -286,7 +295,8 @@ class Limiter:
             raise LimitStoreError(str(exc)) from None
         return self._allowance(reason is None, forms, used, now, ends, reason)
 
-    def peek(self, subject, credentials=None, now=None):
+    def peek(self, subject: str, credentials: "Optional[Credentials]" = None,
+             now: "Optional[float]" = None) -> "Allowance":
         """What ``subject`` has left in the current window, spending nothing."""
         key = self._check(subject, 0)
         now, start, ends = self._window(now)
@@ -297,7 +307,7 @@ class Limiter:
         reason = self._decide(forms, used, 0)
         return self._allowance(reason is None, forms, used, now, ends, reason)
 
-    def close(self):
+    def close(self) -> None:
         self.store.close()
 
 
@@ -305,7 +315,9 @@ class SqliteLimiter(Limiter):
     """The policy on a SQLite file (:class:`ossdirect.store.allowances.SqliteAllowances`): one instance,
     or every process on one disk."""
 
-    def __init__(self, settings, path):
+    store: "SqliteAllowances"
+
+    def __init__(self, settings: LimitSettings, path: str) -> None:
         from ..store.allowances import SqliteAllowances
 
         try:
@@ -317,15 +329,15 @@ class SqliteLimiter(Limiter):
         self._conn = store.connection
 
     @property
-    def prune_every(self):
+    def prune_every(self) -> int:
         """About one spend in this many deletes the windows that ended (the store's setting)."""
         return self.store.prune_every
 
     @prune_every.setter
-    def prune_every(self, value):
+    def prune_every(self, value: int) -> None:
         self.store.prune_every = value
 
-    def prune(self, now=None):
+    def prune(self, now: "Optional[float]" = None) -> int:
         """Delete every window that has ended; the number of rows removed."""
         try:
             return self.store.prune(time.time() if now is None else now)
@@ -337,7 +349,10 @@ class TablestoreLimiter(Limiter):
     """The policy on a Tablestore table (:class:`ossdirect.store.allowances.TablestoreAllowances`),
     shared by every instance."""
 
-    def __init__(self, settings, instance, table, endpoint, region=None, timeout=2.0):
+    store: "TablestoreAllowances"
+
+    def __init__(self, settings: LimitSettings, instance: str, table: str, endpoint: str,
+                 region: "Optional[str]" = None, timeout: float = 2.0) -> None:
         from ..store.allowances import TablestoreAllowances  # imports the SDK: only when configured
 
         try:
@@ -347,7 +362,7 @@ class TablestoreLimiter(Limiter):
         super().__init__(settings, store)
         self.table = table
 
-    def client(self, credentials):
+    def client(self, credentials: "Optional[Credentials]") -> "Any":
         """The SDK client (for ``tools.limits_setup``)."""
         try:
             return self.store.client(credentials)
@@ -355,7 +370,7 @@ class TablestoreLimiter(Limiter):
             raise LimitStoreError(str(exc)) from None
 
 
-def open_limiter(settings):
+def open_limiter(settings: LimitSettings) -> Limiter:
     """The limiter ``settings.store`` names (the Tablestore SDK is imported only for tablestore://)."""
     kind, where = parse_store_url(settings.store)
     if kind == "sqlite":

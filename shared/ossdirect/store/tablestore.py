@@ -110,6 +110,11 @@ class TablestoreBackend:
         # formats whole protobufs when its logger level is NOTSET: pin it.
         logging.getLogger("ossdirect.tablestore.sdk").setLevel(logging.CRITICAL)
 
+    @property
+    def _ts(self) -> "Any":
+        """Transitional: the older name of :attr:`sdk` (deploy/setup.py on the setup branch reads it)."""
+        return self.sdk
+
     # -------------------------------------------------------------- SDK client
 
     def client(self, credentials: "Optional[Credentials]") -> "Any":

@@ -437,7 +437,8 @@ class Processor:
             if applied and self.log and changes.get("status") in (Status.QUARANTINED, Status.SUSPECT, CORRUPT):
                 self.log.warning(json.dumps({"quarantined": key, "upload_id": stored["upload_id"],
                                              "reason": changes.get("status_reason")}))
-        if stored["status"] == Status.QUARANTINED or (stored["status"] == CORRUPT and self.settings.quarantine != "off"):
+        if stored["status"] == Status.QUARANTINED or \
+                (stored["status"] == CORRUPT and self.settings.quarantine != "off"):
             self._quarantine(key, stored.get("quarantined_to"), credentials)
         return stored
 
@@ -488,9 +489,10 @@ class Processor:
         except Exception as exc:  # noqa: BLE001 - the user's code: any failure is recorded
             error = f"{exc.__class__.__name__}: {exc}"[:500]
             final = attempts + 1 >= limit
-            new, _ = self.store.update(uid, {"hook_status": HookStatus.RUNNING, "hook_attempts": claim["hook_attempts"]},
-                                       {"hook_status": HookStatus.FAILED if final else HookStatus.RETRY, "hook_error": error,
-                                        "updated_at": _now()}, credentials)
+            running = {"hook_status": HookStatus.RUNNING, "hook_attempts": claim["hook_attempts"]}
+            new, _ = self.store.update(uid, running,
+                                       {"hook_status": HookStatus.FAILED if final else HookStatus.RETRY,
+                                        "hook_error": error, "updated_at": _now()}, credentials)
             if self.log:
                 self.log.warning(json.dumps({"hook_failed": uid, "attempt": attempts + 1, "of": limit,
                                              "final": final, "error": error}))

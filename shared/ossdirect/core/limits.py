@@ -28,8 +28,8 @@ named ``ip:…`` cannot spend an address's allowance.
 This module is the policy (what is counted, the windows, the subjects); the counters live in
 :mod:`ossdirect.store.allowances`. State must be shared by every function instance: SQLite only where
 they share one disk (the local stack, a single-instance setup); Tablestore in the cloud. The
-Tablestore SDK is imported only when the store names it. Store failures raise :class:`LimitStoreError` (the caller decides whether to
-fail closed, 503, or open).
+Tablestore SDK is imported only when the store names it. Store failures raise :class:`LimitStoreError`
+(the caller decides whether to fail closed, 503, or open).
 """
 
 import hashlib

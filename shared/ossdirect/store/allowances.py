@@ -20,7 +20,7 @@ import threading
 import time
 
 from . import StoreError
-from .sqlite import ThreadConnections
+from .sqlite import open_file
 from .tablestore import CONDITION_FAILED, TablestoreBackend
 
 TYPE_CHECKING = False
@@ -55,10 +55,7 @@ class SqliteAllowances:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        try:
-            self._connections = ThreadConnections(path, self._setup)  # a bad path fails at start
-        except (sqlite3.Error, OSError) as exc:
-            raise AllowanceStoreError(f"sqlite file {path!r} cannot be opened: {exc}") from None
+        self._connections = open_file(path, self._setup, AllowanceStoreError)  # a bad path fails at start
         self.connection = self._connections.get  # this thread's connection
 
     def _setup(self, conn: sqlite3.Connection) -> None:

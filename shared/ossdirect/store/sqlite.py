@@ -11,11 +11,11 @@ import sqlite3
 import threading
 import time
 
-from . import RECORD_FIELDS, RecordStore, RecordStoreError
+from . import RECORD_FIELDS, RecordStore, RecordStoreError, StoreError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Callable, List, Optional, Tuple
+    from typing import Any, Callable, List, Optional, Tuple, Type
 
     from ..oss.credentials import Credentials
     from . import Record
@@ -69,6 +69,14 @@ class ThreadConnections:
             self._local.conn = None
 
 
+def open_file(path: str, setup: "Setup", error: "Type[StoreError]") -> ThreadConnections:
+    """:class:`ThreadConnections` to ``path``, the file and ``setup`` done now: a bad path raises ``error``."""
+    try:
+        return ThreadConnections(path, setup)
+    except (sqlite3.Error, OSError) as exc:
+        raise error(f"sqlite file {path!r} cannot be opened: {exc}") from None
+
+
 class SqliteStore(RecordStore):
     _SCHEMA = ("CREATE TABLE IF NOT EXISTS records (upload_id TEXT PRIMARY KEY, "
                + ", ".join(f"{f} {'INTEGER' if f in _INTEGER else 'TEXT'}" for f in RECORD_FIELDS if f != "upload_id")
@@ -76,10 +84,7 @@ class SqliteStore(RecordStore):
 
     def __init__(self, path: str) -> None:
         self.path = path
-        try:
-            self._connections = ThreadConnections(path, self._setup)  # file and schema now: a bad path fails here
-        except (sqlite3.Error, OSError) as exc:
-            raise RecordStoreError(f"sqlite file {path!r} cannot be opened: {exc}") from None
+        self._connections = open_file(path, self._setup, RecordStoreError)  # a bad path fails here
         self._conn = self._connections.get
 
     def _setup(self, conn: sqlite3.Connection) -> None:

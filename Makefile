@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 # Nothing may reach out: no ECS metadata lookups from the credential chain.
 export ALIBABA_CLOUD_ECS_METADATA_DISABLED := true
 
-.PHONY: stack test bench vectors package clean
+.PHONY: stack setup test bench vectors package clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,9 @@ $(STAMP): pyproject.toml
 
 stack: $(STAMP)   ## run emulator + both functions + web page locally
 	$(BIN)/python -m devstack $(ARGS)
+
+setup: $(STAMP)   ## create or verify the cloud infrastructure .env describes (roles, SLS, Tablestore, bucket); ARGS=--dry-run to only read
+	$(BIN)/python -m deploy.setup --env-file .env $(ARGS)
 
 test:             ## run every test (installs Debian's chromium if missing, as root; from npm: axe-core for the a11y tests, the `s` CLI for the deploy rehearsal)
 	@sh devstack/ensure-chromium.sh

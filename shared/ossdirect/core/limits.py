@@ -362,12 +362,6 @@ class TablestoreLimiter(Limiter):
         super().__init__(settings, store)
         self.table = table
 
-    @property
-    def _ts(self) -> "Any":
-        """Transitional: the SDK under its older name (deploy/setup.py on the setup branch reads it);
-        ``limiter.store.sdk`` is the public one."""
-        return self.store.sdk
-
     def client(self, credentials: "Optional[Credentials]") -> "Any":
         """The SDK client (for ``tools.limits_setup``)."""
         try:

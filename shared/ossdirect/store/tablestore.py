@@ -102,18 +102,13 @@ class TablestoreBackend:
         for name in ("tablestore.encoder", "tablestore.decoder"):  # "native codec not available" noise
             logging.getLogger(name).setLevel(logging.ERROR)
         try:
-            import tablestore  # type: ignore[import-untyped]  # the heavy import happens here, at configuration time
+            import tablestore  # the heavy import happens here, at configuration time
         except ImportError as exc:
             raise self.error(f"tablestore:// needs the tablestore SDK ({exc})") from None
         self.sdk: "Any" = tablestore
         # The SDK logs every failed request (a replay's condition failure too) at ERROR, and
         # formats whole protobufs when its logger level is NOTSET: pin it.
         logging.getLogger("ossdirect.tablestore.sdk").setLevel(logging.CRITICAL)
-
-    @property
-    def _ts(self) -> "Any":
-        """Transitional: the older name of :attr:`sdk` (deploy/setup.py on the setup branch reads it)."""
-        return self.sdk
 
     # -------------------------------------------------------------- SDK client
 

@@ -31,10 +31,13 @@ if TYPE_CHECKING:
     Record = Dict[str, Any]  # one upload's facts: the keys are RECORD_FIELDS, absent facts are None
 
     class RecordSettings(Protocol):
-        """What :func:`open_record_store` reads from the settings."""
+        """What :func:`open_record_store` reads from the settings (read-only: any settings object fits)."""
 
-        records: str
-        record_log: Optional[str]
+        @property
+        def records(self) -> str: ...
+
+        @property
+        def record_log(self) -> Optional[str]: ...
 else:
     Record = dict
 

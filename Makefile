@@ -28,6 +28,7 @@ test:             ## run every test (installs Debian's chromium if missing, as r
 	@[ -d packages/js/node_modules/typescript ] || (cd packages/js && npm ci --silent --no-audit --no-fund)
 	@[ -d tests/emulator/ali-oss/node_modules/ali-oss ] || (cd tests/emulator/ali-oss && npm ci --silent --no-audit --no-fund)
 	@[ -x tests/deploy/fc_standin/node_modules/.bin/s ] || (cd tests/deploy/fc_standin && npm ci --silent --no-audit --no-fund)
+	@$(BIN)/python tests/emulator/upstream/fetch.py >/dev/null  # oss2's own test suite, from its PyPI sdist (pinned by hash)
 	$(BIN)/python -m pytest $(ARGS)
 
 bench: $(STAMP)   ## run the benchmarks, print the table, write bench/results.json

@@ -76,6 +76,8 @@ class Emulator:
         self.cors = {b: ([default_rule] if config.cors_origins else []) for b in config.buckets}
         self.index = {b: config.index_document for b in config.buckets}
         self.lifecycle = {b: [] for b in config.buckets}  # PutBucketLifecycle's rules (XML), stored only
+        self.started = self.now()
+        self.created: Dict[str, float] = {}  # buckets made by PutBucket: their creation time
         self.base_url = ""  # set by serve(); used for the public key URL
 
     def now(self):
@@ -129,10 +131,13 @@ def create_app(config):
         path = request.path
         if "." in host and first in emu.cors:
             return first, path[1:]
+        if host.endswith(".localhost"):
+            # a virtual-hosted bucket this emulator does not have: only PutBucket of that name can answer
+            return None, (first if path == "/" else None)
         parts = path[1:].split("/", 1)
         if parts[0] in emu.cors:
             return parts[0], parts[1] if len(parts) > 1 else ""
-        return None, None
+        return None, parts[0] if len(parts) == 1 or parts[1] == "" else None
 
     @app.before_request
     def start():
@@ -183,6 +188,17 @@ def create_app(config):
     def dispatch(path):
         bucket, key = target()
         if bucket is None:
+            if key is not None and request.method in ("GET", "PUT"):
+                # the service (ListBuckets) or a bucket not yet created (PutBucket)
+                signer = header_auth.authenticate(request.method, key, "", signed_headers(),
+                                                  request.query_string.decode("latin-1"), emu.config.accounts,
+                                                  emu.config.region, time.time())
+                if key == "" and request.method == "GET":
+                    require(signer)
+                    return bucket_api.list_buckets(emu)
+                if key and request.method == "PUT" and not _unsupported():
+                    require(signer)
+                    return bucket_api.create_bucket(emu, key)
             raise OSSError(404, "NoSuchBucket", "The specified bucket does not exist.")
         g.bucket = bucket
         method = request.method
@@ -210,6 +226,8 @@ BUCKET_CALLS = [
     ("lifecycle", ANY, True, lambda emu, b, k, m, s: bucket_api.bucket_lifecycle(emu, b, m)),
     ("list-type", ("GET",), True, lambda emu, b, k, m, s: listing_api.list_objects_v2(emu, b)),
     ("delete", ("POST",), True, lambda emu, b, k, m, s: objects.delete_multiple(emu, b)),
+    # no live channel is ever created here (PutLiveChannel: 501), so ListLiveChannel's list is empty
+    ("live", ("GET",), True, lambda emu, b, k, m, s: bucket_api.list_live_channels(emu, b)),
 ]
 OBJECT_CALLS = [
     ("acl", ANY, False, lambda emu, b, k, m, s: objects.object_acl(emu, b, k, m, s)),
@@ -233,7 +251,8 @@ _OPERATIONS = {
     "location": "GetBucketLocation", "x-oss-process": "image/video processing (x-oss-process)",
     "worm": "bucket retention (WORM)", "inventory": "bucket inventory", "replication": "bucket replication",
     "cname": "CNAME management", "requestPayment": "PutBucketRequestPayment", "acl": "PutBucketAcl/GetBucketAcl",
-    "transferAcceleration": "transfer acceleration", "qos": "QoS", "live": "LiveChannel", "img": "image styles",
+    "transferAcceleration": "transfer acceleration", "qos": "QoS",
+    "live": "LiveChannel (ListLiveChannel answers an empty list)", "img": "image styles",
     "style": "image styles", "asyncFetch": "AsyncFetch", "metaQuery": "MetaQuery", "resourceGroup": "resource groups",
     "objectInfo": "object info", "append": "AppendObject (POST only)", "delete": "DeleteMultipleObjects (POST only)",
 }
@@ -279,6 +298,8 @@ def _bucket_call(emu, bucket, method, signer):
     require(signer)
     if method == "PUT":
         return Response(status=200)  # CreateBucket on an emulated bucket: already there
+    if method == "DELETE":
+        return bucket_api.delete_bucket(emu, bucket)
     raise OSSError(405, "MethodNotAllowed", "The specified method is not allowed against this resource.")
 
 

@@ -1,15 +1,23 @@
 """Bucket management: CORS (PutBucketCors/GetBucketCors/DeleteBucketCors and the preflight), website
-(index document) and lifecycle rules."""
+(index document) and lifecycle rules; PutBucket/DeleteBucket/ListBuckets."""
 
 import base64
 import hashlib
+import os
+import re
+import shutil
+import threading
 import xml.etree.ElementTree as ET
+from typing import Any
 from xml.sax.saxutils import escape as _esc
 
 from flask import Response, request
 
 from . import listing
+from .common import int_arg, iso, xml
 from .errors import OSSError
+
+_BUCKETS_LOCK = threading.Lock()
 
 
 def match_cors(rules, origin, method, req_headers):
@@ -120,3 +128,64 @@ def bucket_lifecycle(emu, bucket, method):
     if not emu.lifecycle[bucket]:
         raise OSSError(404, "NoSuchLifecycle", "No Row found in Lifecycle Table.", BucketName=bucket)
     return Response(listing.lifecycle_xml(emu.lifecycle[bucket]), 200, content_type="application/xml")
+
+
+# --- buckets themselves: PutBucket, DeleteBucket, ListBuckets (GetService) --------------------------
+_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
+
+
+def create_bucket(emu: Any, bucket: str) -> Response:
+    """PutBucket of a new name: an empty bucket (no CORS rule, the default index document)."""
+    if not _BUCKET_NAME.fullmatch(bucket):
+        raise OSSError(400, "InvalidBucketName", "The specified bucket is not valid.", "0015-00000001",
+                       BucketName=bucket)
+    with _BUCKETS_LOCK:
+        if bucket not in emu.cors:
+            emu.created[bucket] = emu.now()
+            emu.index[bucket] = emu.config.index_document
+            emu.lifecycle[bucket] = []
+            emu.cors[bucket] = []  # last: a bucket exists once it has its CORS entry
+    return Response(status=200, headers={"Location": f"/{bucket}"})
+
+
+def delete_bucket(emu: Any, bucket: str) -> Response:
+    """DeleteBucket: only an empty one (no object, no multipart upload in progress)."""
+    if next(iter(emu.store.metas(bucket)), None) is not None or emu.uploads.list(bucket):
+        raise OSSError(409, "BucketNotEmpty", "The bucket you tried to delete is not empty.", "0015-00000301",
+                       BucketName=bucket)
+    with _BUCKETS_LOCK:
+        for table in (emu.cors, emu.index, emu.lifecycle, emu.created):
+            table.pop(bucket, None)
+    shutil.rmtree(os.path.join(emu.store.root, bucket), ignore_errors=True)
+    return Response(status=204)
+
+
+def list_buckets(emu: Any) -> Response:
+    """ListBuckets (GetService): ``prefix``, ``marker``, ``max-keys``; each bucket's endpoint is this
+    emulator's own address (an SDK that opens a bucket by its listed endpoint stays on loopback)."""
+    args = request.args
+    prefix, marker = args.get("prefix", ""), args.get("marker", "")
+    max_keys = int_arg("max-keys", 100, 1, 1000)
+    names = sorted(n for n in list(emu.cors) if n.startswith(prefix) and n > marker)
+    page, truncated = names[:max_keys], len(names) > max_keys
+    owner, region, host = emu.config.account_id, emu.config.region, _esc(request.host)
+    inner = f"<Owner><ID>{owner}</ID><DisplayName>{owner}</DisplayName></Owner>"
+    if prefix or marker or "max-keys" in args:
+        inner += f"<Prefix>{_esc(prefix)}</Prefix><Marker>{_esc(marker)}</Marker><MaxKeys>{max_keys}</MaxKeys>"
+        inner += f"<IsTruncated>{'true' if truncated else 'false'}</IsTruncated>"
+        if truncated:
+            inner += f"<NextMarker>{_esc(page[-1])}</NextMarker>"
+    inner += "<Buckets>" + "".join(
+        f"<Bucket><CreationDate>{iso(emu.created.get(n, emu.started))}</CreationDate>"
+        f"<ExtranetEndpoint>{host}</ExtranetEndpoint><IntranetEndpoint>{host}</IntranetEndpoint>"
+        f"<Location>oss-{region}</Location><Name>{_esc(n)}</Name><Region>{region}</Region>"
+        f"<StorageClass>Standard</StorageClass></Bucket>" for n in page) + "</Buckets>"
+    return xml("ListAllMyBucketsResult", inner)
+
+
+def list_live_channels(emu: Any, bucket: str) -> Response:
+    """ListLiveChannel: always empty, since PutLiveChannel is not implemented (501)."""
+    prefix, marker = request.args.get("prefix", ""), request.args.get("marker", "")
+    max_keys = int_arg("max-keys", 100, 1, 1000)
+    return xml("ListLiveChannelResult", f"<Prefix>{_esc(prefix)}</Prefix><Marker>{_esc(marker)}</Marker>"
+               f"<MaxKeys>{max_keys}</MaxKeys><IsTruncated>false</IsTruncated><NextMarker></NextMarker>")

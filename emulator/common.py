@@ -5,6 +5,7 @@ import email.utils
 import re
 import shutil
 import time
+from typing import Any, Dict
 from urllib.parse import quote
 from xml.sax.saxutils import escape as _esc
 
@@ -70,6 +71,12 @@ def check_acl_and_class(headers):
     if storage is not None and storage not in STORAGE_CLASSES:
         raise OSSError(400, "InvalidArgument", "Invalid storage class.", ArgumentName="x-oss-storage-class",
                        ArgumentValue=storage)
+
+
+def sse_headers(stored: Any) -> Dict[str, str]:
+    """The server-side-encryption headers an upload stored, echoed in its answer as OSS does (PutObject,
+    InitiateMultipartUpload, CompleteMultipartUpload, CopyObject)."""
+    return {k: v for k, v in stored.items() if k.startswith("x-oss-server-side-")}
 
 
 def header_safe(value):

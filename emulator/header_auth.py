@@ -282,7 +282,8 @@ def _verify_v4(method, bucket, key, headers, pairs, rest, accounts, region, now)
     if x_oss_date[:8] != date:
         raise OSSError(403, "AccessDenied", "The date in Credential does not match x-oss-date.")
     if cred_region != region:
-        raise OSSError(400, "InvalidArgument", f"Invalid region in Credential, expected {region}.")
+        raise OSSError(400, "InvalidArgument", "Invalid signing region in Authorization header.", "0002-00000226",
+                       ArgumentName="Credential", ArgumentValue=cred_region)
     payload = headers.get("x-oss-content-sha256")
     if payload is None:
         raise OSSError(400, "InvalidArgument", "V4 signatures need an x-oss-content-sha256 header.")

@@ -49,6 +49,8 @@ def list_uploads(emu, bucket):
             kb, mb = key.encode("utf-8"), key_marker.encode("utf-8")
             if kb < mb or (kb == mb and (not id_marker or info["upload_id"] <= id_marker)):
                 continue  # after the marker: later keys, or (with upload-id-marker) later uploads of that key
+            if delimiter and key_marker.endswith(delimiter) and key.startswith(key_marker):
+                continue  # the marker is a common prefix already listed: every key under it is behind
         if delimiter and delimiter in key[len(prefix):]:
             common = key[:len(prefix) + key[len(prefix):].index(delimiter) + len(delimiter)]
             if common not in prefixes:

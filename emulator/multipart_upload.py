@@ -11,7 +11,8 @@ from flask import Response, request
 from . import multipart, objects
 
 from .common import (MALFORMED_XML, META_NAME, STORED_HEADERS, callback_params, check_acl_and_class, check_key,
-                     exists, int_arg, iso, key_xml, receive_body, run_callback, size_of, url_encoded, xml)
+                     exists, int_arg, iso, key_xml, receive_body, run_callback, size_of, sse_headers, url_encoded,
+                     xml)
 from .errors import OSSError, parse_xml
 from .storage import Exists
 from .uploads import MAX_PART, MAX_PART_NUMBER, MIN_PART
@@ -48,6 +49,7 @@ def _initiate_upload(emu, bucket, key):
     for name in headers:
         if name.startswith("x-oss-meta-") and not META_NAME.fullmatch(name):
             raise OSSError(400, "InvalidArgument", "Invalid user metadata name.", ArgumentName=name)
+    objects.tags_from_header(headers.get("x-oss-tagging", ""))
     forbid = headers.get("x-oss-forbid-overwrite", "").lower() == "true"
     if forbid and emu.store.exists(bucket, key):
         raise exists()
@@ -58,13 +60,15 @@ def _initiate_upload(emu, bucket, key):
              f"<UploadId>{info['upload_id']}</UploadId>")
     if encoded:
         inner += "<EncodingType>url</EncodingType>"
-    return xml("InitiateMultipartUploadResult", inner)
+    response = xml("InitiateMultipartUploadResult", inner)
+    response.headers.update(sse_headers(meta["headers"]))
+    return response
 
 
 def _part_number(value):
     if value is None or not value.isascii() or not value.isdigit() or not 1 <= int(value) <= MAX_PART_NUMBER:
         raise OSSError(400, "InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive.",
-                       ArgumentName="partNumber", ArgumentValue=value or "")
+                       "0017-00000220", ArgumentName="partNumber", ArgumentValue=value or "")
     return int(value)
 
 
@@ -156,7 +160,7 @@ def _choose_parts(parts, listed):
     for part in chosen[:-1]:
         if part["size"] < MIN_PART:
             raise OSSError(400, "EntityTooSmall", "Your proposed upload smaller than the minimum allowed size.",
-                           PartNumber=str(part["number"]), MinSizeAllowed=str(MIN_PART),
+                           "0042-00000213", PartNumber=str(part["number"]), MinSizeAllowed=str(MIN_PART),
                            ProposedSize=str(part["size"]))
     return chosen
 
@@ -217,7 +221,8 @@ def _complete_upload(emu, bucket, key, upload_id):
 
 
 def _complete_answer(emu, bucket, key, meta, conf, custom, encoded):
-    result_headers = {"ETag": f'"{meta["etag"]}"', "x-oss-hash-crc64ecma": meta["crc64"]}
+    result_headers = {"ETag": f'"{meta["etag"]}"', "x-oss-hash-crc64ecma": meta["crc64"],
+                      **sse_headers(meta.get("headers", {}))}
     if conf:
         return run_callback(emu, bucket, key, meta, custom, conf, result_headers, "CompleteMultipartUpload")
     location = f"{request.host_url.rstrip('/')}/{bucket}/{quote(key)}"

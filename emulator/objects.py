@@ -7,6 +7,7 @@ import re
 import shutil
 import threading
 import time
+from typing import Any, Dict, Iterator
 import xml.etree.ElementTree as ET
 from urllib.parse import parse_qsl, unquote, urlencode
 from xml.sax.saxutils import escape as _esc
@@ -16,7 +17,7 @@ from flask import Response, request
 from . import multipart
 from .common import (HEADER_CASE, MALFORMED_XML, META_NAME, STORED_HEADERS, acl_of, callback_params,
                      check_acl_and_class, check_key, exists, header_safe, http_date, iso, key_xml, receive_body,
-                     require, run_callback, size_of, url_encoded, xml)
+                     require, run_callback, size_of, sse_headers, url_encoded, xml)
 from .errors import OSSError, parse_xml
 from .storage import Exists
 
@@ -139,6 +140,30 @@ def _stream(handle, length):
         handle.close()
 
 
+GZIP_MIN_SIZE = 1024
+_COMPRESSIBLE = re.compile(r"text/[\w.+-]+|application/(json|xml|javascript|x-javascript)")
+
+
+def _compress(meta: Dict[str, Any], headers: Dict[str, str]) -> bool:
+    """GetObject is answered gzip-compressed when the client accepts gzip, the object is at least 1 KB of
+    a text type (text/*, JSON, XML, JavaScript) and was not stored already encoded."""
+    accepted = [p.split(";")[0].strip().lower() for p in request.headers.get("Accept-Encoding", "").split(",")]
+    content_type = meta["content_type"].split(";")[0].strip().lower()
+    return ("gzip" in accepted and meta["size"] >= GZIP_MIN_SIZE and "Content-Encoding" not in headers
+            and _COMPRESSIBLE.fullmatch(content_type) is not None)
+
+
+def _gzipped(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    import zlib
+
+    packer = zlib.compressobj(6, zlib.DEFLATED, 31)  # 31: gzip header and trailer
+    for chunk in chunks:
+        out = packer.compress(chunk)
+        if out:
+            yield out
+    yield packer.flush()
+
+
 def get_object(emu, bucket, key, head, signer):
     found = emu.store.get(bucket, key)
     if found is None:
@@ -172,8 +197,14 @@ def get_object(emu, bucket, key, head, signer):
     except FileNotFoundError:
         raise OSSError(404, "NoSuchKey", "The specified key does not exist.", Key=key) from None
     handle.seek(start)
-    response = Response(_stream(handle, length), status=206 if span else 200, headers=headers,
-                        direct_passthrough=True)
+    body = _stream(handle, length)
+    if span is None and _compress(meta, headers):
+        # HTTP compression, as OSS: gzip, sent chunked (no Content-Length); the CRC-64 header stays the
+        # stored object's, which is what the client has once it has decoded the body
+        del headers["Content-Length"]
+        headers["Content-Encoding"] = "gzip"
+        body = _gzipped(body)
+    response = Response(body, status=206 if span else 200, headers=headers, direct_passthrough=True)
     response.headers["Content-Type"] = headers["Content-Type"]  # exactly as stored (no charset added)
     return response
 
@@ -201,7 +232,7 @@ def put_object(emu, bucket, key, signer):
         raise exists() from None
     result_headers = {"ETag": f'"{meta["etag"]}"', "x-oss-hash-crc64ecma": meta["crc64"],
                       "Content-MD5": meta["content_md5"]}
-    result_headers.update({k: v for k, v in meta["headers"].items() if k.startswith("x-oss-server-side-")})
+    result_headers.update(sse_headers(meta["headers"]))
     try:  # the trigger fires once the request is done: after its callback, as OSS notifies asynchronously
         if conf:
             return run_callback(emu, bucket, key, meta, custom, conf, result_headers, "PutObject")
@@ -297,6 +328,14 @@ def copy_object(emu, bucket, key):
     for name in ("x-oss-object-acl", "x-oss-storage-class"):
         if name in headers:
             meta["headers"][name] = headers[name]
+    tagging_directive = headers.get("x-oss-tagging-directive", "COPY")
+    if tagging_directive not in ("COPY", "REPLACE"):
+        raise OSSError(400, "InvalidArgument", "Invalid tagging directive.", ArgumentName="x-oss-tagging-directive",
+                       ArgumentValue=tagging_directive)
+    tags = (src_meta.get("headers", {}).get("x-oss-tagging", "") if tagging_directive == "COPY"
+            else urlencode(tags_from_header(headers.get("x-oss-tagging", ""))))
+    if tags:
+        meta["headers"]["x-oss-tagging"] = tags
     sink = emu.store.sink(bucket)
     try:
         with open(data_path, "rb") as source:  # an open file survives a concurrent delete of the source
@@ -332,7 +371,13 @@ def delete_object(emu, bucket, key):
 MAX_DELETE = 1000
 
 
-def _xml_body(limit):
+# Control characters (which XML 1.0 forbids, even as references) in a DeleteMultipleObjects key: the SDKs
+# send them raw and OSS takes them, so they are parsed as private-use stand-ins and mapped back.
+_CONTROLS = bytes(c for c in range(1, 32) if c not in (9, 10, 13))
+_CONTROL_STANDIN = 0xF700
+
+
+def _xml_body(limit, controls=False):
     """The request's XML body (at most ``limit`` bytes, no DTD), checked against Content-MD5 when sent."""
     body = request.stream.read(limit + 1)
     if len(body) > limit:
@@ -340,6 +385,9 @@ def _xml_body(limit):
     md5 = request.headers.get("Content-MD5")
     if md5 is not None and md5 != base64.b64encode(hashlib.md5(body).digest()).decode():
         raise OSSError(400, "InvalidDigest", "The Content-MD5 you specified is not valid.", "0002-00000019")
+    if controls:
+        for c in _CONTROLS:
+            body = body.replace(bytes([c]), chr(_CONTROL_STANDIN + c).encode("utf-8"))
     return parse_xml(body, ec="0016-00000801")
 
 
@@ -350,11 +398,12 @@ def delete_multiple(emu, bucket):
         raise OSSError(400, "MissingArgument", "Missing Some Required Arguments.", "0016-00000702",
                        ArgumentName="Content-MD5")
     encoded = url_encoded()
-    root = _xml_body(2 * 1024 * 1024)
+    root = _xml_body(2 * 1024 * 1024, controls=True)
     if root.tag != "Delete":
         raise OSSError(400, "MalformedXML", MALFORMED_XML, "0016-00000801")
     quiet = (root.findtext("Quiet") or "false").strip().lower() == "true"
-    keys = [node.findtext("Key") for node in root.findall("Object")]
+    back = {_CONTROL_STANDIN + c: c for c in _CONTROLS}
+    keys = [(node.findtext("Key") or "").translate(back) for node in root.findall("Object")]
     if not keys or len(keys) > MAX_DELETE or any(not k for k in keys):
         raise OSSError(400, "MalformedXML", MALFORMED_XML, "0016-00000801")
     for key in keys:
@@ -369,11 +418,15 @@ def delete_multiple(emu, bucket):
 MAX_TAGS, MAX_TAG_KEY, MAX_TAG_VALUE = 10, 128, 256
 
 
+# tag keys and values: letters, digits, spaces and + - = . _ : / @ (OSS's object tagging rules)
+_TAG_TEXT = re.compile(r"[\w +\-=._:/@]*")
+
+
 def _check_tags(pairs):
     if len(pairs) > MAX_TAGS or len({k for k, _ in pairs}) != len(pairs):
         raise OSSError(400, "BadRequest", "The tag set has more than 10 tags or repeats a key.", "0012-00000001")
     for k, v in pairs:
-        if not 1 <= len(k) <= MAX_TAG_KEY or len(v) > MAX_TAG_VALUE:
+        if not 1 <= len(k) <= MAX_TAG_KEY or len(v) > MAX_TAG_VALUE or not _TAG_TEXT.fullmatch(k + v):
             raise OSSError(400, "InvalidTag", "A tag key is 1 to 128 characters, a value at most 256.",
                            "0012-00000002", ArgumentName="Tagging", ArgumentValue=k)
     return pairs
@@ -435,9 +488,10 @@ def append_object(emu, bucket, key):
             error = OSSError(409, "PositionNotEqualToLength", "Position is not equal to file length")
             error.headers = {"x-oss-next-append-position": str(size)}
             raise error
-        if found:
+        if found:  # the first append's headers (x-oss-tagging too) stay; later ones are ignored
             meta = {k: found[0][k] for k in ("content_type", "headers")}
         else:
+            tags_from_header(headers.get("x-oss-tagging", ""))
             meta = {"content_type": headers.get("content-type") or "application/octet-stream",
                     "headers": {k: v for k, v in headers.items()
                                 if k in STORED_HEADERS or k.startswith("x-oss-meta-")}}

@@ -30,7 +30,7 @@ _UPLOAD_ID = re.compile(r"[0-9A-F]{32}")
 
 def no_such_upload(upload_id):
     return OSSError(404, "NoSuchUpload", "The specified upload does not exist. The upload ID may be invalid, or the "
-                    "upload may have been aborted or completed.", UploadId=upload_id or "")
+                    "upload may have been aborted or completed.", "0017-00000244", UploadId=upload_id or "")
 
 
 def multipart_etag(part_md5_hexes):

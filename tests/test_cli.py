@@ -406,11 +406,13 @@ def test_check_config_validates_like_the_cold_start(tmp_path):
     assert report["functions"]["signature"] == SignatureApp(bad).config_error
     assert "OSSDIRECT_MAX_BYTES must be an integer" in report["functions"]["signature"]
     assert any("OSSDIRECT_TYPO" in w for w in report["warnings"])
-    # nothing set: one sentence for the three functions, naming the variable
+    # nothing set: every problem once (the bucket and the region), each one sentence for the three functions
     code, out, err = run_cli("check-config", env=env)
     invalid = [line for line in out.splitlines() if "INVALID" in line]
-    assert code == 2 and len(invalid) == 1 and "signature, callback and process functions" in invalid[0]
+    assert code == 2 and len(invalid) == 2, invalid
+    assert all("signature, callback and process functions" in line for line in invalid)
     assert "OSSDIRECT_BUCKET" in invalid[0] and "it is not set" in invalid[0]
+    assert "OSSDIRECT_REGION" in invalid[1] and "it is not set" in invalid[1]
 
 
 def test_reconcile_without_configuration_or_credentials_says_so(tmp_path):

@@ -119,6 +119,19 @@ def test_open_store_kinds(tmp_path):
 
 def test_feature_modules_variables_are_listed_with_the_others():
     from ossdirect.core.auth import AUTH_ENV_NAMES
+    from ossdirect.core.events import PROCESS_ENV_NAMES
+    from ossdirect.core.limits import LIMIT_ENV_NAMES
     from ossdirect.settings import ENV_NAMES
 
     assert set(AUTH_ENV_NAMES) <= set(ENV_NAMES)
+    assert set(LIMIT_ENV_NAMES) | set(PROCESS_ENV_NAMES) <= set(ENV_NAMES)
+    assert not set(AUTH_ENV_NAMES) & set(LIMIT_ENV_NAMES) and not set(LIMIT_ENV_NAMES) & set(PROCESS_ENV_NAMES)
+
+
+def test_bad_values_are_all_named_in_one_error():
+    bad = {"BUCKET": "Bad_Bucket", "MAX_BYTES": "ten", "CALLBACK_BODY_TYPE": "xml", "SIGNATURE_VERSIONS": "v2"}
+    with pytest.raises(ConfigError) as err:
+        load_config(dict(BASE, **{"OSSDIRECT_" + k: v for k, v in bad.items()}))
+    assert [name for name, _ in err.value.problems] == list(bad)
+    for name in bad:
+        assert str(err.value).count("OSSDIRECT_" + name + " ") == 1

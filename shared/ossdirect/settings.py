@@ -1,14 +1,25 @@
-"""Configuration from ``OSSDIRECT_*`` environment variables (their names are public API).
+"""Settings: every ``OSSDIRECT_*`` environment variable (their names are public API), in one table.
 
-Read and validated once at cold start; a bad value raises :class:`ConfigError`
-naming the variable. Defaults are the secure ones: short expiry, no overwrite,
-a size cap, server-named keys, no cross-origin access until origins are listed.
+:data:`SETTINGS` names each variable once: its parser, its default, the functions that read it
+(signature, callback, process; the model is botocore's config variable table) and whether every
+function that reads it must get the same value. :data:`RULES` holds the cross-field rules.
+:func:`load_settings` (one function's cold start, and ``ossdirect check-config``) parses every setting
+the function reads, runs every rule, and raises ONE :class:`ConfigError` listing every problem, each
+once; else it returns read-only sections. This module is the only one that reads the environment for
+``OSSDIRECT_*`` (the runtime's credentials stay in oss/credentials.py).
+
+Defaults are the secure ones: short expiry, no overwrite, a size cap, server-named keys, no
+cross-origin access until origins are listed.
 """
 
 import os
 import re
 from functools import lru_cache
 from urllib.parse import urlsplit
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs cold-start time: annotations only
+    from typing import Any, Callable, Iterator, Mapping, Sequence
 
 PREFIX = "OSSDIRECT_"
 
@@ -33,7 +44,7 @@ DISPOSITIONS = ("inline", "attachment")
 ROOT_PREFIX = "/"  # OSSDIRECT_PREFIX=/ is the explicit way to allow the bucket root
 
 
-def is_active_content_type(content_type):
+def is_active_content_type(content_type: str) -> bool:
     """A type a browser may render as a document: active itself, or one it sniffs (HTML bytes then run)."""
     ct = content_type.lower()
     return (ct in ACTIVE_CONTENT_TYPES or ct in SNIFFED_TYPES or ct.endswith(("+xml", "/xml"))
@@ -41,11 +52,11 @@ def is_active_content_type(content_type):
 
 
 @lru_cache(maxsize=512)
-def _admitted_cached(patterns, content_type):  # the configured list is a tuple: fixed per instance
+def _admitted_cached(patterns: "tuple[str, ...]", content_type: str) -> bool:  # the configured list is a tuple: fixed per instance
     return type_admitted(patterns, content_type)
 
 
-def type_admitted(patterns, content_type):
+def type_admitted(patterns: "tuple[str, ...]", content_type: str) -> bool:
     """Exact names admit anything they name; wildcards (``type/*``, ``*``) never admit an active type."""
     ct = content_type.lower()
     if ct in patterns:
@@ -63,59 +74,96 @@ MULTIPART_THRESHOLD = 64 * 1024**2  # clients upload larger files in parts (publ
 
 
 class ConfigError(ValueError):
-    """A configuration variable is missing or invalid; the message names it."""
+    """One or more settings are missing or invalid. The message names each variable; ``problems`` holds
+    ``(setting, sentence)`` pairs (every problem, each once), ``setting``/``first`` the first of them."""
+
+    def __init__(self, message: str = "", problems: "Sequence[tuple[str, str]] | None" = None) -> None:
+        if not problems:
+            named = re.search(PREFIX + r"([A-Z0-9_]+)", message)
+            problems = ((named.group(1) if named else "", message),)
+        self.problems: tuple[tuple[str, str], ...] = tuple(problems)
+        self.setting, self.first = self.problems[0]
+        message = self.first if len(self.problems) == 1 else \
+            f"{len(self.problems)} problems: " + "; ".join(m for _, m in self.problems)
+        super().__init__(message)
+
+    @property
+    def messages(self) -> "list[str]":
+        return [m for _, m in self.problems]
 
 
-class Config:
+class ProcessConfigError(ConfigError):
+    """A setting only the process function reads is invalid (kept for ossdirect.core.events' callers)."""
+
+
+class _Frozen:
+    """Plain classes with __slots__ whose attributes are set once (dataclasses cost cold-start time)."""
+
+    __slots__ = ()
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"{type(self).__name__} is read-only (settings are read once, at cold start)")
+
+    def _set(self, name: str, value: object) -> None:
+        object.__setattr__(self, name, value)
+
+
+class Config(_Frozen):
     """Validated settings (see load_config). A plain class: dataclasses cost cold-start time."""
 
     __slots__ = (
-        "bucket",
-        "region",
-        "upload_host",
-        "public_base_url",
-        "prefix",
-        "min_bytes",
-        "max_bytes",
-        "content_types",
-        "expires_seconds",
-        "callback_url",
-        "callback_host",
-        "callback_body",
-        "callback_body_type",
-        "allowed_origins",
-        "records",
-        "trusted_key_prefixes",
-        "forbid_overwrite",
-        "success_status",
-        "namings",
-        "allow_folders",
-        "prefix_forms",
-        "signature_versions",
-        "oss_endpoint",
-        "object_acl",
-        "storage_class",
-        "content_disposition",
-        "cache_control",
-        "compat",
-        "record_log",
-        "auth",
-        "authorizer",
-        "prefix_static",
-        "prefix_claims",
-        "on_function_compute",
+        "bucket", "region", "upload_host", "public_base_url", "prefix", "min_bytes", "max_bytes", "content_types",
+        "expires_seconds", "callback_url", "callback_host", "callback_body", "callback_body_type",
+        "allowed_origins", "records", "trusted_key_prefixes", "forbid_overwrite", "success_status", "namings",
+        "allow_folders", "prefix_forms", "signature_versions", "oss_endpoint", "object_acl", "storage_class",
+        "content_disposition", "cache_control", "compat", "record_log", "auth", "authorizer", "prefix_static",
+        "prefix_claims", "on_function_compute",
     )
+    bucket: "str"
+    region: "str"
+    upload_host: "str"
+    public_base_url: "str"
+    prefix: "str"
+    min_bytes: "int"
+    max_bytes: "int"
+    content_types: "tuple[str, ...]"
+    expires_seconds: "int"
+    callback_url: "str"
+    callback_host: "str"
+    callback_body: "str"
+    callback_body_type: "str"
+    allowed_origins: "tuple[str, ...]"
+    records: "str"
+    trusted_key_prefixes: "tuple[str, ...]"
+    forbid_overwrite: "bool"
+    success_status: "str"
+    namings: "tuple[str, ...]"
+    allow_folders: "bool"
+    prefix_forms: "bool"
+    signature_versions: "tuple[str, ...]"
+    oss_endpoint: "str"
+    object_acl: "str"
+    storage_class: "str"
+    content_disposition: "str"
+    cache_control: "str"
+    compat: "str"
+    record_log: "str"
+    auth: "Any"
+    authorizer: "str"
+    prefix_static: "str"
+    prefix_claims: "tuple[str, ...]"
+    on_function_compute: "bool"
 
-    def __init__(self, **values):
+    def __init__(self, **values: "Any") -> None:
         for name in self.__slots__:
-            setattr(self, name, values.pop(name))
+            self._set(name, values.pop(name))
         if values:
             raise TypeError(f"unknown settings {sorted(values)}")
 
-    def content_type_allowed(self, content_type):
+    def content_type_allowed(self, content_type: str) -> bool:
         return _admitted_cached(self.content_types, content_type)
 
-    def public_limits(self):
+    def public_limits(self) -> "dict[str, Any]":
         """What the web client may know to pre-check before any byte moves."""
         return {
             "min_bytes": self.min_bytes,
@@ -132,31 +180,66 @@ class Config:
             "multipart_threshold": MULTIPART_THRESHOLD if self.shared_records() else None,
         }
 
-    def shared_records(self):
+    def shared_records(self) -> bool:
         """Whether every instance of every function reads and writes the same records: Tablestore, or a
         SQLite file off Function Compute (the local stack's three functions share one). On FC a SQLite
         file is each instance's own: the record poll and multipart sessions cannot work there."""
-        return self.records.startswith("tablestore:") or (self.records.startswith("sqlite:")
-                                                           and not self.on_function_compute)
+        return _shared_records(self.records, self.on_function_compute)
 
 
-def _get(env, name, default=""):
-    return env.get(PREFIX + name, default).strip()
+def _shared_records(records: str, on_fc: bool) -> bool:
+    return records.startswith("tablestore:") or (records.startswith("sqlite:") and not on_fc)
 
 
-def _int(env, name, default, lo, hi):
-    raw = _get(env, name, str(default))
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{PREFIX}{name} must be an integer, got {raw!r}") from None
-    if not lo <= value <= hi:
-        raise ConfigError(f"{PREFIX}{name} must be between {lo} and {hi}, got {value}")
-    return value
+class Settings(_Frozen):
+    """What one function reads (see load_settings): ``config`` (with ``config.auth``), ``limits`` (the
+    signature function's allowances, or None), ``process`` (the process function's settings, or None)."""
+
+    __slots__ = ("function", "config", "auth", "limits", "process")
+    function: str
+    config: Config
+    auth: "Any"
+    limits: "Any"
+    process: "Any"
+
+    def __init__(self, function: str, config: Config, limits: "Any" = None, process: "Any" = None) -> None:
+        self._set("function", function)
+        self._set("config", config)
+        self._set("auth", config.auth)
+        self._set("limits", limits)
+        self._set("process", process)
 
 
-def _bool(env, name, default):
-    raw = _get(env, name, "true" if default else "false").lower()
+# ---------------------------------------------------------------------------------------------------
+# Parsers: (value, bare name) -> parsed value, or ConfigError naming the variable. The value is the
+# variable stripped, or the table's default when it is unset (or empty, for settings marked so).
+
+def _text(raw: str, name: str) -> str:
+    return raw
+
+
+def _items(raw: str) -> "tuple[str, ...]":
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
+def _list(raw: str, name: str) -> "tuple[str, ...]":
+    return _items(raw)
+
+
+def _int_between(lo: int, hi: int) -> "Callable[[str, str], int]":
+    def parse(raw: str, name: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(f"{PREFIX}{name} must be an integer, got {raw!r}") from None
+        if not lo <= value <= hi:
+            raise ConfigError(f"{PREFIX}{name} must be between {lo} and {hi}, got {value}")
+        return value
+    return parse
+
+
+def _bool(raw: str, name: str) -> bool:
+    raw = raw.lower()
     if raw in ("1", "true", "yes", "on"):
         return True
     if raw in ("0", "false", "no", "off"):
@@ -164,28 +247,28 @@ def _bool(env, name, default):
     raise ConfigError(f"{PREFIX}{name} must be true or false, got {raw!r}")
 
 
-def _choice(env, name, default, choices):
-    raw = _get(env, name, default) or default
-    for choice in choices:
-        if raw.lower() == choice.lower():
-            return choice
-    raise ConfigError(f"{PREFIX}{name} must be one of {', '.join(choices)}, got {raw!r}")
+def _choice(choices: "tuple[str, ...]") -> "Callable[[str, str], str]":
+    def parse(raw: str, name: str) -> str:
+        for choice in choices:
+            if raw.lower() == choice.lower():
+                return choice
+        raise ConfigError(f"{PREFIX}{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return parse
 
 
-def _header_value(env, name, default):
-    raw = _get(env, name, default) or default
+def _header_value(raw: str, name: str) -> str:
     if len(raw) > 256 or not all(" " <= c <= "~" for c in raw):
         raise ConfigError(f"{PREFIX}{name} must be a short printable ASCII header value, got {raw!r}")
     return raw
 
 
-def _list(env, name, default=""):
-    return tuple(item.strip() for item in _get(env, name, default).split(",") if item.strip())
+def _url(raw: str, name: str) -> str:
+    """An http(s) URL without a trailing /, or empty (then derived, or off)."""
+    value = raw.rstrip("/")
+    return _check_url(value, name) if value else value
 
 
-def _url(env, name, value, allow_empty=True):
-    if not value and allow_empty:
-        return value
+def _check_url(value: str, name: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigError(f"{PREFIX}{name} must be an http(s) URL, got {value!r}")
@@ -196,172 +279,734 @@ _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]{0,63})\}")
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 _REGION_RE = re.compile(r"^[a-z]{2,}(-[a-z0-9]+)+$")
 _CT_RE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/(\*|[a-z0-9][a-z0-9!#$&^_.+-]*)$")
+_HOOK_RE = r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$"  # patterns compiled only when a value needs them
+_NAME = r"^[A-Za-z][A-Za-z0-9_-]{0,254}$"
 
 
-def load_config(environ=None, need_region=True):
-    """Build a :class:`Config` from the environment, or raise :class:`ConfigError`."""
-    env = os.environ if environ is None else environ
+def _bucket(raw: str, name: str) -> str:
+    if not _BUCKET_RE.match(raw):
+        raise ConfigError(f"{PREFIX}BUCKET must be an OSS bucket name (3-63 of a-z, 0-9, -), got {raw!r}")
+    return raw
 
-    bucket = _get(env, "BUCKET")
-    if not _BUCKET_RE.match(bucket):
-        raise ConfigError(f"{PREFIX}BUCKET must be an OSS bucket name (3-63 of a-z, 0-9, -), got {bucket!r}")
 
-    region = _get(env, "REGION")
-    if region.startswith("oss-"):
-        region = region[4:]
-    if (need_region or region) and not _REGION_RE.match(region):
-        raise ConfigError(f"{PREFIX}REGION must be a region id such as cn-hangzhou, got {region!r}")
+_REGION_MESSAGE = PREFIX + "REGION must be a region id such as cn-hangzhou, got {!r}"
 
-    default_host = f"https://{bucket}.oss-{region}.aliyuncs.com" if region else ""
-    # empty means "the default" for these two (deploy templates set every variable)
-    upload_host = _url(env, "UPLOAD_HOST", (_get(env, "UPLOAD_HOST") or default_host).rstrip("/"))
-    public_base_url = _url(env, "PUBLIC_BASE_URL", (_get(env, "PUBLIC_BASE_URL") or upload_host).rstrip("/"))
 
-    prefix = _get(env, "PREFIX", "uploads/")
+def _region(raw: str, name: str) -> str:
+    region = raw[4:] if raw.startswith("oss-") else raw
+    if region and not _REGION_RE.match(region):  # empty: the region_required rule (load_config(need_region))
+        raise ConfigError(_REGION_MESSAGE.format(region))
+    return region
+
+
+def _prefix(raw: str, name: str) -> str:
+    prefix = raw
     if prefix == ROOT_PREFIX:
-        prefix = ""  # the bucket root, chosen explicitly (see the README before doing this)
-    elif not prefix:
+        return ""  # the bucket root, chosen explicitly (see the README before doing this)
+    if not prefix:
         raise ConfigError(f"{PREFIX}PREFIX is empty: name a folder such as uploads/, or / for the bucket root")
-    elif (prefix.startswith("/") or not prefix.endswith("/") or "\\" in prefix or ".." in prefix.split("/")
-          or "//" in prefix or len(prefix.encode()) > 512 or not prefix.isprintable()):
+    if (prefix.startswith("/") or not prefix.endswith("/") or "\\" in prefix or ".." in prefix.split("/")
+            or "//" in prefix or len(prefix.encode()) > 512 or not prefix.isprintable()):
         raise ConfigError(f"{PREFIX}PREFIX must be a relative folder ending in / such as uploads/, got {prefix!r}")
-
-    from .core.auth import load_auth_settings  # here: auth.py imports this module
-
-    auth = load_auth_settings(env)
     # Per-user folders: {sub} (or any claim) in the prefix is filled per request from the verified token.
-    prefix_claims = tuple(_PLACEHOLDER.findall(prefix))
     if _PLACEHOLDER.sub("", prefix).count("{") or _PLACEHOLDER.sub("", prefix).count("}"):
         raise ConfigError(f"{PREFIX}PREFIX placeholders look like {{sub}} or {{claim_name}}, got {prefix!r}")
-    prefix_static = prefix.split("{", 1)[0]
-    authorizer = _get(env, "AUTHORIZER")
-    if authorizer and not re.match(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$", authorizer):
-        raise ConfigError(f"{PREFIX}AUTHORIZER must be module:function, got {authorizer!r}")
+    return prefix
 
-    min_bytes = _int(env, "MIN_BYTES", 1, 0, MAX_OSS_OBJECT)
-    max_bytes = _int(env, "MAX_BYTES", 100 * 1024 * 1024, 1, MAX_OSS_OBJECT)
-    if max_bytes < min_bytes:
-        raise ConfigError(f"{PREFIX}MAX_BYTES ({max_bytes}) must not be below {PREFIX}MIN_BYTES ({min_bytes})")
 
-    types = tuple("*" if t in ("*", "*/*") else t for t in (t.lower() for t in _list(env, "CONTENT_TYPES",
-                                                                                     DEFAULT_CONTENT_TYPES)))
+def _hook_spec(raw: str, name: str) -> str:
+    if raw and not re.match(_HOOK_RE, raw):
+        raise ConfigError(f"{PREFIX}{name} must be module:function, got {raw!r}")
+    return raw
+
+
+def _content_types(raw: str, name: str) -> "tuple[str, ...]":
+    types = tuple("*" if t in ("*", "*/*") else t for t in (t.lower() for t in _items(raw)))
     if not types:
         raise ConfigError(f"{PREFIX}CONTENT_TYPES is empty: list the accepted types, or * for any inactive type")
     for t in types:
         if t != "*" and not _CT_RE.match(t):
             raise ConfigError(f"{PREFIX}CONTENT_TYPES has an invalid entry {t!r} (use type/subtype or type/*)")
+    return types
 
-    callback_url = _url(env, "CALLBACK_URL", _get(env, "CALLBACK_URL"))
-    if urlsplit(callback_url).query or ";" in callback_url:
+
+def _callback_url(raw: str, name: str) -> str:
+    if raw:
+        _check_url(raw, name)
+    if urlsplit(raw).query or ";" in raw:
         # OSS signs the raw query, and FC3 events only carry it parsed: keep the URL query-free.
-        raise ConfigError(f"{PREFIX}CALLBACK_URL must be one URL without a query string, got {callback_url!r}")
-    callback_body = _get(env, "CALLBACK_BODY")
-    if callback_body and "${x:upload_id}" not in callback_body:
+        raise ConfigError(f"{PREFIX}CALLBACK_URL must be one URL without a query string, got {raw!r}")
+    return raw
+
+
+def _callback_body(raw: str, name: str) -> str:
+    if raw and "${x:upload_id}" not in raw:
         raise ConfigError(f"{PREFIX}CALLBACK_BODY must carry upload_id=${{x:upload_id}} (the callback checks it)")
-    body_type = _get(env, "CALLBACK_BODY_TYPE", FORM_BODY_TYPE).lower()
+    return raw
+
+
+def _body_type(raw: str, name: str) -> str:
+    body_type = raw.lower()
     body_type = {"form": FORM_BODY_TYPE, "json": JSON_BODY_TYPE}.get(body_type, body_type)
     if body_type not in (FORM_BODY_TYPE, JSON_BODY_TYPE):
         raise ConfigError(f"{PREFIX}CALLBACK_BODY_TYPE must be form or json, got {body_type!r}")
+    return body_type
 
-    origins = _list(env, "ALLOWED_ORIGINS")
+
+def _origins(raw: str, name: str) -> "tuple[str, ...]":
+    origins = _items(raw)
     for origin in origins:
         if origin != "*":
             parts = urlsplit(origin)
             if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("",):
                 raise ConfigError(f"{PREFIX}ALLOWED_ORIGINS entries must look like https://example.com, got {origin!r}")
+    return origins
 
-    records = _get(env, "RECORDS", "sqlite:///ossdirect-records.sqlite3")
-    if not (records == "stdout" or records.startswith(("sqlite:///", "sls://", "tablestore://"))):
-        raise ConfigError(f"{PREFIX}RECORDS must be sqlite:///path, stdout, sls://... or tablestore://..., "
-                          f"got {records!r}")
-    record_log = _get(env, "RECORD_LOG")
-    if record_log and not record_log.startswith("sls://"):
-        raise ConfigError(f"{PREFIX}RECORD_LOG must be sls://<project>/<logstore>?endpoint=..., got {record_log!r}")
 
-    trusted = _list(env, "TRUSTED_KEY_PREFIXES")
+def _records(raw: str, name: str) -> str:
+    if not (raw == "stdout" or raw.startswith(("sqlite:///", "sls://", "tablestore://"))):
+        raise ConfigError(f"{PREFIX}RECORDS must be sqlite:///path, stdout, sls://... or tablestore://..., got {raw!r}")
+    return raw
+
+
+def _record_log(raw: str, name: str) -> str:
+    if raw and not raw.startswith("sls://"):
+        raise ConfigError(f"{PREFIX}RECORD_LOG must be sls://<project>/<logstore>?endpoint=..., got {raw!r}")
+    return raw
+
+
+def _trusted(raw: str, name: str) -> "tuple[str, ...]":
+    trusted = _items(raw)
     for p in trusted:
         parts = urlsplit(p)
         if parts.scheme not in ("http", "https") or not parts.netloc or not p.endswith("/"):
             raise ConfigError(f"{PREFIX}TRUSTED_KEY_PREFIXES entries must be URLs ending in '/', got {p!r}")
+    return trusted
 
-    success = _get(env, "SUCCESS_STATUS")
-    if success not in ("", "200", "201", "204"):
-        raise ConfigError(f"{PREFIX}SUCCESS_STATUS must be 200, 201 or 204, got {success!r}")
 
-    namings = _list(env, "KEY_NAMING", "random")
+def _success(raw: str, name: str) -> str:
+    if raw not in ("", "200", "201", "204"):
+        raise ConfigError(f"{PREFIX}SUCCESS_STATUS must be 200, 201 or 204, got {raw!r}")
+    return raw
+
+
+def _namings(raw: str, name: str) -> "tuple[str, ...]":
+    namings = _items(raw)
     if not namings or any(n not in NAMINGS for n in namings):
         raise ConfigError(f"{PREFIX}KEY_NAMING must list random and/or original (first is the default), "
                           f"got {namings!r}")
+    return namings
 
-    oss_endpoint = _get(env, "OSS_ENDPOINT") or (f"https://{bucket}.oss-{region}-internal.aliyuncs.com"
-                                                 if region else "")
-    oss_endpoint = _url(env, "OSS_ENDPOINT", oss_endpoint.rstrip("/"))
 
-    versions = tuple(v.lower() for v in _list(env, "SIGNATURE_VERSIONS", "v4"))
+def _versions(raw: str, name: str) -> "tuple[str, ...]":
+    versions = tuple(v.lower() for v in _items(raw))
     if not versions or any(v not in VERSIONS for v in versions):
         raise ConfigError(f"{PREFIX}SIGNATURE_VERSIONS must list v4 and/or v1 (first is the default), got {versions!r}")
+    return versions
 
-    compat = _choice(env, "COMPAT", "none", ("none", "seed"))
-    if compat == "seed" and (auth.mode != "none" or authorizer):
+
+def _auth_mode(raw: str, name: str) -> str:
+    mode = raw.lower()
+    if mode not in AUTH_MODES:
+        raise ConfigError(f"{PREFIX}AUTH must be none or jwt, got {mode!r}")
+    return mode
+
+
+def _issuer(raw: str, name: str) -> str:
+    if any(ord(c) < 0x21 for c in raw):
+        raise ConfigError(f"{PREFIX}JWT_ISSUER must not contain spaces or control characters, got {raw!r}")
+    return raw
+
+
+def _leeway(raw: str, name: str) -> int:
+    try:
+        leeway = int(raw)
+    except ValueError:
+        raise ConfigError(f"{PREFIX}JWT_LEEWAY_SECONDS must be an integer, got {raw!r}") from None
+    if not 0 <= leeway <= MAX_LEEWAY:
+        raise ConfigError(f"{PREFIX}JWT_LEEWAY_SECONDS must be between 0 and {MAX_LEEWAY}, got {leeway}")
+    return leeway
+
+
+def _positive(name: str, key: str, raw: str, hi: int) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{PREFIX}{name}: {key} must be an integer, got {raw!r}") from None
+    if not 1 <= value <= hi:
+        raise ConfigError(f"{PREFIX}{name}: {key} must be between 1 and {hi}, got {value}")
+    return value
+
+
+def _user_limits(raw: str, name: str) -> "tuple[int | None, int | None, int] | None":
+    """``(forms, bytes, window)``, or None when unset (no allowances: limits.py is never loaded)."""
+    if not raw:
+        return None
+    values: dict[str, str] = {}
+    for item in raw.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        key, sep, value = item.partition("=")
+        key = key.strip().lower()
+        if not sep or key not in ("forms", "bytes", "window"):
+            raise ConfigError(f"{PREFIX}USER_LIMITS must be a list like forms=20,bytes=1073741824,window=3600 "
+                              f"(forms, bytes, window), got {item!r}")
+        if key in values:
+            raise ConfigError(f"{PREFIX}USER_LIMITS names {key} twice")
+        values[key] = value.strip()
+    if "forms" not in values and "bytes" not in values:
+        raise ConfigError(f"{PREFIX}USER_LIMITS must set forms and/or bytes, got {raw!r}")
+    forms = _positive("USER_LIMITS", "forms", values["forms"], MAX_COUNT) if "forms" in values else None
+    nbytes = _positive("USER_LIMITS", "bytes", values["bytes"], MAX_COUNT) if "bytes" in values else None
+    window = _positive("USER_LIMITS", "window", values["window"], MAX_WINDOW) if "window" in values \
+        else DEFAULT_WINDOW
+    return forms, nbytes, window
+
+
+def parse_store_url(url: str, name: str = "LIMITS_STORE") -> "tuple[str, Any]":
+    """Check a store URL without importing any backend: ``("sqlite", path)`` or
+    ``("tablestore", (instance, table, endpoint, region, timeout))``."""
+    if url.startswith("sqlite:///"):
+        path = url[len("sqlite:///"):]
+        if not path or path.endswith("/"):
+            raise ConfigError(f"{PREFIX}{name} must name a file: sqlite:///path, got {url!r}")
+        return "sqlite", path
+    if url.startswith("tablestore://"):
+        from urllib.parse import parse_qs
+
+        parts = urlsplit(url)
+        instance, table = parts.netloc, parts.path.strip("/")
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        endpoint = query.get("endpoint", "")
+        if not re.match(_NAME, instance) or not re.match(_NAME, table) or not endpoint:
+            raise ConfigError(f"{PREFIX}{name} must be tablestore://<instance>/<table>?endpoint=https://"
+                              f"<instance>.<region>.ots.aliyuncs.com, got {url!r}")
+        if "://" not in endpoint:
+            endpoint = "https://" + endpoint
+        if urlsplit(endpoint).scheme not in ("http", "https") or not urlsplit(endpoint).hostname:
+            raise ConfigError(f"{PREFIX}{name}: endpoint must be an http(s) URL, got {endpoint!r}")
+        try:
+            timeout = float(query.get("timeout", "2"))
+            if not 0 < timeout <= 60:
+                raise ValueError
+        except ValueError:
+            raise ConfigError(f"{PREFIX}{name}: timeout must be a number of seconds (0-60]") from None
+        return "tablestore", (instance, table, endpoint, query.get("region") or None, timeout)
+    raise ConfigError(f"{PREFIX}{name} must be sqlite:///path or tablestore://<instance>/<table>?endpoint=..., "
+                      f"got {url!r}")
+
+
+def _limits_store(raw: str, name: str) -> str:
+    parse_store_url(raw, name)
+    return raw
+
+
+def _quarantine(raw: str, name: str) -> str:
+    mode = raw.lower()
+    if mode not in QUARANTINE_MODES:
+        raise ConfigError(f"{PREFIX}QUARANTINE must be move, private or off, got {mode!r}")
+    return mode
+
+
+def _quarantine_prefix(raw: str, name: str) -> str:
+    if (raw.startswith("/") or not raw.endswith("/") or ".." in raw.split("/") or "//" in raw
+            or not raw.isprintable()):
+        raise ConfigError(f"{PREFIX}QUARANTINE_PREFIX must be a relative folder ending in /, got {raw!r}")
+    return raw
+
+
+def _hook_attempts(raw: str, name: str) -> int:
+    if not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= 20):
+        raise ConfigError(f"{PREFIX}HOOK_MAX_ATTEMPTS must be an integer from 1 to 20, got {raw!r}")
+    return int(raw)
+
+
+def _on_upload(raw: str, name: str) -> str:
+    module, sep, func = raw.partition(":")
+    if raw and (not sep or not module or not func.isidentifier()):
+        raise ConfigError(f"{PREFIX}ON_UPLOAD must be module:function, got {raw!r}")
+    return raw
+
+
+# ---------------------------------------------------------------------------------------------------
+# The table: every OSSDIRECT_* setting once (the model: botocore's config variable table).
+
+SIGNATURE, CALLBACK, PROCESS = "signature", "callback", "process"
+FUNCTIONS = (SIGNATURE, CALLBACK, PROCESS)
+_ALL = FUNCTIONS
+_SIG = (SIGNATURE,)
+AUTH_MODES = ("none", "jwt")
+MAX_LEEWAY = 300
+QUARANTINE_MODES = ("move", "private", "off")
+DEFAULT_LIMITS_STORE = "sqlite:///ossdirect-limits.sqlite3"
+DEFAULT_WINDOW = 3600
+MAX_WINDOW = 31 * 86400
+MAX_COUNT = 2**62  # Tablestore integers are signed 64-bit: room to add to the biggest limit
+
+
+class Setting(_Frozen):
+    """One row: ``OSSDIRECT_<name>``, its parser, its default (used when unset; also when empty if
+    ``empty_is_default``), the functions that read it, its section (config, auth, limits, process), and
+    ``shared``: every function that reads it must get the same value (one bucket, ONE record store)."""
+
+    __slots__ = ("name", "parse", "default", "functions", "section", "empty_is_default", "shared")
+    name: str
+    parse: "Callable[[str, str], Any]"
+    default: str
+    functions: "tuple[str, ...]"
+    section: str
+    empty_is_default: bool
+    shared: bool
+
+    def __init__(self, name: str, parse: "Callable[[str, str], Any]", default: str, functions: "tuple[str, ...]",
+                 section: str = "config", empty_is_default: bool = False, shared: bool = False) -> None:
+        set_ = object.__setattr__
+        set_(self, "name", name)
+        set_(self, "parse", parse)
+        set_(self, "default", default)
+        set_(self, "functions", functions)
+        set_(self, "section", section)
+        set_(self, "empty_is_default", empty_is_default)
+        set_(self, "shared", shared)
+
+    def __repr__(self) -> str:
+        return f"Setting({PREFIX}{self.name}, default={self.default!r}, functions={self.functions})"
+
+
+_S = Setting
+SETTINGS: "tuple[Setting, ...]" = (
+    _S("BUCKET", _bucket, "", _ALL, shared=True),
+    _S("REGION", _region, "", _ALL, shared=True),
+    _S("UPLOAD_HOST", _url, "", _SIG),  # empty: https://<bucket>.oss-<region>.aliyuncs.com
+    _S("PUBLIC_BASE_URL", _url, "", (SIGNATURE, CALLBACK), shared=True),  # empty: the upload host
+    _S("PREFIX", _prefix, "uploads/", _ALL, shared=True),
+    _S("MIN_BYTES", _int_between(0, MAX_OSS_OBJECT), "1", _SIG),
+    _S("MAX_BYTES", _int_between(1, MAX_OSS_OBJECT), str(100 * 1024 * 1024), _SIG),
+    _S("CONTENT_TYPES", _content_types, DEFAULT_CONTENT_TYPES, _SIG),
+    _S("EXPIRES_SECONDS", _int_between(10, 7 * 24 * 3600), "300", _SIG),
+    _S("CALLBACK_URL", _callback_url, "", _SIG),
+    _S("CALLBACK_HOST", _text, "", _SIG),
+    _S("CALLBACK_BODY", _callback_body, "", _SIG),
+    _S("CALLBACK_BODY_TYPE", _body_type, FORM_BODY_TYPE, _SIG),
+    _S("ALLOWED_ORIGINS", _origins, "", _SIG),
+    _S("RECORDS", _records, "sqlite:///ossdirect-records.sqlite3", _ALL, shared=True),
+    _S("TRUSTED_KEY_PREFIXES", _trusted, "", (CALLBACK,)),
+    _S("FORBID_OVERWRITE", _bool, "true", _SIG),
+    _S("SUCCESS_STATUS", _success, "", _SIG),
+    _S("KEY_NAMING", _namings, "random", _SIG),
+    _S("ALLOW_FOLDERS", _bool, "false", _SIG),
+    _S("PREFIX_FORMS", _bool, "false", _SIG),
+    _S("SIGNATURE_VERSIONS", _versions, "v4", _SIG),
+    _S("OSS_ENDPOINT", _url, "", _ALL, shared=True),  # empty: the bucket's internal endpoint
+    _S("OBJECT_ACL", _choice(OBJECT_ACLS), "default", _SIG, empty_is_default=True),
+    _S("STORAGE_CLASS", _choice(STORAGE_CLASSES), "Standard", _SIG, empty_is_default=True),
+    _S("CONTENT_DISPOSITION", _choice(DISPOSITIONS), "inline", _SIG, empty_is_default=True),
+    _S("CACHE_CONTROL", _header_value, "no-cache", _SIG, empty_is_default=True),
+    # the process function too: a seed form's upload carries no upload id of ours (events.py, callbacks.py)
+    _S("COMPAT", _choice(("none", "seed")), "none", _ALL, empty_is_default=True, shared=True),
+    _S("RECORD_LOG", _record_log, "", (CALLBACK, PROCESS), shared=True),
+    _S("AUTHORIZER", _hook_spec, "", _SIG),
+    # sign-in (core/auth.py): the key sources are checked by the auth_key rule (only with AUTH=jwt)
+    _S("AUTH", _auth_mode, "none", _SIG, "auth", empty_is_default=True),
+    _S("JWT_JWKS_URL", _text, "", _SIG, "auth"),
+    _S("JWT_PUBLIC_KEY", _text, "", _SIG, "auth"),
+    _S("JWT_SECRET", _text, "", _SIG, "auth"),
+    _S("JWT_ISSUER", _issuer, "", _SIG, "auth"),
+    _S("JWT_AUDIENCE", _list, "", _SIG, "auth"),
+    _S("JWT_ALGORITHMS", _text, "", _SIG, "auth"),
+    _S("JWT_LEEWAY_SECONDS", _leeway, "30", _SIG, "auth", empty_is_default=True),
+    # allowances (core/limits.py)
+    _S("USER_LIMITS", _user_limits, "", _SIG, "limits"),
+    _S("LIMITS_STORE", _limits_store, DEFAULT_LIMITS_STORE, _SIG, "limits", empty_is_default=True),
+    _S("ANONYMOUS_LIMITS_BY_IP", _bool, "true", _SIG, "limits", empty_is_default=True),
+    # the OSS trigger (core/events.py)
+    _S("QUARANTINE", _quarantine, "move", (PROCESS,), "process", empty_is_default=True),
+    _S("QUARANTINE_PREFIX", _quarantine_prefix, "quarantine/", (PROCESS,), "process", empty_is_default=True),
+    _S("ON_UPLOAD", _on_upload, "", (PROCESS,), "process"),
+    _S("HOOK_MAX_ATTEMPTS", _hook_attempts, "3", (PROCESS,), "process", empty_is_default=True),
+)
+del _S
+BY_NAME = {s.name: s for s in SETTINGS}
+# Every variable, without the prefix (s.yaml and the README are checked against it).
+ENV_NAMES = tuple(s.name for s in SETTINGS)
+
+
+def names_for(function: str) -> "tuple[str, ...]":
+    """The settings ``function`` reads (and so the variables its deployment gives it), without the prefix."""
+    if function not in FUNCTIONS:
+        raise ValueError(f"unknown function {function!r} (one of {', '.join(FUNCTIONS)})")
+    return tuple(s.name for s in SETTINGS if function in s.functions)
+
+
+def section_names(section: str) -> "tuple[str, ...]":
+    return tuple(s.name for s in SETTINGS if s.section == section)
+
+
+SHARED = tuple(s.name for s in SETTINGS if s.shared)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Cross-field rules: (inputs, functions or None for any, check). A rule runs when every input parsed;
+# it yields (setting, sentence) for each problem. ``v`` maps names to parsed values; ``ctx`` holds the
+# environment facts (on_function_compute, need_region, import_hooks) and what rules load (the hook).
+
+def _rule_region_required(v: "dict[str, Any]", ctx: "dict[str, Any]") -> "Iterator[tuple[str, str]]":
+    if ctx["need_region"] and not v["REGION"]:
+        yield "REGION", _REGION_MESSAGE.format(v["REGION"])
+
+
+def _rule_bytes_order(v: "dict[str, Any]", ctx: "dict[str, Any]") -> "Iterator[tuple[str, str]]":
+    if v["MAX_BYTES"] < v["MIN_BYTES"]:
+        yield "MAX_BYTES", (f"{PREFIX}MAX_BYTES ({v['MAX_BYTES']}) must not be below {PREFIX}MIN_BYTES "
+                            f"({v['MIN_BYTES']})")
+
+
+def _rule_seed_without_sign_in(v: "dict[str, Any]", ctx: "dict[str, Any]") -> "Iterator[tuple[str, str]]":
+    if v["COMPAT"] == "seed" and (v["AUTH"] != "none" or v["AUTHORIZER"]):
         # seed clients cannot pin our metadata: a record's user would be whatever the uploader wrote
-        raise ConfigError(f"{PREFIX}COMPAT=seed cannot be combined with sign-in ({PREFIX}AUTH) or an "
-                          f"{PREFIX}AUTHORIZER: seed forms cannot pin who uploaded")
+        yield "COMPAT", (f"{PREFIX}COMPAT=seed cannot be combined with sign-in ({PREFIX}AUTH) or an "
+                         f"{PREFIX}AUTHORIZER: seed forms cannot pin who uploaded")
 
+
+_KEY_SOURCES = ("JWT_JWKS_URL", "JWT_PUBLIC_KEY", "JWT_SECRET")
+
+
+def _rule_auth_sources(v: "dict[str, Any]", ctx: "dict[str, Any]") -> "Iterator[tuple[str, str]]":
+    sources = [n for n in _KEY_SOURCES if v[n]]
+    if v["AUTH"] == "none" and sources:  # a key without AUTH=jwt is almost surely a forgotten switch
+        yield "AUTH", (f"{PREFIX}AUTH is none but {PREFIX}{sources[0]} is set; "
+                       f"set {PREFIX}AUTH=jwt to require sign-in, or unset {PREFIX}{sources[0]}")
+    elif v["AUTH"] == "jwt" and len(sources) != 1:
+        got = ", ".join(PREFIX + n for n in sources) or "none of them"
+        yield "AUTH", (f"{PREFIX}AUTH=jwt needs exactly one of {PREFIX}JWT_JWKS_URL, {PREFIX}JWT_PUBLIC_KEY "
+                       f"or {PREFIX}JWT_SECRET (got {got})")
+
+
+def _rule_auth_key(v: "dict[str, Any]", ctx: "dict[str, Any]") -> "Iterator[tuple[str, str]]":
+    """With AUTH=jwt and one key source: read the key, the algorithms that fit it, the secret's length."""
+    sources = [n for n in _KEY_SOURCES if v[n]]
+    if v["AUTH"] != "jwt" or len(sources) != 1:
+        return
+    from .core import auth  # the key helpers (cryptography only for a PEM key)
+
+    source = sources[0]
+    kind = {"JWT_JWKS_URL": "jwks", "JWT_PUBLIC_KEY": "pem", "JWT_SECRET": "secret"}[source]
+    try:
+        key = (auth._jwks_url if kind == "jwks" else auth._public_key if kind == "pem" else auth._secret)(v[source])
+    except ConfigError as exc:
+        yield source, str(exc)
+        return
+    try:
+        algorithms = auth._algorithms(v["JWT_ALGORITHMS"], kind, key if kind == "pem" else None)
+    except ConfigError as exc:
+        yield "JWT_ALGORITHMS", str(exc)
+        return
+    if kind == "secret":
+        need = max(int(a[2:]) // 8 for a in algorithms)  # RFC 7518 3.2: key at least the hash size
+        if len(key) < need:
+            yield "JWT_SECRET", (f"{PREFIX}JWT_SECRET must be at least {need} bytes long for "
+                                 f"{', '.join(algorithms)} (got {len(key)})")
+            return
+    ctx["auth_key"] = (kind, key, algorithms)
+
+
+def _rule_auth_issuer(v: "dict[str, Any]", ctx: "dict[str, Any]") -> "Iterator[tuple[str, str]]":
+    if v["AUTH"] == "jwt" and not v["JWT_ISSUER"]:
+        yield "JWT_ISSUER", f"{PREFIX}JWT_ISSUER is required with {PREFIX}AUTH=jwt (the exact iss of your tokens)"
+
+
+def _rule_auth_audience(v: "dict[str, Any]", ctx: "dict[str, Any]") -> "Iterator[tuple[str, str]]":
+    if v["AUTH"] == "jwt" and not v["JWT_AUDIENCE"]:
+        yield "JWT_AUDIENCE", (f"{PREFIX}JWT_AUDIENCE is required with {PREFIX}AUTH=jwt "
+                               "(comma list of accepted aud)")
+
+
+def _rule_claims_need_sign_in(v: "dict[str, Any]", ctx: "dict[str, Any]") -> "Iterator[tuple[str, str]]":
+    claims = _PLACEHOLDER.findall(v["PREFIX"])
+    if claims and v["AUTH"] != "jwt":  # only signing needs the claims
+        yield "PREFIX", (f"{PREFIX}PREFIX uses {{{claims[0]}}}: that needs a signed-in user ({PREFIX}AUTH=jwt)")
+
+
+def _rule_limits_need_one_object_forms(v: "dict[str, Any]", ctx: "dict[str, Any]") -> "Iterator[tuple[str, str]]":
+    if v["USER_LIMITS"] and (v["PREFIX_FORMS"] or v["COMPAT"] == "seed"):
+        # a prefix form stores any number of objects for one spend: allowances could not hold
+        yield "USER_LIMITS", (f"{PREFIX}USER_LIMITS cannot be combined with prefix forms "
+                              f"({PREFIX}PREFIX_FORMS=true or {PREFIX}COMPAT=seed): one form would "
+                              "store any number of objects for one spend")
+
+
+def _rule_records_shared(v: "dict[str, Any]", ctx: "dict[str, Any]") -> "Iterator[tuple[str, str]]":
+    records = v["RECORDS"]
+    if records.startswith("sqlite:") and not _shared_records(records, ctx["on_function_compute"]):
+        yield "RECORDS", (f"{PREFIX}RECORDS is a SQLite file, which each Function Compute instance keeps "
+                          "to itself: records would be neither exactly-once nor readable by the page; set "
+                          "tablestore://<instance>/<table>?endpoint=... (or sls:// for a log only)")
+
+
+def _rule_quarantine_outside_prefix(v: "dict[str, Any]", ctx: "dict[str, Any]") -> "Iterator[tuple[str, str]]":
+    qprefix, upload_prefix = v["QUARANTINE_PREFIX"], ctx.get("upload_prefix")
+    if upload_prefix is None:
+        if "PREFIX" not in v:
+            return  # the prefix's own problem is reported
+        upload_prefix = v["PREFIX"].split("{", 1)[0]
+    if qprefix.startswith(upload_prefix) or upload_prefix.startswith(qprefix):
+        yield "QUARANTINE_PREFIX", (f"{PREFIX}QUARANTINE_PREFIX ({qprefix!r}) must lie outside the upload prefix "
+                                    f"({upload_prefix or '/'}): quarantined objects must leave the public prefix")
+
+
+def _rule_hook_loads(v: "dict[str, Any]", ctx: "dict[str, Any]") -> "Iterator[tuple[str, str]]":
+    on_upload = v["ON_UPLOAD"]
+    if not on_upload or not ctx["import_hooks"]:
+        return
+    import importlib
+
+    module, _, func = on_upload.partition(":")
+    try:
+        hook = getattr(importlib.import_module(module), func)
+    except (ImportError, AttributeError) as exc:
+        yield "ON_UPLOAD", f"{PREFIX}ON_UPLOAD={on_upload} cannot be loaded: {exc}"
+        return
+    if not callable(hook):
+        yield "ON_UPLOAD", f"{PREFIX}ON_UPLOAD={on_upload} is not callable"
+        return
+    ctx["hook"] = hook
+
+
+class Rule(_Frozen):
+    """A cross-field rule: runs for ``functions`` (None: whenever its inputs are read) once every input parsed."""
+
+    __slots__ = ("inputs", "functions", "check")
+    inputs: "tuple[str, ...]"
+    functions: "tuple[str, ...] | None"
+    check: "Callable[[dict[str, Any], dict[str, Any]], Iterator[tuple[str, str]]]"
+
+    def __init__(self, inputs: "tuple[str, ...]", functions: "tuple[str, ...] | None",
+                 check: "Callable[[dict[str, Any], dict[str, Any]], Iterator[tuple[str, str]]]") -> None:
+        self._set("inputs", inputs)
+        self._set("functions", functions)
+        self._set("check", check)
+
+
+RULES: "tuple[Rule, ...]" = (
+    Rule(("REGION",), None, _rule_region_required),
+    Rule(("MIN_BYTES", "MAX_BYTES"), None, _rule_bytes_order),
+    Rule(("AUTH",) + _KEY_SOURCES, None, _rule_auth_sources),
+    Rule(("AUTH", "JWT_ALGORITHMS") + _KEY_SOURCES, None, _rule_auth_key),
+    Rule(("AUTH", "JWT_ISSUER"), None, _rule_auth_issuer),
+    Rule(("AUTH", "JWT_AUDIENCE"), None, _rule_auth_audience),
+    Rule(("COMPAT", "AUTH", "AUTHORIZER"), None, _rule_seed_without_sign_in),
+    Rule(("PREFIX", "AUTH"), _SIG, _rule_claims_need_sign_in),
+    Rule(("USER_LIMITS", "PREFIX_FORMS", "COMPAT"), _SIG, _rule_limits_need_one_object_forms),
+    Rule(("RECORDS",), (CALLBACK, PROCESS), _rule_records_shared),
+    Rule(("QUARANTINE_PREFIX",), (PROCESS,), _rule_quarantine_outside_prefix),
+    Rule(("ON_UPLOAD",), (PROCESS,), _rule_hook_loads),
+)
+
+
+def environ(env: "Mapping[str, str] | None" = None) -> "Mapping[str, str]":
+    """The mapping settings are read from: ``env``, or the process environment (the one place it is read)."""
+    return os.environ if env is None else env
+
+
+def client_default(name: str) -> "str | None":
+    """A client-side variable (``OSSDIRECT_SIGNATURE_URL``, ``OSSDIRECT_TOKEN``) for the command line's defaults."""
+    return os.environ.get(PREFIX + name)
+
+
+def _run(env: "Mapping[str, str]", function: "str | None", sections: "tuple[str, ...]", need_region: bool,
+         import_hooks: bool, facts: "dict[str, Any] | None" = None) -> "tuple[dict[str, Any], dict[str, Any]]":
+    """Parse every setting read (``function``'s, within ``sections`` when given), run every rule whose
+    inputs are all read and parsed, and raise ONE ConfigError with every problem, each once; else the
+    parsed values (a setting not read: its default) and what the rules loaded."""
+    values: dict[str, Any] = {}
+    problems: list[tuple[str, str]] = []
+    read: set[str] = set()
+    failed: set[str] = set()
+    for s in SETTINGS:
+        reads = (function is None or function in s.functions) and (not sections or s.section in sections)
+        raw = env.get(PREFIX + s.name, s.default).strip() if reads else s.default
+        if s.empty_is_default and not raw:
+            raw = s.default
+        if reads:
+            read.add(s.name)
+        try:
+            values[s.name] = s.parse(raw, s.name)
+        except ConfigError as exc:
+            if not reads:  # a default with no value (the bucket): not this caller's problem
+                values[s.name] = raw
+                continue
+            failed.add(s.name)
+            problems.extend(exc.problems)
+    ctx: dict[str, Any] = {"need_region": need_region, "import_hooks": import_hooks,
+                           # the runtime sets these in every instance (FC3 docs, "environment variables")
+                           "on_function_compute": bool(env.get("FC_FUNCTION_NAME") or env.get("FC_INSTANCE_ID"))}
+    ctx.update(facts or {})
+    for rule in RULES:
+        if rule.functions is not None and function not in rule.functions:
+            continue
+        if not read.issuperset(rule.inputs) or failed.intersection(rule.inputs):
+            continue  # not this function's, or its input's own problem is reported (each problem once)
+        problems.extend((name, message) for name, message in rule.check(values, ctx))
+    if problems:
+        raise ConfigError(problems=list(dict.fromkeys(problems)))
+    return values, ctx
+
+
+def _auth(v: "dict[str, Any]", ctx: "dict[str, Any]") -> "Any":
+    from .core.auth import AuthSettings  # here: auth.py imports this module
+
+    if v["AUTH"] != "jwt":
+        return AuthSettings()
+    kind, key, algorithms = ctx["auth_key"]
+    return AuthSettings(mode="jwt", key_kind=kind, jwks_url=key if kind == "jwks" else "",
+                        public_key=key if kind == "pem" else None, secret=key if kind == "secret" else b"",
+                        issuer=v["JWT_ISSUER"], audience=v["JWT_AUDIENCE"], algorithms=algorithms,
+                        leeway=v["JWT_LEEWAY_SECONDS"])
+
+
+def _config(v: "dict[str, Any]", ctx: "dict[str, Any]") -> Config:
+    bucket, region, prefix = v["BUCKET"], v["REGION"], v["PREFIX"]
+    auth = _auth(v, ctx)
+    upload_host = v["UPLOAD_HOST"] or (f"https://{bucket}.oss-{region}.aliyuncs.com" if region else "")
+    oss_endpoint = v["OSS_ENDPOINT"] or (f"https://{bucket}.oss-{region}-internal.aliyuncs.com" if region else "")
     return Config(
-        bucket=bucket,
-        region=region,
-        upload_host=upload_host,
-        public_base_url=public_base_url,
-        prefix=prefix,
-        min_bytes=min_bytes,
-        max_bytes=max_bytes,
-        content_types=types,
-        expires_seconds=_int(env, "EXPIRES_SECONDS", 300, 10, 7 * 24 * 3600),
-        callback_url=callback_url,
-        callback_host=_get(env, "CALLBACK_HOST"),
-        callback_body=callback_body,
-        callback_body_type=body_type,
-        allowed_origins=origins,
-        records=records,
-        trusted_key_prefixes=trusted,
-        forbid_overwrite=_bool(env, "FORBID_OVERWRITE", True),
-        success_status=success,
-        namings=namings,
-        allow_folders=_bool(env, "ALLOW_FOLDERS", False),
-        prefix_forms=_bool(env, "PREFIX_FORMS", False),
-        signature_versions=versions,
-        oss_endpoint=oss_endpoint,
-        object_acl=_choice(env, "OBJECT_ACL", "default", OBJECT_ACLS),
-        storage_class=_choice(env, "STORAGE_CLASS", "Standard", STORAGE_CLASSES),
-        content_disposition=_choice(env, "CONTENT_DISPOSITION", "inline", DISPOSITIONS),
-        cache_control=_header_value(env, "CACHE_CONTROL", "no-cache"),
-        compat=compat,
-        record_log=record_log,
-        auth=auth,
-        authorizer=authorizer,
-        prefix_static=prefix_static,
-        prefix_claims=prefix_claims,
-        # the runtime sets these in every instance (FC3 docs, "environment variables"); never a user's setting
-        on_function_compute=bool(env.get("FC_FUNCTION_NAME") or env.get("FC_INSTANCE_ID")),
+        bucket=bucket, region=region, upload_host=upload_host, public_base_url=v["PUBLIC_BASE_URL"] or upload_host,
+        prefix=prefix, min_bytes=v["MIN_BYTES"], max_bytes=v["MAX_BYTES"], content_types=v["CONTENT_TYPES"],
+        expires_seconds=v["EXPIRES_SECONDS"], callback_url=v["CALLBACK_URL"], callback_host=v["CALLBACK_HOST"],
+        callback_body=v["CALLBACK_BODY"], callback_body_type=v["CALLBACK_BODY_TYPE"],
+        allowed_origins=v["ALLOWED_ORIGINS"], records=v["RECORDS"], trusted_key_prefixes=v["TRUSTED_KEY_PREFIXES"],
+        forbid_overwrite=v["FORBID_OVERWRITE"], success_status=v["SUCCESS_STATUS"], namings=v["KEY_NAMING"],
+        allow_folders=v["ALLOW_FOLDERS"], prefix_forms=v["PREFIX_FORMS"], signature_versions=v["SIGNATURE_VERSIONS"],
+        oss_endpoint=oss_endpoint, object_acl=v["OBJECT_ACL"], storage_class=v["STORAGE_CLASS"],
+        content_disposition=v["CONTENT_DISPOSITION"], cache_control=v["CACHE_CONTROL"], compat=v["COMPAT"],
+        record_log=v["RECORD_LOG"], auth=auth, authorizer=v["AUTHORIZER"],
+        prefix_static=prefix.split("{", 1)[0], prefix_claims=tuple(_PLACEHOLDER.findall(prefix)),
+        on_function_compute=ctx["on_function_compute"],
     )
 
 
-# Every variable load_config reads, without the prefix (s.yaml and the README are checked against it).
-ENV_NAMES = (
-    "BUCKET", "REGION", "UPLOAD_HOST", "PUBLIC_BASE_URL", "PREFIX", "MIN_BYTES", "MAX_BYTES",
-    "CONTENT_TYPES", "EXPIRES_SECONDS", "CALLBACK_URL", "CALLBACK_HOST", "CALLBACK_BODY",
-    "CALLBACK_BODY_TYPE", "ALLOWED_ORIGINS", "RECORDS", "TRUSTED_KEY_PREFIXES", "FORBID_OVERWRITE",
-    "SUCCESS_STATUS", "KEY_NAMING", "ALLOW_FOLDERS", "PREFIX_FORMS", "SIGNATURE_VERSIONS",
-    "OSS_ENDPOINT", "OBJECT_ACL", "STORAGE_CLASS", "CONTENT_DISPOSITION", "CACHE_CONTROL", "COMPAT",
-    "RECORD_LOG", "AUTHORIZER",
-    # read by auth.load_auth_settings (auth.AUTH_ENV_NAMES; a test keeps the two in step)
-    "AUTH", "JWT_JWKS_URL", "JWT_PUBLIC_KEY", "JWT_SECRET", "JWT_ISSUER", "JWT_AUDIENCE", "JWT_ALGORITHMS",
-    "JWT_LEEWAY_SECONDS",
-    # read by limits.load_limit_settings (signature function) and events.load_process_settings
-    # (process function): limits.LIMIT_ENV_NAMES, events.PROCESS_ENV_NAMES
-    "USER_LIMITS", "LIMITS_STORE", "ANONYMOUS_LIMITS_BY_IP",
-    "QUARANTINE", "QUARANTINE_PREFIX", "ON_UPLOAD", "HOOK_MAX_ATTEMPTS",
-)
+def _limits(v: "dict[str, Any]") -> "Any":
+    if v["USER_LIMITS"] is None:
+        return None  # no allowances configured: limits.py is never loaded
+    from .core.limits import LimitSettings
+
+    forms, nbytes, window = v["USER_LIMITS"]
+    return LimitSettings(forms, nbytes, window, v["LIMITS_STORE"], v["ANONYMOUS_LIMITS_BY_IP"])
+
+
+def _process(v: "dict[str, Any]", ctx: "dict[str, Any]") -> "Any":
+    from .core.events import ProcessSettings
+
+    return ProcessSettings(v["QUARANTINE"], v["QUARANTINE_PREFIX"], v["ON_UPLOAD"] or None,
+                           v["HOOK_MAX_ATTEMPTS"], ctx.get("hook"))
+
+
+def load_settings(env: "Mapping[str, str] | None", function: str, import_hooks: bool = True) -> Settings:
+    """Everything ``function`` (signature, callback, process) reads, parsed and checked against every rule
+    that applies; one :class:`ConfigError` lists all problems. A setting the function does not read takes
+    its default. ``import_hooks``: import ``OSSDIRECT_ON_UPLOAD``'s hook now (so a typo fails at cold start)."""
+    names_for(function)  # an unknown function is a programming error, not a setting
+    values, ctx = _run(environ(env), function, (), True, import_hooks)
+    return Settings(function, _config(values, ctx), limits=_limits(values) if function == SIGNATURE else None,
+                    process=_process(values, ctx) if function == PROCESS else None)
+
+
+def load_config(environ: "Mapping[str, str] | None" = None, need_region: bool = True) -> Config:
+    """Build a :class:`Config` from the environment (every ``config`` and ``auth`` setting of the table),
+    or raise :class:`ConfigError` listing every problem."""
+    values, ctx = _run(os.environ if environ is None else environ, None, ("config", "auth"), need_region, False)
+    return _config(values, ctx)
+
+
+def load_auth_section(env: "Mapping[str, str] | None" = None) -> "Any":
+    """The sign-in settings alone (``ossdirect.core.auth.load_auth_settings``)."""
+    values, ctx = _run(environ(env), None, ("auth",), False, False)
+    return _auth(values, ctx)
+
+
+def load_limits_section(env: "Mapping[str, str] | None" = None) -> "Any":
+    """The allowances alone, or None (``ossdirect.core.limits.load_limit_settings``)."""
+    values, ctx = _run(environ(env), None, ("limits",), False, False)
+    return _limits(values)
+
+
+def load_process_section(env: "Mapping[str, str] | None", upload_prefix: str, import_hooks: bool = True) -> "Any":
+    """The process function's own settings, against ``upload_prefix`` (``ossdirect.core.events``)."""
+    values, ctx = _run(environ(env), PROCESS, ("process",), False, import_hooks, {"upload_prefix": upload_prefix})
+    return _process(values, ctx)
+
+
+def deploy_environments(dotenv: "Mapping[str, str]") -> "dict[str, dict[str, str]]":
+    """Each function's environment as s.yaml builds it from a deploy ``.env`` (``OSSDIRECT_DEPLOY_*``), for
+    ``ossdirect check-config --env-file``. Mirrors s.yaml's vars and environmentVariables (a test keeps the
+    two in step); the callback URL is fc3's system URL of the deployed callback, unknown before the deploy."""
+    def d(name: str, default: str = "") -> str:
+        return dotenv.get(PREFIX + "DEPLOY_" + name, "") or default
+
+    region, bucket = d("REGION", "cn-hangzhou"), d("BUCKET")
+    sls_endpoint = d("SLS_ENDPOINT", region + ".log.aliyuncs.com")
+    sls_records = (f"sls://{d('SLS_PROJECT')}/{d('RECORD_LOGSTORE', 'upload-records')}?endpoint={sls_endpoint}"
+                   "&timeout=2")
+    tablestore = d("TABLESTORE_RECORDS")
+    common = {"BUCKET": bucket, "REGION": region, "PREFIX": d("PREFIX", "uploads/"),
+              "OSS_ENDPOINT": d("OSS_ENDPOINT", f"https://{bucket}.oss-{region}-internal.aliyuncs.com"),
+              "RECORDS": tablestore or sls_records}
+    record_log = sls_records if tablestore else ""
+    out = {
+        CALLBACK: dict(common, PUBLIC_BASE_URL=d("PUBLIC_BASE_URL"), RECORD_LOG=record_log, TRUSTED_KEY_PREFIXES="",
+                       COMPAT=d("COMPAT", "none")),
+        PROCESS: dict(common, RECORD_LOG=record_log, COMPAT=d("COMPAT", "none"), QUARANTINE=d("QUARANTINE", "move"),
+                      QUARANTINE_PREFIX=d("QUARANTINE_PREFIX", "quarantine/"), ON_UPLOAD=d("ON_UPLOAD"),
+                      HOOK_MAX_ATTEMPTS=d("HOOK_MAX_ATTEMPTS", "3")),
+        SIGNATURE: dict(
+            common, UPLOAD_HOST=d("UPLOAD_HOST", f"https://{bucket}.oss-{region}.aliyuncs.com"),
+            PUBLIC_BASE_URL=d("PUBLIC_BASE_URL"), MIN_BYTES="1", MAX_BYTES="104857600",
+            CONTENT_TYPES=DEFAULT_CONTENT_TYPES, EXPIRES_SECONDS="300", FORBID_OVERWRITE="true", SUCCESS_STATUS="",
+            KEY_NAMING="random", ALLOW_FOLDERS="false", PREFIX_FORMS="false", SIGNATURE_VERSIONS="v4",
+            OBJECT_ACL="default", STORAGE_CLASS="Standard", CONTENT_DISPOSITION="inline", CACHE_CONTROL="no-cache",
+            CALLBACK_URL=DEPLOYED_CALLBACK_URL, CALLBACK_HOST="", CALLBACK_BODY="", CALLBACK_BODY_TYPE="form",
+            ALLOWED_ORIGINS=d("SITE_ORIGIN"), COMPAT=d("COMPAT", "none"), AUTH=d("AUTH", "none"),
+            JWT_JWKS_URL=d("JWT_JWKS_URL"), JWT_PUBLIC_KEY=d("JWT_PUBLIC_KEY"), JWT_SECRET=d("JWT_SECRET"),
+            JWT_ISSUER=d("JWT_ISSUER"), JWT_AUDIENCE=d("JWT_AUDIENCE"), JWT_ALGORITHMS=d("JWT_ALGORITHMS"),
+            JWT_LEEWAY_SECONDS=d("JWT_LEEWAY_SECONDS", "30"), AUTHORIZER=d("AUTHORIZER"),
+            USER_LIMITS=d("USER_LIMITS"),
+            LIMITS_STORE=d("LIMITS_STORE", "sqlite:////tmp/ossdirect-limits.sqlite3"),
+            ANONYMOUS_LIMITS_BY_IP=d("ANONYMOUS_LIMITS_BY_IP", "true")),
+    }
+    # as deployed: on Function Compute (its runtime sets FC_FUNCTION_NAME)
+    return {fn: dict({PREFIX + k: v for k, v in env.items()}, FC_FUNCTION_NAME=fn) for fn, env in out.items()}
+
+
+# The signature function's OSSDIRECT_CALLBACK_URL before a deploy: fc3 fills in the callback's system URL.
+DEPLOYED_CALLBACK_URL = "https://callback.fc-system-url.invalid"
+
+
+def read_dotenv(text: str) -> "dict[str, str]":
+    """A ``.env`` file as Serverless Devs reads it: NAME=value lines, ``#`` comments, optional ``export``
+    and quotes."""
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[len("export "):].lstrip()
+        name, sep, value = line.partition("=")
+        if not sep:
+            continue
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        elif " #" in value:
+            value = value.split(" #", 1)[0].rstrip()
+        out[name.strip()] = value
+    return out
+
+
+# The signature function's cold-start warning without sign-in (logged, and said by check-config).
+AUTH_NONE_WARNING = (f"{PREFIX}AUTH=none: anyone who can reach this function gets upload forms; "
+                     f"set {PREFIX}AUTH=jwt for production")
 
 
 # Region ids OSS serves (alibabacloud.com/help/en/oss/user-guide/regions-and-endpoints, 2026). A region not
@@ -376,21 +1021,22 @@ OSS_REGIONS = (
 )
 
 
-def _did_you_mean(word, choices):
+def _did_you_mean(word: str, choices: "Sequence[str]") -> str:
     import difflib  # only when something is misspelt
 
     close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     return f" (did you mean {close[0]}?)" if close else ""
 
 
-def config_warnings(env, config, function):
+def config_warnings(env: "Mapping[str, str] | None", config: "Config | None", function: str) -> "list[str]":
     """Sentences about settings that are valid but probably wrong, for the cold-start log and check-config:
     unknown OSSDIRECT_* names, a region OSS does not list, and (signature function) an empty callback URL
     or origin list."""
+    env = environ(env)
     out = []
     for name in sorted(k for k in env if k.startswith(PREFIX)):
         bare = name[len(PREFIX):]
-        if bare not in ENV_NAMES and not bare.startswith("DEPLOY_"):
+        if bare not in ENV_NAMES and not bare.startswith(("DEPLOY_", "SETUP_")):  # .env names for s, setup
             out.append(f"{name} is not a setting and is ignored"
                        + _did_you_mean(bare, ENV_NAMES).replace("mean ", "mean " + PREFIX))
     if config is None:
@@ -409,8 +1055,8 @@ def config_warnings(env, config, function):
     return out
 
 
-def lenient_origins(env):
+def lenient_origins(env: "Mapping[str, str] | None") -> "tuple[str, ...]":
     """The allowed origins as written, for error answers when the rest of the configuration is invalid
     (so the page can show the server's sentence instead of a CORS failure)."""
-    env = os.environ if env is None else env
-    return tuple(o for o in _list(env, "ALLOWED_ORIGINS") if o == "*" or o.startswith(("http://", "https://")))
+    raw = environ(env).get(PREFIX + "ALLOWED_ORIGINS", "")
+    return tuple(o for o in _items(raw) if o == "*" or o.startswith(("http://", "https://")))

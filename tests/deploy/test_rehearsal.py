@@ -82,6 +82,7 @@ PROCESS_ENV = {
     "OSSDIRECT_QUARANTINE_PREFIX": "held/",
     "OSSDIRECT_ON_UPLOAD": "",
     "OSSDIRECT_HOOK_MAX_ATTEMPTS": "5",
+    "OSSDIRECT_COMPAT": "none",  # seed uploads carry no upload id: the process function reads it too
 }
 SIGNATURE_ENV = {
     "PYTHONPATH": "/code/python",

@@ -10,6 +10,9 @@ import pytest
 
 from emulator import EmulatorConfig, serve
 
+# the downloaded upstream oss2 suite runs only through test_upstream_oss2.py (its own process and emulator)
+collect_ignore = ["upstream/cache"]
+
 BUCKET = "emu-bucket"
 REGION = "cn-hangzhou"
 AK, SK = "AKIDEMULATOR", "emulator-secret"

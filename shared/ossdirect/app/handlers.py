@@ -7,10 +7,9 @@ variable, and the same line is logged.
 
 import json
 import logging
-import os
 import time
 
-from ..settings import ConfigError, load_config
+from ..settings import ConfigError, load_settings
 from ..oss.credentials import CredentialsUnavailable, resolve_credentials
 from .http import ApiError, cors_headers, error_response, json_response, json_text_response, parse_event
 
@@ -32,24 +31,18 @@ def _log(fn, request, response, started, **extra):
 class _App:
     fn = ""
 
-    def __init__(self, environ=None, **config_kwargs):
+    def __init__(self, environ=None):
         self.environ = environ
-        try:
-            self.config = load_config(environ, **config_kwargs)
-            self.config_error = None
+        try:  # every setting this function reads and every cross-field rule: all problems in one error
+            self.settings = load_settings(environ, self.fn)
+            self.config, self.config_error = self.settings.config, None
         except ConfigError as exc:
-            self.config, self.config_error = None, str(exc)
+            self.settings, self.config, self.config_error = None, None, str(exc)
             log.error(json.dumps({"fn": self.fn, "config_error": self.config_error}))
         from ..settings import config_warnings
 
-        for warning in config_warnings(os.environ if environ is None else environ, self.config, self.fn):
+        for warning in config_warnings(environ, self.config, self.fn):
             log.warning(json.dumps({"fn": self.fn, "warning": warning}))
-        if self.config and self.fn != "signature" and self.config.records.startswith("sqlite:") \
-                and not self.config.shared_records():
-            self.config_error = (f"OSSDIRECT_RECORDS is a SQLite file, which each Function Compute instance keeps "
-                                 "to itself: records would be neither exactly-once nor readable by the page; set "
-                                 "tablestore://<instance>/<table>?endpoint=... (or sls:// for a log only)")
-            log.error(json.dumps({"fn": self.fn, "config_error": self.config_error}))
 
     def __call__(self, event, context=None):
         started = time.perf_counter()
@@ -98,17 +91,14 @@ class SignatureApp(_App):
                 self.config_error = str(exc)
                 log.error(json.dumps({"fn": self.fn, "config_error": self.config_error}))
             self.limiter = self._open_limiter()
-            if self.config.prefix_claims and not self.config.auth.enabled:  # only signing needs the claims
-                self.config_error = (f"OSSDIRECT_PREFIX uses {{{self.config.prefix_claims[0]}}}: "
-                                     "that needs a signed-in user (OSSDIRECT_AUTH=jwt)")
-                log.error(json.dumps({"fn": self.fn, "config_error": self.config_error}))
             if self.config.auth.enabled:
                 from ..core.jwt_check import Authenticator  # only with sign-in on: PyJWT and the JWKS cache
 
                 self.authenticator = Authenticator(self.config.auth)
             else:
-                log.warning(json.dumps({"fn": self.fn, "warning": "OSSDIRECT_AUTH=none: anyone who can reach this "
-                                        "function gets upload forms; set OSSDIRECT_AUTH=jwt for production"}))
+                from ..settings import AUTH_NONE_WARNING
+
+                log.warning(json.dumps({"fn": self.fn, "warning": AUTH_NONE_WARNING}))
 
     def error_headers(self, request):
         if request is None:
@@ -166,18 +156,12 @@ class SignatureApp(_App):
         return json_text_response(200, body, cors), {"upload_id": upload_id, "user": grant.user}
 
     def _open_limiter(self):
-        if not (self.environ if self.environ is not None else os.environ).get("OSSDIRECT_USER_LIMITS", "").strip():
+        if self.settings is None or self.settings.limits is None:
             return None  # no allowances configured: limits.py is never loaded
-        from ..core.limits import load_limit_settings, open_limiter
+        from ..core.limits import open_limiter
 
         try:
-            settings = load_limit_settings(self.environ)
-            if settings and self.config and (self.config.prefix_forms or self.config.compat == "seed"):
-                # a prefix form stores any number of objects for one spend: allowances could not hold
-                raise ConfigError("OSSDIRECT_USER_LIMITS cannot be combined with prefix forms "
-                                  "(OSSDIRECT_PREFIX_FORMS=true or OSSDIRECT_COMPAT=seed): one form would "
-                                  "store any number of objects for one spend")
-            return open_limiter(settings) if settings else None
+            return open_limiter(self.settings.limits)
         except ConfigError as exc:
             self.config_error = str(exc)
             log.error(json.dumps({"fn": self.fn, "config_error": self.config_error}))
@@ -364,7 +348,7 @@ class ProcessApp(_App):
             from ..store import RecordStoreError
 
             try:
-                self.processor = open_processor(environ, store, self.config)
+                self.processor = open_processor(environ, store, self.config, self.settings.process)
             except (ProcessConfigError, RecordStoreError, OSError) as exc:
                 self.config_error = str(exc)
                 log.error(json.dumps({"fn": self.fn, "config_error": self.config_error}))

@@ -760,60 +760,63 @@ def _explain(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
 FUNCTIONS = ("signature", "callback", "process")
 
 
-class _NotOpened:
-    """Stands in for the record store: check-config never opens (or creates) it."""
+def check_config(environ: dict[str, str] | None = None, functions: Sequence[str] = FUNCTIONS,
+                 envs: dict[str, dict[str, str]] | None = None) -> dict[str, Any]:
+    """Each function's settings exactly as its cold start reads them (``settings.load_settings``: every
+    setting it reads, every rule; the record store is not opened). ``envs``: one environment per function
+    (``--env-file``), else ``environ`` for all. ``{"functions": {name: error or None}, "problems":
+    {name: [sentence, ...]}, "warnings": [...], "settings": {...}}``; each warning once."""
+    from .. import settings as st
 
-
-def check_config(environ: dict[str, str] | None = None, functions: Sequence[str] = FUNCTIONS) -> dict[str, Any]:
-    """Build each function's app from the environment exactly as its cold start does (the record store
-    is not opened); ``{"functions": {name: error or None}, "warnings": [...], "settings": {...}}``."""
-    from ..app import handlers
-
-    env = dict(os.environ if environ is None else environ)
-    warnings: list[str] = []
-
-    class Capture(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            if record.levelno >= logging.WARNING:
-                text = record.getMessage()
-                try:
-                    data = json.loads(text)
-                    text = data.get("warning") or data.get("config_error") or text
-                except (ValueError, AttributeError):
-                    pass
-                warnings.append(text)
-
-    logger = logging.getLogger("ossdirect")
-    capture, propagate = Capture(), logger.propagate
-    logger.addHandler(capture)
-    logger.propagate = False
+    base = dict(st.environ(environ))
     results: dict[str, str | None] = {}
+    problems: dict[str, list[str]] = {}
+    warnings: list[str] = []
     config = None
-    try:
-        for name in functions:
-            if name == "signature":
-                app: Any = handlers.SignatureApp(env)
-            elif name == "callback":
-                app = handlers.CallbackApp(env, store=_NotOpened())
-            else:
-                app = handlers.ProcessApp(env, store=_NotOpened())
-            results[name] = app.config_error
-            config = config or app.config
-    finally:
-        logger.removeHandler(capture)
-        logger.propagate = propagate
-    errors = set(filter(None, results.values()))
-    warnings = list(dict.fromkeys(w for w in warnings if w not in errors))
+    for name in functions:
+        env = envs[name] if envs is not None else base
+        try:
+            loaded = st.load_settings(env, name)
+        except st.ConfigError as exc:
+            results[name], problems[name], fn_config = str(exc), exc.messages, None
+        else:
+            results[name], problems[name], fn_config = None, [], loaded.config
+            config = config or fn_config
+            if name == st.SIGNATURE and fn_config.authorizer:  # imported at the cold start, too
+                from ..core.auth import load_authorizer
+
+                try:
+                    load_authorizer(fn_config.authorizer)
+                except st.ConfigError as exc:
+                    results[name], problems[name] = str(exc), exc.messages
+            if name == st.SIGNATURE and not fn_config.auth.enabled:
+                warnings.append(st.AUTH_NONE_WARNING)
+        warnings.extend(st.config_warnings(env, fn_config, name))
     settings: dict[str, Any] = {}
     if config is not None:
         for slot in type(config).__slots__:
             value = getattr(config, slot)
             settings[slot] = list(value) if isinstance(value, tuple) else value if isinstance(
                 value, (str, int, bool, type(None))) else repr(value)
-    unknown = sorted(k for k in env if k.startswith("OSSDIRECT_") and k[len("OSSDIRECT_"):] not in _env_names())
-    if unknown:
-        warnings.append(f"unknown variables (ignored by the functions): {', '.join(unknown)}")
-    return {"functions": results, "warnings": warnings, "settings": settings}
+    return {"functions": results, "problems": problems, "warnings": list(dict.fromkeys(warnings)),
+            "settings": settings}
+
+
+def deploy_envs(path: str, environ: dict[str, str] | None = None) -> dict[str, dict[str, str]]:
+    """Each function's environment as ``s deploy`` makes it from the ``.env`` at ``path`` (an exported
+    ``OSSDIRECT_DEPLOY_*`` variable wins over the file, as Serverless Devs does)."""
+    from .. import settings as st
+
+    with open(path, encoding="utf-8") as f:
+        dotenv = st.read_dotenv(f.read())
+    exported = {k: v for k, v in st.environ(environ).items() if k.startswith(st.PREFIX + "DEPLOY_")}
+    return st.deploy_environments(dict(dotenv, **exported))
+
+
+def _client_default(name: str) -> str | None:
+    from ..settings import client_default  # the one module that reads OSSDIRECT_* from the environment
+
+    return client_default(name)
 
 
 def _unset(error: str) -> str:
@@ -821,35 +824,36 @@ def _unset(error: str) -> str:
     return error[:-len(", got ''")] + ", and it is not set" if error.endswith(", got ''") else error
 
 
-def _env_names() -> set[str]:
-    from ..settings import ENV_NAMES
-
-    return set(ENV_NAMES)
-
-
 def _check_config(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     functions = FUNCTIONS if args.function == "all" else (args.function,)
-    report = check_config(None, functions)
+    envs = None
+    if args.env_file:
+        try:
+            envs = deploy_envs(args.env_file)
+        except OSError as exc:
+            _say(err, f"ossdirect check-config: cannot read {args.env_file}: {exc.strerror or exc}")
+            return USAGE
+    report = check_config(None, functions, envs)
     bad = any(report["functions"].values())
     if args.json:
         json.dump(dict(report, ok=not bad), out, indent=2, default=str)
         out.write("\n")
         return USAGE if bad else OK
-    by_error: dict[str, list[str]] = {}
-    for name, error in report["functions"].items():
-        if error:
-            by_error.setdefault(error, []).append(name)
-        else:
+    by_problem: dict[str, list[str]] = {}  # every problem once, with the functions it stops
+    for name, sentences in report["problems"].items():
+        if not sentences:
             _say(out, f"{name} function: ok")
-    for error, names in by_error.items():
+        for sentence in sentences:
+            by_problem.setdefault(sentence, []).append(name)
+    for problem, names in by_problem.items():
         who = (names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]) + \
             (" function" if len(names) == 1 else " functions")
-        error = _unset(error)
-        _say(out, f"{who}: INVALID (each would answer 503 ConfigInvalid): {error}.")
+        _say(out, f"{who}: INVALID (each would answer 503 ConfigInvalid): {_unset(problem)}.")
     for w in report["warnings"]:
         _say(out, f"warning: {w}")
     if report["settings"]:
-        _say(out, "", "effective settings (as the functions see them; the record store is not opened):")
+        shown_as = f"as s.yaml deploys {args.env_file}" if args.env_file else "as the functions see them"
+        _say(out, "", f"effective settings ({shown_as}; the record store is not opened):")
         width = max(len(k) for k in report["settings"])
         for k, v in report["settings"].items():
             shown = ",".join(map(str, v)) if isinstance(v, list) else "" if v is None else v
@@ -1141,9 +1145,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="environment: OSSDIRECT_SIGNATURE_URL and OSSDIRECT_TOKEN stand for --signature-url and --token.\n\n"
                + EPILOG_EXIT)
     up.add_argument("files", nargs="+", metavar="FILE", help="files, folders (with --recursive) or glob patterns")
-    up.add_argument("--signature-url", metavar="URL", default=os.environ.get("OSSDIRECT_SIGNATURE_URL"),
+    up.add_argument("--signature-url", metavar="URL", default=_client_default("SIGNATURE_URL"),
                     help="the signature function's URL")
-    up.add_argument("--token", metavar="TOKEN", default=os.environ.get("OSSDIRECT_TOKEN"),
+    up.add_argument("--token", metavar="TOKEN", default=_client_default("TOKEN"),
                     help="sign-in token, sent as 'Authorization: Bearer TOKEN' to the signature function")
     up.add_argument("--folder", metavar="PATH", help="sub-folder under the upload prefix (if the service allows)")
     up.add_argument("--naming", choices=("random", "original"), help="key naming (if the service allows)")
@@ -1181,13 +1185,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     cc = sub.add_parser(
         "check-config", formatter_class=_Formatter, help="validate the OSSDIRECT_* environment",
-        description="Validate the OSSDIRECT_* environment exactly as the functions do at cold start (each "
-                    "function's app is built from it; the record store is not opened) and print the effective "
-                    "settings.",
+        description="Validate the OSSDIRECT_* environment exactly as the functions do at cold start (every "
+                    "setting each function reads and every rule; the record store is not opened), report every "
+                    "problem at once, and print the effective settings. --env-file checks a deploy .env instead, "
+                    "mapped onto each function the way s.yaml does (OSSDIRECT_DEPLOY_<NAME> -> OSSDIRECT_<NAME>).",
         epilog="exit codes: 0 valid; 2 a function would answer 503 ConfigInvalid.")
     cc.add_argument("--function", choices=(*FUNCTIONS, "all"), default="all",
                     help="which function's cold start to check (default all)")
-    cc.add_argument("--json", action="store_true", help="print {functions, warnings, settings, ok} as JSON")
+    cc.add_argument("--json", action="store_true",
+                    help="print {functions, problems, warnings, settings, ok} as JSON")
+    cc.add_argument("--env-file", metavar="PATH",
+                    help="a deploy .env (see .env.example): check what s deploy would give each function")
     cc.set_defaults(run=_check_config)
 
     vc = sub.add_parser(
@@ -1216,8 +1224,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "cause and the fix (docs/doctor.md).",
         epilog="exit codes: 0 every hop ok; 1 a hop failed; 2 usage.")
     dr.add_argument("signature_url", metavar="SIGNATURE_URL", nargs="?",
-                    default=os.environ.get("OSSDIRECT_SIGNATURE_URL"), help="the signature function's URL")
-    dr.add_argument("--token", metavar="TOKEN", default=os.environ.get("OSSDIRECT_TOKEN"),
+                    default=_client_default("SIGNATURE_URL"), help="the signature function's URL")
+    dr.add_argument("--token", metavar="TOKEN", default=_client_default("TOKEN"),
                     help="sign-in token, sent as 'Authorization: Bearer TOKEN'")
     dr.add_argument("--origin", metavar="URL", help="the site's origin (https://site): check CORS for it")
     dr.add_argument("--wait", type=float, default=20.0, metavar="SECONDS",
@@ -1238,9 +1246,9 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "get":
             fp.add_argument("-o", "--output", metavar="PATH", default=".",
                             help="a folder (default: here; files keep their names) or, for one file, a path")
-        fp.add_argument("--signature-url", metavar="URL", default=os.environ.get("OSSDIRECT_SIGNATURE_URL"),
+        fp.add_argument("--signature-url", metavar="URL", default=_client_default("SIGNATURE_URL"),
                         help="the signature function's URL")
-        fp.add_argument("--token", metavar="TOKEN", default=os.environ.get("OSSDIRECT_TOKEN"),
+        fp.add_argument("--token", metavar="TOKEN", default=_client_default("TOKEN"),
                         help="sign-in token, sent as 'Authorization: Bearer TOKEN'")
         fp.add_argument("--json", action="store_true", help="print the service's answers as JSON")
         fp.set_defaults(run=run)

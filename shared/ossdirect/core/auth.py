@@ -1,8 +1,8 @@
 """Sign-in check before signing: verify the caller's bearer JWT (``OSSDIRECT_AUTH=jwt``).
 
-Self-contained: :func:`load_auth_settings` reads and validates the ``OSSDIRECT_AUTH`` /
-``OSSDIRECT_JWT_*`` variables once at cold start (a bad value raises
-:class:`~ossdirect.config.ConfigError` naming the variable), :class:`Authenticator` checks the
+The ``OSSDIRECT_AUTH`` / ``OSSDIRECT_JWT_*`` variables are rows of the settings table
+(:mod:`ossdirect.settings`, read once at cold start; :func:`load_auth_settings` reads them alone; bad
+values raise one :class:`~ossdirect.settings.ConfigError` naming each variable), :class:`Authenticator` checks the
 ``Authorization: Bearer <token>`` header of each request, and :func:`identity_segment` turns a
 verified ``sub`` into one safe OSS key segment.
 
@@ -30,24 +30,24 @@ import base64
 import hashlib
 import json
 import logging
-import os
 import re
 import unicodedata
 from urllib.parse import urlsplit
 
-from ..settings import PREFIX, ConfigError
+from ..settings import AUTH_MODES, MAX_LEEWAY, PREFIX, ConfigError, section_names
 from .forms import MAX_PAYLOAD_BYTES, Grant
 from ..app.http import ApiError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Mapping
+
 log = logging.getLogger("ossdirect")
 
-# Every variable load_auth_settings reads, without the prefix (public API, like config.ENV_NAMES).
-AUTH_ENV_NAMES = (
-    "AUTH", "JWT_JWKS_URL", "JWT_PUBLIC_KEY", "JWT_SECRET", "JWT_ISSUER", "JWT_AUDIENCE",
-    "JWT_ALGORITHMS", "JWT_LEEWAY_SECONDS",
-)
+# Every variable load_auth_settings reads, without the prefix (public API; the settings table's auth rows).
+AUTH_ENV_NAMES = section_names("auth")
 
-MODES = ("none", "jwt")
+MODES = AUTH_MODES
 HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
 RSA_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
 EC_ALGORITHMS = {"ES256": "secp256r1", "ES384": "secp384r1", "ES512": "secp521r1"}
@@ -58,7 +58,6 @@ _CANONICAL_ALG = {a.lower(): a for a in ALL_ALGORITHMS}
 DEFAULT_SECRET_ALGORITHMS = ("HS256",)
 DEFAULT_PUBLIC_ALGORITHMS = ("RS256", "ES256", "EdDSA")
 REQUIRED_CLAIMS = ("exp", "iss", "aud", "sub")
-MAX_LEEWAY = 300
 MIN_SECRET_BYTES = 32  # RFC 7518 3.2: an HS256 key must be at least as long as the hash
 MIN_RSA_BITS = 2048
 MAX_TOKEN_CHARS = 16 * 1024
@@ -137,62 +136,12 @@ class AuthSettings:
                 f"algorithms={self.algorithms!r}, leeway={self.leeway})")
 
 
-def _get(env, name):
-    return env.get(PREFIX + name, "").strip()
+def load_auth_settings(env: "Mapping[str, str] | None" = None) -> "AuthSettings":
+    """Build :class:`AuthSettings` from ``OSSDIRECT_AUTH`` / ``OSSDIRECT_JWT_*`` or raise ConfigError
+    (every problem at once: the rows and rules of :mod:`ossdirect.settings`)."""
+    from ..settings import load_auth_section
 
-
-def load_auth_settings(env=None):
-    """Build :class:`AuthSettings` from ``OSSDIRECT_AUTH`` / ``OSSDIRECT_JWT_*`` or raise ConfigError."""
-    env = os.environ if env is None else env
-    mode = _get(env, "AUTH").lower() or "none"
-    if mode not in MODES:
-        raise ConfigError(f"{PREFIX}AUTH must be none or jwt, got {mode!r}")
-    sources = [n for n in ("JWT_JWKS_URL", "JWT_PUBLIC_KEY", "JWT_SECRET") if _get(env, n)]
-    if mode == "none":
-        if sources:  # a key without AUTH=jwt is almost surely a forgotten switch: fail closed, loudly
-            raise ConfigError(f"{PREFIX}AUTH is none but {PREFIX}{sources[0]} is set; "
-                              f"set {PREFIX}AUTH=jwt to require sign-in, or unset {PREFIX}{sources[0]}")
-        return AuthSettings()
-
-    if len(sources) != 1:
-        got = ", ".join(PREFIX + n for n in sources) or "none of them"
-        raise ConfigError(f"{PREFIX}AUTH=jwt needs exactly one of {PREFIX}JWT_JWKS_URL, {PREFIX}JWT_PUBLIC_KEY "
-                          f"or {PREFIX}JWT_SECRET (got {got})")
-    source = sources[0]
-    jwks_url, public_key, secret = "", None, b""
-    if source == "JWT_JWKS_URL":
-        key_kind, jwks_url = "jwks", _jwks_url(_get(env, source))
-    elif source == "JWT_PUBLIC_KEY":
-        key_kind, public_key = "pem", _public_key(env.get(PREFIX + source, ""))
-    else:
-        key_kind, secret = "secret", _secret(env.get(PREFIX + source, ""))
-
-    issuer = _get(env, "JWT_ISSUER")
-    if not issuer:
-        raise ConfigError(f"{PREFIX}JWT_ISSUER is required with {PREFIX}AUTH=jwt (the exact iss of your tokens)")
-    if any(ord(c) < 0x21 for c in issuer):
-        raise ConfigError(f"{PREFIX}JWT_ISSUER must not contain spaces or control characters, got {issuer!r}")
-    audience = tuple(a.strip() for a in _get(env, "JWT_AUDIENCE").split(",") if a.strip())
-    if not audience:
-        raise ConfigError(f"{PREFIX}JWT_AUDIENCE is required with {PREFIX}AUTH=jwt (comma list of accepted aud)")
-
-    algorithms = _algorithms(_get(env, "JWT_ALGORITHMS"), key_kind, public_key)
-    if key_kind == "secret":
-        need = max(int(a[2:]) // 8 for a in algorithms)  # RFC 7518 3.2: key at least the hash size
-        if len(secret) < need:
-            raise ConfigError(f"{PREFIX}JWT_SECRET must be at least {need} bytes long for "
-                              f"{', '.join(algorithms)} (got {len(secret)})")
-
-    raw = _get(env, "JWT_LEEWAY_SECONDS") or "30"
-    try:
-        leeway = int(raw)
-    except ValueError:
-        raise ConfigError(f"{PREFIX}JWT_LEEWAY_SECONDS must be an integer, got {raw!r}") from None
-    if not 0 <= leeway <= MAX_LEEWAY:
-        raise ConfigError(f"{PREFIX}JWT_LEEWAY_SECONDS must be between 0 and {MAX_LEEWAY}, got {leeway}")
-
-    return AuthSettings(mode="jwt", key_kind=key_kind, jwks_url=jwks_url, public_key=public_key, secret=secret,
-                        issuer=issuer, audience=audience, algorithms=algorithms, leeway=leeway)
+    return load_auth_section(env)
 
 
 def _jwks_url(url):

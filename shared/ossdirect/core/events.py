@@ -31,21 +31,22 @@ Per object (:meth:`Processor.process_object`, also what ``python -m ossdirect re
 import hashlib
 import json
 import logging
-import os
 from datetime import datetime, timezone
 from urllib.parse import unquote
 
 from .callbacks import CORRUPT, checksum_mismatch
-from ..settings import is_active_content_type
+from ..settings import QUARANTINE_MODES, ProcessConfigError, is_active_content_type, section_names
 from .forms import UPLOAD_ID_META
 from ..store import HookStatus, Status
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Mapping
+
 log = logging.getLogger("ossdirect")
 
-PREFIX = "OSSDIRECT_"
-# The variables load_process_settings reads, without the prefix (for config.py / README / s.yaml).
-PROCESS_ENV_NAMES = ("QUARANTINE", "QUARANTINE_PREFIX", "ON_UPLOAD", "HOOK_MAX_ATTEMPTS")
-QUARANTINE_MODES = ("move", "private", "off")
+# The variables load_process_settings reads, without the prefix (the settings table's process rows).
+PROCESS_ENV_NAMES = section_names("process")
 SNIFF_BYTES = 8192
 # A hook claim older than this is taken to be dead (its instance was killed mid-hook): the next
 # delivery may claim it again. Keep it at or above the process function's timeout (s.yaml).
@@ -59,10 +60,6 @@ _META_DERIVED = DERIVED_META[len("x-oss-meta-"):]
 # Event names that leave a complete object (ObjectCreated:* also sends InitiateMultipartUpload and
 # UploadPart, which do not).
 _NOT_AN_OBJECT = ("InitiateMultipartUpload", "UploadPart", "UploadPartCopy")
-
-
-class ProcessConfigError(ValueError):
-    """An OSSDIRECT_* variable of the process function is invalid (the message names it)."""
 
 
 class HookBusy(Exception):
@@ -81,45 +78,19 @@ class ProcessSettings:
         self.on_upload, self.hook_max_attempts, self.hook = on_upload, hook_max_attempts, hook
 
 
-def load_process_settings(env=None, upload_prefix="uploads/", import_hook=True):
+def load_process_settings(env: "Mapping[str, str] | None" = None, upload_prefix: str = "uploads/",
+                          import_hook: bool = True) -> "ProcessSettings":
     """Read ``OSSDIRECT_QUARANTINE`` (move|private|off, default move), ``OSSDIRECT_QUARANTINE_PREFIX``
     (default ``quarantine/``; must lie outside the upload prefix, or the copy would be processed again),
     ``OSSDIRECT_ON_UPLOAD`` (``module:function``, imported now so a typo fails at cold start) and
-    ``OSSDIRECT_HOOK_MAX_ATTEMPTS`` (1-20, default 3)."""
-    env = os.environ if env is None else env
+    ``OSSDIRECT_HOOK_MAX_ATTEMPTS`` (1-20, default 3): the settings table's process rows, every
+    problem in one ProcessConfigError."""
+    from ..settings import ConfigError, load_process_section
 
-    def get(name, default=""):
-        return (env.get(PREFIX + name) or default).strip()
-
-    mode = get("QUARANTINE", "move").lower()
-    if mode not in QUARANTINE_MODES:
-        raise ProcessConfigError(f"{PREFIX}QUARANTINE must be move, private or off, got {mode!r}")
-    qprefix = get("QUARANTINE_PREFIX", "quarantine/")
-    if (qprefix.startswith("/") or not qprefix.endswith("/") or ".." in qprefix.split("/") or "//" in qprefix
-            or not qprefix.isprintable()):
-        raise ProcessConfigError(f"{PREFIX}QUARANTINE_PREFIX must be a relative folder ending in /, got {qprefix!r}")
-    if qprefix.startswith(upload_prefix) or upload_prefix.startswith(qprefix):
-        raise ProcessConfigError(f"{PREFIX}QUARANTINE_PREFIX ({qprefix!r}) must lie outside the upload prefix "
-                                 f"({upload_prefix or '/'}): quarantined objects must leave the public prefix")
-    raw = get("HOOK_MAX_ATTEMPTS", "3")
-    if not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= 20):
-        raise ProcessConfigError(f"{PREFIX}HOOK_MAX_ATTEMPTS must be an integer from 1 to 20, got {raw!r}")
-    on_upload = get("ON_UPLOAD")
-    hook = None
-    if on_upload:
-        module, sep, func = on_upload.partition(":")
-        if not sep or not module or not func.isidentifier():
-            raise ProcessConfigError(f"{PREFIX}ON_UPLOAD must be module:function, got {on_upload!r}")
-        if import_hook:
-            import importlib
-
-            try:
-                hook = getattr(importlib.import_module(module), func)
-            except (ImportError, AttributeError) as exc:
-                raise ProcessConfigError(f"{PREFIX}ON_UPLOAD={on_upload} cannot be loaded: {exc}") from None
-            if not callable(hook):
-                raise ProcessConfigError(f"{PREFIX}ON_UPLOAD={on_upload} is not callable")
-    return ProcessSettings(mode, qprefix, on_upload or None, int(raw), hook)
+    try:
+        return load_process_section(env, upload_prefix, import_hook)
+    except ConfigError as exc:
+        raise ProcessConfigError(problems=exc.problems) from None
 
 
 # -- events ---------------------------------------------------------------------------------------
@@ -515,7 +486,7 @@ def _older_than(stamp, seconds):
     return (datetime.now(timezone.utc) - then).total_seconds() > seconds
 
 
-def open_processor(environ=None, store=None, config=None):
+def open_processor(environ=None, store=None, config=None, settings=None):
     """Config + process settings + store + OSS client from the environment (the function's cold start,
     and ``python -m ossdirect``). Raises ConfigError / ProcessConfigError / RecordStoreError."""
     from ..oss.client import OssClient
@@ -524,7 +495,8 @@ def open_processor(environ=None, store=None, config=None):
         from ..settings import load_config
 
         config = load_config(environ)
-    settings = load_process_settings(environ, config.prefix_static)
+    if settings is None:
+        settings = load_process_settings(environ, config.prefix_static)
     if store is None:
         from ..store import open_record_store
 

@@ -34,29 +34,22 @@ Tablestore SDK is imported only when the store names it. Store failures raise :c
 
 import hashlib
 import math
-import os
-import re
 import time
-from urllib.parse import parse_qs, urlsplit
 
-from ..settings import PREFIX, ConfigError
+from ..settings import DEFAULT_LIMITS_STORE as DEFAULT_STORE
+from ..settings import DEFAULT_WINDOW, MAX_COUNT, PREFIX, parse_store_url, section_names
 from ..store import StoreError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Optional, Tuple, Union
+    from typing import Any, Mapping, Optional, Tuple, Union
 
     from ..oss.credentials import Credentials
     from ..store.allowances import SqliteAllowances, TablestoreAllowances
 
-# Every variable load_limit_settings reads, without the prefix.
-LIMIT_ENV_NAMES = ("USER_LIMITS", "LIMITS_STORE", "ANONYMOUS_LIMITS_BY_IP")
-DEFAULT_STORE = "sqlite:///ossdirect-limits.sqlite3"
-DEFAULT_WINDOW = 3600
-MAX_WINDOW = 31 * 86400
-MAX_COUNT = 2**62  # Tablestore integers are signed 64-bit: room to add to the biggest limit
+# Every variable load_limit_settings reads, without the prefix (the settings table's limits rows).
+LIMIT_ENV_NAMES = section_names("limits")
 TTL_MIN = 86400  # the service's smallest table TTL
-_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,254}$")
 
 
 class LimitStoreError(Exception):
@@ -81,89 +74,13 @@ class LimitSettings:
         return {"forms": self.forms, "bytes": self.bytes, "window_seconds": self.window}
 
 
-def _positive(name, key, raw, hi):
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{PREFIX}{name}: {key} must be an integer, got {raw!r}") from None
-    if not 1 <= value <= hi:
-        raise ConfigError(f"{PREFIX}{name}: {key} must be between 1 and {hi}, got {value}")
-    return value
-
-
-def parse_store_url(url, name="LIMITS_STORE"):
-    """Check a store URL without importing any backend: ``("sqlite", path)`` or
-    ``("tablestore", (instance, table, endpoint, region, timeout))``."""
-    if url.startswith("sqlite:///"):
-        path = url[len("sqlite:///"):]
-        if not path or path.endswith("/"):
-            raise ConfigError(f"{PREFIX}{name} must name a file: sqlite:///path, got {url!r}")
-        return "sqlite", path
-    if url.startswith("tablestore://"):
-        parts = urlsplit(url)
-        instance, table = parts.netloc, parts.path.strip("/")
-        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        endpoint = query.get("endpoint", "")
-        if not _NAME.match(instance) or not _NAME.match(table) or not endpoint:
-            raise ConfigError(f"{PREFIX}{name} must be tablestore://<instance>/<table>?endpoint=https://"
-                              f"<instance>.<region>.ots.aliyuncs.com, got {url!r}")
-        if "://" not in endpoint:
-            endpoint = "https://" + endpoint
-        if urlsplit(endpoint).scheme not in ("http", "https") or not urlsplit(endpoint).hostname:
-            raise ConfigError(f"{PREFIX}{name}: endpoint must be an http(s) URL, got {endpoint!r}")
-        try:
-            timeout = float(query.get("timeout", "2"))
-            if not 0 < timeout <= 60:
-                raise ValueError
-        except ValueError:
-            raise ConfigError(f"{PREFIX}{name}: timeout must be a number of seconds (0-60]") from None
-        return "tablestore", (instance, table, endpoint, query.get("region") or None, timeout)
-    raise ConfigError(f"{PREFIX}{name} must be sqlite:///path or tablestore://<instance>/<table>?endpoint=..., "
-                      f"got {url!r}")
-
-
-def load_limit_settings(env=None):
+def load_limit_settings(env: "Mapping[str, str] | None" = None) -> "LimitSettings | None":
     """The limits from the environment, or None when ``OSSDIRECT_USER_LIMITS`` is unset or empty.
 
-    Raises :class:`ossdirect.config.ConfigError` naming the variable on a bad value."""
-    env = os.environ if env is None else env
+    Raises :class:`ossdirect.settings.ConfigError` naming every bad variable (the settings table's rows)."""
+    from ..settings import load_limits_section
 
-    def get(name, default=""):
-        return (env.get(PREFIX + name) or default).strip()
-
-    raw_by_ip = get("ANONYMOUS_LIMITS_BY_IP", "true").lower()
-    if raw_by_ip in ("1", "true", "yes", "on"):
-        by_ip = True
-    elif raw_by_ip in ("0", "false", "no", "off"):
-        by_ip = False
-    else:
-        raise ConfigError(f"{PREFIX}ANONYMOUS_LIMITS_BY_IP must be true or false, got {raw_by_ip!r}")
-    store = get("LIMITS_STORE") or DEFAULT_STORE
-    parse_store_url(store)
-
-    raw = get("USER_LIMITS")
-    if not raw:
-        return None
-    values = {}
-    for item in raw.split(","):
-        item = item.strip()
-        if not item:
-            continue
-        key, sep, value = item.partition("=")
-        key = key.strip().lower()
-        if not sep or key not in ("forms", "bytes", "window"):
-            raise ConfigError(f"{PREFIX}USER_LIMITS must be a list like forms=20,bytes=1073741824,window=3600 "
-                              f"(forms, bytes, window), got {item!r}")
-        if key in values:
-            raise ConfigError(f"{PREFIX}USER_LIMITS names {key} twice")
-        values[key] = value.strip()
-    if "forms" not in values and "bytes" not in values:
-        raise ConfigError(f"{PREFIX}USER_LIMITS must set forms and/or bytes, got {raw!r}")
-    forms = _positive("USER_LIMITS", "forms", values["forms"], MAX_COUNT) if "forms" in values else None
-    nbytes = _positive("USER_LIMITS", "bytes", values["bytes"], MAX_COUNT) if "bytes" in values else None
-    window = _positive("USER_LIMITS", "window", values["window"], MAX_WINDOW) if "window" in values \
-        else DEFAULT_WINDOW
-    return LimitSettings(forms, nbytes, window, store, by_ip)
+    return load_limits_section(env)
 
 
 def subject_for(settings, user=None, client_ip=None):

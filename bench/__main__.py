@@ -12,11 +12,11 @@ import platform
 import sys
 
 from bench import ROOT, callback, cli, cold_start, emulator, process, signature, stack, tablestore
-from bench import multipart
+from bench import crc64, multipart
 
 BENCHMARKS = [*signature.BENCHMARKS, *cold_start.BENCHMARKS, *callback.BENCHMARKS, *process.BENCHMARKS, *emulator.BENCHMARKS,
               *stack.BENCHMARKS, *cli.BENCHMARKS,
-              *multipart.BENCHMARKS,
+              *multipart.BENCHMARKS, *crc64.BENCHMARKS,
               *tablestore._benchmarks()]
 HEADER = ["| what | ours | reference (same run) | ratio | floor | met |", "|---|---|---|---|---|---|"]
 

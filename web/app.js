@@ -1,5 +1,6 @@
 // The upload page: queue, parallel limit, progress, cancel/retry/remove, automatic retry of network
-// errors, image thumbnails, paste, results, the record poll after "stored, not recorded", sign-in.
+// errors, image thumbnails, paste, results, the record poll after "stored, not recorded", sign-in, and
+// (signed in) "Your files": the person's own uploads, newest first, with download and delete.
 // config.json: {"signatureUrl": "...", "auth": {"getToken": "<function on window>" | "tokenUrl": "...",
 //               "signInUrl": "..."}}; "localStack": true also shows a Test user field (devstack only);
 //               "developer": true starts in developer mode (keys, record ids, timings, MIME types) until
@@ -7,6 +8,7 @@
 import { fetchLimits, fetchRecord, formatBytes, formatSizes, precheck, SIGN_IN_SENTENCE, uploadFile,
   UploadError } from "./uploader.js";
 import { discardResumable, findResumable, listResumable } from "./multipart.js";
+import { deleteFile, fileDownloadUrl, listFiles, startDownload } from "./files.js";
 import { localizePage, t } from "./i18n.js";
 
 const PARALLEL = 3;
@@ -23,7 +25,10 @@ const ACTIVE = ["queued", "uploading", "paused", "retrying"];
 const FINISHED = ["done", "unrecorded", "recorded"];
 const params = new URLSearchParams(location.search);
 const skipPrecheck = params.get("precheck") === "off"; // testing hook: let the server refuse instead
+// files listed at a time ("Show more files" reads the next page); ?files_page=N is a testing hook
+const FILES_PAGE = Math.min(200, Math.max(1, Number(params.get("files_page")) || 20));
 
+const NOT_DOWNLOADABLE = new Set(["quarantined", "foreign", "corrupt"]); // the service refuses their URLs
 const DEVELOPER_KEY = "ossdirect.developer"; // localStorage: "1" or "0", the person's own choice
 
 const $ = (id) => document.getElementById(id);
@@ -190,6 +195,7 @@ function renderAccount({ quiet = false } = {}) {
     box.append(Object.assign(document.createElement("p"), { textContent: t("Sign-in is not required here.") }));
   }
   if (said && !quiet) announce(said);
+  syncFiles();
 }
 
 async function loadLimits() {
@@ -706,8 +712,10 @@ function showResult(item) {
 let accountTimer = null;
 function scheduleAccountRefresh() { // after uploads finish: the remaining allowance changed
   clearTimeout(accountTimer);
-  accountTimer = setTimeout(() => {
-    if (!state.items.some((i) => i.status === "uploading")) refreshAccount({ quiet: true });
+  accountTimer = setTimeout(async () => {
+    if (state.items.some((i) => i.status === "uploading")) return;
+    await refreshAccount({ quiet: true });
+    if (ownFiles.user) loadFiles(); // the new upload is on the list
   }, 300);
 }
 
@@ -718,6 +726,163 @@ function updateOverall() {
   const pct = total ? Math.floor((100 * loaded) / total) : 0;
   $("overall").value = pct;
   $("overall-text").textContent = `${pct}%`;
+}
+
+// --- "Your files" (signed in): list, download, delete (files.js) -------------------------------
+const ownFiles = { user: null, next: null, controller: null };
+
+/** Show the list for the signed-in person (loaded when the person changes); hide it when signed out. */
+function syncFiles() {
+  const user = state.account === "signed-in" ? state.limits?.user || null : null;
+  $("files").hidden = !user;
+  if (user === ownFiles.user) return;
+  ownFiles.user = user;
+  ownFiles.next = null;
+  ownFiles.controller?.abort();
+  $("files-list").replaceChildren();
+  $("files-status").textContent = "";
+  $("files-more").hidden = true;
+  if (user) loadFiles();
+}
+
+async function loadFiles({ more = false } = {}) {
+  ownFiles.controller?.abort();
+  const controller = ownFiles.controller = new AbortController();
+  const list = $("files-list");
+  const before = more ? list.children.length : 0;
+  $("files-status").textContent = t("Loading your files…");
+  try {
+    const page = await listFiles(state.signatureUrl, { getToken: state.getToken, signal: controller.signal,
+      pageToken: more ? ownFiles.next : null, limit: FILES_PAGE });
+    if (controller !== ownFiles.controller) return;
+    if (!more) list.replaceChildren();
+    for (const file of page.files || []) list.append(renderFile(file));
+    ownFiles.next = page.next_page_token || null;
+    $("files-more").hidden = !ownFiles.next;
+    filesCount();
+    if (more) (list.children[before]?.querySelector("button") || $("files-refresh")).focus();
+  } catch (err) {
+    if (err?.cancelled || controller !== ownFiles.controller) return;
+    $("files-status").textContent = err?.sentence || String(err);
+    if (err?.signIn) signedOut();
+  } finally {
+    if (controller === ownFiles.controller) ownFiles.controller = null;
+  }
+}
+
+function filesCount() {
+  const n = $("files-list").children.length;
+  $("files-status").textContent = !n ? t("You have no files yet.")
+    : n === 1 ? t("Showing 1 file.") : t("Showing {n} files.", { n });
+}
+
+function fileName(file) {
+  return file.filename || String(file.key || "").split("/").pop() || file.upload_id;
+}
+
+/** What a held file's line says (the service keeps it from being downloaded). */
+function heldText(status) {
+  if (status === "corrupt") return t("It arrived changed on the way: it cannot be downloaded.");
+  if (status === "quarantined") return t("Held back by a content check: it cannot be downloaded.");
+  if (status === "suspect") return t("Flagged by a content check.");
+  if (NOT_DOWNLOADABLE.has(status)) return t("It cannot be downloaded.");
+  return "";
+}
+
+function renderFile(file) {
+  const name = fileName(file);
+  const li = document.createElement("li");
+  li.dataset.uploadId = file.upload_id;
+  li.dataset.status = file.status || "";
+  li.innerHTML = `
+    <div class="row"><span class="name"></span><span class="actions">
+      <button type="button" class="secondary download"></button>
+      <button type="button" class="secondary delete"></button></span></div>
+    <p class="meta"></p>
+    <p class="note" role="status" hidden></p>`;
+  li.querySelector(".name").textContent = name;
+  const when = new Date(file.created_at);
+  const meta = [fmtBytes(Number(file.size) || 0)];
+  if (!Number.isNaN(when.getTime())) meta.push(when.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" }));
+  li.querySelector(".meta").textContent = meta.join(" · ");
+  const held = heldText(file.status);
+  if (held) li.querySelector(".meta").append(" · ", Object.assign(document.createElement("span"),
+    { className: "held", textContent: held }));
+  const download = li.querySelector(".download");
+  download.textContent = t("Download");
+  download.setAttribute("aria-label", t("Download {name}", { name }));
+  download.hidden = NOT_DOWNLOADABLE.has(file.status);
+  download.addEventListener("click", () => downloadFile(file, li, name));
+  const del = li.querySelector(".delete");
+  del.textContent = t("Delete");
+  del.setAttribute("aria-label", t("Delete {name}", { name }));
+  del.addEventListener("click", () => askDelete(file, li, name));
+  return li;
+}
+
+function fileNote(li, text) {
+  const note = li.querySelector(".note");
+  note.textContent = text;
+  note.hidden = !text;
+}
+
+async function downloadFile(file, li, name) {
+  if (li.dataset.busy) return;
+  li.dataset.busy = "1";
+  fileNote(li, "");
+  try {
+    const answer = await fileDownloadUrl(state.signatureUrl, file.upload_id, { getToken: state.getToken });
+    startDownload(answer.url, answer.filename || name);
+    announce(t("{name}: download started.", { name }));
+  } catch (err) {
+    fileNote(li, err?.sentence || String(err));
+    announce(`${name}: ${err?.sentence || String(err)}`);
+  } finally {
+    delete li.dataset.busy;
+  }
+}
+
+/** Delete asks first, in place: "Keep" has the focus (Escape keeps it too); "Yes, delete" deletes. */
+function askDelete(file, li, name) {
+  if (li.querySelector(".confirm")) { li.querySelector(".confirm .keep").focus(); return; }
+  const box = document.createElement("div");
+  box.className = "confirm";
+  box.setAttribute("role", "group");
+  const question = Object.assign(document.createElement("span"), { id: `confirm-${file.upload_id}`,
+    textContent: t("Delete {name}? This cannot be undone.", { name }) });
+  box.setAttribute("aria-labelledby", question.id);
+  const yes = Object.assign(document.createElement("button"), { type: "button", className: "danger yes",
+    textContent: t("Yes, delete") });
+  yes.setAttribute("aria-label", t("Yes, delete {name}", { name }));
+  const keep = Object.assign(document.createElement("button"), { type: "button", className: "secondary keep",
+    textContent: t("Keep") });
+  keep.setAttribute("aria-label", t("Keep {name}", { name }));
+  box.append(question, " ", yes, " ", keep);
+  li.append(box);
+  const close = () => { box.remove(); li.querySelector(".delete").focus(); };
+  keep.addEventListener("click", close);
+  box.addEventListener("keydown", (e) => { if (e.key === "Escape") { e.preventDefault(); close(); } });
+  yes.addEventListener("click", async () => {
+    if (li.dataset.busy) return;
+    li.dataset.busy = "1";
+    fileNote(li, t("Deleting…"));
+    try {
+      await deleteFile(state.signatureUrl, file.upload_id, { getToken: state.getToken });
+    } catch (err) {
+      delete li.dataset.busy;
+      box.remove();
+      fileNote(li, err?.sentence || String(err));
+      li.querySelector(".delete").focus();
+      announce(`${name}: ${err?.sentence || String(err)}`);
+      return;
+    }
+    const next = li.nextElementSibling || li.previousElementSibling;
+    li.remove();
+    filesCount();
+    (next?.querySelector("button:not([hidden])") || $("files-refresh")).focus();
+    announce(t("{name} deleted.", { name }));
+  });
+  keep.focus();
 }
 
 // --- wiring ----------------------------------------------------------------------------------
@@ -737,6 +902,8 @@ window.addEventListener("focus", recheckSignIn);
 document.addEventListener("visibilitychange", recheckSignIn);
 $("developer").addEventListener("change", (e) => setDeveloper(e.target.checked, { remember: true }));
 $("cancel-all").addEventListener("click", () => [...state.items].forEach(cancel));
+$("files-refresh").addEventListener("click", () => loadFiles());
+$("files-more").addEventListener("click", () => loadFiles({ more: true }));
 // Paste: files (or a screenshot) on the clipboard, pasted anywhere on the page but into a text field.
 document.addEventListener("paste", (e) => {
   const files = [...(e.clipboardData?.files || [])];

@@ -1,8 +1,9 @@
 // Shared by uploader.js and multipart.js (each imports this; neither imports the other statically):
-// the error type, the service's refusal sentences, the bearer token and the JSON request to the
-// signature function. Every sentence for a person goes through i18n.js's t() (English unless the
+// the error type, the service's refusal sentences, the bearer token, the JSON request to the
+// signature function and the file's CRC-64 (crc64.js). Every sentence for a person goes through i18n.js's t() (English unless the
 // browser prefers a language it has).
 
+import { crc64OfBlob } from "./crc64.js";
 import { t } from "./i18n.js";
 
 export class UploadError extends Error {
@@ -121,6 +122,29 @@ export function serviceError(response, body) {
     || (SERVER_SENTENCES[code] && t(SERVER_SENTENCES[code])) || detail
     || t("The upload service answered {status}.", { status: response.status });
   return new UploadError(sentence, { code, status: response.status, detail, retryable: response.status >= 500 });
+}
+
+/**
+ * The file's CRC-64/ECMA (decimal, as OSS writes x-oss-hash-crc64ecma), or null: options.crc64 when given,
+ * none with checksum: false. `file` is a File/Blob, or a widget's file object with the Blob as .data (Uppy).
+ */
+export async function fileCrc64(file, { crc64, checksum = true, signal } = {}) {
+  if (crc64 != null) return String(crc64);
+  const blob = file instanceof Blob ? file : file?.data instanceof Blob ? file.data : null;
+  if (!checksum || !blob) return null;
+  try {
+    return await crc64OfBlob(blob, { signal });
+  } catch (err) {
+    if (signal?.aborted) throw cancelledError();
+    throw new UploadError(t("The file could not be read. Choose it again."), { code: "FileUnreadable",
+      detail: String(err?.message || err) });
+  }
+}
+
+/** OSS received other bytes than the page read (the callback or the completion says so): not a good upload. */
+export function checksumError(body, status = 200) {
+  return new UploadError(t("The file arrived changed on the way (its checksum differs) and was not accepted. " +
+    "Upload it again."), { code: "ChecksumMismatch", status, detail: body?.message || "" });
 }
 
 export function ossSentence(code, message) {

@@ -21,9 +21,15 @@
 // signature URL) resumes it: it lists the parts OSS holds and sends only the missing ones. A page offers
 // this with listResumable() (names and sizes, before a file is chosen again) and findResumable(file);
 // discardResumable() aborts an upload the person does not want back.
+//
+// Integrity: the file's CRC-64/ECMA is read before the session is created and pinned by it (crc64: the
+// completion compares it with OSS's value and refuses a changed file, code ChecksumMismatch); each part's
+// own CRC-64 is read as the part is sent and compared with the x-oss-hash-crc64ecma OSS answers for it
+// (when CORS exposes it): a part changed on the way is sent again. checksum: false sends none.
 
-import { cancelledError, ossSentence, parseOssXml, requestJson as request, serviceBase, serviceError, UploadError }
-  from "./common.js";
+import { cancelledError, checksumError, fileCrc64, ossSentence, parseOssXml, requestJson as request, serviceBase,
+  serviceError, UploadError } from "./common.js";
+import { Crc64 } from "./crc64.js";
 import { t } from "./i18n.js";
 
 const PREFIX = "ossdirect:multipart:";
@@ -297,6 +303,8 @@ export class MultipartUpload {
       content_type: this.file.type || "application/octet-stream" };
     if (naming) json.naming = naming;
     if (folder) json.folder = folder;
+    const crc64 = await fileCrc64(this.file, { ...this.options, signal: this._life.signal });
+    if (crc64) json.crc64 = crc64;
     const { response, body } = await requestJson(new URL("multipart", this.base), { method: "POST", json,
       getToken, signal: this._life.signal });
     if (response.status !== 201 || !body?.uploadId) throw refusal(response, body);
@@ -449,10 +457,17 @@ export class MultipartUpload {
     return signed;
   }
 
-  /** PUT one part (XMLHttpRequest: upload progress). No Content-Type: a slice of a File has none. */
+  /**
+   * PUT one part (XMLHttpRequest: upload progress). No Content-Type: a slice of a File has none. The part's
+   * CRC-64 is read beside the PUT (the request goes out at once, as without it) and compared with the one OSS
+   * answers: a mismatch is retryable (the part is sent again).
+   */
   _put(n, signed, signal) {
     const size = this._sizeOf(n);
     const start = (n - 1) * this.session.part_size;
+    const body = this.file.slice(start, start + size);
+    const reading = this.options.checksum === false ? null : body.arrayBuffer()
+      .then((bytes) => new Crc64().update(new Uint8Array(bytes)).toString(), () => null); // unreadable: OSS's check stays
     return new Promise((resolve, reject) => {
       const xhr = new XMLHttpRequest();
       xhr.open("PUT", signed.url);
@@ -471,9 +486,19 @@ export class MultipartUpload {
         this.inflight.delete(n);
         if (xhr.status === 200) {
           const etag = xhr.getResponseHeader("ETag");
-          if (etag) { resolve(etag); return; }
-          reject(new UploadError(t("The storage hides the upload receipts (ETag) from this page: its CORS rules " +
-            "must expose the ETag header."), { code: "ETagNotExposed", status: 200 }));
+          const stored = xhr.getResponseHeader("x-oss-hash-crc64ecma");
+          if (!etag) {
+            reject(new UploadError(t("The storage hides the upload receipts (ETag) from this page: its CORS rules " +
+              "must expose the ETag header."), { code: "ETagNotExposed", status: 200 }));
+            return;
+          }
+          if (!reading || !stored) { resolve(etag); return; }
+          reading.then((crc) => {
+            if (!crc || crc === stored) { resolve(etag); return; }
+            const err = checksumError({ message: `part ${n}: OSS computed ${stored}, the page read ${crc}` });
+            err.retryable = true;
+            reject(resumable(err));
+          });
           return;
         }
         const xml = parseOssXml(xhr.responseText);
@@ -487,7 +512,7 @@ export class MultipartUpload {
           { retryable: true })));
       };
       xhr.onabort = () => { cleanup(); reject(cancelledError()); };
-      xhr.send(this.file.slice(start, start + size));
+      xhr.send(body);
     });
   }
 
@@ -500,6 +525,7 @@ export class MultipartUpload {
       etag: String(body?.etag || "").replaceAll('"', ""), location: body?.location || "",
       multipart: { uploadId: this.session.uploadId, partCount: this.session.part_count,
         partsSent: this.sent.length, resumed: this.resumed } };
+    if (response.status === 200 && body?.code === "ChecksumMismatch") throw checksumError(body);
     if (response.status === 200) return { ...base, state: "done", record: body };
     if (response.status === 203) {
       return { ...base, state: "unrecorded", record: null, detail: body?.message || "",

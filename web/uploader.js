@@ -1,6 +1,9 @@
 // ossdirect uploader: one File → signed form from the signature function → POST straight to OSS.
 // No framework, no build step. Usage:
 //   const result = await uploadFile(signatureUrl, file, { onProgress, signal, naming, folder, getToken });
+//   The file's CRC-64/ECMA is read first (crc64.js) and pinned by the form (crc64 parameter): OSS's own
+//   value is compared with it, and a file changed on the way is refused (code ChecksumMismatch), never
+//   recorded as a good upload. checksum: false sends none; crc64: "<decimal>" gives one already known.
 //   result.state is "done" (stored and recorded, or stored with no callback configured)
 //   or "unrecorded" (stored, but the server did not record it: OSS answered 203 CallbackFailed).
 // Failures reject with an UploadError whose .sentence is written for a person.
@@ -10,20 +13,22 @@
 // 401 TokenExpired it is called once more with {refresh: true} and the request retried once; any other
 // 401 rejects with .signIn set (sentence "Sign in to upload.").
 
-import { cancelledError, ossSentence, parseOssXml, requestJson, serviceBase, serviceError, SIGN_IN_SENTENCE,
-  UploadError } from "./common.js";
+import { cancelledError, checksumError, fileCrc64, ossSentence, parseOssXml, requestJson, serviceBase,
+  serviceError, SIGN_IN_SENTENCE, UploadError } from "./common.js";
 import { t } from "./i18n.js";
 
-export { ossSentence, parseOssXml, serviceError, SIGN_IN_SENTENCE, UploadError };
+export { fileCrc64, ossSentence, parseOssXml, serviceError, SIGN_IN_SENTENCE, UploadError };
 
-/** GET a signed form for this file from the signature function. */
-export async function fetchForm(signatureUrl, file, { naming, folder, signal, getToken } = {}) {
+/** GET a signed form for this file from the signature function (its CRC-64 read first: see fileCrc64). */
+export async function fetchForm(signatureUrl, file, { naming, folder, signal, getToken, crc64, checksum } = {}) {
   const url = new URL(signatureUrl, document.baseURI);
   url.searchParams.set("filename", file.name);
   url.searchParams.set("size", String(file.size));
   url.searchParams.set("content_type", file.type || "application/octet-stream");
   if (naming) url.searchParams.set("naming", naming);
   if (folder) url.searchParams.set("folder", folder);
+  const crc = await fileCrc64(file, { crc64, checksum, signal });
+  if (crc) url.searchParams.set("crc64", crc);
   const { response, body } = await requestJson(url, { getToken, signal });
   if (!response.ok) throw serviceError(response, body);
   return body;
@@ -89,6 +94,7 @@ export function readOutcome(form, file, outcome, ms = 0) {
   if (outcome.status === 200) {
     let record = null;
     try { record = outcome.text ? JSON.parse(outcome.text) : null; } catch { /* not JSON */ }
+    if (record?.code === "ChecksumMismatch") throw checksumError(record);
     return { ...base, state: "done", record };
   }
   if (outcome.status === 201) { // XML PostResponse names the stored key and its ETag
@@ -123,8 +129,9 @@ export async function uploadFile(signatureUrl, file, options = {}) {
     return upload.promise;
   }
   const started = performance.now();
+  const crc64 = await fileCrc64(file, options); // read once: a second form (expired) pins the same value
   for (let attempt = 0; ; attempt++) {
-    const form = await fetchForm(signatureUrl, file, options);
+    const form = await fetchForm(signatureUrl, file, { ...options, crc64 });
     const outcome = await postForm(form, file, options);
     try {
       return readOutcome(form, file, outcome, Math.round(performance.now() - started));

@@ -1,4 +1,6 @@
 // Shared by the widget adapters: what a widget gets as the upload's answer, and the record poll.
+import { requestJson, serviceBase } from "../common.js";
+import { t } from "../i18n.js";
 import { fetchForm, readOutcome, UploadError } from "../uploader.js";
 
 export { fetchForm, readOutcome, UploadError };
@@ -28,14 +30,10 @@ export function successBody(result) {
 
 /** GET <signatureUrl>/records/<uploadId>: the record (public fields; all of them for its signed-in owner). */
 export async function fetchRecord(signatureUrl, uploadId, { getToken, signal } = {}) {
-  const base = new URL(signatureUrl, document.baseURI);
-  if (!base.pathname.endsWith("/")) base.pathname += "/";
-  const token = getToken ? await getToken({ refresh: false }) : "";
-  const response = await fetch(new URL(`records/${encodeURIComponent(uploadId)}`, base), {
-    signal, cache: "no-store", headers: token ? { Authorization: `Bearer ${token}` } : {} });
-  const body = await response.json().catch(() => null);
+  const url = new URL(`records/${encodeURIComponent(uploadId)}`, serviceBase(signatureUrl));
+  const { response, body } = await requestJson(url, { getToken, signal });
   if (!response.ok) {
-    throw new UploadError(body?.message || `The upload service answered ${response.status}.`,
+    throw new UploadError(body?.message || t("The upload service answered {status}.", { status: response.status }),
       { code: body?.code || "", status: response.status, retryable: response.status === 404 || response.status >= 500 });
   }
   return body;

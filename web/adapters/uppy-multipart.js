@@ -16,7 +16,9 @@
 // A completed upload's response.body is the callback's record plus "location"; when OSS stored the
 // object but the callback failed it is {ok: false, code: "CallbackFailed", …} (stored, not recorded).
 // Our own upload id (the record's) is kept in the file's meta as `upload_id`; Uppy's key and uploadId
-// are OSS's.
+// are OSS's. The file's CRC-64/ECMA is read before the upload starts and pinned by the session or the
+// form (crc64): a file that reaches OSS changed is refused at completion (body.code ChecksumMismatch).
+import { fileCrc64, requestJson, serviceBase } from "../common.js";
 
 const MiB = 1048576;
 
@@ -26,30 +28,20 @@ export function partSize(size) {
 }
 
 export function ossdirectAwsS3Options(uppy, signatureUrl, { getToken, threshold = 64 * MiB, limit = 4 } = {}) {
-  const base = new URL(signatureUrl, document.baseURI);
-  if (!base.pathname.endsWith("/")) base.pathname += "/";
+  const base = serviceBase(signatureUrl);
   const ours = new Map(); // OSS uploadId → our upload_id (also in the file's meta, for restored files)
 
   async function call(path, { method = "GET", json, signal, query = {} } = {}) {
     const url = new URL(path, base);
     for (const [name, value] of Object.entries(query)) url.searchParams.set(name, value);
-    for (let refreshed = false; ; refreshed = true) {
-      const token = getToken ? await getToken({ refresh: refreshed }) : "";
-      const headers = token ? { Authorization: `Bearer ${token}` } : {};
-      if (json !== undefined) headers["Content-Type"] = "application/json";
-      const response = await fetch(url, { method, headers, signal, cache: "no-store",
-        body: json === undefined ? undefined : JSON.stringify(json) });
-      let body = null;
-      try { body = await response.json(); } catch { /* not JSON */ }
-      if (response.status === 401 && body?.code === "TokenExpired" && getToken && !refreshed) continue;
-      if (!response.ok) {
-        const error = new Error(body?.message || `the upload service answered ${response.status}`);
-        error.code = body?.code;
-        error.source = { status: response.status }; // Uppy reads it to decide on retries
-        throw error;
-      }
-      return body;
+    const { response, body } = await requestJson(url, { method, json, getToken, signal });
+    if (!response.ok) {
+      const error = new Error(body?.message || `the upload service answered ${response.status}`);
+      error.code = body?.code;
+      error.source = { status: response.status }; // Uppy reads it to decide on retries
+      throw error;
     }
+    return body;
   }
 
   function session(file, { uploadId, key }) {
@@ -65,8 +57,10 @@ export function ossdirectAwsS3Options(uppy, signatureUrl, { getToken, threshold 
     getChunkSize: (data) => partSize(data.size),
 
     async createMultipartUpload(file, signal) {
-      const body = await call("multipart", { method: "POST", signal, json: { filename: file.name,
-        size: file.size, content_type: file.type || "application/octet-stream" } });
+      const json = { filename: file.name, size: file.size, content_type: file.type || "application/octet-stream" };
+      const crc64 = await fileCrc64(file, { signal });
+      if (crc64) json.crc64 = crc64;
+      const body = await call("multipart", { method: "POST", signal, json });
       ours.set(body.uploadId, body.upload_id);
       uppy.setFileMeta(file.id, { upload_id: body.upload_id });
       return body; // {uploadId, key, upload_id, part_size, part_count, …}
@@ -91,8 +85,10 @@ export function ossdirectAwsS3Options(uppy, signatureUrl, { getToken, threshold 
     },
 
     async getUploadParameters(file, options) {
-      const form = await call("", { signal: options?.signal, query: { filename: file.name, size: String(file.size),
-        content_type: file.type || "application/octet-stream" } });
+      const query = { filename: file.name, size: String(file.size), content_type: file.type || "application/octet-stream" };
+      const crc64 = await fileCrc64(file, { signal: options?.signal });
+      if (crc64) query.crc64 = crc64;
+      const form = await call("", { signal: options?.signal, query });
       uppy.setFileMeta(file.id, { upload_id: form.upload_id });
       return { method: form.method, url: form.url, fields: form.fields, headers: {} };
     },

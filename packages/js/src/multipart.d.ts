@@ -23,6 +23,9 @@ export type MultipartState = "starting" | "uploading" | "paused" | "completing" 
 
 export interface MultipartOptions {
   getToken?: GetToken;
+  /** false: no CRC-64 declared for the file nor checked for its parts. */
+  checksum?: boolean;
+  crc64?: string | null;
   onProgress?: (loaded: number, total: number, info: { partsDone: number; partCount: number; state: MultipartState }) => void;
   onState?: (state: MultipartState, upload: MultipartUpload) => void;
   signal?: AbortSignal;

@@ -64,7 +64,15 @@ export interface RequestOptions {
   signal?: AbortSignal;
 }
 
-export interface UploadOptions extends RequestOptions {
+/** The file's CRC-64/ECMA (crc64.js), pinned by the form or the multipart session. */
+export interface ChecksumOptions {
+  /** false: declare none (default: read the file first and declare it). */
+  checksum?: boolean;
+  /** A CRC-64/ECMA already known (unsigned decimal, as OSS's x-oss-hash-crc64ecma). */
+  crc64?: string | null;
+}
+
+export interface UploadOptions extends RequestOptions, ChecksumOptions {
   naming?: "random" | "original";
   folder?: string;
   onProgress?: (loaded: number, total: number) => void;
@@ -77,7 +85,9 @@ export interface UploadOptions extends RequestOptions {
 
 export declare function uploadFile(signatureUrl: string, file: File, options?: UploadOptions): Promise<UploadResult>;
 export declare function fetchForm(signatureUrl: string, file: File,
-  options?: RequestOptions & { naming?: string; folder?: string }): Promise<SignedForm>;
+  options?: RequestOptions & ChecksumOptions & { naming?: string; folder?: string }): Promise<SignedForm>;
+export declare function fileCrc64(file: Blob | { data: Blob }, options?: ChecksumOptions & { signal?: AbortSignal }):
+  Promise<string | null>;
 export declare function fetchLimits(signatureUrl: string, options?: RequestOptions): Promise<Limits>;
 export declare function fetchRecord(signatureUrl: string, uploadId: string, options?: RequestOptions): Promise<UploadRecord | null>;
 export declare function postForm(form: SignedForm, file: File,

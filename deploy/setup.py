@@ -630,9 +630,9 @@ class Setup:
             from ossdirect.core.limits import load_limit_settings, open_limiter
             from tools.limits_setup import SetupRefused, setup_limits_table
 
-            settings = load_limit_settings({"OSSDIRECT_USER_LIMITS": self.plan.user_limits,
-                                            "OSSDIRECT_LIMITS_STORE": self.plan.limits_store})
-            limiter = open_limiter(settings)
+            settings: Any = load_limit_settings({"OSSDIRECT_USER_LIMITS": self.plan.user_limits,
+                                                 "OSSDIRECT_LIMITS_STORE": self.plan.limits_store})
+            limiter: Any = open_limiter(settings)  # a TablestoreLimiter: this step runs for tablestore:// only
             ts = limiter.store.sdk
             try:
                 limiter.client(self.credentials).describe_table(table)

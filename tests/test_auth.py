@@ -20,6 +20,7 @@ from pathlib import Path
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
+from fixtures import jwt_env
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from ossdirect.core.auth import (
@@ -157,9 +158,7 @@ def jwks(rsa_key):
 
 
 def env(**values):
-    out = {"OSSDIRECT_AUTH": "jwt", "OSSDIRECT_JWT_ISSUER": ISS, "OSSDIRECT_JWT_AUDIENCE": AUD}
-    out.update({"OSSDIRECT_" + k: v for k, v in values.items()})
-    return {k: v for k, v in out.items() if v is not None}
+    return jwt_env(None, ISS, AUD, **values)  # a None value leaves that setting out
 
 
 def authn(**values):

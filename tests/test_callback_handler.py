@@ -7,6 +7,7 @@ import threading
 from urllib.parse import urlencode
 
 import pytest
+from fixtures import base_env, emulated_env, sqlite_url
 from support import fc_event
 
 from ossdirect.app.handlers import CallbackApp
@@ -18,15 +19,8 @@ OSS_KEY_URL = "aHR0cDovL2dvc3NwdWJsaWMuYWxpY2RuLmNvbS9jYWxsYmFja19wdWJfa2V5X3YxL
 
 @pytest.fixture
 def env(tmp_path, key_server, photo_bucket):
-    return {
-        "OSSDIRECT_BUCKET": "photo-bucket",
-        "OSSDIRECT_REGION": "cn-hangzhou",
-        "OSSDIRECT_OSS_ENDPOINT": photo_bucket.bucket_url,
-        "OSSDIRECT_PREFIX": "uploads/",
-        "OSSDIRECT_RECORDS": f"sqlite:///{tmp_path / 'records.sqlite3'}",
-        "OSSDIRECT_TRUSTED_KEY_PREFIXES": f"{key_server.url}/_emulator/",
-        "OSSDIRECT_PUBLIC_BASE_URL": "https://files.example.com",
-    }
+    return emulated_env(photo_bucket, tmp_path / "records.sqlite3", key_server, PREFIX="uploads/",
+                        PUBLIC_BASE_URL="https://files.example.com")
 
 
 @pytest.fixture
@@ -215,8 +209,7 @@ def test_concurrent_callbacks_no_lost_or_duplicate_record(env, rsa_signer, key_s
 def test_unwritable_record_store_is_503_at_every_request(tmp_path, key_server):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    app = CallbackApp({"OSSDIRECT_BUCKET": "photo-bucket", "OSSDIRECT_REGION": "cn-hangzhou",
-                       "OSSDIRECT_RECORDS": f"sqlite:///{blocker}/db.sqlite3"})
+    app = CallbackApp(base_env(RECORDS=sqlite_url(blocker / "db.sqlite3")))
     got = call(app, fc_event("POST", "/"))
     assert (got[0], got[1]["code"]) == (503, "ConfigInvalid")
     assert "OSSDIRECT_RECORDS" in got[1]["message"]

@@ -3,6 +3,7 @@ import json
 import types
 
 import pytest
+from fixtures import base_env
 
 from ossdirect.oss import credentials as creds_mod
 from ossdirect.settings import ENV_NAMES, ConfigError, load_config
@@ -10,7 +11,7 @@ from ossdirect.oss.credentials import CredentialsUnavailable, resolve_credential
 from ossdirect.store import open_store
 from ossdirect.store.stdout import StdoutStore
 
-BASE = {"OSSDIRECT_BUCKET": "my-bucket", "OSSDIRECT_REGION": "cn-hangzhou"}
+BASE = base_env("my-bucket")
 
 
 def test_secure_defaults():

@@ -4,13 +4,13 @@ when the configuration cannot work there, and that configuration mistakes reach 
 import json
 import logging
 
+from fixtures import base_env
 from support import fc_event
 
 from ossdirect.settings import config_warnings, load_config
 from ossdirect.app.handlers import CallbackApp, ProcessApp, SignatureApp
 
-BASE = {"OSSDIRECT_BUCKET": "photo-bucket", "OSSDIRECT_REGION": "cn-hangzhou",
-        "OSSDIRECT_ALLOWED_ORIGINS": "https://app.example.com", "OSSDIRECT_CALLBACK_URL": "https://cb.example.com/"}
+BASE = base_env(ALLOWED_ORIGINS="https://app.example.com", CALLBACK_URL="https://cb.example.com/")
 ON_FC = {"FC_FUNCTION_NAME": "ossdirect-signature", "FC_INSTANCE_ID": "c-1234"}  # what FC's runtime sets
 CONTEXT = type("Ctx", (), {"credentials": type("C", (), {"access_key_id": "STS.k", "access_key_secret": "s3cret-x",
                                                            "security_token": "tok"})()})()

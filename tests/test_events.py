@@ -11,6 +11,7 @@ import types
 
 import pytest
 import requests
+from fixtures import emulated_env
 from PIL import Image
 
 from ossdirect.core.events import (HookBusy, HookFailed, ProcessConfigError, content_verdict, load_process_settings,
@@ -60,14 +61,8 @@ def oss_event(key, etag="", size=0, name="ObjectCreated:PostObject", bucket="pho
 
 @pytest.fixture
 def env(tmp_path, photo_bucket, key_server):
-    return {
-        "OSSDIRECT_BUCKET": "photo-bucket", "OSSDIRECT_REGION": "cn-hangzhou",
-        "OSSDIRECT_OSS_ENDPOINT": photo_bucket.bucket_url, "OSSDIRECT_PREFIX": "uploads/",
-        "OSSDIRECT_RECORDS": f"sqlite:///{tmp_path / 'records.sqlite3'}",
-        "OSSDIRECT_TRUSTED_KEY_PREFIXES": f"{key_server.url}/_emulator/",
-        "OSSDIRECT_PUBLIC_BASE_URL": "https://files.example.com",
-        "OSSDIRECT_TEST_HOOK_LOG": str(tmp_path / "hook.log"),
-    }
+    return emulated_env(photo_bucket, tmp_path / "records.sqlite3", key_server, PREFIX="uploads/",
+                        PUBLIC_BASE_URL="https://files.example.com", TEST_HOOK_LOG=str(tmp_path / "hook.log"))
 
 
 def store_of(env):

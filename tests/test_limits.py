@@ -11,6 +11,7 @@ import threading
 import time
 
 import pytest
+from fixtures import settings as env
 from tablestore_standin import TablestoreStandIn
 
 from ossdirect.settings import ConfigError
@@ -29,10 +30,6 @@ TABLE = "limits"
 
 
 # ---------------------------------------------------------------- settings
-
-def env(**values):
-    return {f"OSSDIRECT_{k}": v for k, v in values.items()}
-
 
 def test_settings_parse_with_defaults():
     assert load_limit_settings({}) is None

@@ -16,6 +16,7 @@ import types
 import jwt
 import pytest
 import requests
+from fixtures import emulated_env
 from support import fc_event
 
 from devstack import _FunctionServer
@@ -38,11 +39,8 @@ class Stack:
     def __init__(self, tmp_path, bucket, callback=True, **env):
         self.bucket = bucket
         self.records_path = tmp_path / "records.sqlite3"
-        base = {"OSSDIRECT_BUCKET": bucket.bucket, "OSSDIRECT_REGION": "cn-hangzhou",
-                "OSSDIRECT_OSS_ENDPOINT": bucket.bucket_url, "OSSDIRECT_UPLOAD_HOST": bucket.bucket_url,
-                "OSSDIRECT_RECORDS": f"sqlite:///{self.records_path}", "OSSDIRECT_ALLOWED_ORIGINS": ORIGIN,
-                "OSSDIRECT_MAX_BYTES": str(64 * MiB), "OSSDIRECT_KEY_NAMING": "random,original",
-                "OSSDIRECT_TRUSTED_KEY_PREFIXES": f"{bucket.url}/_emulator/"}
+        base = emulated_env(bucket, self.records_path, bucket, UPLOAD_HOST=bucket.bucket_url, ALLOWED_ORIGINS=ORIGIN,
+                            MAX_BYTES=str(64 * MiB), KEY_NAMING="random,original")
         base.update(env)
         self.callback = None
         if callback:

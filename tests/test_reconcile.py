@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+from fixtures import emulated_env
 from test_events import png_bytes
 
 from ossdirect.oss.credentials import Credentials
@@ -47,9 +48,7 @@ def emulator_calls(photo_bucket):
 
 @pytest.fixture
 def env(tmp_path, photo_bucket):
-    return {"OSSDIRECT_BUCKET": "photo-bucket", "OSSDIRECT_REGION": "cn-hangzhou",
-            "OSSDIRECT_OSS_ENDPOINT": photo_bucket.bucket_url, "OSSDIRECT_PREFIX": "uploads/",
-            "OSSDIRECT_RECORDS": f"sqlite:///{tmp_path / 'records.sqlite3'}"}
+    return emulated_env(photo_bucket, tmp_path / "records.sqlite3", PREFIX="uploads/")
 
 
 def creds_of(bucket):

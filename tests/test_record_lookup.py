@@ -2,6 +2,7 @@
 
 import pytest
 import requests
+from fixtures import jwt_env, sqlite_url
 from test_signature_auth import AUDIENCE, ISSUER, jwks, keys, token  # noqa: F401 (fixtures)
 
 from devstack import LocalStack
@@ -34,9 +35,7 @@ def test_anonymous_lookup_shows_only_what_the_object_already_tells(tmp_path):
 
 
 def test_signed_in_lookup_is_the_owners_only(tmp_path, jwks, keys):  # noqa: F811
-    env = {"OSSDIRECT_RECORDS": f"sqlite:///{tmp_path / 'r.sqlite3'}", "OSSDIRECT_AUTH": "jwt",
-           "OSSDIRECT_JWT_JWKS_URL": f"{jwks.url}/jwks.json", "OSSDIRECT_JWT_ISSUER": ISSUER,
-           "OSSDIRECT_JWT_AUDIENCE": AUDIENCE, "OSSDIRECT_PREFIX": "uploads/{sub}/"}
+    env = jwt_env(jwks, ISSUER, AUDIENCE, RECORDS=sqlite_url(tmp_path / "r.sqlite3"), PREFIX="uploads/{sub}/")
     with LocalStack(tmp_path, env=env) as s:
         alice = {"Authorization": f"Bearer {token(keys, 'alice')}"}
         form = upload(s, alice)

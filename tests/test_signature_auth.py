@@ -10,6 +10,7 @@ import pytest
 import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from fixtures import base_env, jwt_env, sqlite_url
 from support import StaticServer, fc_event
 
 from devstack import LocalStack
@@ -43,10 +44,8 @@ def jwks(keys):
 
 
 def env(jwks, **extra):
-    base = {"OSSDIRECT_BUCKET": "photo-bucket", "OSSDIRECT_REGION": "cn-hangzhou", "OSSDIRECT_AUTH": "jwt",
-            "OSSDIRECT_JWT_JWKS_URL": f"{jwks.url}/jwks.json", "OSSDIRECT_JWT_ISSUER": ISSUER,
-            "OSSDIRECT_JWT_AUDIENCE": AUDIENCE, "OSSDIRECT_PREFIX": "uploads/{sub}/",
-            "OSSDIRECT_ALLOWED_ORIGINS": "https://app.example.com"}
+    base = dict(base_env(), **jwt_env(jwks, ISSUER, AUDIENCE, PREFIX="uploads/{sub}/",
+                                      ALLOWED_ORIGINS="https://app.example.com"))
     base.update(extra)
     return base
 
@@ -141,11 +140,8 @@ def test_unknown_kid_refreshes_the_jwks_once_then_401(jwks, keys):
 
 def test_jwks_down_is_503_and_never_a_form(keys):
     down = StaticServer({})
-    url = down.url
     down.close()
-    app = SignatureApp({"OSSDIRECT_BUCKET": "photo-bucket", "OSSDIRECT_REGION": "cn-hangzhou", "OSSDIRECT_AUTH": "jwt",
-                        "OSSDIRECT_JWT_JWKS_URL": f"{url}/jwks.json", "OSSDIRECT_JWT_ISSUER": ISSUER,
-                        "OSSDIRECT_JWT_AUDIENCE": AUDIENCE})
+    app = SignatureApp(dict(base_env(), **jwt_env(down, ISSUER, AUDIENCE)))  # down's URL, now closed
     status, _, body = call(app, token(keys))
     assert status == 503 and body["code"] == "AuthKeysUnavailable" and "policy" not in body
 
@@ -200,8 +196,7 @@ def test_hook_cannot_widen_and_its_failure_is_never_a_form(jwks, keys, hook, cap
 
 
 def test_prefix_with_sub_needs_auth():
-    app = SignatureApp({"OSSDIRECT_BUCKET": "photo-bucket", "OSSDIRECT_REGION": "cn-hangzhou",
-                        "OSSDIRECT_PREFIX": "uploads/{sub}/"})
+    app = SignatureApp(base_env(PREFIX="uploads/{sub}/"))
     status, _, body = call(app)
     assert status == 503 and "OSSDIRECT_AUTH" in body["message"]
 
@@ -257,13 +252,11 @@ def test_per_user_limits_429_with_retry_after_and_remaining_in_limits(jwks, keys
 
 
 def test_anonymous_limits_count_by_client_ip(tmp_path):
-    app = SignatureApp({"OSSDIRECT_BUCKET": "photo-bucket", "OSSDIRECT_REGION": "cn-hangzhou",
-                        "OSSDIRECT_USER_LIMITS": "forms=2", "OSSDIRECT_LIMITS_STORE": f"sqlite:///{tmp_path / 'l.db'}"})
+    app = SignatureApp(base_env(USER_LIMITS="forms=2", LIMITS_STORE=sqlite_url(tmp_path / "l.db")))
     assert [call(app)[0] for _ in range(3)] == [200, 200, 429]
 
 
 def test_bad_limits_setting_is_503_naming_it():
-    app = SignatureApp({"OSSDIRECT_BUCKET": "photo-bucket", "OSSDIRECT_REGION": "cn-hangzhou",
-                        "OSSDIRECT_USER_LIMITS": "forms=lots"})
+    app = SignatureApp(base_env(USER_LIMITS="forms=lots"))
     status, _, body = call(app)
     assert status == 503 and "OSSDIRECT_USER_LIMITS" in body["message"]

@@ -6,6 +6,7 @@ import types
 from datetime import datetime, timezone
 
 import pytest
+from fixtures import base_env
 from support import fc_event
 
 from ossdirect.core.forms import issue_form
@@ -14,17 +15,9 @@ from ossdirect.settings import load_config
 from ossdirect.oss.credentials import Credentials
 from ossdirect.oss.signer import v1_signature, v4_signature
 
-ENV = {
-    "OSSDIRECT_BUCKET": "photo-bucket",
-    "OSSDIRECT_REGION": "cn-hangzhou",
-    "OSSDIRECT_PREFIX": "uploads/",
-    "OSSDIRECT_MAX_BYTES": "1048576",
-    "OSSDIRECT_CALLBACK_URL": "https://cb.example.com/oss-callback",
-    "OSSDIRECT_ALLOWED_ORIGINS": "https://app.example.com",
-    "OSSDIRECT_KEY_NAMING": "random,original",
-    "OSSDIRECT_ALLOW_FOLDERS": "true",
-    "OSSDIRECT_SIGNATURE_VERSIONS": "v4,v1",
-}
+ENV = base_env(PREFIX="uploads/", MAX_BYTES="1048576", CALLBACK_URL="https://cb.example.com/oss-callback",
+               ALLOWED_ORIGINS="https://app.example.com", KEY_NAMING="random,original", ALLOW_FOLDERS="true",
+               SIGNATURE_VERSIONS="v4,v1")
 SECRET = "test-secret-not-real"
 STS = types.SimpleNamespace(credentials=types.SimpleNamespace(
     access_key_id="STS.testkeyid", access_key_secret=SECRET, security_token="test-token-value"))

@@ -7,6 +7,7 @@ import types
 from urllib.parse import urlencode
 
 import pytest
+from fixtures import emulated_env
 from support import EmulatedBucket, fc_event
 from tablestore_standin import TablestoreStandIn
 
@@ -37,10 +38,7 @@ def bucket(tmp_path):
 
 
 def env(standin, bucket, key_server):
-    return {"OSSDIRECT_BUCKET": "photo-bucket", "OSSDIRECT_REGION": "cn-hangzhou",
-            "OSSDIRECT_OSS_ENDPOINT": bucket.bucket_url,
-            "OSSDIRECT_RECORDS": f"tablestore://ossd/records?endpoint={standin.endpoint}&region=cn-hangzhou",
-            "OSSDIRECT_TRUSTED_KEY_PREFIXES": f"{key_server.url}/_emulator/"}
+    return emulated_env(bucket, f"tablestore://ossd/records?endpoint={standin.endpoint}&region=cn-hangzhou", key_server)
 
 
 def test_callback_records_once_in_tablestore_and_the_poll_is_one_getrow(standin, bucket, key_server, rsa_signer):

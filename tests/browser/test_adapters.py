@@ -14,6 +14,7 @@ import pytest
 from devstack import BUCKET, LocalStack
 from tools.bucket_setup import content_type
 
+pytestmark = pytest.mark.browser
 WIDGETS = Path(__file__).resolve().parent / "widgets"
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40  # 10 KiB
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"

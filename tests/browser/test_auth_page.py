@@ -21,6 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 
 from test_upload_page import item, open_page, wait_state  # noqa: E402  (the page's shared test helpers)
 
+pytestmark = pytest.mark.browser
+
 
 def sign_in_as(page, user):
     page.fill("#test-user", user)
@@ -85,7 +87,6 @@ def make_stack_with_auth(tmp_path):
 
 
 # --- the page ---------------------------------------------------------------------------------------
-@pytest.mark.browser
 def test_signed_in_test_user_uploads_into_their_own_folder(page, auth_stack):
     stack = auth_stack
     forms = form_requests(page, stack)
@@ -117,7 +118,6 @@ def test_signed_in_test_user_uploads_into_their_own_folder(page, auth_stack):
     assert keys["bob"].startswith("uploads/bob/") and keys["alice"].startswith("uploads/alice/")
 
 
-@pytest.mark.browser
 def test_without_a_token_the_page_says_sign_in_to_upload(page, auth_stack):
     stack = auth_stack
     forms = form_requests(page, stack)
@@ -140,7 +140,6 @@ def test_without_a_token_the_page_says_sign_in_to_upload(page, auth_stack):
     assert record["key"].startswith("uploads/carol/") and record["user"] == "carol"
 
 
-@pytest.mark.browser
 def test_a_token_the_service_refuses_is_sign_in_to_upload(page, auth_stack):
     """A token from another issuer (signed with another key): 401 InvalidTokenSignature, no refresh."""
     stack = auth_stack
@@ -158,7 +157,6 @@ def test_a_token_the_service_refuses_is_sign_in_to_upload(page, auth_stack):
     assert stack.records() == []
 
 
-@pytest.mark.browser
 def test_expired_token_is_refreshed_exactly_once_then_uploads(page, auth_stack):
     """auth.getToken names a host function: it first hands out an expired token, then a fresh one on refresh."""
     stack = auth_stack
@@ -181,7 +179,6 @@ def test_expired_token_is_refreshed_exactly_once_then_uploads(page, auth_stack):
     assert record["user"] == "alice"
 
 
-@pytest.mark.browser
 def test_a_refresh_that_is_still_expired_is_not_retried_again(page, auth_stack):
     stack = auth_stack
     stack.put_page_config({"signatureUrl": stack.signature_url, "auth": {"getToken": "hostAuth.getToken"}})
@@ -197,7 +194,6 @@ def test_a_refresh_that_is_still_expired_is_not_retried_again(page, auth_stack):
     assert stack.records() == []
 
 
-@pytest.mark.browser
 def test_token_url_provider_refreshes_an_expired_token_once_and_reuses_the_fresh_one(page, auth_stack):
     """The page's own provider (config.json auth.tokenUrl): the first token it gets has expired."""
     stack = auth_stack
@@ -224,7 +220,6 @@ def test_token_url_provider_refreshes_an_expired_token_once_and_reuses_the_fresh
     assert {r["user"] for r in stack.records()} == {"dave"}
 
 
-@pytest.mark.browser
 def test_remaining_allowance_and_a_used_up_allowance_are_shown(page, auth_stack):
     """The page's side of per-user limits, with the service's answers altered on the way (status, body,
     Retry-After) while the real service's CORS headers are kept."""
@@ -259,7 +254,6 @@ def test_remaining_allowance_and_a_used_up_allowance_are_shown(page, auth_stack)
     assert page.locator("#signed-in-as").is_visible()  # a 429 is not a sign-out
 
 
-@pytest.mark.browser
 def test_per_user_allowance_counts_down_then_refuses_with_retry_after(page, make_stack_with_auth, tmp_path):
     """End to end with the service's own per-user limits (OSSDIRECT_USER_LIMITS): one form per hour."""
     stack = make_stack_with_auth(OSSDIRECT_USER_LIMITS="forms=1,bytes=1048576,window=3600",

@@ -17,6 +17,7 @@ import requests
 
 from devstack import BUCKET, LocalStack
 
+pytestmark = pytest.mark.browser
 MiB = 1 << 20
 SIZE = 200 * 10**6  # 24 parts of 8 MiB, the last one 7,068,416 bytes
 PARTS = 24

@@ -11,6 +11,8 @@ import requests
 
 from devstack import BUCKET
 
+pytestmark = pytest.mark.browser
+
 # The seed documents are third-party text that cannot live in the repository: this setting names the
 # folder that holds them (.ci/run sets it). Absent: skipped locally with that reason; in CI, a failure.
 SEEDS_SETTING = "OSSDIRECT_SEEDS_DIR"

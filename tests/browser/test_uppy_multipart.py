@@ -18,6 +18,7 @@ import pytest
 
 from devstack import BUCKET, LocalStack
 
+pytestmark = pytest.mark.browser
 HERE = Path(__file__).resolve().parent / "multipart-uppy"
 MiB = 1 << 20
 

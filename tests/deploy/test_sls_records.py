@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlencode
 
 import pytest
+from fixtures import base_env, emulated_env
 from support import fc_event
 
 from ossdirect.app.handlers import CallbackApp
@@ -135,10 +136,8 @@ def callback_event(signer, key_server, upload_id):
 
 
 def app_for(port, key_server, bucket, timeout="1"):
-    return CallbackApp({"OSSDIRECT_BUCKET": "photo-bucket", "OSSDIRECT_REGION": "cn-hangzhou",
-                        "OSSDIRECT_OSS_ENDPOINT": bucket.bucket_url,
-                        "OSSDIRECT_RECORDS": f"sls://proj/records?endpoint=http://127.0.0.1:{port}&timeout={timeout}",
-                        "OSSDIRECT_TRUSTED_KEY_PREFIXES": f"{key_server.url}/_emulator/"})
+    return CallbackApp(emulated_env(bucket, f"sls://proj/records?endpoint=http://127.0.0.1:{port}&timeout={timeout}",
+                                    key_server))
 
 
 def test_record_reaches_sls_signed_and_decodable(stand_in, rsa_signer, key_server, bucket):
@@ -177,6 +176,6 @@ def test_missing_credentials_is_503(stand_in, rsa_signer, key_server, bucket):
 @pytest.mark.parametrize("url", ["sls://", "sls://proj", "sls://proj/store", "sls://proj/a/b?endpoint=x",
                                  "sls://proj/store?endpoint=x&timeout=soon"])
 def test_bad_sls_urls_are_config_errors(url, key_server):
-    app = CallbackApp({"OSSDIRECT_BUCKET": "photo-bucket", "OSSDIRECT_REGION": "cn-hangzhou", "OSSDIRECT_RECORDS": url})
+    app = CallbackApp(base_env(RECORDS=url))
     response = app(fc_event("POST", "/"), CTX)
     assert response["statusCode"] == 503 and "OSSDIRECT_RECORDS" in json.loads(response["body"])["message"]

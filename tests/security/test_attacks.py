@@ -13,6 +13,7 @@ import types
 
 import pytest
 import requests
+from fixtures import base_env
 
 from devstack import LocalStack
 from ossdirect.settings import load_config
@@ -82,6 +83,7 @@ def test_prefix_forms_never_bind_the_type_with_starts_with(tmp_path):
         assert not any(k.endswith("evil.html") for k in keys_in_bucket(s))
 
 
+@pytest.mark.browser
 def test_svg_bytes_under_a_pinned_png_type_do_not_run_on_the_origin(stack, browser):
     """The best an attacker can do is store SVG bytes as image/png: opened on the page's origin,
     Chromium treats them as an image and no script runs."""
@@ -124,9 +126,8 @@ def _attacker_bucket(stack):
 
 def _stranger_form(stack, callback_body, upload_id):
     host, creds = _attacker_bucket(stack)
-    config = load_config({"OSSDIRECT_BUCKET": "stranger-bucket", "OSSDIRECT_REGION": "cn-hangzhou",
-                          "OSSDIRECT_UPLOAD_HOST": host, "OSSDIRECT_CALLBACK_URL": stack.callback_url,
-                          "OSSDIRECT_CALLBACK_BODY": callback_body, "OSSDIRECT_CONTENT_TYPES": "*"})
+    config = load_config(base_env("stranger-bucket", UPLOAD_HOST=host, CALLBACK_URL=stack.callback_url,
+                                  CALLBACK_BODY=callback_body, CONTENT_TYPES="*"))
     return issue_form(config, creds, {"filename": "x.bin", "size": "1", "content_type": "application/pdf"},
                       upload_id=upload_id)
 
@@ -250,7 +251,7 @@ def test_one_prefix_form_records_at_most_one_object(tmp_path):
 def test_empty_prefix_is_refused_and_the_root_is_an_explicit_choice(tmp_path):
     from ossdirect.settings import ConfigError
 
-    base = {"OSSDIRECT_BUCKET": "b-1", "OSSDIRECT_REGION": "cn-hangzhou"}
+    base = base_env("b-1")
     with pytest.raises(ConfigError, match="OSSDIRECT_PREFIX"):
         load_config(dict(base, OSSDIRECT_PREFIX=""))
     with pytest.raises(ConfigError, match="OSSDIRECT_PREFIX"):

@@ -9,6 +9,7 @@ import time
 import tracemalloc
 
 import pytest
+from fixtures import emulated_env
 from support import fc_event
 
 from ossdirect.app.handlers import CallbackApp
@@ -18,12 +19,7 @@ PINNED = "https://gosspublic.alicdn.com/callback_pub_key_v1.pem"
 
 @pytest.fixture
 def env(tmp_path, key_server, photo_bucket):
-    return {
-        "OSSDIRECT_BUCKET": "photo-bucket", "OSSDIRECT_REGION": "cn-hangzhou",
-        "OSSDIRECT_OSS_ENDPOINT": photo_bucket.bucket_url,
-        "OSSDIRECT_RECORDS": f"sqlite:///{tmp_path / 'records.sqlite3'}",
-        "OSSDIRECT_TRUSTED_KEY_PREFIXES": f"{key_server.url}/_emulator/",
-    }
+    return emulated_env(photo_bucket, tmp_path / "records.sqlite3", key_server)
 
 
 def event(body, auth, key_url, content_type="application/x-www-form-urlencoded"):

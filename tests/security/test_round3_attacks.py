@@ -9,6 +9,7 @@ import time
 
 import pytest
 import requests
+from fixtures import base_env
 from support import fc_event
 
 from devstack import LocalStack
@@ -17,7 +18,7 @@ from ossdirect.app.handlers import CallbackApp, SignatureApp
 from ossdirect.core.limits import ip_subject
 
 HTML_AS_TEXT = b"<p><script>document.title='pwned'</script>"
-ANON = {"OSSDIRECT_BUCKET": "photo-bucket", "OSSDIRECT_REGION": "cn-hangzhou"}
+ANON = base_env()
 CONTEXT = type("Ctx", (), {"credentials": type("C", (), {"access_key_id": "STS.k", "access_key_secret": "s3cret-x",
                                                            "security_token": "tok"})()})()
 

@@ -19,22 +19,30 @@ import json
 import os
 import sqlite3
 import tempfile
+from typing import TYPE_CHECKING, Any, Callable, NoReturn
 
 from .events import foreign_id
 from .forms import UPLOAD_ID_META
 from ..store import Status
 
+if TYPE_CHECKING:
+    from ..oss.credentials import Credentials
+    from .events import Processor
+
+Finding = dict[str, Any]
+
 _META_UPLOAD_ID = UPLOAD_ID_META[len("x-oss-meta-"):]
 
 
-def _index_records(store, credentials, page_size):
+def _index_records(store: Any, credentials: "Credentials", page_size: int) -> tuple[sqlite3.Connection, str, int]:
     fd, path = tempfile.mkstemp(prefix="ossdirect-reconcile-", suffix=".sqlite3")
     os.close(fd)
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("PRAGMA journal_mode=OFF")
     db.execute("PRAGMA synchronous=OFF")
     db.execute("CREATE TABLE rec (key TEXT, upload_id TEXT, status TEXT, quarantined_to TEXT, seen INTEGER DEFAULT 0)")
-    token, count = None, 0
+    token: str | None = None
+    count = 0
     while True:
         records, token = store.list_records(page_token=token, limit=page_size, credentials=credentials)
         db.execute("BEGIN")
@@ -49,7 +57,8 @@ def _index_records(store, credentials, page_size):
     return db, path, count
 
 
-def reconcile(processor, credentials, fix=False, page_size=1000, report=None):
+def reconcile(processor: "Processor", credentials: "Credentials", fix: bool = False, page_size: int = 1000,
+              report: Callable[[Finding], None] | None = None) -> dict[str, int]:
     """Run one reconciliation; ``report(finding_dict)`` is called per finding. Returns the summary."""
     from ..oss.extra import iter_objects
 
@@ -72,7 +81,7 @@ def reconcile(processor, credentials, fix=False, page_size=1000, report=None):
             if _recorded_now(processor, obj.key, credentials):
                 continue  # recorded since the records were read
             summary["unrecorded"] += 1
-            finding = {"finding": "unrecorded", "key": obj.key, "size": obj.size, "etag": obj.etag}
+            finding: Finding = {"finding": "unrecorded", "key": obj.key, "size": obj.size, "etag": obj.etag}
             if fix:
                 result = processor.process_object(obj.key, credentials)
                 finding["fixed"] = result
@@ -95,7 +104,7 @@ def reconcile(processor, credentials, fix=False, page_size=1000, report=None):
     return summary
 
 
-def _recorded_now(processor, key, credentials):
+def _recorded_now(processor: "Processor", key: str, credentials: "Credentials") -> bool:
     info = processor.oss.head_object(key, credentials)
     if info is None:
         return True  # gone again: nothing to record
@@ -104,7 +113,7 @@ def _recorded_now(processor, key, credentials):
     return found is not None and found.get("key") == key
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> NoReturn:
     import argparse
     import sys
 
@@ -121,7 +130,7 @@ def main(argv=None):
     processor = open_processor()
     creds = resolve_credentials(None)
 
-    def report(finding):
+    def report(finding: Finding) -> None:
         print(json.dumps(finding, ensure_ascii=False, default=str), flush=True)
 
     summary = reconcile(processor, creds, fix=args.fix, page_size=args.page_size, report=report)

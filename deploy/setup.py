@@ -630,10 +630,10 @@ class Setup:
             from ossdirect.core.limits import load_limit_settings, open_limiter
             from tools.limits_setup import SetupRefused, setup_limits_table
 
-            settings = load_limit_settings({"OSSDIRECT_USER_LIMITS": self.plan.user_limits,
-                                            "OSSDIRECT_LIMITS_STORE": self.plan.limits_store})
-            limiter = open_limiter(settings)
-            ts = limiter._ts
+            settings: Any = load_limit_settings({"OSSDIRECT_USER_LIMITS": self.plan.user_limits,
+                                                 "OSSDIRECT_LIMITS_STORE": self.plan.limits_store})
+            limiter: Any = open_limiter(settings)  # a TablestoreLimiter: this step runs for tablestore:// only
+            ts = limiter.store.sdk
             try:
                 limiter.client(self.credentials).describe_table(table)
                 exists = True
@@ -661,7 +661,7 @@ class Setup:
             from tools.tablestore_setup import index_metas, setup_table
 
             store = TablestoreStore.from_url(self.plan.tablestore_records)
-            ts = store._ts
+            ts = store.sdk
             try:
                 described = store.client(self.credentials).describe_table(table)
             except ts.OTSServiceError as exc:

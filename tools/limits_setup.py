@@ -23,7 +23,8 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "shared"))
 
-from ossdirect.core.limits import TTL_MIN, TablestoreLimiter  # noqa: E402
+from ossdirect.core.limits import TTL_MIN  # noqa: E402
+from ossdirect.store.allowances import TablestoreAllowances  # noqa: E402
 
 TTL_MARGIN = 600
 
@@ -38,7 +39,7 @@ class SetupRefused(Exception):
 
 def setup_limits_table(limiter, credentials):
     """Returns {"table": "created"|"exists", "ttl": seconds}; raises SetupRefused on a wrong table."""
-    ts = limiter._ts
+    ts = limiter.store.sdk
     client = limiter.client(credentials)
     table = limiter.table
     ttl = wanted_ttl(limiter.window)
@@ -47,7 +48,7 @@ def setup_limits_table(limiter, credentials):
     except ts.OTSServiceError as exc:
         if exc.get_error_code() != "OTSObjectNotExist":
             raise
-        meta = ts.TableMeta(table, list(TablestoreLimiter.PK))
+        meta = ts.TableMeta(table, list(TablestoreAllowances.PK))
         try:
             client.create_table(meta, ts.TableOptions(time_to_live=ttl, max_version=1),
                                 ts.ReservedThroughput(ts.CapacityUnit(0, 0)))
@@ -57,7 +58,7 @@ def setup_limits_table(limiter, credentials):
             return setup_limits_table(limiter, credentials)
         return {"table": "created", "ttl": ttl}
     pk = [tuple(c[:2]) for c in described.table_meta.schema_of_primary_key]
-    if pk != [tuple(c) for c in TablestoreLimiter.PK]:
+    if pk != [tuple(c) for c in TablestoreAllowances.PK]:
         raise SetupRefused(f"table {table} exists with primary key {pk}, not (subject STRING, window_start INTEGER)")
     have = described.table_options.time_to_live
     if have != -1 and have < limiter.window + 60:
@@ -97,7 +98,7 @@ def main(argv=None):
     except LimitStoreError as exc:
         print(f"limits setup failed: {exc}", file=sys.stderr)
         return 1
-    ts = limiter._ts
+    ts = limiter.store.sdk
     try:
         report = setup_limits_table(limiter, credentials)
     except (LimitStoreError, SetupRefused) as exc:

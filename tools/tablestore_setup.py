@@ -30,7 +30,7 @@ def index_metas(ts, table):
 
 def setup_table(store, credentials):
     """Returns {"table": "created"|"exists", "indexes_created": [...]}."""
-    ts = store._ts
+    ts = store.sdk
     client = store.client(credentials)
     wanted = index_metas(ts, store.table)
     try:
@@ -77,7 +77,7 @@ def main(argv=None):
     store = TablestoreStore.from_url(args.url)
     try:
         report = setup_table(store, credentials)
-    except store._ts.OTSServiceError as exc:
+    except store.sdk.OTSServiceError as exc:
         print(f"tablestore setup failed: {exc.get_http_status()} {exc.get_error_code()}: "
               f"{exc.get_error_message()}", file=sys.stderr)
         return 1

@@ -24,7 +24,7 @@ from ..oss.credentials import CredentialsUnavailable, resolve_credentials
 from .http import (answerable, cors_headers, error_response, internal_error_response, json_object_body,
                    json_response, json_text_response, parse_event)
 from .routes import CALLBACK_ROUTES, SIGNATURE_ROUTES
-from .services import RECORD_ANSWER_FIELDS, SESSION_STATUSES, Allowances, Services
+from .services import RECORD_ANSWER_FIELDS, Allowances, Services
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from .http import Request
 
 log = logging.getLogger("ossdirect")
-__all__ = ["CallbackApp", "ProcessApp", "SignatureApp", "RECORD_ANSWER_FIELDS", "SESSION_STATUSES"]
+__all__ = ["CallbackApp", "ProcessApp", "SignatureApp", "RECORD_ANSWER_FIELDS"]
 
 
 def _credentials(context: Any, message: str) -> Credentials:
@@ -370,14 +370,10 @@ class CallbackApp(_App):
         if self.config:
             self.oss = OssClient(self.config.oss_endpoint, self.config.bucket, self.config.region)
         if self.config and store is None:
-            from ..store import RecordStoreError, open_store
+            from ..store import RecordStoreError, open_record_store
 
             try:
-                self.store = open_store(self.config.records)
-                if self.config.record_log:  # the authoritative store first, then the log
-                    from ..store.chain import ChainStore
-
-                    self.store = ChainStore(self.store, open_store(self.config.record_log))
+                self.store = open_record_store(self.config)  # the authoritative store first, then the log
             except (RecordStoreError, OSError) as exc:
                 self.config_error = f"OSSDIRECT_RECORDS could not be opened: {exc}"
                 log.error(json.dumps({"fn": self.fn, "config_error": self.config_error}))

@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     Config = Any  # ossdirect.settings.Config: its attributes are set from the settings table, not declared
     from ..store import RecordStore
 
-SESSION_STATUSES = ("uploading", "aborted")  # multipart sessions kept in the record store (multipart.py)
 RECORD_ANSWER_FIELDS = ("upload_id", "record_id", "key", "size", "etag", "content_type", "filename", "created_at",
                         "source", "status", "status_reason", "user", "payload", "content_type_detected",
                         "hook_status")
@@ -43,10 +42,10 @@ class Records:
                 "this route needs records every instance shares, and OSSDIRECT_RECORDS is a SQLite file "
                 "each Function Compute instance keeps to itself: set tablestore://<instance>/<table>", E.UNAVAILABLE)
         if self._store is None:  # opened on first use: forms never pay for it
-            from ..store import RecordStoreError, open_store
+            from ..store import RecordStoreError, open_record_store
 
             try:
-                self._store = open_store(self.config.records)
+                self._store = open_record_store(self.config, log=False)  # sessions and lookups: no log
             except (RecordStoreError, OSError) as exc:
                 raise OssdirectError("RecordStoreUnavailable", f"the records cannot be opened ({exc})",
                                      E.UNAVAILABLE) from None
@@ -64,14 +63,14 @@ class Records:
             raise OssdirectError("InvalidUploadId", "not an upload id", E.INVALID)
         store = self.readable()
         creds = credentials() if store.needs_credentials else None
-        from ..store import RecordStoreError
+        from ..store import RecordStoreError, Status
 
         try:
             found = store.get(upload_id, creds)
         except RecordStoreError as exc:
             raise OssdirectError("RecordStoreUnavailable", f"the records cannot be read ({exc})", E.UNAVAILABLE) \
                 from None
-        if found is not None and found.get("status") in SESSION_STATUSES:
+        if found is not None and found.get("status") in Status.SESSIONS:
             return None  # a multipart upload in progress (or aborted) is not a record
         return found
 

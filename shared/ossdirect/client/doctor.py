@@ -30,6 +30,8 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
+from ..store import HookStatus, Status
+
 OK, FAILED, SKIP, NOTE = "ok", "FAILED", "skip", "note"
 BUCKET_SETUP_FIX = ("run python -m tools.bucket_setup with the site's origin (README, docs/deploy.md) so the "
                     "bucket has a CORS rule for it")
@@ -497,10 +499,10 @@ class Doctor:
                 self.add("6 trigger", OK, f"the process function checked it: {record.get('content_type_detected')}")
         status = record.get("status")
         hook = record.get("hook_status") if "hook_status" in record else "(not reported)"
-        if status in ("quarantined", "suspect"):
+        if status in (Status.QUARANTINED, Status.SUSPECT):
             self.add("7 state", FAILED, f"the test object was {status}: {record.get('status_reason')} — see "
                      "OSSDIRECT_QUARANTINE and the process function's logs")
-        elif hook in ("failed", "retry"):
+        elif hook in (HookStatus.FAILED, HookStatus.RETRY):
             self.add("7 state", FAILED, f"the upload hook {hook}: see the process function's logs (hook_error)")
         else:
             self.add("7 state", OK, f"status {status}, hook {hook if hook is not None else 'none ran'}")

@@ -20,7 +20,7 @@ from .forms import CRC64_META, FILENAME_META, PAYLOAD_META, UPLOAD_ID_META, USER
 from .. import errors as E
 from ..errors import OssdirectError
 from ..oss.client import OssError
-from ..store import RecordStoreError, new_record_id
+from ..store import RecordStoreError, Status, new_record_id
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ _META_FILENAME = FILENAME_META[len("x-oss-meta-"):]
 _META_USER = USER_META[len("x-oss-meta-"):]
 _META_PAYLOAD = PAYLOAD_META[len("x-oss-meta-"):]
 _META_CRC64 = CRC64_META[len("x-oss-meta-"):]
-CORRUPT = "corrupt"  # OSS computed another CRC-64 than the client read: never a good upload
+CORRUPT = Status.CORRUPT  # OSS computed another CRC-64 than the client read: never a good upload
 _BODY_NAMES = ("bucket", "object", "upload_id", "height", "width", "format", "clientIp", "reqId")
 
 
@@ -121,7 +121,7 @@ def record_from_object(config: Config, key: str, info: Any, source: str) -> dict
         "filename": display_name(unquote(meta.get(_META_FILENAME, ""))) or None,
         "created_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         "source": source,
-        "status": "recorded",
+        "status": Status.RECORDED,
         # who and the payload only from a form that pinned them (every form but a seed client's)
         "user": unquote(meta[_META_USER]) if pinned and meta.get(_META_USER) else None,
         "payload": _payload(meta.get(_META_PAYLOAD)) if pinned else None,
@@ -230,7 +230,7 @@ def lookup_object(oss: OssClient, key: str, credentials: Credentials) -> Any:
                              E.UNAVAILABLE) from None
 
 
-UPLOADING = "uploading"  # a multipart session's record before its object exists (multipart.py)
+UPLOADING = Status.UPLOADING  # a multipart session's record before its object exists (multipart.py)
 
 
 def write_record(store: RecordStore, record: dict[str, Any], credentials: Credentials | None,
@@ -246,9 +246,10 @@ def write_record(store: RecordStore, record: dict[str, Any], credentials: Creden
             # a multipart session (multipart.py) waiting for its object: this is its first record, not a
             # replay. Conditional: of two writers only one turns it; the other reads the result below.
             facts = {f: v for f, v in record.items() if f not in ("upload_id", "source", "multipart_id")}
-            stored, applied = store.update(record["upload_id"], {"status": UPLOADING}, facts, credentials)
-            if applied:
-                return stored, True
+            turned, applied = store.update(record["upload_id"], {"status": UPLOADING}, facts, credentials)
+            if applied and turned is not None:
+                return turned, True
+            stored = turned if turned is not None else stored  # the other writer's result
         if stored["key"] != record["key"]:
             if log:
                 log.warning(json.dumps({"refused": "UploadIdAlreadyUsed", "upload_id": record["upload_id"],
@@ -259,7 +260,8 @@ def write_record(store: RecordStore, record: dict[str, Any], credentials: Creden
         if stored["etag"] != record["etag"]:
             facts = {f: record[f] for f in ("size", "etag", "content_type", "crc64", "content_md5")}
             facts["updated_at"] = record["created_at"]
-            stored, _ = store.update(record["upload_id"], {"etag": stored["etag"]}, facts, credentials)
+            updated, _ = store.update(record["upload_id"], {"etag": stored["etag"]}, facts, credentials)
+            stored = updated if updated is not None else stored
         return stored, False
     except RecordStoreError as exc:
         raise OssdirectError("RecordStoreUnavailable",

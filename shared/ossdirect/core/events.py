@@ -38,6 +38,7 @@ from .callbacks import CORRUPT, checksum_mismatch
 from ..settings import QUARANTINE_MODES, ProcessConfigError, is_active_content_type, section_names
 from .forms import UPLOAD_ID_META
 from ..errors import OssdirectError
+from ..store import HookStatus, Status
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -340,26 +341,26 @@ class Processor:
         if not record["upload_id"]:
             derived = meta.get(_META_DERIVED)
             parent = self.store.get(derived, credentials) if derived else None
-            if parent is not None and parent.get("status") not in ("quarantined", "foreign") \
+            if parent is not None and parent.get("status") not in (Status.QUARANTINED, Status.FOREIGN) \
                     and key.startswith(parent["key"]):
                 kind = "derived"
                 record.update(upload_id="derived:" + hashlib.sha256(f"{key}\n{info.etag}".encode()).hexdigest()[:32],
-                              status="derived", status_reason=f"written by the hook for {derived}")
+                              status=Status.DERIVED, status_reason=f"written by the hook for {derived}")
             else:
                 kind = "foreign"
-                record.update(upload_id=foreign_id(key, info.etag), status="foreign",
+                record.update(upload_id=foreign_id(key, info.etag), status=Status.FOREIGN,
                               status_reason="no upload id metadata: not uploaded with a form of ours")
         stored, created = self._write(record, credentials)
         if stored is None:  # the upload id already recorded another object: treat this one as foreign
             kind = "foreign"
-            record.update(upload_id=foreign_id(key, info.etag), status="foreign",
+            record.update(upload_id=foreign_id(key, info.etag), status=Status.FOREIGN,
                           status_reason=f"upload id {record['upload_id']} already recorded another object")
             stored, created = self._write(record, credentials)
         result = {"key": key, "upload_id": stored["upload_id"], "action": "created" if created else "existing",
                   "event": event_name}
         stored = self._check(stored, key, info, kind, credentials)
         result["status"] = stored["status"]
-        if kind == "upload" and stored["status"] == "recorded" and self.settings.hook is not None:
+        if kind == "upload" and stored["status"] == Status.RECORDED and self.settings.hook is not None:
             stored = self._run_hook(stored, key, info, credentials)
         result["hook_status"] = stored.get("hook_status")
         return result
@@ -389,23 +390,24 @@ class Processor:
                 if kind == "foreign":
                     reason = stored.get("status_reason") + (f"; {reason}" if reason else "")
                 mode = self.settings.quarantine
-                held = CORRUPT if mismatch else "quarantined"  # a corrupt upload is held the same way
+                held = CORRUPT if mismatch else Status.QUARANTINED  # a corrupt upload is held the same way
                 if mode == "move":
                     target = self.settings.quarantine_prefix + key
                     changes.update(status=held, quarantined_to=target, status_reason=f"{reason} (moved to {target})")
                 elif mode == "private":
                     changes.update(status=held, status_reason=f"{reason} (made private)")
                 elif not ok:  # off: recorded as suspect (or corrupt), left in place
-                    changes.update(status=CORRUPT if mismatch else "suspect", status_reason=reason)
+                    changes.update(status=CORRUPT if mismatch else Status.SUSPECT, status_reason=reason)
             # the decision is written first (conditionally: the first delivery decides), then carried
             # out; a delivery that finds the object still in place carries it out again (idempotent)
             stored, applied = self.store.update(stored["upload_id"], {"content_type_detected": None,
                                                                       "status": stored["status"]},
                                                 changes, credentials)
-            if applied and self.log and changes.get("status") in ("quarantined", "suspect", CORRUPT):
+            if applied and self.log and changes.get("status") in (Status.QUARANTINED, Status.SUSPECT, CORRUPT):
                 self.log.warning(json.dumps({"quarantined": key, "upload_id": stored["upload_id"],
                                              "reason": changes.get("status_reason")}))
-        if stored["status"] == "quarantined" or (stored["status"] == CORRUPT and self.settings.quarantine != "off"):
+        if stored["status"] == Status.QUARANTINED or \
+                (stored["status"] == CORRUPT and self.settings.quarantine != "off"):
             self._quarantine(key, stored.get("quarantined_to"), credentials)
         return stored
 
@@ -428,25 +430,25 @@ class Processor:
     def _run_hook(self, stored, key, info, credentials):
         uid, limit = stored["upload_id"], self.settings.hook_max_attempts
         status, attempts = stored.get("hook_status"), int(stored.get("hook_attempts") or 0)
-        if status in ("done", "failed"):
+        if status in (HookStatus.DONE, HookStatus.FAILED):
             return stored
-        if status == "running":
+        if status == HookStatus.RUNNING:
             started = stored.get("hook_started_at") or ""
             if not _older_than(started, HOOK_LEASE_SECONDS):
                 raise HookBusy(f"the hook for {uid} is running in another delivery")
         if attempts >= limit:  # a dead claim used the last attempt
             new, _ = self.store.update(uid, {"hook_status": status, "hook_attempts": stored.get("hook_attempts")},
-                                       {"hook_status": "failed", "hook_error": (stored.get("hook_error") or
+                                       {"hook_status": HookStatus.FAILED, "hook_error": (stored.get("hook_error") or
                                                                                 "the hook never finished"),
                                         "updated_at": _now()}, credentials)
             return new
-        claim = {"hook_status": "running", "hook_attempts": str(attempts + 1), "hook_started_at": _now()}
+        claim = {"hook_status": HookStatus.RUNNING, "hook_attempts": str(attempts + 1), "hook_started_at": _now()}
         expected = {"hook_status": status, "hook_attempts": stored.get("hook_attempts")}
-        if status == "running":
+        if status == HookStatus.RUNNING:
             expected["hook_started_at"] = stored.get("hook_started_at")
         claimed, applied = self.store.update(uid, expected, claim, credentials)
         if not applied:  # another delivery claimed it first: it owns the run
-            if claimed.get("hook_status") == "running":
+            if claimed.get("hook_status") == HookStatus.RUNNING:
                 raise HookBusy(f"the hook for {uid} is running in another delivery")
             return claimed
         handle = ObjectHandle(self, key, info.size, credentials, uid)
@@ -455,19 +457,20 @@ class Processor:
         except Exception as exc:  # noqa: BLE001 - the user's code: any failure is recorded
             error = f"{exc.__class__.__name__}: {exc}"[:500]
             final = attempts + 1 >= limit
-            new, _ = self.store.update(uid, {"hook_status": "running", "hook_attempts": claim["hook_attempts"]},
-                                       {"hook_status": "failed" if final else "retry", "hook_error": error,
-                                        "updated_at": _now()}, credentials)
+            running = {"hook_status": HookStatus.RUNNING, "hook_attempts": claim["hook_attempts"]}
+            new, _ = self.store.update(uid, running,
+                                       {"hook_status": HookStatus.FAILED if final else HookStatus.RETRY,
+                                        "hook_error": error, "updated_at": _now()}, credentials)
             if self.log:
                 self.log.warning(json.dumps({"hook_failed": uid, "attempt": attempts + 1, "of": limit,
                                              "final": final, "error": error}))
             if final:
                 return new
             raise HookFailed(f"hook attempt {attempts + 1} of {limit} failed for {uid}: {error}") from exc
-        done = {"hook_status": "done", "hook_error": None, "updated_at": _now()}
+        done = {"hook_status": HookStatus.DONE, "hook_error": None, "updated_at": _now()}
         if isinstance(returned, dict):  # what a hook may add to the record
             done.update({k: v for k, v in returned.items() if k in HOOK_FIELDS})
-        new, _ = self.store.update(uid, {"hook_status": "running", "hook_attempts": claim["hook_attempts"]},
+        new, _ = self.store.update(uid, {"hook_status": HookStatus.RUNNING, "hook_attempts": claim["hook_attempts"]},
                                    done, credentials)
         return new
 
@@ -492,11 +495,7 @@ def open_processor(environ=None, store=None, config=None, settings=None):
     if settings is None:
         settings = load_process_settings(environ, config.prefix_static)
     if store is None:
-        from ..store import open_store
+        from ..store import open_record_store
 
-        store = open_store(config.records)
-        if config.record_log:  # the authoritative store first, then the log (as the callback does)
-            from ..store.chain import ChainStore
-
-            store = ChainStore(store, open_store(config.record_log))
+        store = open_record_store(config)  # the authoritative store first, then the log (as the callback does)
     return Processor(config, settings, store, OssClient(config.oss_endpoint, config.bucket, config.region, timeout=5.0))

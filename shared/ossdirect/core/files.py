@@ -29,10 +29,11 @@ if TYPE_CHECKING:
     from ..store import RecordStore
 
     Config = Any  # ossdirect.settings.Config: its attributes are set from the settings table, not declared
+from ..store import Status
 
 LISTED = ("upload_id", "key", "size", "content_type", "filename", "created_at", "status", "payload")
-GONE = ("uploading", "aborted", "deleted")  # not (or no longer) a file
-NOT_DOWNLOADABLE = GONE + ("quarantined", "foreign", "corrupt")
+GONE = (Status.UPLOADING, Status.ABORTED, Status.DELETED)  # not (or no longer) a file
+NOT_DOWNLOADABLE = GONE + (Status.QUARANTINED, Status.FOREIGN, Status.CORRUPT)
 MAX_PAGE = 200
 
 
@@ -103,7 +104,7 @@ class FileService:
                                  E.UNAVAILABLE) \
                 from None
         self.store.update(upload_id, {"status": found.get("status")},
-                          {"status": "deleted", "status_reason": "deleted by its owner",
+                          {"status": Status.DELETED, "status_reason": "deleted by its owner",
                            "updated_at": time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime(self.clock()))},
                           self._creds(creds))
         return {"deleted": True, "upload_id": upload_id, "key": found["key"]}

@@ -25,26 +25,28 @@ SHA-256 (hex), never as given. :func:`subject_for` builds them: ``user:<sub>`` f
 user, ``ip:<client ip>`` otherwise (when ``OSSDIRECT_ANONYMOUS_LIMITS_BY_IP`` is on), so a user
 named ``ip:…`` cannot spend an address's allowance.
 
-State must be shared by every function instance: SQLite only where they share one disk (the local
-stack, a single-instance setup); Tablestore in the cloud. The Tablestore SDK is imported only when
-the store names it. Store failures raise :class:`LimitStoreError` (the caller decides whether to
-fail closed, 503, or open).
+This module is the policy (what is counted, the windows, the subjects); the counters live in
+:mod:`ossdirect.store.allowances`. State must be shared by every function instance: SQLite only where
+they share one disk (the local stack, a single-instance setup); Tablestore in the cloud. The
+Tablestore SDK is imported only when the store names it. Store failures raise :class:`LimitStoreError`
+(the caller decides whether to fail closed, 503, or open).
 """
 
 import hashlib
 import math
-import random
-import sqlite3
-import threading
 import time
 
 from ..settings import DEFAULT_LIMITS_STORE as DEFAULT_STORE
 from ..settings import DEFAULT_WINDOW, MAX_COUNT, PREFIX, parse_store_url, section_names
 from ..errors import OssdirectError
+from ..store import StoreError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Mapping
+    from typing import Any, Mapping, Optional, Tuple, Union
+
+    from ..oss.credentials import Credentials
+    from ..store.allowances import SqliteAllowances, TablestoreAllowances
 
 # Every variable load_limit_settings reads, without the prefix (the settings table's limits rows).
 LIMIT_ENV_NAMES = section_names("limits")
@@ -150,29 +152,32 @@ class Allowance:
 
 
 class Limiter:
-    """Fixed-window counters of forms and declared bytes per subject (see the module docstring)."""
+    """Fixed-window counters of forms and declared bytes per subject (see the module docstring):
+    the policy here, the counters in ``store`` (:mod:`ossdirect.store.allowances`)."""
 
     needs_credentials = False
 
-    def __init__(self, settings):
+    def __init__(self, settings: LimitSettings, store: "Union[SqliteAllowances, TablestoreAllowances]") -> None:
         self.settings = settings
         self.window = settings.window
+        self.store = store
+        self.needs_credentials = store.needs_credentials
 
     # -------------------------------------------------------------- shared logic
 
-    def _window(self, now):
+    def _window(self, now: "Optional[float]") -> "Tuple[float, int, int]":
         now = time.time() if now is None else now
         start = int(math.floor(now / self.window)) * self.window
         return now, start, start + self.window
 
     @staticmethod
-    def _check(subject, nbytes):
+    def _check(subject: str, nbytes: int) -> str:
         key = subject_key(subject)
         if isinstance(nbytes, bool) or not isinstance(nbytes, int) or not 0 <= nbytes <= MAX_COUNT:
             raise ValueError("nbytes is a non-negative integer (below 2**62)")
         return key
 
-    def _decide(self, used_forms, used_bytes, nbytes):
+    def _decide(self, used_forms: int, used_bytes: int, nbytes: int) -> "Optional[str]":
         """None when the spend fits, else the reason it does not."""
         s = self.settings
         if s.bytes is not None and nbytes > s.bytes:
@@ -183,7 +188,8 @@ class Limiter:
             return "bytes"
         return None
 
-    def _allowance(self, ok, used_forms, used_bytes, now, ends, reason=None):
+    def _allowance(self, ok: bool, used_forms: int, used_bytes: int, now: float, ends: int,
+                   reason: "Optional[str]" = None) -> "Allowance":
         s = self.settings
         return Allowance(
             ok=ok,
@@ -195,240 +201,94 @@ class Limiter:
 
     # -------------------------------------------------------------- interface
 
-    def spend(self, subject, nbytes, credentials=None, now=None):
+    def spend(self, subject: str, nbytes: int, credentials: "Optional[Credentials]" = None,
+              now: "Optional[float]" = None) -> "Allowance":
         """Count one form of ``nbytes`` declared bytes for ``subject`` if both fit; an :class:`Allowance`."""
-        raise NotImplementedError
+        key = self._check(subject, nbytes)
+        now, start, ends = self._window(now)
+        try:
+            forms, used, reason = self.store.spend(key, start, ends, nbytes,
+                                                   lambda f, b: self._decide(f, b, nbytes), credentials, now)
+        except StoreError as exc:
+            raise LimitStoreError(str(exc)) from None
+        return self._allowance(reason is None, forms, used, now, ends, reason)
 
-    def peek(self, subject, credentials=None, now=None):
+    def peek(self, subject: str, credentials: "Optional[Credentials]" = None,
+             now: "Optional[float]" = None) -> "Allowance":
         """What ``subject`` has left in the current window, spending nothing."""
-        raise NotImplementedError
-
-    def close(self):
-        pass
-
-
-# ------------------------------------------------------------------ SQLite
-
-class SqliteLimiter(Limiter):
-    """One small table, one ``BEGIN IMMEDIATE`` transaction per spend, per-thread connections (WAL).
-
-    Windows that ended are deleted now and then (about one spend in ``prune_every``)."""
-
-    _SCHEMA = ("CREATE TABLE IF NOT EXISTS limits (subject TEXT NOT NULL, window_start INTEGER NOT NULL, "
-               "ends_at INTEGER NOT NULL, forms INTEGER NOT NULL, bytes INTEGER NOT NULL, "
-               "PRIMARY KEY (subject, window_start)) WITHOUT ROWID")
-    _INDEX = "CREATE INDEX IF NOT EXISTS limits_ends_at ON limits (ends_at)"
-    prune_every = 256
-
-    def __init__(self, settings, path):
-        super().__init__(settings)
-        self.path = path
-        from ..store.sqlite import ThreadConnections
-
-        try:
-            self._connections = ThreadConnections(path, self._setup)  # a bad path fails at start
-        except (sqlite3.Error, OSError) as exc:
-            raise LimitStoreError(f"sqlite file {path!r} cannot be opened: {exc}") from None
-        self._conn = self._connections.get
-
-    def _setup(self, conn):
-        conn.execute(self._SCHEMA)
-        conn.execute(self._INDEX)
-
-    def _transaction(self, fn):
-        """Run ``fn(conn)`` inside BEGIN IMMEDIATE (the write lock first, so no two processes
-        can read the same counters and both write), retrying when the lock stays busy."""
-        for attempt in range(20):
-            try:
-                conn = self._conn()
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                if attempt == 19 or not _busy(exc):
-                    raise LimitStoreError(f"sqlite: {exc}") from None
-                time.sleep(0.005 + random.random() * 0.02)
-                continue
-            except sqlite3.Error as exc:
-                raise LimitStoreError(f"sqlite: {exc.__class__.__name__}") from None
-            try:
-                result = fn(conn)
-                conn.execute("COMMIT")
-                return result
-            except BaseException as exc:
-                try:
-                    conn.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass
-                if isinstance(exc, sqlite3.Error):
-                    raise LimitStoreError(f"sqlite: {exc.__class__.__name__}: {exc}") from None
-                raise
-        raise LimitStoreError("sqlite: the limits file stayed locked")
-
-    def spend(self, subject, nbytes, credentials=None, now=None):
-        key = self._check(subject, nbytes)
-        now, start, ends = self._window(now)
-
-        def work(conn):
-            row = conn.execute("SELECT forms, bytes FROM limits WHERE subject=? AND window_start=?",
-                               (key, start)).fetchone()
-            forms, used = row if row else (0, 0)
-            reason = self._decide(forms, used, nbytes)
-            if reason:
-                return self._allowance(False, forms, used, now, ends, reason)
-            conn.execute("INSERT INTO limits (subject, window_start, ends_at, forms, bytes) VALUES (?, ?, ?, 1, ?) "
-                         "ON CONFLICT (subject, window_start) DO UPDATE SET forms=forms+1, bytes=bytes+excluded.bytes",
-                         (key, start, ends, nbytes))
-            if random.randrange(self.prune_every) == 0:
-                conn.execute("DELETE FROM limits WHERE ends_at < ?", (int(now) - 60,))
-            return self._allowance(True, forms + 1, used + nbytes, now, ends)
-
-        return self._transaction(work)
-
-    def peek(self, subject, credentials=None, now=None):
         key = self._check(subject, 0)
         now, start, ends = self._window(now)
         try:
-            row = self._conn().execute("SELECT forms, bytes FROM limits WHERE subject=? AND window_start=?",
-                                       (key, start)).fetchone()
-        except sqlite3.Error as exc:
-            raise LimitStoreError(f"sqlite: {exc.__class__.__name__}") from None
-        forms, used = row if row else (0, 0)
+            forms, used = self.store.read(key, start, credentials)
+        except StoreError as exc:
+            raise LimitStoreError(str(exc)) from None
         reason = self._decide(forms, used, 0)
         return self._allowance(reason is None, forms, used, now, ends, reason)
 
-    def prune(self, now=None):
-        """Delete every window that has ended; the number of rows removed."""
-        now = time.time() if now is None else now
-        return self._transaction(lambda conn: conn.execute("DELETE FROM limits WHERE ends_at <= ?",
-                                                           (int(now),)).rowcount)
-
-    def close(self):
-        self._connections.close()
-
-
-def _busy(exc):
-    text = str(exc)
-    return "locked" in text or "busy" in text
-
-
-# ------------------------------------------------------------------ Tablestore
-
-class TablestoreLimiter(Limiter):
-    """One row per (subject, window start) in a Tablestore table, written only conditionally.
-
-    Primary key ``subject`` (STRING, the subject's SHA-256) + ``window_start`` (INTEGER); columns
-    ``forms``, ``bytes``, ``ends_at`` (INTEGER). Old windows are removed by the table's TTL (at least
-    a day, and at least the window: ``python -m tools.limits_setup``). The SDK client, its
-    credentials provider (swapped in place when STS rotates keys) and its retry policy are the
-    record store's (:class:`ossdirect.store.tablestore.TablestoreStore`), reused, not copied.
-
-    A spend reads the row (``GetRow``) and writes it back conditionally; the value this instance
-    last saw for a (subject, window) is kept as a guess (a small bounded map), so a subject's next
-    spend on the same instance goes straight to the conditional write (one round trip), falling back
-    to a read when another instance has moved the counter. A guess can only be *behind* the row
-    (counters only grow within a window), so refusing on a guess is always right.
-    """
-
-    needs_credentials = True
-    PK = (("subject", "STRING"), ("window_start", "INTEGER"))
-    max_attempts = 32
-    guesses = 4096
-
-    def __init__(self, settings, instance, table, endpoint, region=None, timeout=2.0):
-        super().__init__(settings)
-        from ..store import RecordStoreError
-        from ..store.tablestore import TablestoreStore  # imports the SDK: only when configured
-
-        try:
-            self.store = TablestoreStore(instance, table, endpoint, region, timeout)
-        except RecordStoreError as exc:
-            raise LimitStoreError(f"{PREFIX}LIMITS_STORE: {exc}") from None
-        self._RecordStoreError = RecordStoreError
-        self._ts = self.store._ts
-        self.table = table
-        self._guess = {}  # (key, window start) -> (forms, bytes) last seen
-        self._guess_lock = threading.Lock()
-
-    def client(self, credentials):
-        try:
-            return self.store.client(credentials)
-        except self._RecordStoreError as exc:
-            raise LimitStoreError(str(exc)) from None
-
-    def _call(self, what, fn, *args, **kwargs):
-        """The record store's error mapping; a failed condition comes back as False."""
-        try:
-            return self.store._call(what, fn, *args, **kwargs)
-        except self._RecordStoreError as exc:
-            if getattr(exc, "code", None) == "OTSConditionCheckFail":
-                return False
-            raise LimitStoreError(str(exc)) from None
-
-    def _read(self, client, key, start):
-        result = self._call("GetRow", client.get_row, self.table, [("subject", key), ("window_start", start)],
-                            columns_to_get=["forms", "bytes"], max_version=1)
-        row = result[1]
-        if row is None:
-            return None
-        columns = {c[0]: c[1] for c in row.attribute_columns}
-        return columns.get("forms", 0), columns.get("bytes", 0)
-
-    def _remember(self, key, start, value):
-        with self._guess_lock:
-            self._guess.pop((key, start), None)
-            if value is not None:
-                self._guess[(key, start)] = value
-                while len(self._guess) > self.guesses:
-                    self._guess.pop(next(iter(self._guess)))
-
-    def spend(self, subject, nbytes, credentials=None, now=None):
-        ts = self._ts
-        key = self._check(subject, nbytes)
-        now, start, ends = self._window(now)
-        client = self.client(credentials)
-        pk = [("subject", key), ("window_start", start)]
-        with self._guess_lock:
-            current = self._guess.get((key, start))
-        fresh = current is None
-        for attempt in range(self.max_attempts):
-            if fresh:
-                current = self._read(client, key, start)
-            forms, used = current if current is not None else (0, 0)
-            reason = self._decide(forms, used, nbytes)
-            if reason:
-                self._remember(key, start, current)
-                return self._allowance(False, forms, used, now, ends, reason)
-            values = [("forms", forms + 1), ("bytes", used + nbytes), ("ends_at", ends)]
-            if current is None:  # the first spend of this window creates the row, once
-                done = self._call("PutRow", client.put_row, self.table, ts.Row(pk, values),
-                                  ts.Condition(ts.RowExistenceExpectation.EXPECT_NOT_EXIST))
-            else:  # only while nobody has spent since we read
-                condition = ts.Condition(ts.RowExistenceExpectation.EXPECT_EXIST,
-                                         ts.SingleColumnCondition("forms", forms, ts.ComparatorType.EQUAL, False))
-                done = self._call("UpdateRow", client.update_row, self.table, ts.Row(pk, {"PUT": values}),
-                                  condition)
-            if done is not False:
-                self._remember(key, start, (forms + 1, used + nbytes))
-                return self._allowance(True, forms + 1, used + nbytes, now, ends)
-            fresh = True  # another instance spent first: read again
-            if attempt:
-                time.sleep(random.random() * min(0.05, 0.002 * (2 ** attempt)))
-        self._remember(key, start, None)
-        raise LimitStoreError(f"tablestore: no spend after {self.max_attempts} conflicting attempts")
-
-    def peek(self, subject, credentials=None, now=None):
-        key = self._check(subject, 0)
-        now, start, ends = self._window(now)
-        current = self._read(self.client(credentials), key, start)
-        self._remember(key, start, current)
-        forms, used = current if current is not None else (0, 0)
-        reason = self._decide(forms, used, 0)
-        return self._allowance(reason is None, forms, used, now, ends, reason)
-
-    def close(self):
+    def close(self) -> None:
         self.store.close()
 
 
-def open_limiter(settings):
+class SqliteLimiter(Limiter):
+    """The policy on a SQLite file (:class:`ossdirect.store.allowances.SqliteAllowances`): one instance,
+    or every process on one disk."""
+
+    store: "SqliteAllowances"
+
+    def __init__(self, settings: LimitSettings, path: str) -> None:
+        from ..store.allowances import SqliteAllowances
+
+        try:
+            store = SqliteAllowances(path)  # a bad path fails at start
+        except StoreError as exc:
+            raise LimitStoreError(str(exc)) from None
+        super().__init__(settings, store)
+        self.path = path
+        self._conn = store.connection
+
+    @property
+    def prune_every(self) -> int:
+        """About one spend in this many deletes the windows that ended (the store's setting)."""
+        return self.store.prune_every
+
+    @prune_every.setter
+    def prune_every(self, value: int) -> None:
+        self.store.prune_every = value
+
+    def prune(self, now: "Optional[float]" = None) -> int:
+        """Delete every window that has ended; the number of rows removed."""
+        try:
+            return self.store.prune(time.time() if now is None else now)
+        except StoreError as exc:
+            raise LimitStoreError(str(exc)) from None
+
+
+class TablestoreLimiter(Limiter):
+    """The policy on a Tablestore table (:class:`ossdirect.store.allowances.TablestoreAllowances`),
+    shared by every instance."""
+
+    store: "TablestoreAllowances"
+
+    def __init__(self, settings: LimitSettings, instance: str, table: str, endpoint: str,
+                 region: "Optional[str]" = None, timeout: float = 2.0) -> None:
+        from ..store.allowances import TablestoreAllowances  # imports the SDK: only when configured
+
+        try:
+            store = TablestoreAllowances(instance, table, endpoint, region, timeout)
+        except StoreError as exc:
+            raise LimitStoreError(f"{PREFIX}LIMITS_STORE: {exc}") from None
+        super().__init__(settings, store)
+        self.table = table
+
+    def client(self, credentials: "Optional[Credentials]") -> "Any":
+        """The SDK client (for ``tools.limits_setup``)."""
+        try:
+            return self.store.client(credentials)
+        except StoreError as exc:
+            raise LimitStoreError(str(exc)) from None
+
+
+def open_limiter(settings: LimitSettings) -> Limiter:
     """The limiter ``settings.store`` names (the Tablestore SDK is imported only for tablestore://)."""
     kind, where = parse_store_url(settings.store)
     if kind == "sqlite":

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 
     Record = dict[str, Any]
     Spend = Callable[[Grant, int, Credentials, str], None]
+from ..store import Status
 
 MiB = 1 << 20
 MIN_PART = 100 * 1024  # OSS: every part but the last
@@ -59,7 +60,7 @@ MAX_OBJECT = MAX_PARTS * MAX_PART
 BASE_PART = 8 * MiB
 MAX_BATCH = 100  # part URLs per request
 MAX_BODY = 2 * MiB  # complete's JSON: 10,000 parts fit
-UPLOADING, ABORTED = "uploading", "aborted"
+UPLOADING, ABORTED = Status.UPLOADING, Status.ABORTED
 # Open sessions per caller (signed-in user, else client address; IPv6 by /64). A session is open until
 # completed or aborted, or until it has been idle (no part URL signed) for the URL lifetime plus this
 # grace: then the caller's next create sweeps it (OSS abort + "aborted"), so stale ones never count.

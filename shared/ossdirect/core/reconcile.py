@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable, NoReturn
 
 from .events import foreign_id
 from .forms import UPLOAD_ID_META
+from ..store import Status
 
 if TYPE_CHECKING:
     from ..oss.credentials import Credentials
@@ -47,7 +48,7 @@ def _index_records(store: Any, credentials: "Credentials", page_size: int) -> tu
         db.execute("BEGIN")
         db.executemany("INSERT INTO rec (key, upload_id, status, quarantined_to) VALUES (?, ?, ?, ?)",
                        [(r["key"], r["upload_id"], r.get("status"), r.get("quarantined_to")) for r in records
-                        if r.get("status") not in ("uploading", "aborted")])  # multipart sessions: no object yet
+                        if r.get("status") not in Status.SESSIONS])  # multipart sessions: no object yet
         db.execute("COMMIT")
         count += len(records)
         if not token:
@@ -71,7 +72,7 @@ def reconcile(processor: "Processor", credentials: "Credentials", fix: bool = Fa
             rows = db.execute("SELECT rowid, status FROM rec WHERE key=?", (obj.key,)).fetchall()
             if rows:
                 db.executemany("UPDATE rec SET seen=1 WHERE rowid=?", [(r[0],) for r in rows])
-                if any(status == "quarantined" for _, status in rows):
+                if any(status == Status.QUARANTINED for _, status in rows):
                     summary["quarantined"] += 1
                     report({"finding": "quarantined", "key": obj.key, "where": "in place (private)"})
                 continue
@@ -87,7 +88,7 @@ def reconcile(processor: "Processor", credentials: "Credentials", fix: bool = Fa
             report(finding)
         for key, upload_id, status, moved_to in db.execute(
                 "SELECT key, upload_id, status, quarantined_to FROM rec WHERE seen=0 ORDER BY key"):
-            if status == "quarantined" and moved_to:
+            if status == Status.QUARANTINED and moved_to:
                 summary["quarantined"] += 1
                 report({"finding": "quarantined", "key": key, "upload_id": upload_id, "where": moved_to})
                 continue

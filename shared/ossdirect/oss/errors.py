@@ -30,7 +30,7 @@ class OssError(OssdirectError):
 
     def __init__(self, status: int, code: str, message: str = "", request_id: Optional[str] = None,
                  ec: Optional[str] = None) -> None:
-        super().__init__(status, code, message)
+        Exception.__init__(self, status, code, message)  # a plain error under the root: no kind, never an answer
         self.status = status
         self.code = code
         self.message = message

@@ -14,16 +14,23 @@ import sys
 
 from . import RecordStore, RecordStoreError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO, Any, Dict, List, Optional, Tuple
+
+    from ..oss.credentials import Credentials
+    from . import Record
+
 
 class ChainStore(RecordStore):
     can_read = True
 
-    def __init__(self, primary, log, stream=None):
+    def __init__(self, primary: RecordStore, log: RecordStore, stream: "Optional[IO[str]]" = None) -> None:
         self.primary, self.log, self.stream = primary, log, stream
         self.needs_credentials = primary.needs_credentials or log.needs_credentials
         self.log_failures = 0
 
-    def _append(self, record, credentials):
+    def _append(self, record: "Record", credentials: "Optional[Credentials]") -> None:
         try:
             if hasattr(self.log, "append"):
                 self.log.append(record, credentials)
@@ -38,24 +45,27 @@ class ChainStore(RecordStore):
             stream.write(line + "\n")
             stream.flush()
 
-    def put(self, record, credentials=None):
+    def put(self, record: "Record", credentials: "Optional[Credentials]" = None) -> "Tuple[Record, bool]":
         stored, created = self.primary.put(record, credentials)
         if created:
             self._append(stored, credentials)
         return stored, created
 
-    def get(self, upload_id, credentials=None):
+    def get(self, upload_id: str, credentials: "Optional[Credentials]" = None) -> "Optional[Record]":
         return self.primary.get(upload_id, credentials)
 
-    def update(self, upload_id, expected, changes, credentials=None):
+    def update(self, upload_id: str, expected: "Record", changes: "Record",
+               credentials: "Optional[Credentials]" = None) -> "Tuple[Optional[Record], bool]":
         record, applied = self.primary.update(upload_id, expected, changes, credentials)
         if applied and record is not None:
             self._append(record, credentials)
         return record, applied
 
-    def list_records(self, *args, **kwargs):
-        return self.primary.list_records(*args, **kwargs)
+    def list_records(self, *args: "Any", **kwargs: "Any") -> "Tuple[List[Record], Optional[str]]":
+        found: "Tuple[List[Record], Optional[str]]" = self.primary.list_records(  # type: ignore[attr-defined]
+            *args, **kwargs)
+        return found
 
-    def close(self):
+    def close(self) -> None:
         self.primary.close()
         self.log.close()

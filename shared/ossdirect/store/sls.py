@@ -20,10 +20,17 @@ from urllib.parse import parse_qs, urlsplit
 from . import RECORD_FIELDS, RecordStoreError
 from .stdout import AppendOnlyStore
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO, Any, Dict, List, Optional, Tuple
+
+    from ..oss.credentials import Credentials
+    from . import Record
+
 API_VERSION = "0.6.0"
 
 
-def _varint(n):
+def _varint(n: int) -> bytes:
     out = bytearray()
     while True:
         byte = n & 0x7F
@@ -35,12 +42,12 @@ def _varint(n):
             return bytes(out)
 
 
-def _field(number, payload):
+def _field(number: int, payload: bytes) -> bytes:
     """A length-delimited protobuf field."""
     return _varint(number << 3 | 2) + _varint(len(payload)) + payload
 
 
-def encode_log_group(contents, timestamp, topic="", source=""):
+def encode_log_group(contents: "List[Tuple[str, str]]", timestamp: float, topic: str = "", source: str = "") -> bytes:
     """LogGroup{Logs=[Log{Time=1, Contents=2{Key=1, Value=2}}], Topic=3, Source=4} as protobuf bytes."""
     log = _varint(1 << 3 | 0) + _varint(int(timestamp))
     for key, value in contents:
@@ -53,7 +60,7 @@ def encode_log_group(contents, timestamp, topic="", source=""):
     return group
 
 
-def sign(method, resource, headers, secret):
+def sign(method: str, resource: str, headers: "Dict[str, str]", secret: str) -> str:
     """SLS signature v1: base64 HMAC-SHA1 over verb, MD5, type, date, x-log-/x-acs- headers, resource."""
     canonical = "".join(f"{k}:{headers[k]}\n" for k in sorted(headers)
                         if k.startswith("x-acs-") or (k.startswith("x-log-") and not k.startswith("x-log-meta-")))
@@ -65,7 +72,8 @@ def sign(method, resource, headers, secret):
 class SlsStore(AppendOnlyStore):
     needs_credentials = True
 
-    def __init__(self, project, logstore, endpoint, timeout=2.0, topic="ossdirect"):
+    def __init__(self, project: str, logstore: str, endpoint: str, timeout: float = 2.0,
+                 topic: str = "ossdirect") -> None:
         super().__init__()
         self.project, self.logstore, self.timeout, self.topic = project, logstore, timeout, topic
         parts = urlsplit(endpoint if "://" in endpoint else "https://" + endpoint)
@@ -76,7 +84,7 @@ class SlsStore(AppendOnlyStore):
         self.host_header = f"{project}.{parts.netloc}"
 
     @classmethod
-    def from_url(cls, url):
+    def from_url(cls, url: str) -> "SlsStore":
         parts = urlsplit(url)
         project, logstore = parts.netloc, parts.path.strip("/")
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
@@ -88,7 +96,7 @@ class SlsStore(AppendOnlyStore):
             raise RecordStoreError("sls:// timeout must be a number of seconds") from None
         return cls(project, logstore, query["endpoint"], timeout, query.get("topic", "ossdirect"))
 
-    def append(self, record, credentials):
+    def append(self, record: "Record", credentials: "Optional[Credentials]") -> None:
         if credentials is None:
             raise RecordStoreError("sls: no credentials")
         contents = [(f, "" if record.get(f) is None else str(record.get(f))) for f in RECORD_FIELDS]

@@ -11,13 +11,22 @@ import sqlite3
 import threading
 import time
 
-from . import RECORD_FIELDS, RecordStore, RecordStoreError
+from . import RECORD_FIELDS, RecordStore, RecordStoreError, StoreError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, List, Optional, Tuple, Type
+
+    from ..oss.credentials import Credentials
+    from . import Record
+
+    Setup = Callable[[sqlite3.Connection], None]
 
 _COLUMNS = ",".join(RECORD_FIELDS)
 _INTEGER = {"size", "image_width", "image_height"}
 
 
-def connect_wal(path, setup):
+def connect_wal(path: str, setup: "Setup") -> sqlite3.Connection:
     """A connection to ``path`` in WAL mode with ``setup(conn)`` (the schema) done. Switching to WAL (once
     per file; it persists) and creating tables can meet SQLITE_BUSY outside the busy handler when many
     instances start at once: retried. Shared by the record store and the allowance counters."""
@@ -35,28 +44,37 @@ def connect_wal(path, setup):
                 conn.close()
                 raise
             time.sleep(0.01 + random.random() * 0.04)
+    raise AssertionError("unreachable")  # the last attempt returns or raises
 
 
 class ThreadConnections:
     """One WAL connection per thread to one file, opened (and set up) on first use, so a bad path fails
     at construction. Shared by the record store and the allowance counters."""
 
-    def __init__(self, path, setup):
+    def __init__(self, path: str, setup: "Setup") -> None:
         self.path, self.setup = path, setup
         self._local = threading.local()
         self.get()
 
-    def get(self):
-        conn = getattr(self._local, "conn", None)
+    def get(self) -> sqlite3.Connection:
+        conn: "Optional[sqlite3.Connection]" = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._local.conn = connect_wal(self.path, self.setup)
         return conn
 
-    def close(self):
+    def close(self) -> None:
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()
             self._local.conn = None
+
+
+def open_file(path: str, setup: "Setup", error: "Type[StoreError]") -> ThreadConnections:
+    """:class:`ThreadConnections` to ``path``, the file and ``setup`` done now: a bad path raises ``error``."""
+    try:
+        return ThreadConnections(path, setup)
+    except (sqlite3.Error, OSError) as exc:
+        raise error(f"sqlite file {path!r} cannot be opened: {exc}") from None
 
 
 class SqliteStore(RecordStore):
@@ -64,20 +82,17 @@ class SqliteStore(RecordStore):
                + ", ".join(f"{f} {'INTEGER' if f in _INTEGER else 'TEXT'}" for f in RECORD_FIELDS if f != "upload_id")
                + ")")
 
-    def __init__(self, path):
+    def __init__(self, path: str) -> None:
         self.path = path
-        try:
-            self._connections = ThreadConnections(path, self._setup)  # file and schema now: a bad path fails here
-        except (sqlite3.Error, OSError) as exc:
-            raise RecordStoreError(f"sqlite file {path!r} cannot be opened: {exc}") from None
+        self._connections = open_file(path, self._setup, RecordStoreError)  # a bad path fails here
         self._conn = self._connections.get
 
-    def _setup(self, conn):
+    def _setup(self, conn: sqlite3.Connection) -> None:
         conn.execute(self._SCHEMA)
         self._migrate(conn)
 
     @staticmethod
-    def _migrate(conn):
+    def _migrate(conn: sqlite3.Connection) -> None:
         """Bring an older file up to date: columns added since, and files from 0.1, which kept records
         in ``uploads`` keyed by (upload id, key): carried over once (the first record per upload id wins,
         as it would have under today's rule)."""
@@ -105,7 +120,7 @@ class SqliteStore(RecordStore):
             conn.execute("ROLLBACK")
             raise
 
-    def put(self, record, credentials=None):
+    def put(self, record: "Record", credentials: "Optional[Credentials]" = None) -> "Tuple[Record, bool]":
         row = [record.get(f) for f in RECORD_FIELDS]
         conn = self._conn()
         try:
@@ -118,7 +133,7 @@ class SqliteStore(RecordStore):
             raise RecordStoreError(f"sqlite: {exc.__class__.__name__}") from None
         return dict(zip(RECORD_FIELDS, found)), created
 
-    def get(self, upload_id, credentials=None):
+    def get(self, upload_id: str, credentials: "Optional[Credentials]" = None) -> "Optional[Record]":
         try:
             found = self._conn().execute(f"SELECT {_COLUMNS} FROM records WHERE upload_id=?",
                                          (upload_id,)).fetchone()
@@ -126,7 +141,8 @@ class SqliteStore(RecordStore):
             raise RecordStoreError(f"sqlite: {exc.__class__.__name__}") from None
         return dict(zip(RECORD_FIELDS, found)) if found else None
 
-    def update(self, upload_id, expected, changes, credentials=None):
+    def update(self, upload_id: str, expected: "Record", changes: "Record",
+               credentials: "Optional[Credentials]" = None) -> "Tuple[Optional[Record], bool]":
         unknown = (set(expected) | set(changes)) - set(RECORD_FIELDS)
         if unknown or "upload_id" in changes or not changes:
             raise ValueError(f"cannot update {sorted(unknown)}")
@@ -140,8 +156,10 @@ class SqliteStore(RecordStore):
             raise RecordStoreError(f"sqlite: {exc.__class__.__name__}") from None
         return self.get(upload_id), applied
 
-    def list_records(self, user=None, since=None, until=None, page_token=None, limit=100, credentials=None,
-                     newest_first=False):
+    def list_records(self, user: "Optional[str]" = None, since: "Optional[str]" = None,
+                     until: "Optional[str]" = None, page_token: "Optional[str]" = None, limit: int = 100,
+                     credentials: "Optional[Credentials]" = None,
+                     newest_first: bool = False) -> "Tuple[List[Record], Optional[str]]":
         """Records by creation time (of one user, or all), oldest first (or newest first):
         ``(records, next_token)``, as :meth:`TablestoreStore.list_records`. ``since`` inclusive, ``until``
         exclusive; ``next_token`` is None on the last page. Keyset paging on (created_at, upload_id): one
@@ -150,7 +168,8 @@ class SqliteStore(RecordStore):
         import json
 
         limit = max(1, min(int(limit), 1000))
-        where, args = [], []
+        where: "List[str]" = []
+        args: "List[Any]" = []
         if user is not None:
             where.append("user IS ?")
             args.append(user)
@@ -183,10 +202,10 @@ class SqliteStore(RecordStore):
             token = base64.urlsafe_b64encode(json.dumps([last["created_at"] or "", last["upload_id"]]).encode()).decode()
         return records, token
 
-    def all(self):
+    def all(self) -> "List[Record]":
         """Every record, oldest first (for tools and tests)."""
         rows = self._conn().execute(f"SELECT {_COLUMNS} FROM records ORDER BY rowid").fetchall()
         return [dict(zip(RECORD_FIELDS, r)) for r in rows]
 
-    def close(self):
+    def close(self) -> None:
         self._connections.close()

@@ -34,13 +34,21 @@ import re
 import threading
 from urllib.parse import parse_qs, urlsplit
 
-from . import RECORD_FIELDS, RecordStore, RecordStoreError
+from . import RECORD_FIELDS, RecordStore, RecordStoreError, StoreError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, List, Optional, Tuple, Type
+
+    from ..oss.credentials import Credentials
+    from . import Record
 
 INTEGER_FIELDS = frozenset({"size", "image_width", "image_height"})
 ATTRIBUTES = tuple(f for f in RECORD_FIELDS if f != "upload_id")
 BY_USER, BY_TIME = "_by_user", "_by_time"
 INDEX_KEYS = {BY_USER: ("user", "created_at", "upload_id"), BY_TIME: ("created_at", "upload_id")}
 MAX_BATCH_GET = 100
+CONDITION_FAILED = "OTSConditionCheckFail"  # a conditional write that did not apply (the row said no)
 _REGION = re.compile(r"^[a-z0-9-]+\.([a-z]{2}-[a-z0-9-]+?)(?:\.vpc)?\.(?:ots|tablestore)\.aliyuncs\.com$")
 # Errors after which the service did not apply the write: safe to send again.
 _NOT_APPLIED = {"OTSServerBusy", "OTSRowOperationConflict", "OTSNotEnoughCapacityUnit", "OTSQuotaExhausted",
@@ -48,88 +56,99 @@ _NOT_APPLIED = {"OTSServerBusy", "OTSRowOperationConflict", "OTSNotEnoughCapacit
 _READS = {"GetRow", "BatchGetRow", "GetRange", "DescribeTable", "ListTable"}
 
 
-def region_of(endpoint):
+def region_of(endpoint: str) -> "Optional[str]":
     host = urlsplit(endpoint).hostname or ""
     match = _REGION.match(host)
     return match.group(1) if match else None
 
 
-class TablestoreStore(RecordStore):
-    needs_credentials = True
-    can_read = True
+def parse_url(url: str, error: "Type[StoreError]" = RecordStoreError) -> "Tuple[str, str, str, Optional[str], float]":
+    """``tablestore://<instance>/<table>?endpoint=...[&region=...][&timeout=2]`` as
+    ``(instance, table, endpoint, region, timeout)``."""
+    parts = urlsplit(url)
+    instance, table = parts.netloc, parts.path.strip("/")
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    if not instance or not table or "/" in table or not query.get("endpoint"):
+        raise error("tablestore:// URL must be tablestore://<instance>/<table>?endpoint=https://"
+                    "<instance>.<region>.ots.aliyuncs.com")
+    try:
+        timeout = float(query.get("timeout", "2"))
+    except ValueError:
+        raise error("tablestore:// timeout must be a number of seconds") from None
+    return instance, table, query["endpoint"], query.get("region"), timeout
 
-    def __init__(self, instance, table, endpoint, region=None, timeout=2.0, retries=2):
+
+class TablestoreBackend:
+    """The plumbing every Tablestore-backed store shares (records here, allowances in
+    :mod:`.allowances`): the SDK (imported at construction, ``sdk``), one ``OTSClient`` per backend
+    (one connection pool) whose credentials provider holds only the latest keys, swapped in place
+    when STS rotates them, a short retry policy, and :meth:`call`, which turns the SDK's failures into
+    ``self.error`` (a :class:`StoreError`, with the service's ``code``)."""
+
+    error: "Type[StoreError]" = StoreError
+    needs_credentials = True
+
+    def __init__(self, instance: str, table: str, endpoint: str, region: "Optional[str]" = None,
+                 timeout: float = 2.0, retries: int = 2) -> None:
         if "://" not in endpoint:
             endpoint = "https://" + endpoint
         self.instance, self.table, self.endpoint = instance, table, endpoint
         self.region = region or region_of(endpoint)  # V4 signatures when known, else V2
         self.timeout, self.retries = timeout, retries
         self._lock = threading.Lock()
-        self._client = self._provider = None
-        self._key = None  # (access key id, token) the provider holds: compared, never logged
+        self._client: "Any" = None
+        self._provider: "Any" = None
+        self._key: "Optional[Tuple[str, Optional[str]]]" = None  # (key id, token) the provider holds: never logged
         for name in ("tablestore.encoder", "tablestore.decoder"):  # "native codec not available" noise
             logging.getLogger(name).setLevel(logging.ERROR)
         try:
             import tablestore  # the heavy import happens here, at configuration time
         except ImportError as exc:
-            raise RecordStoreError(f"tablestore:// needs the tablestore SDK ({exc})") from None
-        self._ts = tablestore
+            raise self.error(f"tablestore:// needs the tablestore SDK ({exc})") from None
+        self.sdk: "Any" = tablestore
         # The SDK logs every failed request (a replay's condition failure too) at ERROR, and
         # formats whole protobufs when its logger level is NOTSET: pin it.
         logging.getLogger("ossdirect.tablestore.sdk").setLevel(logging.CRITICAL)
 
-    @classmethod
-    def from_url(cls, url):
-        parts = urlsplit(url)
-        instance, table = parts.netloc, parts.path.strip("/")
-        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        if not instance or not table or "/" in table or not query.get("endpoint"):
-            raise RecordStoreError("tablestore:// URL must be tablestore://<instance>/<table>?endpoint=https://"
-                                   "<instance>.<region>.ots.aliyuncs.com")
-        try:
-            timeout = float(query.get("timeout", "2"))
-        except ValueError:
-            raise RecordStoreError("tablestore:// timeout must be a number of seconds") from None
-        return cls(instance, table, query["endpoint"], query.get("region"), timeout)
-
     # -------------------------------------------------------------- SDK client
 
-    def client(self, credentials):
+    def client(self, credentials: "Optional[Credentials]") -> "Any":
+        """The SDK client, signing with ``credentials`` from this call on."""
         if credentials is None or not credentials.access_key_id or not credentials.access_key_secret:
-            raise RecordStoreError("tablestore: no credentials")
-        ts = self._ts
+            raise self.error("tablestore: no credentials")
+        ts = self.sdk
         with self._lock:
             if self._client is None:
-                store = self
+                backend = self
 
-                class Provider(ts.CredentialsProvider):
+                class Provider(ts.CredentialsProvider):  # type: ignore[name-defined]
                     creds = None
 
-                    def get_credentials(self):
+                    def get_credentials(self) -> "Any":
                         return self.creds
 
-                class Retry(ts.RetryPolicy):
+                class Retry(ts.RetryPolicy):  # type: ignore[name-defined]
                     """Few, short retries (the callback's answer waits): throttling-type errors for
                     every operation, and server-side faults for reads only."""
 
-                    def should_retry(self, retry_times, exception, api_name):
-                        if retry_times >= store.retries:
+                    def should_retry(self, retry_times: int, exception: Exception, api_name: str) -> bool:
+                        if retry_times >= backend.retries:
                             return False
                         code = getattr(exception, "code", "")
                         if code in _NOT_APPLIED:
                             return True
                         return api_name in _READS and getattr(exception, "http_status", 0) >= 500
 
-                    def get_retry_delay(self, retry_times, exception, api_name):
-                        return 0.05 * (2 ** retry_times)
+                    def get_retry_delay(self, retry_times: int, exception: Exception, api_name: str) -> float:
+                        return float(0.05 * (2 ** retry_times))
 
                 self._provider = Provider()
                 self._provider.creds = ts.credentials.Credentials(
                     credentials.access_key_id, credentials.access_key_secret, credentials.security_token)
                 self._key = (credentials.access_key_id, credentials.security_token)
-                kwargs = dict(credentials_provider=self._provider, instance_name=self.instance,
-                              socket_timeout=self.timeout, retry_policy=Retry(),
-                              logger_name="ossdirect.tablestore.sdk", max_connection=16)
+                kwargs: "Dict[str, Any]" = dict(credentials_provider=self._provider, instance_name=self.instance,
+                                                socket_timeout=self.timeout, retry_policy=Retry(),
+                                                logger_name="ossdirect.tablestore.sdk", max_connection=16)
                 if self.region:
                     kwargs["region"] = self.region
                 self._client = ts.OTSClient(self.endpoint, **kwargs)
@@ -141,22 +160,38 @@ class TablestoreStore(RecordStore):
                 self._key = (credentials.access_key_id, credentials.security_token)
             return self._client
 
-    def _call(self, what, fn, *args, **kwargs):
-        ts = self._ts
+    def call(self, what: str, fn: "Callable[..., Any]", *args: "Any", **kwargs: "Any") -> "Any":
+        """``fn(*args, **kwargs)`` (an SDK call named ``what``); every failure as ``self.error``, a
+        service answer with its ``code`` (:data:`CONDITION_FAILED` for a condition that did not hold)."""
+        ts = self.sdk
         try:
             return fn(*args, **kwargs)
         except ts.OTSServiceError as exc:
-            raise _ServiceError(exc.get_error_code(), f"tablestore: {what} answered {exc.get_http_status()} "
-                                                      f"{exc.get_error_code()}") from None
+            raise self.error(f"tablestore: {what} answered {exc.get_http_status()} {exc.get_error_code()}",
+                             exc.get_error_code()) from None
         except ts.OTSClientError as exc:
-            raise RecordStoreError(f"tablestore: {what} failed ({exc.get_error_message()[:120]})") from None
+            raise self.error(f"tablestore: {what} failed ({exc.get_error_message()[:120]})") from None
         except Exception as exc:  # urllib3 timeouts, refused connections, TLS
-            raise RecordStoreError(f"tablestore: {what} failed ({exc.__class__.__name__})") from None
+            raise self.error(f"tablestore: {what} failed ({exc.__class__.__name__})") from None
+
+    def close(self) -> None:
+        with self._lock:
+            self._client = self._provider = self._key = None
+
+
+class TablestoreStore(TablestoreBackend, RecordStore):
+    error = RecordStoreError
+    needs_credentials = True
+    can_read = True
+
+    @classmethod
+    def from_url(cls, url: str) -> "TablestoreStore":
+        return cls(*parse_url(url))
 
     # -------------------------------------------------------------- records <-> rows
 
     @staticmethod
-    def _columns(record):
+    def _columns(record: "Record") -> "List[Tuple[str, Any]]":
         out = []
         for f in ATTRIBUTES:
             value = record.get(f)
@@ -168,7 +203,7 @@ class TablestoreStore(RecordStore):
         return out
 
     @staticmethod
-    def _record(upload_id, attribute_columns):
+    def _record(upload_id: str, attribute_columns: "List[Any]") -> "Record":
         record = dict.fromkeys(RECORD_FIELDS)
         record["upload_id"] = upload_id
         for column in attribute_columns:
@@ -178,32 +213,33 @@ class TablestoreStore(RecordStore):
 
     # -------------------------------------------------------------- RecordStore
 
-    def put(self, record, credentials=None):
-        ts = self._ts
+    def put(self, record: "Record", credentials: "Optional[Credentials]" = None) -> "Tuple[Record, bool]":
+        ts = self.sdk
         client = self.client(credentials)
         upload_id = record.get("upload_id")
         if not isinstance(upload_id, str) or not upload_id:
             raise ValueError("record has no upload_id")
         row = ts.Row([("upload_id", upload_id)], self._columns(record))
         try:
-            self._call("PutRow", client.put_row, self.table, row,
+            self.call("PutRow", client.put_row, self.table, row,
                        ts.Condition(ts.RowExistenceExpectation.EXPECT_NOT_EXIST))
             return self._record(upload_id, row.attribute_columns), True
-        except _ServiceError as exc:
-            if exc.code != "OTSConditionCheckFail":
+        except RecordStoreError as exc:
+            if exc.code != CONDITION_FAILED:
                 raise
         stored = self.get(upload_id, credentials)
         if stored is None:  # deleted between the two calls: not ours to resurrect
             raise RecordStoreError("tablestore: record vanished after a conflicting write")
         return stored, stored.get("record_id") == record.get("record_id") is not None
 
-    def get(self, upload_id, credentials=None):
+    def get(self, upload_id: str, credentials: "Optional[Credentials]" = None) -> "Optional[Record]":
         client = self.client(credentials)
-        _, row, _ = self._call("GetRow", client.get_row, self.table, [("upload_id", upload_id)], max_version=1)
+        _, row, _ = self.call("GetRow", client.get_row, self.table, [("upload_id", upload_id)], max_version=1)
         return None if row is None else self._record(upload_id, row.attribute_columns)
 
-    def update(self, upload_id, expected, changes, credentials=None):
-        ts = self._ts
+    def update(self, upload_id: str, expected: "Record", changes: "Record",
+               credentials: "Optional[Credentials]" = None) -> "Tuple[Optional[Record], bool]":
+        ts = self.sdk
         unknown = (set(expected) | set(changes)) - set(RECORD_FIELDS)
         if unknown or "upload_id" in changes or "upload_id" in expected or not changes:
             raise ValueError(f"cannot update {sorted(unknown) or sorted(changes)}")
@@ -227,7 +263,7 @@ class TablestoreStore(RecordStore):
                 column_condition.add_sub_condition(condition)
         puts = self._columns(changes)
         deletes = [f for f, v in changes.items() if v is None]
-        update = {}
+        update: "Dict[str, Any]" = {}
         if puts:
             update["PUT"] = puts
         if deletes:
@@ -235,22 +271,24 @@ class TablestoreStore(RecordStore):
         row = ts.Row([("upload_id", upload_id)], update)
         condition = ts.Condition(ts.RowExistenceExpectation.EXPECT_EXIST, column_condition)
         try:
-            self._call("UpdateRow", client.update_row, self.table, row, condition)
+            self.call("UpdateRow", client.update_row, self.table, row, condition)
             applied = True
-        except _ServiceError as exc:
-            if exc.code != "OTSConditionCheckFail":
+        except RecordStoreError as exc:
+            if exc.code != CONDITION_FAILED:
                 raise
             applied = False
         return self.get(upload_id, credentials), applied
 
-    def list_records(self, user=None, since=None, until=None, page_token=None, limit=100, credentials=None,
-                     newest_first=False):
+    def list_records(self, user: "Optional[str]" = None, since: "Optional[str]" = None,
+                     until: "Optional[str]" = None, page_token: "Optional[str]" = None, limit: int = 100,
+                     credentials: "Optional[Credentials]" = None,
+                     newest_first: bool = False) -> "Tuple[List[Record], Optional[str]]":
         """Records by creation time (of one user, or all), oldest first or ``newest_first``:
         ``(records, next_token)``.
 
         ``since`` is inclusive, ``until`` exclusive (``created_at`` strings, ISO-8601 UTC);
         ``next_token`` is None on the last page."""
-        ts = self._ts
+        ts = self.sdk
         limit = max(1, min(int(limit), 1000))
         client = self.client(credentials)
         index = self.table + (BY_USER if user is not None else BY_TIME)
@@ -271,9 +309,10 @@ class TablestoreStore(RecordStore):
         if page_token:
             start = token_start
         direction = ts.Direction.BACKWARD if newest_first else ts.Direction.FORWARD
-        ids, next_start = [], start
+        ids: "List[str]" = []
+        next_start = start
         while next_start is not None and len(ids) < limit:
-            _, next_start, rows, _ = self._call(
+            _, next_start, rows, _ = self.call(
                 "GetRange", client.get_range, index, direction, next_start, end,
                 columns_to_get=[], limit=limit - len(ids), max_version=1)
             ids.extend(dict(r.primary_key)["upload_id"] for r in rows)
@@ -283,14 +322,14 @@ class TablestoreStore(RecordStore):
             token = base64.urlsafe_b64encode(json.dumps(next_start, ensure_ascii=False).encode()).decode()
         return records, token
 
-    def _batch_get(self, client, ids):
-        ts = self._ts
+    def _batch_get(self, client: "Any", ids: "List[str]") -> "List[Record]":
+        ts = self.sdk
         found = {}
         for i in range(0, len(ids), MAX_BATCH_GET):
             chunk = ids[i:i + MAX_BATCH_GET]
             request = ts.BatchGetRowRequest()
             request.add(ts.TableInBatchGetRowItem(self.table, [[("upload_id", u)] for u in chunk], max_version=1))
-            result = self._call("BatchGetRow", client.batch_get_row, request)
+            result = self.call("BatchGetRow", client.batch_get_row, request)
             for item in result.get_result_by_table(self.table):
                 if not item.is_ok:
                     raise RecordStoreError(f"tablestore: BatchGetRow row failed ({item.error_code})")
@@ -299,12 +338,3 @@ class TablestoreStore(RecordStore):
                     found[upload_id] = self._record(upload_id, item.row.attribute_columns)
         return [found[u] for u in ids if u in found]  # a row deleted since the index read is skipped
 
-    def close(self):
-        with self._lock:
-            self._client = self._provider = self._key = None
-
-
-class _ServiceError(RecordStoreError):
-    def __init__(self, code, message):
-        super().__init__(message)
-        self.code = code

@@ -1,0 +1,229 @@
+"""Where the per-user allowances are counted: two counters (``forms``, ``bytes``) per (subject key,
+window start), spent atomically. What is counted, the windows and the subjects are the policy's
+(:mod:`ossdirect.core.limits`); this module only stores the counters, on the record stores' plumbing.
+
+Both backends implement one small interface:
+
+- ``spend(key, start, ends, nbytes, decide, credentials, now)``: read the row's ``(forms, bytes)``
+  (``(0, 0)`` when absent), ask ``decide(forms, bytes)``; when it answers None, write
+  ``(forms + 1, bytes + nbytes)``, all or nothing, and return ``(forms + 1, bytes + nbytes, None)``;
+  otherwise write nothing and return ``(forms, bytes, reason)``.
+- ``read(key, start, credentials)``: ``(forms, bytes)`` now, spending nothing.
+
+Every spend raises ``forms`` by exactly one, so it is a version number. Failures raise
+:class:`AllowanceStoreError`.
+"""
+
+import random
+import sqlite3
+import threading
+import time
+
+from . import StoreError
+from .sqlite import open_file
+from .tablestore import CONDITION_FAILED, TablestoreBackend
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, Optional, Tuple, TypeVar
+
+    from ..oss.credentials import Credentials
+
+    T = TypeVar("T")
+    Decide = Callable[[int, int], Optional[str]]  # (forms, bytes) used -> None when the spend fits, else why not
+    Spent = Tuple[int, int, Optional[str]]
+
+
+class AllowanceStoreError(StoreError):
+    """The allowance counters could not be read or written."""
+
+
+# ------------------------------------------------------------------ SQLite
+
+class SqliteAllowances:
+    """One small table, one ``BEGIN IMMEDIATE`` transaction per spend (one writer at a time across
+    every process on the file), per-thread connections (WAL).
+
+    Windows that ended are deleted now and then (about one spend in ``prune_every``)."""
+
+    needs_credentials = False
+    _SCHEMA = ("CREATE TABLE IF NOT EXISTS limits (subject TEXT NOT NULL, window_start INTEGER NOT NULL, "
+               "ends_at INTEGER NOT NULL, forms INTEGER NOT NULL, bytes INTEGER NOT NULL, "
+               "PRIMARY KEY (subject, window_start)) WITHOUT ROWID")
+    _INDEX = "CREATE INDEX IF NOT EXISTS limits_ends_at ON limits (ends_at)"
+    prune_every = 256
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._connections = open_file(path, self._setup, AllowanceStoreError)  # a bad path fails at start
+        self.connection = self._connections.get  # this thread's connection
+
+    def _setup(self, conn: sqlite3.Connection) -> None:
+        conn.execute(self._SCHEMA)
+        conn.execute(self._INDEX)
+
+    def transaction(self, fn: "Callable[[sqlite3.Connection], T]") -> "T":
+        """Run ``fn(conn)`` inside BEGIN IMMEDIATE (the write lock first, so no two processes
+        can read the same counters and both write), retrying when the lock stays busy."""
+        for attempt in range(20):
+            try:
+                conn = self.connection()
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if attempt == 19 or not _busy(exc):
+                    raise AllowanceStoreError(f"sqlite: {exc}") from None
+                time.sleep(0.005 + random.random() * 0.02)
+                continue
+            except sqlite3.Error as exc:
+                raise AllowanceStoreError(f"sqlite: {exc.__class__.__name__}") from None
+            try:
+                result = fn(conn)
+                conn.execute("COMMIT")
+                return result
+            except BaseException as exc:
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+                if isinstance(exc, sqlite3.Error):
+                    raise AllowanceStoreError(f"sqlite: {exc.__class__.__name__}: {exc}") from None
+                raise
+        raise AllowanceStoreError("sqlite: the limits file stayed locked")
+
+    def spend(self, key: str, start: int, ends: int, nbytes: int, decide: "Decide",
+              credentials: "Optional[Credentials]" = None, now: float = 0.0) -> "Spent":
+        def work(conn: sqlite3.Connection) -> "Spent":
+            row = conn.execute("SELECT forms, bytes FROM limits WHERE subject=? AND window_start=?",
+                               (key, start)).fetchone()
+            forms, used = row if row else (0, 0)
+            reason = decide(forms, used)
+            if reason:
+                return forms, used, reason
+            conn.execute("INSERT INTO limits (subject, window_start, ends_at, forms, bytes) VALUES (?, ?, ?, 1, ?) "
+                         "ON CONFLICT (subject, window_start) DO UPDATE SET forms=forms+1, bytes=bytes+excluded.bytes",
+                         (key, start, ends, nbytes))
+            if random.randrange(self.prune_every) == 0:
+                conn.execute("DELETE FROM limits WHERE ends_at < ?", (int(now) - 60,))
+            return forms + 1, used + nbytes, None
+
+        return self.transaction(work)
+
+    def read(self, key: str, start: int, credentials: "Optional[Credentials]" = None) -> "Tuple[int, int]":
+        try:
+            row = self.connection().execute("SELECT forms, bytes FROM limits WHERE subject=? AND window_start=?",
+                                            (key, start)).fetchone()
+        except sqlite3.Error as exc:
+            raise AllowanceStoreError(f"sqlite: {exc.__class__.__name__}") from None
+        return (row[0], row[1]) if row else (0, 0)
+
+    def prune(self, now: float) -> int:
+        """Delete every window that ended by ``now``; the number of rows removed."""
+        return self.transaction(lambda conn: conn.execute("DELETE FROM limits WHERE ends_at <= ?",
+                                                          (int(now),)).rowcount)
+
+    def close(self) -> None:
+        self._connections.close()
+
+
+def _busy(exc: Exception) -> bool:
+    text = str(exc)
+    return "locked" in text or "busy" in text
+
+
+# ------------------------------------------------------------------ Tablestore
+
+class TablestoreAllowances(TablestoreBackend):
+    """One row per (subject key, window start) in a Tablestore table, written only conditionally.
+
+    Primary key ``subject`` (STRING, the subject's SHA-256) + ``window_start`` (INTEGER); columns
+    ``forms``, ``bytes``, ``ends_at`` (INTEGER). Old windows are removed by the table's TTL (at least
+    a day, and at least the window: ``python -m tools.limits_setup``). The SDK client, its
+    credentials provider (swapped in place when STS rotates keys) and its retry policy are the
+    record store's (:class:`.tablestore.TablestoreBackend`), shared, not copied.
+
+    A spend reads the row (``GetRow``) and writes it back conditionally (``PutRow`` expecting the row
+    absent, or ``UpdateRow`` expecting it present *and* its ``forms`` still at the value read),
+    retried from a fresh read when the condition fails. The value this instance last saw for a
+    (subject, window) is kept as a guess (a small bounded map), so a subject's next spend on the same
+    instance goes straight to the conditional write (one round trip), falling back to a read when
+    another instance has moved the counter. A guess can only be *behind* the row (counters only grow
+    within a window), so refusing on a guess is always right.
+    """
+
+    error = AllowanceStoreError
+    needs_credentials = True
+    PK = (("subject", "STRING"), ("window_start", "INTEGER"))
+    max_attempts = 32
+    guesses = 4096
+
+    def __init__(self, instance: str, table: str, endpoint: str, region: "Optional[str]" = None,
+                 timeout: float = 2.0, retries: int = 2) -> None:
+        super().__init__(instance, table, endpoint, region, timeout, retries)
+        self._guess: "Dict[Tuple[str, int], Tuple[int, int]]" = {}  # (key, window start) -> last seen
+        self._guess_lock = threading.Lock()
+
+    def _write(self, what: str, fn: "Callable[..., Any]", *args: "Any") -> bool:
+        """A conditional write: False when its condition failed."""
+        try:
+            self.call(what, fn, *args)
+        except AllowanceStoreError as exc:
+            if exc.code == CONDITION_FAILED:
+                return False
+            raise
+        return True
+
+    def _read(self, client: "Any", key: str, start: int) -> "Optional[Tuple[int, int]]":
+        result = self.call("GetRow", client.get_row, self.table, [("subject", key), ("window_start", start)],
+                           columns_to_get=["forms", "bytes"], max_version=1)
+        row = result[1]
+        if row is None:
+            return None
+        columns = {c[0]: c[1] for c in row.attribute_columns}
+        return columns.get("forms", 0), columns.get("bytes", 0)
+
+    def _remember(self, key: str, start: int, value: "Optional[Tuple[int, int]]") -> None:
+        with self._guess_lock:
+            self._guess.pop((key, start), None)
+            if value is not None:
+                self._guess[(key, start)] = value
+                while len(self._guess) > self.guesses:
+                    self._guess.pop(next(iter(self._guess)))
+
+    def spend(self, key: str, start: int, ends: int, nbytes: int, decide: "Decide",
+              credentials: "Optional[Credentials]" = None, now: float = 0.0) -> "Spent":
+        ts = self.sdk
+        client = self.client(credentials)
+        pk = [("subject", key), ("window_start", start)]
+        with self._guess_lock:
+            current = self._guess.get((key, start))
+        fresh = current is None
+        for attempt in range(self.max_attempts):
+            if fresh:
+                current = self._read(client, key, start)
+            forms, used = current if current is not None else (0, 0)
+            reason = decide(forms, used)
+            if reason:
+                self._remember(key, start, current)
+                return forms, used, reason
+            values = [("forms", forms + 1), ("bytes", used + nbytes), ("ends_at", ends)]
+            if current is None:  # the first spend of this window creates the row, once
+                done = self._write("PutRow", client.put_row, self.table, ts.Row(pk, values),
+                                   ts.Condition(ts.RowExistenceExpectation.EXPECT_NOT_EXIST))
+            else:  # only while nobody has spent since we read
+                condition = ts.Condition(ts.RowExistenceExpectation.EXPECT_EXIST,
+                                         ts.SingleColumnCondition("forms", forms, ts.ComparatorType.EQUAL, False))
+                done = self._write("UpdateRow", client.update_row, self.table, ts.Row(pk, {"PUT": values}),
+                                   condition)
+            if done:
+                self._remember(key, start, (forms + 1, used + nbytes))
+                return forms + 1, used + nbytes, None
+            fresh = True  # another instance spent first: read again
+            if attempt:
+                time.sleep(random.random() * min(0.05, 0.002 * (2 ** attempt)))
+        self._remember(key, start, None)
+        raise AllowanceStoreError(f"tablestore: no spend after {self.max_attempts} conflicting attempts")
+
+    def read(self, key: str, start: int, credentials: "Optional[Credentials]" = None) -> "Tuple[int, int]":
+        current = self._read(self.client(credentials), key, start)
+        self._remember(key, start, current)
+        return current if current is not None else (0, 0)

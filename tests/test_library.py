@@ -54,6 +54,29 @@ def test_package_type_checks():
     assert int(checked[1]) >= len(list((ROOT / "shared" / "ossdirect").rglob("*.py")))  # every module, not a few
 
 
+def test_readme_architecture_names_every_module_and_no_other():
+    """The README's module table ("Inside shared/ossdirect/") is the package's tree: one row per module."""
+    import ast
+
+    text = (ROOT / "README.md").read_text()
+    start = text.index("\n### Inside `shared/ossdirect/`\n")
+    section = text[start:text.index("\n## ", start)]
+    named = set()
+    for row in re.findall(r"^\| (`[^|]+`) \|", section, flags=re.M):
+        names = re.findall(r"`([^`]+\.py)`", row)
+        folder = names[0].rpartition("/")[0]
+        named.update([names[0]] + [f"{folder}/{n}" if folder else n for n in names[1:]])
+    package = ROOT / "shared" / "ossdirect"
+    modules = set()
+    for path in package.rglob("*.py"):
+        body = ast.parse(path.read_text()).body
+        if path.name == "__main__.py" or (path.name == "__init__.py" and path.parent != package and all(
+                isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) for node in body)):
+            continue  # `python -m ossdirect`, and a layer's docstring-only __init__
+        modules.add(path.relative_to(package).as_posix())
+    assert named == modules, f"README only: {sorted(named - modules)}; package only: {sorted(modules - named)}"
+
+
 def test_public_api_is_lazy_and_complete():
     code = ("import sys, ossdirect; before = sorted(m for m in sys.modules if m.startswith('ossdirect.'));"
             "names = [getattr(ossdirect, n) for n in ossdirect.__all__]; print(before)")

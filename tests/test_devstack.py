@@ -242,7 +242,7 @@ def test_make_test_without_chromium_and_not_root_stops_at_once_naming_the_comman
              "HOME": "/nonexistent"})
     assert result.returncode != 0
     assert time.monotonic() - started < 5  # at once: no virtualenv, no pytest
-    assert "\n    apt-get install -y chromium\n" in result.stderr
+    assert "\n    apt-get install -y chromium wabt\n" in result.stderr
     assert "pytest" not in result.stdout + result.stderr
     assert "-m venv" not in result.stdout
 

@@ -106,7 +106,7 @@ def test_wrong_origin_fails_hop_1_cors_and_the_bucket_preflight(tmp_path):
             assert hop(result, name)["status"] == "FAILED"
             assert "add https://wrong.example to OSSDIRECT_ALLOWED_ORIGINS" in hop(result, name)["message"]
         assert hop(result, "3 oss-cors")["status"] == "FAILED"
-        assert "python -m tools.bucket_setup" in hop(result, "3 oss-cors")["message"]
+        assert "make setup" in hop(result, "3 oss-cors")["message"]
         assert hop(result, "3 oss")["status"] == "ok"  # the rest still ran (without the Origin header)
 
 

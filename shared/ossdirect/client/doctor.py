@@ -33,8 +33,8 @@ from urllib.parse import urlsplit
 from ..store import HookStatus, Status
 
 OK, FAILED, SKIP, NOTE = "ok", "FAILED", "skip", "note"
-BUCKET_SETUP_FIX = ("run python -m tools.bucket_setup with the site's origin (README, docs/deploy.md) so the "
-                    "bucket has a CORS rule for it")
+BUCKET_SETUP_FIX = ("run make setup with OSSDIRECT_DEPLOY_SITE_ORIGIN set to the site's origin in .env "
+                    "(docs/deploy.md) so the bucket has a CORS rule for it")
 RECORDS_FIX = ("set OSSDIRECT_RECORDS=tablestore://<instance>/<table>?endpoint=... on the signature and callback "
                "functions (docs/deploy.md, Tablestore records)")
 _HOST_REGION = re.compile(r"(?:^|\.)oss-([a-z0-9-]+?)(?:-internal)?\.aliyuncs\.com$")

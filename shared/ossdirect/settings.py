@@ -12,6 +12,8 @@ Defaults are the secure ones: short expiry, no overwrite, a size cap, server-nam
 cross-origin access until origins are listed.
 """
 
+from __future__ import annotations
+
 import os
 import re
 from functools import lru_cache
@@ -689,17 +691,15 @@ def _rule_auth_key(v: "dict[str, Any]", ctx: "dict[str, Any]") -> "Iterator[tupl
     sources = [n for n in _KEY_SOURCES if v[n]]
     if v["AUTH"] != "jwt" or len(sources) != 1:
         return
-    from .core import auth  # the key helpers (cryptography only for a PEM key)
-
     source = sources[0]
     kind = {"JWT_JWKS_URL": "jwks", "JWT_PUBLIC_KEY": "pem", "JWT_SECRET": "secret"}[source]
     try:
-        key = (auth._jwks_url if kind == "jwks" else auth._public_key if kind == "pem" else auth._secret)(v[source])
+        key = (_jwks_url if kind == "jwks" else _public_key if kind == "pem" else _secret)(v[source])
     except ConfigError as exc:
         yield source, str(exc)
         return
     try:
-        algorithms = auth._algorithms(v["JWT_ALGORITHMS"], kind, key if kind == "pem" else None)
+        algorithms = _algorithms(v["JWT_ALGORITHMS"], kind, key if kind == "pem" else None)
     except ConfigError as exc:
         yield "JWT_ALGORITHMS", str(exc)
         return
@@ -855,8 +855,6 @@ def _run(env: "Mapping[str, str]", function: "str | None", sections: "tuple[str,
 
 
 def _auth(v: "dict[str, Any]", ctx: "dict[str, Any]") -> "Any":
-    from .core.auth import AuthSettings  # here: auth.py imports this module
-
     if v["AUTH"] != "jwt":
         return AuthSettings()
     kind, key, algorithms = ctx["auth_key"]
@@ -890,15 +888,11 @@ def _config(v: "dict[str, Any]", ctx: "dict[str, Any]") -> Config:
 def _limits(v: "dict[str, Any]") -> "Any":
     if v["USER_LIMITS"] is None:
         return None  # no allowances configured: limits.py is never loaded
-    from .core.limits import LimitSettings
-
     forms, nbytes, window = v["USER_LIMITS"]
     return LimitSettings(forms, nbytes, window, v["LIMITS_STORE"], v["ANONYMOUS_LIMITS_BY_IP"])
 
 
 def _process(v: "dict[str, Any]", ctx: "dict[str, Any]") -> "Any":
-    from .core.events import ProcessSettings
-
     return ProcessSettings(v["QUARANTINE"], v["QUARANTINE_PREFIX"], v["ON_UPLOAD"] or None,
                            v["HOOK_MAX_ATTEMPTS"], ctx.get("hook"))
 
@@ -1061,3 +1055,211 @@ def lenient_origins(env: "Mapping[str, str] | None") -> "tuple[str, ...]":
     (so the page can show the server's sentence instead of a CORS failure)."""
     raw = environ(env).get(PREFIX + "ALLOWED_ORIGINS", "")
     return tuple(o for o in _items(raw) if o == "*" or o.startswith(("http://", "https://")))
+
+
+# ---------------------------------------------------------------------------------------------
+# The sections load_settings returns beside Config: sign-in (with its key parsing), limits, process.
+# They live here, not in core/, so this module imports nothing above it.
+
+HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
+RSA_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
+EC_ALGORITHMS = {"ES256": "secp256r1", "ES384": "secp384r1", "ES512": "secp521r1"}
+EDDSA_ALGORITHMS = ("EdDSA",)
+PUBLIC_KEY_ALGORITHMS = RSA_ALGORITHMS + tuple(EC_ALGORITHMS) + EDDSA_ALGORITHMS
+ALL_ALGORITHMS = HMAC_ALGORITHMS + PUBLIC_KEY_ALGORITHMS
+_CANONICAL_ALG = {a.lower(): a for a in ALL_ALGORITHMS}
+DEFAULT_SECRET_ALGORITHMS = ("HS256",)
+DEFAULT_PUBLIC_ALGORITHMS = ("RS256", "ES256", "EdDSA")
+MIN_SECRET_BYTES = 32  # RFC 7518 3.2: an HS256 key must be at least as long as the hash
+MIN_RSA_BITS = 2048
+_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+class AuthSettings:
+    """Validated sign-in settings (see :func:`load_auth_settings`). The repr never shows the secret.
+
+    ``key_kind`` is ``None`` (auth off), ``"secret"``, ``"pem"`` or ``"jwks"``. ``public_key`` is
+    the loaded ``cryptography`` public key for ``pem``. The ``jwks_*`` tunables are not
+    environment variables; they can be changed on the object before building the Authenticator.
+    """
+
+    __slots__ = (
+        "mode", "key_kind", "jwks_url", "public_key", "secret", "issuer", "audience", "algorithms",
+        "leeway", "jwks_timeout", "jwks_min_refresh_seconds", "jwks_failure_backoff_seconds",
+        "jwks_max_age_seconds",
+    )
+
+    def __init__(self, mode: str = "none", key_kind: str | None = None, jwks_url: str = "", public_key: Any = None,
+                 secret: bytes = b"", issuer: str = "", audience: Sequence[str] = (), algorithms: Sequence[str] = (),
+                 leeway: int = 30, jwks_timeout: float = 2.0, jwks_min_refresh_seconds: float = 30.0,
+                 jwks_failure_backoff_seconds: float = 5.0, jwks_max_age_seconds: float = 3600.0) -> None:
+        self.mode, self.key_kind, self.jwks_url = mode, key_kind, jwks_url
+        self.public_key, self.secret = public_key, secret
+        self.issuer, self.audience, self.algorithms, self.leeway = issuer, tuple(audience), tuple(algorithms), leeway
+        self.jwks_timeout = jwks_timeout
+        self.jwks_min_refresh_seconds = jwks_min_refresh_seconds
+        self.jwks_failure_backoff_seconds = jwks_failure_backoff_seconds
+        self.jwks_max_age_seconds = jwks_max_age_seconds
+
+    @property
+    def enabled(self) -> bool:
+        return self.mode == "jwt"
+
+    def __repr__(self) -> str:
+        if not self.enabled:
+            return "AuthSettings(mode='none')"
+        key = {"secret": "secret=<hidden>", "pem": f"public_key=<{_key_description(self.public_key)}>",
+               "jwks": f"jwks_url={self.jwks_url!r}"}[self.key_kind or "jwks"]
+        return (f"AuthSettings(mode='jwt', {key}, issuer={self.issuer!r}, audience={self.audience!r}, "
+                f"algorithms={self.algorithms!r}, leeway={self.leeway})")
+
+
+def _jwks_url(url: str) -> str:
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if not parts.netloc or parts.username or parts.password or parts.fragment:
+        raise ConfigError(f"{PREFIX}JWT_JWKS_URL must be an https URL, got {url!r}")
+    if parts.scheme != "https" and not (parts.scheme == "http" and host in _LOOPBACK_HOSTS):
+        raise ConfigError(f"{PREFIX}JWT_JWKS_URL must be an https URL (http only on loopback), got {url!r}")
+    return url
+
+
+def _public_key(text: str) -> Any:
+    # Never echo the value: it is public, but a misplaced private key must not reach the logs.
+    name = f"{PREFIX}JWT_PUBLIC_KEY"
+    text = text.strip()
+    if "\n" not in text and "\\n" in text:  # a PEM pasted into one line with literal \n
+        text = text.replace("\\n", "\n")
+    if "PRIVATE KEY" in text:
+        raise ConfigError(f"{name} holds a private key; set the issuer's public key (PEM) instead")
+    if not text.startswith("-----BEGIN "):
+        raise ConfigError(f"{name} must be a PEM public key or certificate (-----BEGIN PUBLIC KEY-----)")
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    key: Any
+    try:
+        if text.startswith("-----BEGIN CERTIFICATE-----"):
+            key = x509.load_pem_x509_certificate(text.encode()).public_key()
+        else:
+            key = load_pem_public_key(text.encode())
+    except (ValueError, TypeError):
+        raise ConfigError(f"{name} could not be read as a PEM public key or certificate") from None
+    kind = _key_family(key)
+    if kind is None:
+        raise ConfigError(f"{name} must be an RSA, EC (P-256/P-384/P-521) or Ed25519/Ed448 public key")
+    if kind == "RSA" and key.key_size < MIN_RSA_BITS:
+        raise ConfigError(f"{name} is a {key.key_size}-bit RSA key; at least {MIN_RSA_BITS} bits are required")
+    return key
+
+
+def _secret(text: str) -> bytes:
+    name = f"{PREFIX}JWT_SECRET"
+    value = text.strip().encode("utf-8")
+    if value.startswith(b"-----BEGIN") or value.startswith(b"ssh-"):
+        raise ConfigError(f"{name} looks like a PEM or SSH key; put public keys in {PREFIX}JWT_PUBLIC_KEY")
+    if len(value) < MIN_SECRET_BYTES:
+        raise ConfigError(f"{name} must be at least {MIN_SECRET_BYTES} bytes long (got {len(value)})")
+    return value
+
+
+def _algorithms(raw: str, key_kind: str | None, public_key: Any) -> tuple[str, ...]:
+    name = f"{PREFIX}JWT_ALGORITHMS"
+    if not raw:
+        if key_kind == "secret":
+            return DEFAULT_SECRET_ALGORITHMS
+        if key_kind == "pem":
+            fitting = tuple(a for a in DEFAULT_PUBLIC_ALGORITHMS if alg_fits_key(a, public_key))
+            if fitting:
+                return fitting
+            # an EC key on P-384/P-521: the one algorithm that curve signs with
+            return tuple(a for a in EC_ALGORITHMS if alg_fits_key(a, public_key))
+        return DEFAULT_PUBLIC_ALGORITHMS
+    algs = []
+    for item in (a.strip() for a in raw.split(",")):
+        if not item:
+            continue
+        if item.lower() == "none":
+            raise ConfigError(f"{name} must not contain none (unsigned tokens are never accepted)")
+        alg = _CANONICAL_ALG.get(item.lower())
+        if alg is None:
+            raise ConfigError(f"{name} has an unknown algorithm {item!r} (use {', '.join(ALL_ALGORITHMS)})")
+        if alg not in algs:
+            algs.append(alg)
+    if not algs:
+        raise ConfigError(f"{name} must list at least one algorithm")
+    if key_kind == "secret":
+        wrong = [a for a in algs if a not in HMAC_ALGORITHMS]
+        if wrong:
+            raise ConfigError(f"{name} lists {wrong[0]}, but {PREFIX}JWT_SECRET only verifies HS256/HS384/HS512")
+    else:
+        source = f"{PREFIX}JWT_PUBLIC_KEY" if key_kind == "pem" else f"{PREFIX}JWT_JWKS_URL"
+        for a in algs:
+            if a in HMAC_ALGORITHMS:
+                raise ConfigError(f"{name} lists {a}, which needs a shared secret; {source} only verifies "
+                                  f"public-key algorithms (HS/RS mixing is refused)")
+            if key_kind == "pem" and not alg_fits_key(a, public_key):
+                raise ConfigError(f"{name} lists {a}, which the {_key_description(public_key)} key in "
+                                  f"{source} cannot verify")
+    return tuple(algs)
+
+
+def _key_family(key: Any) -> str | None:
+    from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+
+    if isinstance(key, rsa.RSAPublicKey):
+        return "RSA"
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return "EC" if key.curve.name in EC_ALGORITHMS.values() else None
+    if isinstance(key, (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey)):
+        return "OKP"
+    return None
+
+
+def _key_description(key: Any) -> str:
+    family = _key_family(key)
+    if family == "RSA":
+        return f"RSA-{key.key_size}"
+    if family == "EC":
+        return f"EC {key.curve.name}"
+    return type(key).__name__.replace("PublicKey", "") if key is not None else "none"
+
+
+def alg_fits_key(alg: str, key: Any) -> bool:
+    """True when the public-key algorithm ``alg`` can verify with ``key`` (a cryptography public key)."""
+    family = _key_family(key)
+    if alg in RSA_ALGORITHMS:
+        return family == "RSA"
+    if alg in EC_ALGORITHMS:
+        return family == "EC" and key.curve.name == EC_ALGORITHMS[alg]
+    if alg in EDDSA_ALGORITHMS:
+        return family == "OKP"
+    return False
+
+
+class LimitSettings:
+    """Validated limits (see load_limit_settings). ``forms``/``bytes`` None: that budget is unlimited."""
+
+    __slots__ = ("forms", "bytes", "window", "store", "anonymous_by_ip")
+
+    def __init__(self, forms: int | None = None, bytes: int | None = None, window: int = DEFAULT_WINDOW,
+                 store: str = DEFAULT_LIMITS_STORE, anonymous_by_ip: bool = True) -> None:
+        self.forms, self.bytes, self.window = forms, bytes, window
+        self.store, self.anonymous_by_ip = store, anonymous_by_ip
+
+    def __repr__(self) -> str:
+        return (f"LimitSettings(forms={self.forms!r}, bytes={self.bytes!r}, window={self.window!r}, "
+                f"store={self.store!r}, anonymous_by_ip={self.anonymous_by_ip!r})")
+
+    def public(self) -> dict[str, int | None]:
+        """What a client may know (no store URL)."""
+        return {"forms": self.forms, "bytes": self.bytes, "window_seconds": self.window}
+
+
+class ProcessSettings:
+    __slots__ = ("quarantine", "quarantine_prefix", "on_upload", "hook_max_attempts", "hook")
+
+    def __init__(self, quarantine: str, quarantine_prefix: str, on_upload: str | None, hook_max_attempts: int,
+                 hook: Callable[..., Any] | None = None) -> None:
+        self.quarantine, self.quarantine_prefix = quarantine, quarantine_prefix
+        self.on_upload, self.hook_max_attempts, self.hook = on_upload, hook_max_attempts, hook

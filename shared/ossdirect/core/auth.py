@@ -40,6 +40,9 @@ from ..settings import AUTH_MODES, MAX_LEEWAY, PREFIX, ConfigError, section_name
 from .forms import MAX_PAYLOAD_BYTES, Grant
 from .. import errors as E
 from ..errors import OssdirectError
+from ..settings import (  # the sign-in section and its key parsing live with the other settings
+    AuthSettings, HMAC_ALGORITHMS, RSA_ALGORITHMS, EC_ALGORITHMS, EDDSA_ALGORITHMS, PUBLIC_KEY_ALGORITHMS, ALL_ALGORITHMS, DEFAULT_SECRET_ALGORITHMS, DEFAULT_PUBLIC_ALGORITHMS, MIN_SECRET_BYTES, MIN_RSA_BITS, _CANONICAL_ALG, _LOOPBACK_HOSTS, _jwks_url, _public_key, _secret, _algorithms, _key_family, _key_description, alg_fits_key,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -57,22 +60,10 @@ log = logging.getLogger("ossdirect")
 AUTH_ENV_NAMES = section_names("auth")
 
 MODES = AUTH_MODES
-HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
-RSA_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
-EC_ALGORITHMS = {"ES256": "secp256r1", "ES384": "secp384r1", "ES512": "secp521r1"}
-EDDSA_ALGORITHMS = ("EdDSA",)
-PUBLIC_KEY_ALGORITHMS = RSA_ALGORITHMS + tuple(EC_ALGORITHMS) + EDDSA_ALGORITHMS
-ALL_ALGORITHMS = HMAC_ALGORITHMS + PUBLIC_KEY_ALGORITHMS
-_CANONICAL_ALG = {a.lower(): a for a in ALL_ALGORITHMS}
-DEFAULT_SECRET_ALGORITHMS = ("HS256",)
-DEFAULT_PUBLIC_ALGORITHMS = ("RS256", "ES256", "EdDSA")
 REQUIRED_CLAIMS = ("exp", "iss", "aud", "sub")
-MIN_SECRET_BYTES = 32  # RFC 7518 3.2: an HS256 key must be at least as long as the hash
-MIN_RSA_BITS = 2048
 MAX_TOKEN_CHARS = 16 * 1024
 MAX_JWKS_BYTES = 1024 * 1024
 REALM = "ossdirect"
-_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
 
 
@@ -105,172 +96,12 @@ def _keys_unavailable() -> AuthError:
 # settings
 
 
-class AuthSettings:
-    """Validated sign-in settings (see :func:`load_auth_settings`). The repr never shows the secret.
-
-    ``key_kind`` is ``None`` (auth off), ``"secret"``, ``"pem"`` or ``"jwks"``. ``public_key`` is
-    the loaded ``cryptography`` public key for ``pem``. The ``jwks_*`` tunables are not
-    environment variables; they can be changed on the object before building the Authenticator.
-    """
-
-    __slots__ = (
-        "mode", "key_kind", "jwks_url", "public_key", "secret", "issuer", "audience", "algorithms",
-        "leeway", "jwks_timeout", "jwks_min_refresh_seconds", "jwks_failure_backoff_seconds",
-        "jwks_max_age_seconds",
-    )
-
-    def __init__(self, mode="none", key_kind=None, jwks_url="", public_key=None, secret=b"", issuer="",
-                 audience=(), algorithms=(), leeway=30, jwks_timeout=2.0, jwks_min_refresh_seconds=30.0,
-                 jwks_failure_backoff_seconds=5.0, jwks_max_age_seconds=3600.0):
-        self.mode, self.key_kind, self.jwks_url = mode, key_kind, jwks_url
-        self.public_key, self.secret = public_key, secret
-        self.issuer, self.audience, self.algorithms, self.leeway = issuer, tuple(audience), tuple(algorithms), leeway
-        self.jwks_timeout = jwks_timeout
-        self.jwks_min_refresh_seconds = jwks_min_refresh_seconds
-        self.jwks_failure_backoff_seconds = jwks_failure_backoff_seconds
-        self.jwks_max_age_seconds = jwks_max_age_seconds
-
-    @property
-    def enabled(self):
-        return self.mode == "jwt"
-
-    def __repr__(self):
-        if not self.enabled:
-            return "AuthSettings(mode='none')"
-        key = {"secret": "secret=<hidden>", "pem": f"public_key=<{_key_description(self.public_key)}>",
-               "jwks": f"jwks_url={self.jwks_url!r}"}[self.key_kind]
-        return (f"AuthSettings(mode='jwt', {key}, issuer={self.issuer!r}, audience={self.audience!r}, "
-                f"algorithms={self.algorithms!r}, leeway={self.leeway})")
-
-
 def load_auth_settings(env: "Mapping[str, str] | None" = None) -> "AuthSettings":
     """Build :class:`AuthSettings` from ``OSSDIRECT_AUTH`` / ``OSSDIRECT_JWT_*`` or raise ConfigError
     (every problem at once: the rows and rules of :mod:`ossdirect.settings`)."""
     from ..settings import load_auth_section
 
     return load_auth_section(env)
-
-
-def _jwks_url(url):
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    if not parts.netloc or parts.username or parts.password or parts.fragment:
-        raise ConfigError(f"{PREFIX}JWT_JWKS_URL must be an https URL, got {url!r}")
-    if parts.scheme != "https" and not (parts.scheme == "http" and host in _LOOPBACK_HOSTS):
-        raise ConfigError(f"{PREFIX}JWT_JWKS_URL must be an https URL (http only on loopback), got {url!r}")
-    return url
-
-
-def _public_key(text):
-    # Never echo the value: it is public, but a misplaced private key must not reach the logs.
-    name = f"{PREFIX}JWT_PUBLIC_KEY"
-    text = text.strip()
-    if "\n" not in text and "\\n" in text:  # a PEM pasted into one line with literal \n
-        text = text.replace("\\n", "\n")
-    if "PRIVATE KEY" in text:
-        raise ConfigError(f"{name} holds a private key; set the issuer's public key (PEM) instead")
-    if not text.startswith("-----BEGIN "):
-        raise ConfigError(f"{name} must be a PEM public key or certificate (-----BEGIN PUBLIC KEY-----)")
-    from cryptography import x509
-    from cryptography.hazmat.primitives.serialization import load_pem_public_key
-
-    try:
-        if text.startswith("-----BEGIN CERTIFICATE-----"):
-            key = x509.load_pem_x509_certificate(text.encode()).public_key()
-        else:
-            key = load_pem_public_key(text.encode())
-    except (ValueError, TypeError):
-        raise ConfigError(f"{name} could not be read as a PEM public key or certificate") from None
-    kind = _key_family(key)
-    if kind is None:
-        raise ConfigError(f"{name} must be an RSA, EC (P-256/P-384/P-521) or Ed25519/Ed448 public key")
-    if kind == "RSA" and key.key_size < MIN_RSA_BITS:
-        raise ConfigError(f"{name} is a {key.key_size}-bit RSA key; at least {MIN_RSA_BITS} bits are required")
-    return key
-
-
-def _secret(text):
-    name = f"{PREFIX}JWT_SECRET"
-    value = text.strip().encode("utf-8")
-    if value.startswith(b"-----BEGIN") or value.startswith(b"ssh-"):
-        raise ConfigError(f"{name} looks like a PEM or SSH key; put public keys in {PREFIX}JWT_PUBLIC_KEY")
-    if len(value) < MIN_SECRET_BYTES:
-        raise ConfigError(f"{name} must be at least {MIN_SECRET_BYTES} bytes long (got {len(value)})")
-    return value
-
-
-def _algorithms(raw, key_kind, public_key):
-    name = f"{PREFIX}JWT_ALGORITHMS"
-    if not raw:
-        if key_kind == "secret":
-            return DEFAULT_SECRET_ALGORITHMS
-        if key_kind == "pem":
-            fitting = tuple(a for a in DEFAULT_PUBLIC_ALGORITHMS if alg_fits_key(a, public_key))
-            if fitting:
-                return fitting
-            # an EC key on P-384/P-521: the one algorithm that curve signs with
-            return tuple(a for a in EC_ALGORITHMS if alg_fits_key(a, public_key))
-        return DEFAULT_PUBLIC_ALGORITHMS
-    algs = []
-    for item in (a.strip() for a in raw.split(",")):
-        if not item:
-            continue
-        if item.lower() == "none":
-            raise ConfigError(f"{name} must not contain none (unsigned tokens are never accepted)")
-        alg = _CANONICAL_ALG.get(item.lower())
-        if alg is None:
-            raise ConfigError(f"{name} has an unknown algorithm {item!r} (use {', '.join(ALL_ALGORITHMS)})")
-        if alg not in algs:
-            algs.append(alg)
-    if not algs:
-        raise ConfigError(f"{name} must list at least one algorithm")
-    if key_kind == "secret":
-        wrong = [a for a in algs if a not in HMAC_ALGORITHMS]
-        if wrong:
-            raise ConfigError(f"{name} lists {wrong[0]}, but {PREFIX}JWT_SECRET only verifies HS256/HS384/HS512")
-    else:
-        source = f"{PREFIX}JWT_PUBLIC_KEY" if key_kind == "pem" else f"{PREFIX}JWT_JWKS_URL"
-        for a in algs:
-            if a in HMAC_ALGORITHMS:
-                raise ConfigError(f"{name} lists {a}, which needs a shared secret; {source} only verifies "
-                                  f"public-key algorithms (HS/RS mixing is refused)")
-            if key_kind == "pem" and not alg_fits_key(a, public_key):
-                raise ConfigError(f"{name} lists {a}, which the {_key_description(public_key)} key in "
-                                  f"{source} cannot verify")
-    return tuple(algs)
-
-
-def _key_family(key: Any) -> str | None:
-    from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
-
-    if isinstance(key, rsa.RSAPublicKey):
-        return "RSA"
-    if isinstance(key, ec.EllipticCurvePublicKey):
-        return "EC" if key.curve.name in EC_ALGORITHMS.values() else None
-    if isinstance(key, (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey)):
-        return "OKP"
-    return None
-
-
-def _key_description(key: Any) -> str:
-    family = _key_family(key)
-    if family == "RSA":
-        return f"RSA-{key.key_size}"
-    if family == "EC":
-        return f"EC {key.curve.name}"
-    return type(key).__name__.replace("PublicKey", "") if key is not None else "none"
-
-
-def alg_fits_key(alg: str, key: Any) -> bool:
-    """True when the public-key algorithm ``alg`` can verify with ``key`` (a cryptography public key)."""
-    family = _key_family(key)
-    if alg in RSA_ALGORITHMS:
-        return family == "RSA"
-    if alg in EC_ALGORITHMS:
-        return family == "EC" and key.curve.name == EC_ALGORITHMS[alg]
-    if alg in EDDSA_ALGORITHMS:
-        return family == "OKP"
-    return False
 
 
 # ---------------------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ from datetime import datetime, timezone
 from urllib.parse import unquote
 
 from .callbacks import CORRUPT, checksum_mismatch
-from ..settings import QUARANTINE_MODES, ProcessConfigError, is_active_content_type, section_names
+from ..settings import QUARANTINE_MODES, ProcessConfigError, ProcessSettings, is_active_content_type, section_names
 from .forms import UPLOAD_ID_META
 from ..errors import OssdirectError
 from ..store import HookStatus, Status
@@ -69,14 +69,6 @@ class HookBusy(OssdirectError):
 
 class HookFailed(OssdirectError):
     """The hook raised; it will be retried (the platform redelivers the event)."""
-
-
-class ProcessSettings:
-    __slots__ = ("quarantine", "quarantine_prefix", "on_upload", "hook_max_attempts", "hook")
-
-    def __init__(self, quarantine, quarantine_prefix, on_upload, hook_max_attempts, hook=None):
-        self.quarantine, self.quarantine_prefix = quarantine, quarantine_prefix
-        self.on_upload, self.hook_max_attempts, self.hook = on_upload, hook_max_attempts, hook
 
 
 def load_process_settings(env: "Mapping[str, str] | None" = None, upload_prefix: str = "uploads/",

@@ -50,6 +50,7 @@ class Authenticator:
         self._jwks_loaded_at: float | None = None  # monotonic time of the last successful fetch
         self._last_attempt: float | None = None  # monotonic time of the last fetch attempt
         self._last_attempt_ok = False
+        self._static_key: Any
         if settings.key_kind == "secret":
             self._static_key = settings.secret
         elif settings.key_kind == "pem":

@@ -37,7 +37,7 @@ import math
 import time
 
 from ..settings import DEFAULT_LIMITS_STORE as DEFAULT_STORE
-from ..settings import DEFAULT_WINDOW, MAX_COUNT, PREFIX, parse_store_url, section_names
+from ..settings import DEFAULT_WINDOW, MAX_COUNT, PREFIX, LimitSettings, parse_store_url, section_names
 from ..errors import OssdirectError
 from ..store import StoreError
 
@@ -55,24 +55,6 @@ TTL_MIN = 86400  # the service's smallest table TTL
 
 class LimitStoreError(OssdirectError):
     """The limits store could not be read or written."""
-
-
-class LimitSettings:
-    """Validated limits (see load_limit_settings). ``forms``/``bytes`` None: that budget is unlimited."""
-
-    __slots__ = ("forms", "bytes", "window", "store", "anonymous_by_ip")
-
-    def __init__(self, forms=None, bytes=None, window=DEFAULT_WINDOW, store=DEFAULT_STORE, anonymous_by_ip=True):
-        self.forms, self.bytes, self.window = forms, bytes, window
-        self.store, self.anonymous_by_ip = store, anonymous_by_ip
-
-    def __repr__(self):
-        return (f"LimitSettings(forms={self.forms!r}, bytes={self.bytes!r}, window={self.window!r}, "
-                f"store={self.store!r}, anonymous_by_ip={self.anonymous_by_ip!r})")
-
-    def public(self):
-        """What a client may know (no store URL)."""
-        return {"forms": self.forms, "bytes": self.bytes, "window_seconds": self.window}
 
 
 def load_limit_settings(env: "Mapping[str, str] | None" = None) -> "LimitSettings | None":

@@ -126,3 +126,20 @@ def test_callback_route_table(env, photo_bucket):
         assert (r["statusCode"], r["body"]) == (405, '{"code":"MethodNotAllowed","message":"OSS callbacks are POST requests"}')
     r = app(fc_event("POST", "/oss-callback", {}, {}, b""), photo_bucket.context)  # reaches handle_callback
     assert (r["statusCode"], json.loads(r["body"])["code"]) == (400, "MalformedCallback")
+
+
+def test_a_resolved_path_still_checks_sign_in_and_method_every_time(call):
+    # the table remembers where a path resolved; the guard and the method still decide on each request
+    assert call("GET", "/files")[0] == 200
+    assert call("GET", "/files", signed_in=False)[0] == 401  # no token: the guard ran again
+    status, body = call("PUT", "/files")
+    assert status == 405 and json.loads(body)["code"] == "MethodNotAllowed"
+    assert call("GET", "/files")[0] == 200
+
+
+def test_the_resolved_paths_stay_bounded(env, photo_bucket):
+    app = SignatureApp(env)
+    table = SIGNATURE_ROUTES
+    for n in range(table.CACHE_SIZE * 3):
+        app(fc_event("GET", f"/records/u{n}", {}, {"Origin": ORIGIN}, b""), photo_bucket.context)
+    assert 0 < len(table._resolved) <= table.CACHE_SIZE

@@ -68,6 +68,9 @@ class Mount:
                  checks: dict[str, Check] | None = None) -> None:
         self.name, self.routes, self.find, self.guard = name, tuple(routes), find, guard
         self.not_found, self.method_message, self.checks = not_found, method_message, checks or {}
+        self._by_length: dict[int, list[Route]] = {}  # routes by segment count: resolve's first filter, once
+        for route in self.routes:
+            self._by_length.setdefault(len(route.segments), []).append(route)
 
     def locate(self, path: str) -> list[str] | None:
         """The path segments under this mount, or None when the path is not under it."""
@@ -85,7 +88,7 @@ class Mount:
 
     def resolve(self, method: str, segments: Sequence[str]) -> tuple[Route, dict[str, str]]:
         """The route for ``method`` and ``segments``, or a not-found / wrong-method domain error."""
-        shaped = [r for r in self.routes if len(r.segments) == len(segments)]
+        shaped = self._by_length.get(len(segments), [])
         if not shaped:
             raise self._no_route()
         for want, got in zip(shaped[0].segments, segments):
@@ -110,8 +113,12 @@ class Mount:
 class RouteTable:
     """A function's mounts, tried in order; the first whose ``locate`` takes the path answers."""
 
+    CACHE_SIZE = 256  # a function sees few distinct routes; a flood of new paths only empties the cache
+
     def __init__(self, mounts: Sequence[Mount]) -> None:
         self.mounts = tuple(mounts)
+        # (method, path) -> (mount, route, params) of a path that resolved: the hot path skips the search
+        self._resolved: dict[tuple[str, str], tuple[Mount, Route, dict[str, str]]] = {}
 
     def find(self, path: str) -> tuple[Mount, list[str]]:
         for mount in self.mounts:
@@ -128,9 +135,18 @@ class RouteTable:
 
         ``target.<guard>(request, **context)`` returns keyword arguments for the route function (the
         grant, the claims); the route function gets ``(request, **guarded, **params, **context)``."""
+        key = (request.method, request.path)
+        hit = self._resolved.get(key)
+        if hit is not None:  # resolved before: same mount, route and params (all read from the path)
+            mount, route, params = hit
+            guarded = getattr(target, mount.guard)(request, **context) if mount.guard else {}
+            return getattr(target, route.name)(request, **guarded, **params, **context)
         mount, segments = self.find(request.path)
-        guarded = getattr(target, mount.guard)(request, **context) if mount.guard else {}
+        guarded = getattr(target, mount.guard)(request, **context) if mount.guard else {}  # before not-found
         route, params = mount.resolve(request.method, segments)
+        if len(self._resolved) >= self.CACHE_SIZE:
+            self._resolved.clear()
+        self._resolved[key] = (mount, route, params)
         return getattr(target, route.name)(request, **guarded, **params, **context)
 
 

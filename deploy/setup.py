@@ -75,23 +75,10 @@ class StepFailed(Exception):
 # ------------------------------------------------------------------------------------------- settings
 
 def read_env_file(path: str) -> Dict[str, str]:
-    """KEY=VALUE lines as Serverless Devs reads `.env` (comments, blank lines, optional quotes)."""
-    out: Dict[str, str] = {}
-    for raw in Path(path).read_text(encoding="utf-8").splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        name, _, value = line.partition("=")
-        name = name.strip()
-        if name.startswith("export "):
-            name = name[len("export "):].strip()
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        elif " #" in value:
-            value = value.split(" #", 1)[0].rstrip()
-        out[name] = value
-    return out
+    """KEY=VALUE lines as Serverless Devs reads `.env`: the reader check-config --env-file uses too."""
+    from ossdirect.settings import read_dotenv
+
+    return read_dotenv(Path(path).read_text(encoding="utf-8"))
 
 
 @dataclass

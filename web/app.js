@@ -712,12 +712,17 @@ function showResult(item) {
 let accountTimer = null;
 function scheduleAccountRefresh() { // after uploads finish: the remaining allowance changed
   clearTimeout(accountTimer);
+  if (ownFiles.user) filesBusy(true); // the list is about to reload
   accountTimer = setTimeout(async () => {
-    if (state.items.some((i) => i.status === "uploading")) return;
+    if (state.items.some((i) => i.status === "uploading")) return filesBusy(false);
     await refreshAccount({ quiet: true });
     if (ownFiles.user) loadFiles(); // the new upload is on the list
+    else filesBusy(false);
   }, 300);
 }
+
+/** aria-busy on the list while it is (about to be) reloaded: assistive technology (and tests) wait. */
+function filesBusy(busy) { $("files-list").setAttribute("aria-busy", busy ? "true" : "false"); }
 
 function updateOverall() {
   const active = state.items.filter((i) => !["refused", "cancelled", "signin"].includes(i.status));
@@ -750,6 +755,7 @@ async function loadFiles({ more = false } = {}) {
   const controller = ownFiles.controller = new AbortController();
   const list = $("files-list");
   const before = more ? list.children.length : 0;
+  filesBusy(true);
   $("files-status").textContent = t("Loading your files…");
   try {
     const page = await listFiles(state.signatureUrl, { getToken: state.getToken, signal: controller.signal,
@@ -766,7 +772,10 @@ async function loadFiles({ more = false } = {}) {
     $("files-status").textContent = err?.sentence || String(err);
     if (err?.signIn) signedOut();
   } finally {
-    if (controller === ownFiles.controller) ownFiles.controller = null;
+    if (controller === ownFiles.controller) {
+      ownFiles.controller = null;
+      filesBusy(false);
+    }
   }
 }
 

@@ -169,11 +169,13 @@ def test_paging_show_more_and_server_sentence_on_a_vanished_file(browser, stack)
         names = [f"c{i}.txt" for i in range(3)]
         for name in names:
             upload(page, [(name, name.encode() * 10)])
+        page.wait_for_selector("#files-list[aria-busy=false]")  # the reload after the uploads is over
         page.click("#files-refresh")
         wait_listed(page, ["c2.txt", "c1.txt"])
         assert page.locator("#files-more").is_visible()
         page.click("#files-more")
         wait_listed(page, ["c2.txt", "c1.txt", "c0.txt"])
+        page.wait_for_selector("#files-list[aria-busy=false]")
         page.wait_for_function("() => document.getElementById('files-more').hidden")
         assert page.evaluate("() => document.activeElement.getAttribute('aria-label')") == "Download c0.txt"
 

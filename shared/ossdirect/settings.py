@@ -1134,8 +1134,30 @@ def _public_key(text: str) -> Any:
         raise ConfigError(f"{name} holds a private key; set the issuer's public key (PEM) instead")
     if not text.startswith("-----BEGIN "):
         raise ConfigError(f"{name} must be a PEM public key or certificate (-----BEGIN PUBLIC KEY-----)")
+    from . import rsa
+
+    key: Any
+    try:  # RSA keys are read in the standard library: the cold start imports no cryptography for them
+        key = rsa.from_pem(text)
+    except rsa.RsaKeyError:
+        raise ConfigError(f"{name} could not be read as a PEM public key or certificate") from None
+    if key is None:
+        key = _public_key_with_cryptography(text, name)
+    kind = _key_family(key)
+    if kind is None:
+        raise ConfigError(f"{name} must be an RSA, EC (P-256/P-384/P-521) or Ed25519/Ed448 public key")
+    if kind == "RSA" and key.key_size < MIN_RSA_BITS:
+        raise ConfigError(f"{name} is a {key.key_size}-bit RSA key; at least {MIN_RSA_BITS} bits are required")
+    return key
+
+
+def _public_key_with_cryptography(text: str, name: str) -> Any:
+    """Certificates and EC/EdDSA keys; an RSA key found in a certificate becomes an ``rsa.RsaPublicKey``."""
     from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import rsa as crypto_rsa
     from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    from . import rsa
 
     key: Any
     try:
@@ -1145,11 +1167,9 @@ def _public_key(text: str) -> Any:
             key = load_pem_public_key(text.encode())
     except (ValueError, TypeError):
         raise ConfigError(f"{name} could not be read as a PEM public key or certificate") from None
-    kind = _key_family(key)
-    if kind is None:
-        raise ConfigError(f"{name} must be an RSA, EC (P-256/P-384/P-521) or Ed25519/Ed448 public key")
-    if kind == "RSA" and key.key_size < MIN_RSA_BITS:
-        raise ConfigError(f"{name} is a {key.key_size}-bit RSA key; at least {MIN_RSA_BITS} bits are required")
+    if isinstance(key, crypto_rsa.RSAPublicKey):
+        numbers = key.public_numbers()
+        key = rsa.RsaPublicKey(numbers.n, numbers.e)
     return key
 
 
@@ -1205,6 +1225,12 @@ def _algorithms(raw: str, key_kind: str | None, public_key: Any) -> tuple[str, .
 
 
 def _key_family(key: Any) -> str | None:
+    from .rsa import RsaPublicKey
+
+    if isinstance(key, RsaPublicKey):
+        return "RSA"
+    if key is None or isinstance(key, (bytes, str)):
+        return None
     from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
     if isinstance(key, rsa.RSAPublicKey):

@@ -1,10 +1,17 @@
-"""The bearer-token check itself (``OSSDIRECT_AUTH=jwt`` only): PyJWT, the cached JWKS, the token's
-header. Imported only when sign-in is on, so an anonymous function never compiles or loads it; the
-settings, the rules and the error answers live in :mod:`ossdirect.auth`."""
+"""The bearer-token check itself (``OSSDIRECT_AUTH=jwt`` only): the compact JWS, the claims, the cached
+JWKS. Imported only when sign-in is on, so an anonymous function never compiles or loads it; the
+settings, the rules and the error answers live in :mod:`ossdirect.auth`.
+
+HS* and RS* tokens (what nearly every identity provider issues) are checked in the standard library:
+PyJWT with ``cryptography`` costs a cold start over 100 ms to import. The checks are PyJWT's, in its
+order, and ``tests/test_jwt_equivalence.py`` runs every case through both and compares the answers;
+PS*, ES* and EdDSA still go through PyJWT's algorithm objects, imported on first use."""
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import threading
 import time
@@ -12,6 +19,7 @@ from urllib.parse import urlsplit
 
 from .auth import (MAX_JWKS_BYTES, MAX_TOKEN_CHARS, MIN_RSA_BITS, PUBLIC_KEY_ALGORITHMS, REQUIRED_CLAIMS,
                    _LOOPBACK_HOSTS, _TOKEN_RE, _invalid, _key_family, _keys_unavailable, _missing, alg_fits_key, log)
+from .. import rsa
 from ..errors import OssdirectError
 
 TYPE_CHECKING = False
@@ -37,14 +45,6 @@ class Authenticator:
         self.jwks_fetches = 0  # attempts, successful or not (observability and tests)
         if not self.enabled:
             return
-        import jwt  # only here: auth=none never pays for PyJWT
-
-        self._jwt = jwt
-        self._errors = jwt.exceptions
-        # PyJWT >= 2.10 checks that sub is a string; older ones lack the class (sub is checked below anyway)
-        self._invalid_subject = getattr(jwt.exceptions, "InvalidSubjectError", _NeverRaised)
-        self._options = {"require": list(REQUIRED_CLAIMS), "verify_signature": True, "verify_exp": True,
-                         "verify_nbf": True, "verify_iat": True, "verify_aud": True, "verify_iss": True}
         self._lock = threading.Lock()
         self._jwks: dict[str | None, tuple[Any, str | None]] = {}  # kid -> (public key, jwk "alg" or None); kid None for keys without one
         self._jwks_loaded_at: float | None = None  # monotonic time of the last successful fetch
@@ -64,41 +64,21 @@ class Authenticator:
         if not self.enabled:
             return None
         token = _bearer_token(headers)
-        jwt, errors, s = self._jwt, self._errors, self.settings
-        header = _header(token)  # only to pick alg and kid; PyJWT re-parses and checks everything below
+        s = self.settings
+        h64, p64, s64 = token.split(".")  # _bearer_token matched three base64url segments
+        header = _json_object(_b64url(h64))
         alg = header.get("alg")
         if type(alg) is not str or alg not in s.algorithms:
             raise _invalid("AlgorithmNotAllowed", "the token is signed with an algorithm this service does not accept")
+        if ("kid" in header and type(header["kid"]) is not str) or not _crit_understood(header) \
+                or header.get("b64", True) is False:
+            raise _malformed()  # b64=false means a detached payload: never ours
         key = self._static_key if self._static_key is not None else self._jwks_key(header, alg)
-        try:
-            claims = jwt.decode(token, key=key, algorithms=[alg], audience=s.audience, issuer=s.issuer,
-                                leeway=s.leeway, options=self._options)
-        except errors.ExpiredSignatureError:
-            raise _invalid("TokenExpired", "the token has expired") from None
-        except errors.ImmatureSignatureError:
-            raise _invalid("TokenNotYetValid", "the token is not valid yet") from None
-        except errors.InvalidAudienceError:
-            raise _invalid("InvalidAudience", "the token is not meant for this service") from None
-        except errors.InvalidIssuerError:
-            raise _invalid("InvalidIssuer", "the token comes from an issuer this service does not trust") from None
-        except errors.MissingRequiredClaimError as exc:
-            claim = exc.claim if exc.claim in REQUIRED_CLAIMS else "a required"
-            raise _invalid("MissingClaim", f"the token lacks the {claim} claim") from None
-        except self._invalid_subject:
-            raise _invalid("MissingClaim", "the token sub claim must be a non-empty string") from None
-        except errors.InvalidAlgorithmError:
-            raise _invalid("AlgorithmNotAllowed",
-                           "the token is signed with an algorithm this service does not accept") from None
-        except (errors.InvalidSignatureError, errors.InvalidKeyError):
-            raise _invalid("InvalidTokenSignature", "the token signature is invalid") from None
-        except (errors.InvalidTokenError, ValueError, TypeError, OverflowError):
-            raise _invalid("TokenMalformed", "the token is not a well-formed JWT") from None
-        sub = claims.get("sub")
-        if type(sub) is not str or not sub:
-            raise _invalid("MissingClaim", "the token sub claim must be a non-empty string")
-        if not _scalar_strings(claims):
-            # JSON may carry lone surrogates (\ud800); they cannot be encoded into keys, logs or records
-            raise _invalid("TokenMalformed", "the token's claims are not valid Unicode text")
+        payload, signature = _b64url(p64), _b64url(s64)
+        if not _signature_ok(alg, key, (h64 + "." + p64).encode("ascii"), signature):
+            raise _invalid("InvalidTokenSignature", "the token signature is invalid")
+        claims = _json_object(payload)
+        _check_claims(claims, s.issuer, s.audience, s.leeway)
         return claims
 
     # -- JWKS --------------------------------------------------------------------------------
@@ -204,7 +184,12 @@ class Authenticator:
         if alg is not None and alg not in PUBLIC_KEY_ALGORITHMS:
             return None
         try:
-            key = self._jwt.PyJWK(jwk).key
+            if jwk["kty"] == "RSA":  # the usual case (RS256), read here: no cryptography import
+                key = rsa.from_jwk_numbers(jwk.get("n"), jwk.get("e"))
+            else:
+                import jwt  # EC and OKP keys: PyJWT builds the cryptography key
+
+                key = jwt.PyJWK(jwk).key
         except Exception:  # noqa: BLE001 - any malformed key is skipped, never fatal
             return None
         if _key_family(key) is None or (_key_family(key) == "RSA" and key.key_size < MIN_RSA_BITS):
@@ -213,10 +198,6 @@ class Authenticator:
 
 
 class _JwksError(OssdirectError):
-    pass
-
-
-class _NeverRaised(Exception):
     pass
 
 
@@ -260,15 +241,100 @@ def _scalar_strings(value: object, depth: int = 0) -> bool:
     return True
 
 
-def _header(token: str) -> dict[str, Any]:
-    segment = token.partition(".")[0]
+def _malformed() -> Exception:
+    return _invalid("TokenMalformed", "the token is not a well-formed JWT")
+
+
+def _b64url(segment: str) -> bytes:
+    """A JWS segment's bytes. The alphabet was checked with the token; like PyJWT, only the canonical
+    encoding is accepted (no stray bits in the last character), so one token has one spelling."""
+    if len(segment) % 4 == 1:
+        raise _malformed()
+    raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    if base64.urlsafe_b64encode(raw).rstrip(b"=") != segment.encode("ascii"):
+        raise _malformed()
+    return raw
+
+
+def _crit_understood(header: dict[str, Any]) -> bool:
+    """RFC 7515 4.1.11, as PyJWT reads it: ``crit`` absent, or a non-empty list naming only ``b64``, present."""
+    if "crit" not in header:
+        return True
+    crit = header["crit"]
+    return type(crit) is list and bool(crit) and all(type(c) is str and c == "b64" and c in header for c in crit)
+
+
+def _json_object(raw: bytes) -> dict[str, Any]:
     try:
-        header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
-    except (ValueError, TypeError, RecursionError):
-        header = None
-    if not isinstance(header, dict):
-        raise _invalid("TokenMalformed", "the token is not a well-formed JWT")
-    return header
+        value = json.loads(raw)
+    except (ValueError, RecursionError):
+        value = None
+    if not isinstance(value, dict):
+        raise _malformed()
+    return value
+
+
+_RSA_PKCS1_HASH = {"RS256": "sha256", "RS384": "sha384", "RS512": "sha512"}
+_HMAC_HASH = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}
+
+
+def _signature_ok(alg: str, key: Any, signing_input: bytes, signature: bytes) -> bool:
+    """Verify the JWS signature: HS* and RS* here in the standard library (ossdirect.rsa, proven equal
+    to PyJWT in tests/test_jwt_equivalence.py); PS*, ES* and EdDSA through PyJWT's own algorithms."""
+    if alg in _HMAC_HASH:
+        return type(key) is bytes and hmac.compare_digest(hmac.new(key, signing_input, _HMAC_HASH[alg]).digest(),
+                                                          signature)
+    if alg in _RSA_PKCS1_HASH and isinstance(key, rsa.RsaPublicKey):
+        return key.verify_pkcs1v15(signature, signing_input, _RSA_PKCS1_HASH[alg])
+    import jwt  # the rarer algorithms pay PyJWT's import (with cryptography's) on first use
+
+    if isinstance(key, rsa.RsaPublicKey):
+        key = key.to_cryptography()
+    from jwt.algorithms import get_default_algorithms
+
+    algorithm = get_default_algorithms()[alg]
+    try:
+        return bool(algorithm.verify(signing_input, algorithm.prepare_key(key), signature))
+    except (ValueError, TypeError, jwt.exceptions.InvalidKeyError):
+        return False
+
+
+def _numeric_date(claims: dict[str, Any], name: str) -> int:
+    try:
+        return int(claims[name])  # as PyJWT reads NumericDate: a number, or digits in a string
+    except (ValueError, TypeError, OverflowError):
+        raise _malformed() from None
+
+
+def _check_claims(claims: dict[str, Any], issuer: str, audience: tuple[str, ...], leeway: int) -> None:
+    """The registered claims, in PyJWT's order and with its answers (RFC 7519 section 4.1)."""
+    for name in REQUIRED_CLAIMS:
+        if claims.get(name) is None:
+            raise _invalid("MissingClaim", f"the token lacks the {name} claim")
+    now = time.time()
+    if "iat" in claims and _numeric_date(claims, "iat") > now + leeway:
+        raise _invalid("TokenNotYetValid", "the token is not valid yet")
+    if "nbf" in claims and _numeric_date(claims, "nbf") > now + leeway:
+        raise _invalid("TokenNotYetValid", "the token is not valid yet")
+    if _numeric_date(claims, "exp") <= now - leeway:
+        raise _invalid("TokenExpired", "the token has expired")
+    if type(claims["iss"]) is not str or claims["iss"] != issuer:
+        raise _invalid("InvalidIssuer", "the token comes from an issuer this service does not trust")
+    aud = claims["aud"]
+    if not aud:
+        raise _invalid("MissingClaim", "the token lacks the aud claim")
+    audiences = [aud] if isinstance(aud, str) else aud
+    if not isinstance(audiences, list) or any(not isinstance(a, str) for a in audiences) \
+            or all(a not in audiences for a in audience):
+        raise _invalid("InvalidAudience", "the token is not meant for this service")
+    sub = claims["sub"]
+    if type(sub) is not str or not sub:
+        raise _invalid("MissingClaim", "the token sub claim must be a non-empty string")
+    if "jti" in claims and not isinstance(claims["jti"], str):
+        raise _malformed()
+    if not _scalar_strings(claims):
+        # JSON may carry lone surrogates (\ud800); they cannot be encoded into keys, logs or records
+        raise _malformed()
 
 
 def _bearer_token(headers: Mapping[str, str] | None) -> str:

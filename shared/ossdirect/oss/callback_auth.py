@@ -17,9 +17,7 @@ import time
 from collections import OrderedDict
 from urllib.parse import unquote, urlsplit
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from .. import rsa
 from ..errors import OssdirectError
 
 TYPE_CHECKING = False
@@ -27,7 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any, Optional
 
-    PublicKey = Any  # what verify() is called on: an RSA key (OSS's), or whatever a trusted URL served
+    PublicKey = rsa.RsaPublicKey  # OSS's, or the RSA key a trusted URL served
 
 # https://gosspublic.alicdn.com/callback_pub_key_v1.pem (RSA-512, as OSS publishes it).
 OSS_CALLBACK_PUBLIC_KEY_PEM = b"""-----BEGIN PUBLIC KEY-----
@@ -35,13 +33,12 @@ MFwwDQYJKoZIhvcNAQEBBQADSwAwSAJBAKs/JBGzwUB2aVht4crBx3oIPBLNsjGs
 C0fTXv+nvlmklvkcolvpvXLTjaxUHR3W9LXxQ2EHXAJfCB+6H2YF1k8CAwEAAQ==
 -----END PUBLIC KEY-----
 """
-# The same key as numbers: building it from these skips importing the PEM/ASN.1 machinery at cold start.
+# The same key as numbers (tests/test_callback_auth.py checks them against the PEM).
 OSS_CALLBACK_KEY_N = int(
     "ab3f2411b3c1407669586de1cac1c77a083c12cdb231ac0b47d35effa7be59a4"
     "96f91ca25be9bd72d38dac541d1dd6f4b5f14361075c025f081fba1f6605d64f", 16)
 OSS_CALLBACK_KEY_E = 65537
 PINNED_KEY_PATH = "/callback_pub_key_v1.pem"
-_PKCS1, _MD5 = padding.PKCS1v15(), hashes.MD5()  # stateless: built once, not per verification
 FETCH_TIMEOUT_SECONDS = 2.0
 
 
@@ -122,7 +119,7 @@ class KeyCache:
 
     def pinned(self) -> PublicKey:
         if self._pinned is None:
-            self._pinned = rsa.RSAPublicNumbers(OSS_CALLBACK_KEY_E, OSS_CALLBACK_KEY_N).public_key()
+            self._pinned = rsa.RsaPublicKey(OSS_CALLBACK_KEY_N, OSS_CALLBACK_KEY_E)
         return self._pinned
 
     def get(self, canonical_url: str) -> PublicKey:
@@ -161,10 +158,8 @@ class KeyCache:
 
 
 def _fetch_key(url: str) -> PublicKey:
-    """GET a PEM public key: one request, no redirects, 2 s, 16 KB at most."""
+    """GET a PEM RSA public key: one request, no redirects, 2 s, 16 KB at most."""
     import http.client  # only for keys other than OSS's pinned one: not on the cold start
-
-    from cryptography.hazmat.primitives import serialization
 
     parts = urlsplit(url)
     conn_cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
@@ -175,7 +170,10 @@ def _fetch_key(url: str) -> PublicKey:
         pem = response.read(16384)
         if response.status != 200:
             raise ValueError(response.status)
-        return serialization.load_pem_public_key(pem)
+        key = rsa.from_pem(pem)
+        if key is None:
+            raise ValueError("not an RSA key")  # OSS signs with RSA only
+        return key
     except Exception:
         raise CallbackAuthError("public key could not be loaded from its URL") from None
     finally:
@@ -209,10 +207,8 @@ def verify_callback(headers: Mapping[str, str], path: str, raw_query: str, body:
         except UnicodeDecodeError:
             raise CallbackAuthError("x-oss-pub-key-url is not a URL", malformed=True) from None
         key = cache.get(check_key_url(key_url, trusted_prefixes))
-    try:
-        key.verify(signature, string_to_sign(path, raw_query, body), _PKCS1, _MD5)
-    except (InvalidSignature, ValueError, TypeError, AttributeError):
-        raise CallbackAuthError("signature does not match") from None
+    if not key.verify_pkcs1v15(signature, string_to_sign(path, raw_query, body), "md5"):
+        raise CallbackAuthError("signature does not match")
     if known is None:
         with cache._lock:
             cache.by_header.remember(key_url_b64, (trusted_prefixes, key))

@@ -14,7 +14,6 @@ variable, and the same line is logged.
 from __future__ import annotations
 
 import json
-import logging
 import time
 
 from .. import errors as E
@@ -38,7 +37,7 @@ if TYPE_CHECKING:
     from ..store import RecordStore
     from .http import Request
 
-log = logging.getLogger("ossdirect")
+from ..log import INFO, log
 __all__ = ["CallbackApp", "ProcessApp", "SignatureApp", "RECORD_ANSWER_FIELDS"]
 
 
@@ -51,7 +50,7 @@ def _credentials(context: Any, message: str) -> Credentials:
 
 
 def _log(fn: str, request: Request | None, response: dict[str, Any], started: float, **extra: Any) -> None:
-    if not log.isEnabledFor(logging.INFO):
+    if not log.isEnabledFor(INFO):
         return
     entry = {"fn": fn, "method": getattr(request, "method", None), "path": getattr(request, "path", None),
              "status": response["statusCode"], "ms": round((time.perf_counter() - started) * 1000, 2)}
@@ -426,7 +425,7 @@ class ProcessApp(_App):
             log.warning(json.dumps({"fn": self.fn, "error": exc.__class__.__name__, "message": str(exc)[:300],
                                     "ms": round((time.perf_counter() - started) * 1000, 2)}))
             raise
-        if log.isEnabledFor(logging.INFO):
+        if log.isEnabledFor(INFO):
             for r in results:
                 log.info(json.dumps(dict(r, fn=self.fn, ms=round((time.perf_counter() - started) * 1000, 2)),
                                     separators=(",", ":")))

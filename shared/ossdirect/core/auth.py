@@ -31,7 +31,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import logging
 import re
 import unicodedata
 from urllib.parse import urlsplit
@@ -54,7 +53,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Mapping
 
-log = logging.getLogger("ossdirect")
+from ..log import log
 
 # Every variable load_auth_settings reads, without the prefix (public API; the settings table's auth rows).
 AUTH_ENV_NAMES = section_names("auth")

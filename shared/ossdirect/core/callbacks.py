@@ -30,6 +30,10 @@ if TYPE_CHECKING:
 
     import logging
 
+    from ..log import LazyLogger
+
+    Logger = logging.Logger | LazyLogger
+
     from typing import Protocol
 
     class Request(Protocol):  # what the callback check reads of a request (ossdirect.app.http.Request)
@@ -179,7 +183,7 @@ def answer(config: Config, record: Mapping[str, Any], replayed: bool) -> dict[st
 
 def handle_callback(config: Config, store: RecordStore, oss: OssClient, request: Request,
                     credentials: Credentials | Callable[[], Credentials], key_cache: Any = None,
-                    log: logging.Logger | None = None) -> dict[str, Any]:
+                    log: Logger | None = None) -> dict[str, Any]:
     """Verify, confirm, record; return the JSON OSS relays to the uploader. ``credentials`` may be a
     function that returns them: it is called only once OSS's signature has been verified."""
     # here, not at the top: the process function shares this module's recording path, not the RSA check
@@ -234,7 +238,7 @@ UPLOADING = Status.UPLOADING  # a multipart session's record before its object e
 
 
 def write_record(store: RecordStore, record: dict[str, Any], credentials: Credentials | None,
-                 log: logging.Logger | None = None) -> tuple[dict[str, Any], bool]:
+                 log: Logger | None = None) -> tuple[dict[str, Any], bool]:
     """Record once per upload id. A second object under the same upload id is refused; the same
     object uploaded again (overwrite allowed) updates the record from what OSS now holds. A multipart
     session's ``uploading`` record for the same key becomes the record (its first writer wins)."""

@@ -30,7 +30,6 @@ Per object (:meth:`Processor.process_object`, also what ``python -m ossdirect re
 
 import hashlib
 import json
-import logging
 from datetime import datetime, timezone
 from urllib.parse import unquote
 
@@ -44,7 +43,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Mapping
 
-log = logging.getLogger("ossdirect")
+from ..log import log
 
 # The variables load_process_settings reads, without the prefix (the settings table's process rows).
 PROCESS_ENV_NAMES = section_names("process")

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime, timezone
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
+    from datetime import datetime
     from typing import Any, Union
 
 EXPIRATION_FORMAT = "%Y-%m-%dT%H:%M:%S.000Z"
@@ -21,6 +21,8 @@ EXPIRATION_FORMAT = "%Y-%m-%dT%H:%M:%S.000Z"
 
 def format_expiration(when: datetime) -> str:
     """OSS's ISO 8601 UTC expiration, with milliseconds as the docs show."""
+    from datetime import timezone  # here: the functions' forms format their expiry with time.strftime
+
     if when.tzinfo is None:
         raise ValueError("expiration must be timezone-aware")
     return when.astimezone(timezone.utc).strftime(EXPIRATION_FORMAT)
@@ -91,6 +93,8 @@ class PostPolicy:
 
 
 def utc_now() -> datetime:
+    from datetime import datetime, timezone
+
     return datetime.now(timezone.utc)
 
 

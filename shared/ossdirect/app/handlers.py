@@ -113,16 +113,23 @@ class SignatureApp(_App):
 
     def __init__(self, environ: dict[str, str] | None = None) -> None:
         super().__init__(environ)
-        from ..core.auth import authorize, load_authorizer
-        from ..core.forms import FormIssuer, new_upload_id  # imported per app, so the callback never loads it
+        from ..core.forms import FormIssuer, Grant, new_upload_id  # imported per app: the callback never loads it
 
         self.issuer = FormIssuer(self.config) if self.config else None
         self.new_upload_id = new_upload_id
-        self.authorize = authorize
         self.authenticator = self.authorizer = self.limiter = None
+        if self.config and (self.config.auth.enabled or self.config.authorizer or self.config.prefix_claims):
+            from ..core.auth import authorize
+
+            self.authorize = authorize
+        else:  # anonymous, no hook, no {claim} folder: the configuration is the grant (authorize's first case)
+            self.authorize = lambda config, request, claims, hook=None: Grant(config)
         if self.config:
             try:
-                self.authorizer = load_authorizer(self.config.authorizer)
+                if self.config.authorizer:
+                    from ..core.auth import load_authorizer
+
+                    self.authorizer = load_authorizer(self.config.authorizer)
             except ConfigError as exc:
                 self.config_error = str(exc)
                 log.error(json.dumps({"fn": self.fn, "config_error": self.config_error}))

@@ -4,8 +4,8 @@ Both trusted checks on the functions' cold path are RSA PKCS#1 v1.5: OSS signs i
 with RSA-MD5, and nearly every identity provider signs its tokens RS256. Importing ``cryptography``
 for them costs the cold start 15 to 60 ms; the check itself is one modular exponentiation and a
 comparison. Verification here is done the way RFC 8017 section 8.2.2 prescribes and OpenSSL does it:
-the expected encoding is rebuilt from the digest and compared whole, in constant time, so nothing is
-parsed out of attacker-chosen bytes (no Bleichenbacher-style forgery). ``tests/test_rsa.py`` proves
+the expected encoding is rebuilt from the digest and compared whole, so nothing is parsed out of
+attacker-chosen bytes (no Bleichenbacher-style forgery). ``tests/test_rsa.py`` proves
 every answer equal to ``cryptography``'s on valid, altered and malformed signatures and keys.
 
 Only RSA lives here; every other key type (EC, Ed25519, certificates) is left to ``cryptography``.
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import binascii
 import hashlib
-import hmac
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -28,6 +27,7 @@ _DIGEST_INFO = {
     "sha384": bytes.fromhex("3041300d060960864801650304020205000430"),
     "sha512": bytes.fromhex("3051300d060960864801650304020305000440"),
 }
+_HASHES = {"md5": hashlib.md5, "sha256": hashlib.sha256, "sha384": hashlib.sha384, "sha512": hashlib.sha512}
 _RSA_ENCRYPTION_OID = bytes.fromhex("06092a864886f70d010101")  # 1.2.840.113549.1.1.1
 
 
@@ -38,7 +38,7 @@ class RsaKeyError(ValueError):
 class RsaPublicKey:
     """An RSA public key as two integers. ``key_size`` is the modulus' length in bits, as cryptography says it."""
 
-    __slots__ = ("n", "e", "key_size", "_length")
+    __slots__ = ("n", "e", "key_size", "_length", "_heads")
 
     def __init__(self, n: int, e: int) -> None:
         if n < 3 or n % 2 == 0 or e < 3 or e % 2 == 0 or e >= n:
@@ -46,6 +46,7 @@ class RsaPublicKey:
         self.n, self.e = n, e
         self.key_size = n.bit_length()
         self._length = (self.key_size + 7) // 8
+        self._heads: dict[str, bytes] = {}
 
     def __repr__(self) -> str:
         return f"RsaPublicKey(RSA-{self.key_size})"
@@ -59,18 +60,25 @@ class RsaPublicKey:
     def verify_pkcs1v15(self, signature: bytes, message: bytes, hash_name: str) -> bool:
         """True when ``signature`` is this key's RSASSA-PKCS1-v1_5 signature of ``message`` under
         ``hash_name`` (md5, sha256, sha384, sha512)."""
-        prefix = _DIGEST_INFO[hash_name]
         k = self._length
         if len(signature) != k:  # OpenSSL refuses any other length too (RSA_R_WRONG_SIGNATURE_LENGTH)
             return False
         s = int.from_bytes(signature, "big")
         if s >= self.n:
             return False
-        t = prefix + hashlib.new(hash_name, message).digest()
-        if k < len(t) + 11:  # too small a key for this digest: no valid encoding exists
+        head = self._heads.get(hash_name)
+        if head is None:
+            head = self._heads[hash_name] = self._head(hash_name)
+        if not head:  # too small a key for this digest: no valid encoding exists
             return False
-        expected = b"\x00\x01" + b"\xff" * (k - len(t) - 3) + b"\x00" + t
-        return hmac.compare_digest(pow(s, self.e, self.n).to_bytes(k, "big"), expected)
+        # Everything compared is public (key, message, signature): an equality test of integers leaks nothing.
+        return pow(s, self.e, self.n) == int.from_bytes(head + _HASHES[hash_name](message).digest(), "big")
+
+    def _head(self, hash_name: str) -> bytes:
+        """00 01 FF..FF 00 DigestInfo: the encoded block up to the digest, the same for every message."""
+        prefix = _DIGEST_INFO[hash_name]
+        pad = self._length - len(prefix) - _HASHES[hash_name]().digest_size - 3
+        return b"\x00\x01" + b"\xff" * pad + b"\x00" + prefix if pad >= 8 else b""
 
     def to_cryptography(self) -> Any:
         """The same key as a ``cryptography`` object, for the algorithms this module does not do (PSS)."""

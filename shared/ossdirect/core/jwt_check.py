@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 # ---------------------------------------------------------------------------------------------
 # verification
 
+VERIFIED_CACHE_SIZE = 512  # tokens remembered as verified (32-byte digests and their claims)
+
 
 class Authenticator:
     """Checks ``Authorization: Bearer <jwt>``; build once per instance (cold start).
@@ -50,6 +52,7 @@ class Authenticator:
         self._jwks_loaded_at: float | None = None  # monotonic time of the last successful fetch
         self._last_attempt: float | None = None  # monotonic time of the last fetch attempt
         self._last_attempt_ok = False
+        self._verified: dict[bytes, tuple[float, dict[str, Any]]] = {}  # sha256(token) -> (key generation, claims)
         self._static_key: Any
         if settings.key_kind == "secret":
             self._static_key = settings.secret
@@ -65,6 +68,14 @@ class Authenticator:
             return None
         token = _bearer_token(headers)
         s = self.settings
+        # A browser sends one token with every form and part request: a token verified under the same
+        # keys is not verified again (its signature and claims cannot have changed), only its expiry.
+        digest = hashlib.sha256(token.encode("ascii")).digest()
+        hit = self._verified.get(digest)
+        if hit is not None and hit[0] == self._key_generation():
+            if _numeric_date(hit[1], "exp") <= time.time() - s.leeway:
+                raise _invalid("TokenExpired", "the token has expired")
+            return dict(hit[1])
         h64, p64, s64 = token.split(".")  # _bearer_token matched three base64url segments
         header = _json_object(_b64url(h64))
         alg = header.get("alg")
@@ -79,7 +90,23 @@ class Authenticator:
             raise _invalid("InvalidTokenSignature", "the token signature is invalid")
         claims = _json_object(payload)
         _check_claims(claims, s.issuer, s.audience, s.leeway)
+        generation = self._key_generation()
+        if generation is not None:
+            with self._lock:
+                while len(self._verified) >= VERIFIED_CACHE_SIZE:
+                    self._verified.pop(next(iter(self._verified)))  # the oldest first (dicts keep order)
+                self._verified[digest] = (generation, dict(claims))
         return claims
+
+    def _key_generation(self) -> float | None:
+        """Which keys a verification used: 0 for a configured secret or PEM key; for a JWKS, when the
+        set was fetched, and None once it is due for a refetch (so a removed key stops working then)."""
+        if self._static_key is not None:
+            return 0.0
+        loaded = self._jwks_loaded_at
+        if loaded is None or time.monotonic() - loaded > self.settings.jwks_max_age_seconds:
+            return None
+        return loaded
 
     # -- JWKS --------------------------------------------------------------------------------
 

@@ -135,7 +135,7 @@ class SignatureApp(_App):
                 log.error(json.dumps({"fn": self.fn, "config_error": self.config_error}))
             self.limiter = self._open_limiter()
             if self.config.auth.enabled:
-                from ..core.jwt_check import Authenticator  # only with sign-in on: PyJWT and the JWKS cache
+                from ..core.jwt_check import Authenticator  # only with sign-in on: the token check and the JWKS cache
 
                 self.authenticator = Authenticator(self.config.auth)
             else:
@@ -367,7 +367,7 @@ class CallbackApp(_App):
     def __init__(self, environ: dict[str, str] | None = None, store: Any = None) -> None:
         super().__init__(environ)
         from ..oss.callback_auth import KeyCache
-        from ..core.callbacks import handle_callback  # cryptography: only the callback pays for it
+        from ..core.callbacks import handle_callback  # only the callback loads the callback check
         from ..oss.client import OssClient
 
         self.handle_callback = handle_callback

@@ -22,8 +22,8 @@ Security rules kept here:
   ``AuthKeysUnavailable``;
 - client-facing messages never name a key, a kid or the secret.
 
-``import jwt`` (PyJWT) happens only when auth is ``jwt``: with ``OSSDIRECT_AUTH=none`` (the
-default) this module costs the cold start nothing but itself.
+The token check (:mod:`ossdirect.core.jwt_check`) is loaded only when auth is ``jwt``; an anonymous
+signature function with no authorizer hook does not load this module at all.
 """
 
 from __future__ import annotations

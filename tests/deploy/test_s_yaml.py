@@ -67,12 +67,11 @@ def test_process_has_an_oss_trigger_on_the_prefix():
 def test_tablestore_sdk_ships_exactly_when_a_store_names_it():
     """The SDK is ~97 MB: the actions add the extra from the same .env variables the stores come from."""
     actions = {name: res["actions"]["pre-deploy"][0]["run"] for name, res in SPEC["resources"].items()}
-    for name in ("callback", "process"):
-        assert actions[name].endswith(f"--extras=${{{TABLESTORE_RECORDS} ? 'tablestore' : ''}}"), actions[name]
-    assert actions["signature"].endswith(
+    for name in ("callback", "process", "signature"):  # all three use the limits store (stored= settles)
+        assert actions[name].endswith(
         f"--extras=${{{TABLESTORE_RECORDS} || (env('OSSDIRECT_DEPLOY_USER_LIMITS', '') && "
         "env('OSSDIRECT_DEPLOY_LIMITS_STORE', 'sqlite:////tmp/ossdirect-limits.sqlite3').startsWith('tablestore://'))"
-        " ? 'tablestore' : ''}"), actions["signature"]
+        " ? 'tablestore' : ''}"), actions[name]
 
 
 def test_env_names_match_what_the_code_reads_and_values_are_strings():
@@ -120,8 +119,10 @@ def test_env_names_match_what_the_code_reads_and_values_are_strings():
     for name in ("JWT_JWKS_URL", "JWT_PUBLIC_KEY", "JWT_SECRET", "JWT_ISSUER", "JWT_AUDIENCE", "JWT_ALGORITHMS",
                  "AUTHORIZER", "USER_LIMITS"):  # empty unless .env says otherwise
         assert sig["OSSDIRECT_" + name] == "${env('OSSDIRECT_DEPLOY_%s', '')}" % name
-    assert sig["OSSDIRECT_LIMITS_STORE"] == "${env('OSSDIRECT_DEPLOY_LIMITS_STORE', " \
-                                           "'sqlite:////tmp/ossdirect-limits.sqlite3')}"
+    for env in (sig, cb, proc):
+        assert env["OSSDIRECT_USER_LIMITS"] == "${env('OSSDIRECT_DEPLOY_USER_LIMITS', '')}"
+        assert env["OSSDIRECT_LIMITS_STORE"] == "${env('OSSDIRECT_DEPLOY_LIMITS_STORE', " \
+                                               "'sqlite:////tmp/ossdirect-limits.sqlite3')}"
     assert sig["OSSDIRECT_ANONYMOUS_LIMITS_BY_IP"] == "${env('OSSDIRECT_DEPLOY_ANONYMOUS_LIMITS_BY_IP', 'true')}"
     assert (proc["OSSDIRECT_QUARANTINE"], proc["OSSDIRECT_QUARANTINE_PREFIX"], proc["OSSDIRECT_ON_UPLOAD"],
             proc["OSSDIRECT_HOOK_MAX_ATTEMPTS"]) == (

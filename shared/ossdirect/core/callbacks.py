@@ -183,9 +183,10 @@ def answer(config: Config, record: Mapping[str, Any], replayed: bool) -> dict[st
 
 def handle_callback(config: Config, store: RecordStore, oss: OssClient, request: Request,
                     credentials: Credentials | Callable[[], Credentials], key_cache: Any = None,
-                    log: Logger | None = None) -> dict[str, Any]:
+                    log: Logger | None = None, quota: Any = None) -> dict[str, Any]:
     """Verify, confirm, record; return the JSON OSS relays to the uploader. ``credentials`` may be a
-    function that returns them: it is called only once OSS's signature has been verified."""
+    function that returns them: it is called only once OSS's signature has been verified. ``quota``
+    (a :class:`ossdirect.core.limits.Limiter` with ``stored=``) is told the object's real size."""
     # here, not at the top: the process function shares this module's recording path, not the RSA check
     from ..oss.callback_auth import CallbackAuthError, verify_callback
 
@@ -222,7 +223,30 @@ def handle_callback(config: Config, store: RecordStore, oss: OssClient, request:
     record.update(image_width=_small_int(body["width"]), image_height=_small_int(body["height"]),
                   image_format=body["format"], client_ip=body["clientIp"], oss_request_id=body["reqId"])
     stored, created = write_record(store, record, credentials, log)
+    # the upload is stored and recorded: a quota store down must not fail it (the event path settles too)
+    settle_quota(quota, stored, credentials, log, strict=False)
     return answer(config, stored, not created)
+
+
+def settle_quota(quota: Any, stored: Mapping[str, Any], credentials: Credentials | None,
+                 log: Logger | None = None, strict: bool = True) -> None:
+    """``stored=``: the recorded upload's user now holds the object's real size (HeadObject's, never the
+    declared one), its reservation released. Idempotent, so the callback and the event path both call it.
+    ``strict``: a quota store failure raises (503, the event is redelivered), else it is logged."""
+    user = stored.get("user")
+    if quota is None or not user or stored.get("status") in (Status.DELETED, UPLOADING, Status.ABORTED):
+        return  # nothing to hold: no quota, nobody's, deleted (a late replay), or not an object yet
+    from .limits import LimitStoreError
+
+    try:
+        quota.settle(user, stored["upload_id"], int(stored["size"]),
+                     credentials if quota.needs_credentials else None)
+    except LimitStoreError as exc:
+        if strict:
+            raise OssdirectError("LimitStoreUnavailable", f"the storage quota cannot be updated ({exc})",
+                                 E.UNAVAILABLE) from None
+        if log:
+            log.warning(json.dumps({"quota_not_settled": stored["upload_id"], "error": str(exc)[:200]}))
 
 
 def lookup_object(oss: OssClient, key: str, credentials: Credentials) -> Any:

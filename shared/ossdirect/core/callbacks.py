@@ -223,28 +223,26 @@ def handle_callback(config: Config, store: RecordStore, oss: OssClient, request:
     record.update(image_width=_small_int(body["width"]), image_height=_small_int(body["height"]),
                   image_format=body["format"], client_ip=body["clientIp"], oss_request_id=body["reqId"])
     stored, created = write_record(store, record, credentials, log)
-    # the upload is stored and recorded: a quota store down must not fail it (the event path settles too)
-    settle_quota(quota, stored, credentials, log, strict=False)
+    if created:  # whichever of the callback and the event path records first settles the quota
+        settle_quota(quota, stored, credentials, log)
     return answer(config, stored, not created)
 
 
 def settle_quota(quota: Any, stored: Mapping[str, Any], credentials: Credentials | None,
-                 log: Logger | None = None, strict: bool = True) -> None:
-    """``stored=``: the recorded upload's user now holds the object's real size (HeadObject's, never the
-    declared one), its reservation released. Idempotent, so the callback and the event path both call it.
-    ``strict``: a quota store failure raises (503, the event is redelivered), else it is logged."""
+                 log: Logger | None = None) -> None:
+    """``stored=``: the upload just recorded holds the object's real size (HeadObject's, never the
+    declared one) in its user's quota; its reservation goes. Called by whoever created the record (records
+    are exactly-once), so a late replay after a delete cannot count the file again. The upload is stored
+    and recorded: a quota store that fails now must not fail it (logged; the reservation expires)."""
     user = stored.get("user")
     if quota is None or not user or stored.get("status") in (Status.DELETED, UPLOADING, Status.ABORTED):
-        return  # nothing to hold: no quota, nobody's, deleted (a late replay), or not an object yet
+        return  # nothing to hold: no quota, nobody's, or not an object
     from .limits import LimitStoreError
 
     try:
         quota.settle(user, stored["upload_id"], int(stored["size"]),
                      credentials if quota.needs_credentials else None)
     except LimitStoreError as exc:
-        if strict:
-            raise OssdirectError("LimitStoreUnavailable", f"the storage quota cannot be updated ({exc})",
-                                 E.UNAVAILABLE) from None
         if log:
             log.warning(json.dumps({"quota_not_settled": stored["upload_id"], "error": str(exc)[:200]}))
 

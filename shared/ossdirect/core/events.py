@@ -348,7 +348,7 @@ class Processor:
             record.update(upload_id=foreign_id(key, info.etag), status=Status.FOREIGN,
                           status_reason=f"upload id {record['upload_id']} already recorded another object")
             stored, created = self._write(record, credentials)
-        if kind == "upload":  # whichever of the callback and this records first, both settle (idempotent)
+        if kind == "upload" and created:  # whichever of the callback and this records first settles
             from .callbacks import settle_quota
 
             settle_quota(self.quota, stored, credentials, self.log)

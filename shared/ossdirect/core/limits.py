@@ -28,8 +28,10 @@ named ``ip:…`` cannot spend an address's allowance.
 **Stored bytes** (``stored=N``): what a signed-in user may hold in the bucket at once, no window.
 Signing a form *reserves* its declared maximum (until the form expires, plus a grace for an upload
 still in flight), refused when held + reserved + size would pass ``N``; recording the upload (the
-callback or the event path, whichever records first; both settle, idempotently) turns the
-reservation into the object's real size from OSS (HeadObject); deleting the file releases it.
+callback or the event path, whichever creates the record: records are exactly-once) turns the
+reservation into the object's real size from OSS (HeadObject); deleting the file releases it; an
+aborted (or swept) multipart upload releases its reservation. A quota store failing at record time
+is logged (``quota_not_settled``) and that upload is not counted: the upload itself never fails for it.
 Quarantined and corrupt objects still count until deleted (they occupy storage). Only users count:
 an anonymous caller (``ip:…``) holds no storage it could ever delete.
 

@@ -20,7 +20,7 @@ from ossdirect.oss.credentials import Credentials
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from tools.limits_setup import setup_limits_table  # noqa: E402
+from tools.limits_setup import SetupRefused, setup_limits_table  # noqa: E402
 
 A = Credentials("STS.ak-a", "secret-a", "token-a")
 T0 = 1_800_000_000
@@ -114,6 +114,27 @@ def test_stored_alone_counts_no_window(make, tmp_path):
         path = q.settings.store[len("sqlite:///"):]
         rows = dict(sqlite3.connect(path).execute("SELECT subject, bytes FROM holdings").fetchall())
         assert rows == {subject_key("user:alice"): 10}
+
+
+def test_tablestore_holds_bytes_in_a_table_without_ttl(standin):
+    """The window counters' table has a TTL (ended windows go); held bytes must not: their own table."""
+    import tablestore as ts
+
+    store = f"tablestore://ossd/heldsetup?endpoint={standin.endpoint}&region=cn-hangzhou"
+    limiter = open_limiter(LimitSettings(store=store, forms=5, stored=100))
+    assert setup_limits_table(limiter, A) == {"table": "created", "ttl": 86400, "held": "created"}
+    assert setup_limits_table(limiter, A) == {"table": "exists", "ttl": 86400, "held": "exists"}
+    assert limiter.client(A).describe_table("heldsetup_held").table_options.time_to_live == -1
+    assert limiter.reserve("alice", "u1", 60, T0 + 300, A, now=T0).ok and limiter.spend("user:alice", 60, A, T0).ok
+    assert set(standin.keyed_rows("heldsetup_held")) == {(subject_key("user:alice"), 0)}
+    assert set(standin.keyed_rows("heldsetup")) == {(subject_key("user:alice"), T0)}  # the window row only
+    without = open_limiter(LimitSettings(store=store.replace("heldsetup", "nostored"), forms=5))
+    assert "held" not in setup_limits_table(without, A)  # no stored=: no second table
+    limiter.client(A).create_table(ts.TableMeta("ttl_held", list(limiter.store.PK)),
+                                   ts.TableOptions(time_to_live=86400, max_version=1),
+                                   ts.ReservedThroughput(ts.CapacityUnit(0, 0)))
+    with pytest.raises(SetupRefused, match="held bytes would expire"):
+        setup_limits_table(open_limiter(LimitSettings(store=store.replace("heldsetup", "ttl"), stored=1)), A)
 
 
 # ---------------------------------------------------------------- the race: 4 processes x 4 threads

@@ -283,14 +283,21 @@ class TablestoreAllowances(TablestoreBackend):
         self._remember(key, start, current)
         return current if current is not None else (0, 0)
 
-    # -- the stored-bytes quota: one row per subject (window_start HOLDINGS_ROW, which no window uses),
-    # ``holdings`` a JSON map upload id -> [bytes, expires_at] and ``version`` raised by every write,
-    # written only while ``version`` is still the value read: a read-modify-write, all or nothing.
+    # -- the stored-bytes quota: one row per subject in the table ``<table>_held`` (same primary key,
+    # window_start HOLDINGS_ROW; no TTL: held bytes must not expire with the windows), ``holdings`` a JSON
+    # map upload id -> [bytes, expires_at] and ``version`` raised by every write, written only while
+    # ``version`` is still the value read: a read-modify-write, all or nothing. One STRING cell holds at
+    # most 2 MB: some 40,000 files per user.
 
-    HOLDINGS_ROW = -1
+    HOLDINGS_ROW = 0
+
+    @property
+    def holdings_table(self) -> str:
+        return self.table + "_held"
 
     def _holdings(self, client: "Any", key: str) -> "Tuple[Optional[int], Dict[str, Any]]":
-        result = self.call("GetRow", client.get_row, self.table, [("subject", key), ("window_start", self.HOLDINGS_ROW)],
+        result = self.call("GetRow", client.get_row, self.holdings_table,
+                           [("subject", key), ("window_start", self.HOLDINGS_ROW)],
                            columns_to_get=["version", "holdings"], max_version=1)
         row = result[1]
         if row is None:
@@ -315,12 +322,12 @@ class TablestoreAllowances(TablestoreBackend):
                 return answer  # nothing to write
             values = [("version", (version or 0) + 1), ("holdings", text)]
             if version is None:
-                done = self._write("PutRow", client.put_row, self.table, ts.Row(pk, values),
+                done = self._write("PutRow", client.put_row, self.holdings_table, ts.Row(pk, values),
                                    ts.Condition(ts.RowExistenceExpectation.EXPECT_NOT_EXIST))
             else:
                 condition = ts.Condition(ts.RowExistenceExpectation.EXPECT_EXIST,
                                          ts.SingleColumnCondition("version", version, ts.ComparatorType.EQUAL, False))
-                done = self._write("UpdateRow", client.update_row, self.table, ts.Row(pk, {"PUT": values}),
+                done = self._write("UpdateRow", client.update_row, self.holdings_table, ts.Row(pk, {"PUT": values}),
                                    condition)
             if done:
                 return answer

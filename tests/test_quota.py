@@ -319,3 +319,18 @@ def test_multipart_reserves_and_abort_releases(stack):
                                   headers=headers(stack, "gus"), timeout=10)
         assert aborted.status_code == 200, aborted.text
     assert stored(stack, "gus") == {"used": 0, "reserved": 0, "limit": STORED, "remaining": STORED}
+
+
+def test_a_quarantined_file_counts_until_its_owner_deletes_it(stack):
+    """Quarantine moves the object out of the public prefix, but it still occupies storage: it stays held."""
+    html = b"<!DOCTYPE html><html><script>alert(1)</script></html>"
+    params = {"filename": "evil.png", "content_type": "image/png", "size": len(html)}
+    form = requests.get(stack.signature_url, params=params, headers=headers(stack, "hal"), timeout=10).json()
+    assert requests.post(form["url"], data=form["field_list"], files={"file": ("evil.png", html, "image/png")},
+                         timeout=15).status_code == 200
+    record = stack.wait_for_record(form["upload_id"], timeout=20, where=lambda r: r["status"] != "recorded")
+    assert record is not None and record["status"] == "quarantined", record
+    assert stored(stack, "hal")["used"] == len(html)
+    r = requests.delete(stack.signature_url + f"files/{form['upload_id']}", headers=headers(stack, "hal"), timeout=10)
+    assert r.status_code == 200, r.text
+    assert stored(stack, "hal")["used"] == 0

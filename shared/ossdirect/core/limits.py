@@ -1,6 +1,7 @@
-"""Abuse limits: at most N forms and B declared bytes per user (or client IP) per window.
+"""Abuse limits: at most N forms and B declared bytes per user (or client IP) per window, and at most
+S bytes held in the bucket per signed-in user (``stored=``, no window).
 
-    OSSDIRECT_USER_LIMITS=forms=20,bytes=1073741824,window=3600
+    OSSDIRECT_USER_LIMITS=forms=20,bytes=1073741824,window=3600,stored=10737418240
     OSSDIRECT_LIMITS_STORE=sqlite:///ossdirect-limits.sqlite3          (local stack, one instance)
     OSSDIRECT_LIMITS_STORE=tablestore://<instance>/<table>?endpoint=https://<instance>.<region>.ots.aliyuncs.com
     OSSDIRECT_ANONYMOUS_LIMITS_BY_IP=true

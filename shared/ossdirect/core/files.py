@@ -100,6 +100,8 @@ class FileService:
         from ..oss.client import OssError
 
         found = self._own(upload_id, user, creds)
+        if self.release is not None:  # first: a quota store down refuses the delete (503) before anything
+            self.release(user, upload_id, creds)  # changes, and a retry after a failed DeleteObject releases again
         try:
             self.oss.delete_object(found["key"], creds)  # OSS answers 204 for a key already gone, too
         except OssError as exc:
@@ -110,6 +112,4 @@ class FileService:
                           {"status": Status.DELETED, "status_reason": "deleted by its owner",
                            "updated_at": time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime(self.clock()))},
                           self._creds(creds))
-        if self.release is not None:  # after the object is gone: a failed delete keeps counting it
-            self.release(user, upload_id, creds)
         return {"deleted": True, "upload_id": upload_id, "key": found["key"]}

@@ -414,7 +414,10 @@ class Multipart:
                              {"status": ABORTED, "status_reason": reason, "updated_at": _now()},
                              creds if store.needs_credentials else None)
             if self.release is not None:
-                self.release(session.get("user"), session["upload_id"], creds)
+                try:
+                    self.release(session.get("user"), session["upload_id"], creds)
+                except OssdirectError:
+                    pass  # the quota store is down: the reservation expires on its own (RESERVE_SECONDS)
 
     def _abort_quietly(self, key: str, oss_id: str, creds: Credentials) -> None:
         from ..oss.client import OssError

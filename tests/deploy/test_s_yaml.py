@@ -220,11 +220,15 @@ def test_tablestore_policies_grant_exactly_the_rows_each_function_touches():
     assert policy("tablestore-signature-limits-policy.json")["Statement"] == [
         {"Effect": "Allow", "Action": ["ots:GetRow", "ots:PutRow", "ots:UpdateRow"],
          "Resource": ["acs:ots:<region>:<account-id>:instance/<limits-instance>/table/<limits-table>"]}]
+    # stored=: every function reserves, settles or releases held bytes in the limits table's _held twin
+    assert policy("tablestore-quota-policy.json")["Statement"] == [
+        {"Effect": "Allow", "Action": ["ots:GetRow", "ots:PutRow", "ots:UpdateRow"],
+         "Resource": ["acs:ots:<region>:<account-id>:instance/<limits-instance>/table/<limits-table>_held"]}]
     assert sorted(p.name for p in (ROOT / "deploy").glob("*.json")) == sorted([
         "trust-policy-fc.json", "signature-role-policy.json", "callback-role-policy.json", "process-role-policy.json",
         "oss-trigger-trust-policy.json", "oss-trigger-role-policy.json", "tablestore-callback-policy.json",
         "tablestore-process-policy.json", "tablestore-signature-limits-policy.json",
-        "tablestore-signature-records-policy.json"])
+        "tablestore-signature-records-policy.json", "tablestore-quota-policy.json"])
     docs = (ROOT / "docs" / "deploy.md").read_text()
     for path in (ROOT / "deploy").glob("*.json"):  # each one is documented where the roles are set up
         assert f"deploy/{path.name}" in docs, path.name

@@ -334,3 +334,64 @@ def test_a_quarantined_file_counts_until_its_owner_deletes_it(stack):
     r = requests.delete(stack.signature_url + f"files/{form['upload_id']}", headers=headers(stack, "hal"), timeout=10)
     assert r.status_code == 200, r.text
     assert stored(stack, "hal")["used"] == 0
+
+
+# ---------------------------------------------------------------- the callback function on a Tablestore quota
+
+ROLE = Credentials("STS.function-role", "function-role-secret", "function-role-token")
+
+
+def test_callback_settles_in_tablestore_and_a_failing_quota_store_never_fails_the_upload(tmp_path, key_server,
+                                                                                      rsa_signer, caplog):
+    import base64
+    import json
+    import logging
+    import types
+    from urllib.parse import urlencode
+
+    from fixtures import emulated_env
+    from support import EmulatedBucket, fc_event
+
+    from ossdirect.app.handlers import CallbackApp
+
+    server = TablestoreStandIn(credentials={ROLE.access_key_id: (ROLE.access_key_secret, ROLE.security_token)})
+    bucket = EmulatedBucket(tmp_path / "oss", "photo-bucket",
+                            account=(ROLE.access_key_id, ROLE.access_key_secret, ROLE.security_token))
+    context = types.SimpleNamespace(credentials=types.SimpleNamespace(
+        access_key_id=ROLE.access_key_id, access_key_secret=ROLE.access_key_secret,
+        security_token=ROLE.security_token))
+    try:
+        store = f"tablestore://ossd/cbquota?endpoint={server.endpoint}&region=cn-hangzhou"
+        limiter = open_limiter(LimitSettings(store=store, stored=1000))
+        setup_limits_table(limiter, ROLE)
+        env = emulated_env(bucket, tmp_path / "records.sqlite3", key_server,
+                           USER_LIMITS="stored=1000", LIMITS_STORE=store)
+        callback = CallbackApp(env)
+        key_url = base64.b64encode(f"{key_server.url}/_emulator/callback_pub_key.pem".encode()).decode()
+
+        def upload(upload_id, data, reserve=True):
+            bucket.sdk.put_object(f"uploads/{upload_id}.png", data, headers={
+                "Content-Type": "image/png", "x-oss-meta-upload-id": upload_id, "x-oss-meta-user": "ida"})
+            if reserve:  # as the signature function did when it signed the form
+                assert limiter.reserve("ida", upload_id, 900, 2**40, ROLE).ok
+            body = urlencode({"bucket": "photo-bucket", "object": f"uploads/{upload_id}.png",
+                              "upload_id": upload_id}).encode()
+            return callback(fc_event("POST", "/cb", headers={
+                "Authorization": rsa_signer.sign("/cb", "", body), "X-Oss-Pub-Key-Url": key_url,
+                "Content-Type": "application/x-www-form-urlencoded"}, body=body), context)
+
+        first = upload("q1", b"p" * 70)
+        assert first["statusCode"] == 200 and json.loads(first["body"])["user"] == "ida"
+        q = limiter.quota("ida", ROLE)
+        assert (q.held, q.reserved) == (70, 0)  # the 900 reserved became the 70 OSS holds
+
+        server.fail_ops.update({"GetRow", "PutRow", "UpdateRow"})  # the quota store goes down
+        with caplog.at_level(logging.WARNING, logger="ossdirect"):
+            second = upload("q2", b"r" * 30, reserve=False)
+        assert second["statusCode"] == 200  # stored and recorded: the upload does not fail for the quota
+        assert any('"quota_not_settled":"q2"' in r.getMessage().replace(" ", "") for r in caplog.records)
+        server.fail_ops.clear()
+        assert limiter.quota("ida", ROLE).held == 70  # q2 is not counted (the documented price)
+    finally:
+        bucket.close()
+        server.close()

@@ -159,6 +159,12 @@ class Plan:
             raise StepFailed("OSSDIRECT_DEPLOY_LIMITS_STORE must read tablestore://<instance>/<table>?endpoint=...")
         return parts.netloc, table
 
+    def stored_quota(self) -> bool:
+        """A ``stored=`` quota counted in Tablestore: all three functions write ``<limits-table>_held``."""
+        if not self.limits_table():
+            return False
+        return any(item.partition("=")[0].strip().lower() == "stored" for item in self.user_limits.split(","))
+
     def tablestore(self) -> Optional[Tuple[str, str, str]]:
         """(instance, table, data endpoint) of the record table, or None without one."""
         if not self.tablestore_records:
@@ -187,14 +193,15 @@ class Plan:
     def roles(self) -> List[Tuple[str, str, List[str]]]:
         """(role, trust document file, policy document files) for each role."""
         ts = bool(self.tablestore())
+        quota = ["tablestore-quota-policy.json"] if self.stored_quota() else []  # reserve / settle / release
         return [
             (CALLBACK_ROLE, "trust-policy-fc.json",
-             ["callback-role-policy.json"] + (["tablestore-callback-policy.json"] if ts else [])),
+             ["callback-role-policy.json"] + (["tablestore-callback-policy.json"] if ts else []) + quota),
             (PROCESS_ROLE, "trust-policy-fc.json",
-             ["process-role-policy.json"] + (["tablestore-process-policy.json"] if ts else [])),
+             ["process-role-policy.json"] + (["tablestore-process-policy.json"] if ts else []) + quota),
             (SIGNATURE_ROLE, "trust-policy-fc.json",
              ["signature-role-policy.json"] + (["tablestore-signature-records-policy.json"] if ts else [])
-             + (["tablestore-signature-limits-policy.json"] if self.limits_table() else [])),
+             + (["tablestore-signature-limits-policy.json"] if self.limits_table() else []) + quota),
             (TRIGGER_ROLE, "oss-trigger-trust-policy.json", ["oss-trigger-role-policy.json"]),
         ]
 
@@ -621,13 +628,15 @@ class Setup:
                                                  "OSSDIRECT_LIMITS_STORE": self.plan.limits_store})
             limiter: Any = open_limiter(settings)  # a TablestoreLimiter: this step runs for tablestore:// only
             ts = limiter.store.sdk
-            try:
-                limiter.client(self.credentials).describe_table(table)
-                exists = True
-            except ts.OTSServiceError as exc:
-                if exc.get_error_code() != "OTSObjectNotExist":
-                    raise explain(exc, "DescribeTable", "ots:DescribeTable", f"read table {table}") from None
-                exists = False
+            exists = True
+            # with stored=, also <table>_held (no TTL): a dry run must not create either
+            for name in [table] + ([limiter.store.holdings_table] if settings.stored is not None else []):
+                try:
+                    limiter.client(self.credentials).describe_table(name)
+                except ts.OTSServiceError as exc:
+                    if exc.get_error_code() != "OTSObjectNotExist":
+                        raise explain(exc, "DescribeTable", "ots:DescribeTable", f"read table {name}") from None
+                    exists = False
             if not exists and self.dry_run:
                 return "would create"
             try:  # an existing table is only described and checked (primary key, TTL)
@@ -636,7 +645,7 @@ class Setup:
                 raise StepFailed(f"{exc}; or name another table in OSSDIRECT_DEPLOY_LIMITS_STORE") from None
             except ts.OTSServiceError as exc:
                 raise explain(exc, "CreateTable", "ots:CreateTable", f"create table {table}") from None
-            return "created" if result["table"] == "created" else "already there"
+            return "created" if "created" in (result["table"], result.get("held")) else "already there"
 
         self._do(f"Tablestore limits table {table} (pk subject, window_start; TTL)", ensure)
 

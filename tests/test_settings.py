@@ -207,3 +207,34 @@ def test_env_file_exported_deploy_variables_win_and_the_file_format(tmp_path):
     assert envs["callback"]["OSSDIRECT_RECORDS"] == "sls://p/upload-records?endpoint=cn-shanghai.log.aliyuncs.com&timeout=2"
     for fn, env in envs.items():
         assert {k for k in env if k.startswith("OSSDIRECT_")} == {"OSSDIRECT_" + n for n in st.names_for(fn)}
+
+
+@pytest.mark.parametrize("raw,expected", [
+    ("stored=0", "stored must be between 1 and"),
+    ("stored=-5", "stored must be between 1 and"),
+    ("stored=1GB", "stored must be an integer, got '1GB'"),
+    ("stored=1.5", "stored must be an integer"),
+    ("stored=", "stored must be an integer"),
+    ("stored=99999999999999999999", "stored must be between 1 and"),
+    ("stored=1,stored=2", "names stored twice"),
+    ("store=10", "(forms, bytes, window, stored)"),  # a typo names the keys it accepts
+])
+def test_bad_stored_quota_is_a_config_error(raw, expected):
+    with pytest.raises(ConfigError) as err:
+        load_settings(dict(BASE, OSSDIRECT_USER_LIMITS=raw), "signature")
+    assert [s for s, _ in err.value.problems] == ["USER_LIMITS"] and expected in str(err.value)
+
+
+def test_stored_quota_is_read_by_all_three_functions_and_needs_one_store_on_fc():
+    env = dict(BASE, OSSDIRECT_USER_LIMITS="stored=1000", OSSDIRECT_LIMITS_STORE="sqlite:///q.sqlite3")
+    for fn in st.FUNCTIONS:  # the signature function reserves; the callback and process settle
+        assert load_settings(env, fn).limits.stored == 1000
+    assert load_settings(dict(env, OSSDIRECT_USER_LIMITS="forms=3"), "callback").limits is None  # nothing to settle
+    assert load_settings(dict(env, OSSDIRECT_USER_LIMITS="forms=3"), "signature").limits.stored is None
+    on_fc = dict(env, FC_FUNCTION_NAME="sig", OSSDIRECT_RECORDS="tablestore://ossd/r?endpoint=https://x.com")
+    with pytest.raises(ConfigError) as err:
+        load_settings(on_fc, "signature")
+    assert [s for s, _ in err.value.problems] == ["LIMITS_STORE"] and "stored=" in str(err.value)
+    cloud = "tablestore://ossd/limits?endpoint=https://ossd.cn-hangzhou.ots.aliyuncs.com"
+    assert load_settings(dict(on_fc, OSSDIRECT_LIMITS_STORE=cloud), "signature").limits.stored == 1000
+    assert load_settings(dict(on_fc, OSSDIRECT_USER_LIMITS="forms=3"), "signature").limits.forms == 3  # windows only

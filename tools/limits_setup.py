@@ -10,7 +10,8 @@ a TTL that removes ended windows: ``max(86400, window + 600)`` seconds (86400 is
 minimum, and a row must outlive its window). An existing table is described and checked: a
 different primary key is refused, and so is a TTL shorter than the window (rows would expire while
 their window still counts; raise it in the console or with UpdateTable). A sqlite:/// store needs
-no setup (the file and table are created on first use).
+no setup (the file and table are created on first use). With a ``stored=`` quota, a second table
+``<table>_held`` (same primary key, no TTL: held bytes never expire) holds each user's stored bytes.
 
 Credentials from the environment or the default chain, never arguments (the setup identity needs
 ots:CreateTable and ots:DescribeTable on the table).
@@ -38,11 +39,17 @@ class SetupRefused(Exception):
 
 
 def setup_limits_table(limiter, credentials):
-    """Returns {"table": "created"|"exists", "ttl": seconds}; raises SetupRefused on a wrong table."""
+    """Returns {"table": "created"|"exists", "ttl": seconds} (and "held": "created"|"exists" with a
+    ``stored=`` quota); raises SetupRefused on a wrong table."""
+    report = _setup_table(limiter, credentials, limiter.table, wanted_ttl(limiter.window))
+    if limiter.settings.stored is not None:
+        report["held"] = _setup_table(limiter, credentials, limiter.store.holdings_table, -1)["table"]
+    return report
+
+
+def _setup_table(limiter, credentials, table, ttl):
     ts = limiter.store.sdk
     client = limiter.client(credentials)
-    table = limiter.table
-    ttl = wanted_ttl(limiter.window)
     try:
         described = client.describe_table(table)
     except ts.OTSServiceError as exc:
@@ -55,12 +62,14 @@ def setup_limits_table(limiter, credentials):
         except ts.OTSServiceError as race:  # another setup run won: check what it made
             if race.get_error_code() != "OTSObjectAlreadyExist":
                 raise
-            return setup_limits_table(limiter, credentials)
+            return _setup_table(limiter, credentials, table, ttl)
         return {"table": "created", "ttl": ttl}
     pk = [tuple(c[:2]) for c in described.table_meta.schema_of_primary_key]
     if pk != [tuple(c) for c in TablestoreAllowances.PK]:
         raise SetupRefused(f"table {table} exists with primary key {pk}, not (subject STRING, window_start INTEGER)")
     have = described.table_options.time_to_live
+    if ttl == -1 and have != -1:
+        raise SetupRefused(f"table {table} has a TTL of {have} s: held bytes would expire (set it to -1)")
     if have != -1 and have < limiter.window + 60:
         raise SetupRefused(f"table {table} has a TTL of {have} s, shorter than the {limiter.window} s window: "
                            f"rows would expire while they still count (raise it to {ttl})")
@@ -112,6 +121,8 @@ def main(argv=None):
         print(f"limits setup failed: {exc.get_error_message()}", file=sys.stderr)
         return 1
     print(f"limits table {limiter.table}: {report['table']} (TTL {report['ttl']} s)")
+    if "held" in report:
+        print(f"stored-bytes table {limiter.store.holdings_table}: {report['held']} (no TTL)")
     return 0
 
 

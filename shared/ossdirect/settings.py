@@ -441,8 +441,9 @@ def _positive(name: str, key: str, raw: str, hi: int) -> int:
     return value
 
 
-def _user_limits(raw: str, name: str) -> "tuple[int | None, int | None, int] | None":
-    """``(forms, bytes, window)``, or None when unset (no allowances: limits.py is never loaded)."""
+def _user_limits(raw: str, name: str) -> "tuple[int | None, int | None, int, int | None] | None":
+    """``(forms, bytes, window, stored)``, or None when unset (no allowances: limits.py is never loaded).
+    ``stored``: the bytes a user may hold in the bucket at once (no window)."""
     if not raw:
         return None
     values: dict[str, str] = {}
@@ -452,19 +453,20 @@ def _user_limits(raw: str, name: str) -> "tuple[int | None, int | None, int] | N
             continue
         key, sep, value = item.partition("=")
         key = key.strip().lower()
-        if not sep or key not in ("forms", "bytes", "window"):
+        if not sep or key not in ("forms", "bytes", "window", "stored"):
             raise ConfigError(f"{PREFIX}USER_LIMITS must be a list like forms=20,bytes=1073741824,window=3600 "
-                              f"(forms, bytes, window), got {item!r}")
+                              f"(forms, bytes, window, stored), got {item!r}")
         if key in values:
             raise ConfigError(f"{PREFIX}USER_LIMITS names {key} twice")
         values[key] = value.strip()
-    if "forms" not in values and "bytes" not in values:
-        raise ConfigError(f"{PREFIX}USER_LIMITS must set forms and/or bytes, got {raw!r}")
+    if "forms" not in values and "bytes" not in values and "stored" not in values:
+        raise ConfigError(f"{PREFIX}USER_LIMITS must set forms, bytes and/or stored, got {raw!r}")
     forms = _positive("USER_LIMITS", "forms", values["forms"], MAX_COUNT) if "forms" in values else None
     nbytes = _positive("USER_LIMITS", "bytes", values["bytes"], MAX_COUNT) if "bytes" in values else None
     window = _positive("USER_LIMITS", "window", values["window"], MAX_WINDOW) if "window" in values \
         else DEFAULT_WINDOW
-    return forms, nbytes, window
+    stored = _positive("USER_LIMITS", "stored", values["stored"], MAX_COUNT) if "stored" in values else None
+    return forms, nbytes, window, stored
 
 
 def parse_store_url(url: str, name: str = "LIMITS_STORE") -> "tuple[str, Any]":
@@ -620,8 +622,9 @@ SETTINGS: "tuple[Setting, ...]" = (
     _S("JWT_ALGORITHMS", _text, "", _SIG, "auth"),
     _S("JWT_LEEWAY_SECONDS", _leeway, "30", _SIG, "auth", empty_is_default=True),
     # allowances (core/limits.py)
-    _S("USER_LIMITS", _user_limits, "", _SIG, "limits"),
-    _S("LIMITS_STORE", _limits_store, DEFAULT_LIMITS_STORE, _SIG, "limits", empty_is_default=True),
+    # all three: the callback and the process function turn stored= reservations into held bytes
+    _S("USER_LIMITS", _user_limits, "", _ALL, "limits", shared=True),
+    _S("LIMITS_STORE", _limits_store, DEFAULT_LIMITS_STORE, _ALL, "limits", empty_is_default=True, shared=True),
     _S("ANONYMOUS_LIMITS_BY_IP", _bool, "true", _SIG, "limits", empty_is_default=True),
     # the OSS trigger (core/events.py)
     _S("QUARANTINE", _quarantine, "move", (PROCESS,), "process", empty_is_default=True),
@@ -737,6 +740,15 @@ def _rule_limits_need_one_object_forms(v: "dict[str, Any]", ctx: "dict[str, Any]
                               "store any number of objects for one spend")
 
 
+def _rule_stored_needs_one_store(v: "dict[str, Any]", ctx: "dict[str, Any]") -> "Iterator[tuple[str, str]]":
+    limits = v["USER_LIMITS"]
+    if limits and limits[3] is not None and v["LIMITS_STORE"].startswith("sqlite:") and ctx["on_function_compute"]:
+        # the signature function reserves, the callback and the process function settle: one store for all
+        yield "LIMITS_STORE", (f"{PREFIX}USER_LIMITS stored= needs one store every function shares, and "
+                               f"{PREFIX}LIMITS_STORE is a SQLite file each Function Compute instance keeps to "
+                               "itself: set tablestore://<instance>/<table>?endpoint=...")
+
+
 def _rule_records_shared(v: "dict[str, Any]", ctx: "dict[str, Any]") -> "Iterator[tuple[str, str]]":
     records = v["RECORDS"]
     if records.startswith("sqlite:") and not _shared_records(records, ctx["on_function_compute"]):
@@ -799,6 +811,7 @@ RULES: "tuple[Rule, ...]" = (
     Rule(("COMPAT", "AUTH", "AUTHORIZER"), None, _rule_seed_without_sign_in),
     Rule(("PREFIX", "AUTH"), _SIG, _rule_claims_need_sign_in),
     Rule(("USER_LIMITS", "PREFIX_FORMS", "COMPAT"), _SIG, _rule_limits_need_one_object_forms),
+    Rule(("USER_LIMITS", "LIMITS_STORE"), None, _rule_stored_needs_one_store),
     Rule(("RECORDS",), (CALLBACK, PROCESS), _rule_records_shared),
     Rule(("QUARANTINE_PREFIX",), (PROCESS,), _rule_quarantine_outside_prefix),
     Rule(("ON_UPLOAD",), (PROCESS,), _rule_hook_loads),
@@ -888,8 +901,8 @@ def _config(v: "dict[str, Any]", ctx: "dict[str, Any]") -> Config:
 def _limits(v: "dict[str, Any]") -> "Any":
     if v["USER_LIMITS"] is None:
         return None  # no allowances configured: limits.py is never loaded
-    forms, nbytes, window = v["USER_LIMITS"]
-    return LimitSettings(forms, nbytes, window, v["LIMITS_STORE"], v["ANONYMOUS_LIMITS_BY_IP"])
+    forms, nbytes, window, stored = v["USER_LIMITS"]
+    return LimitSettings(forms, nbytes, window, v["LIMITS_STORE"], v["ANONYMOUS_LIMITS_BY_IP"], stored)
 
 
 def _process(v: "dict[str, Any]", ctx: "dict[str, Any]") -> "Any":
@@ -903,7 +916,10 @@ def load_settings(env: "Mapping[str, str] | None", function: str, import_hooks: 
     its default. ``import_hooks``: import ``OSSDIRECT_ON_UPLOAD``'s hook now (so a typo fails at cold start)."""
     names_for(function)  # an unknown function is a programming error, not a setting
     values, ctx = _run(environ(env), function, (), True, import_hooks)
-    return Settings(function, _config(values, ctx), limits=_limits(values) if function == SIGNATURE else None,
+    limits = _limits(values)
+    if function != SIGNATURE and (limits is None or limits.stored is None):
+        limits = None  # the callback and the process function only settle stored= reservations
+    return Settings(function, _config(values, ctx), limits=limits,
                     process=_process(values, ctx) if function == PROCESS else None)
 
 
@@ -948,6 +964,7 @@ def deploy_environments(dotenv: "Mapping[str, str]") -> "dict[str, dict[str, str
               "OSS_ENDPOINT": d("OSS_ENDPOINT", f"https://{bucket}.oss-{region}-internal.aliyuncs.com"),
               "RECORDS": tablestore or sls_records}
     record_log = sls_records if tablestore else ""
+    common.update(USER_LIMITS=d("USER_LIMITS"), LIMITS_STORE=d("LIMITS_STORE", "sqlite:////tmp/ossdirect-limits.sqlite3"))
     out = {
         CALLBACK: dict(common, PUBLIC_BASE_URL=d("PUBLIC_BASE_URL"), RECORD_LOG=record_log, TRUSTED_KEY_PREFIXES="",
                        COMPAT=d("COMPAT", "none")),
@@ -965,8 +982,6 @@ def deploy_environments(dotenv: "Mapping[str, str]") -> "dict[str, dict[str, str
             JWT_JWKS_URL=d("JWT_JWKS_URL"), JWT_PUBLIC_KEY=d("JWT_PUBLIC_KEY"), JWT_SECRET=d("JWT_SECRET"),
             JWT_ISSUER=d("JWT_ISSUER"), JWT_AUDIENCE=d("JWT_AUDIENCE"), JWT_ALGORITHMS=d("JWT_ALGORITHMS"),
             JWT_LEEWAY_SECONDS=d("JWT_LEEWAY_SECONDS", "30"), AUTHORIZER=d("AUTHORIZER"),
-            USER_LIMITS=d("USER_LIMITS"),
-            LIMITS_STORE=d("LIMITS_STORE", "sqlite:////tmp/ossdirect-limits.sqlite3"),
             ANONYMOUS_LIMITS_BY_IP=d("ANONYMOUS_LIMITS_BY_IP", "true")),
     }
     # as deployed: on Function Compute (its runtime sets FC_FUNCTION_NAME)
@@ -1266,16 +1281,16 @@ def alg_fits_key(alg: str, key: Any) -> bool:
 class LimitSettings:
     """Validated limits (see load_limit_settings). ``forms``/``bytes`` None: that budget is unlimited."""
 
-    __slots__ = ("forms", "bytes", "window", "store", "anonymous_by_ip")
+    __slots__ = ("forms", "bytes", "window", "store", "anonymous_by_ip", "stored")
 
     def __init__(self, forms: int | None = None, bytes: int | None = None, window: int = DEFAULT_WINDOW,
-                 store: str = DEFAULT_LIMITS_STORE, anonymous_by_ip: bool = True) -> None:
+                 store: str = DEFAULT_LIMITS_STORE, anonymous_by_ip: bool = True, stored: int | None = None) -> None:
         self.forms, self.bytes, self.window = forms, bytes, window
-        self.store, self.anonymous_by_ip = store, anonymous_by_ip
+        self.store, self.anonymous_by_ip, self.stored = store, anonymous_by_ip, stored
 
     def __repr__(self) -> str:
         return (f"LimitSettings(forms={self.forms!r}, bytes={self.bytes!r}, window={self.window!r}, "
-                f"store={self.store!r}, anonymous_by_ip={self.anonymous_by_ip!r})")
+                f"store={self.store!r}, anonymous_by_ip={self.anonymous_by_ip!r}, stored={self.stored!r})")
 
     def public(self) -> dict[str, int | None]:
         """What a client may know (no store URL)."""

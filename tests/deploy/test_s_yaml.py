@@ -67,12 +67,11 @@ def test_process_has_an_oss_trigger_on_the_prefix():
 def test_tablestore_sdk_ships_exactly_when_a_store_names_it():
     """The SDK is ~97 MB: the actions add the extra from the same .env variables the stores come from."""
     actions = {name: res["actions"]["pre-deploy"][0]["run"] for name, res in SPEC["resources"].items()}
-    for name in ("callback", "process"):
-        assert actions[name].endswith(f"--extras=${{{TABLESTORE_RECORDS} ? 'tablestore' : ''}}"), actions[name]
-    assert actions["signature"].endswith(
+    for name in ("callback", "process", "signature"):  # all three use the limits store (stored= settles)
+        assert actions[name].endswith(
         f"--extras=${{{TABLESTORE_RECORDS} || (env('OSSDIRECT_DEPLOY_USER_LIMITS', '') && "
         "env('OSSDIRECT_DEPLOY_LIMITS_STORE', 'sqlite:////tmp/ossdirect-limits.sqlite3').startsWith('tablestore://'))"
-        " ? 'tablestore' : ''}"), actions["signature"]
+        " ? 'tablestore' : ''}"), actions[name]
 
 
 def test_env_names_match_what_the_code_reads_and_values_are_strings():
@@ -120,8 +119,10 @@ def test_env_names_match_what_the_code_reads_and_values_are_strings():
     for name in ("JWT_JWKS_URL", "JWT_PUBLIC_KEY", "JWT_SECRET", "JWT_ISSUER", "JWT_AUDIENCE", "JWT_ALGORITHMS",
                  "AUTHORIZER", "USER_LIMITS"):  # empty unless .env says otherwise
         assert sig["OSSDIRECT_" + name] == "${env('OSSDIRECT_DEPLOY_%s', '')}" % name
-    assert sig["OSSDIRECT_LIMITS_STORE"] == "${env('OSSDIRECT_DEPLOY_LIMITS_STORE', " \
-                                           "'sqlite:////tmp/ossdirect-limits.sqlite3')}"
+    for env in (sig, cb, proc):
+        assert env["OSSDIRECT_USER_LIMITS"] == "${env('OSSDIRECT_DEPLOY_USER_LIMITS', '')}"
+        assert env["OSSDIRECT_LIMITS_STORE"] == "${env('OSSDIRECT_DEPLOY_LIMITS_STORE', " \
+                                               "'sqlite:////tmp/ossdirect-limits.sqlite3')}"
     assert sig["OSSDIRECT_ANONYMOUS_LIMITS_BY_IP"] == "${env('OSSDIRECT_DEPLOY_ANONYMOUS_LIMITS_BY_IP', 'true')}"
     assert (proc["OSSDIRECT_QUARANTINE"], proc["OSSDIRECT_QUARANTINE_PREFIX"], proc["OSSDIRECT_ON_UPLOAD"],
             proc["OSSDIRECT_HOOK_MAX_ATTEMPTS"]) == (
@@ -219,11 +220,15 @@ def test_tablestore_policies_grant_exactly_the_rows_each_function_touches():
     assert policy("tablestore-signature-limits-policy.json")["Statement"] == [
         {"Effect": "Allow", "Action": ["ots:GetRow", "ots:PutRow", "ots:UpdateRow"],
          "Resource": ["acs:ots:<region>:<account-id>:instance/<limits-instance>/table/<limits-table>"]}]
+    # stored=: every function reserves, settles or releases held bytes in the limits table's _held twin
+    assert policy("tablestore-quota-policy.json")["Statement"] == [
+        {"Effect": "Allow", "Action": ["ots:GetRow", "ots:PutRow", "ots:UpdateRow"],
+         "Resource": ["acs:ots:<region>:<account-id>:instance/<limits-instance>/table/<limits-table>_held"]}]
     assert sorted(p.name for p in (ROOT / "deploy").glob("*.json")) == sorted([
         "trust-policy-fc.json", "signature-role-policy.json", "callback-role-policy.json", "process-role-policy.json",
         "oss-trigger-trust-policy.json", "oss-trigger-role-policy.json", "tablestore-callback-policy.json",
         "tablestore-process-policy.json", "tablestore-signature-limits-policy.json",
-        "tablestore-signature-records-policy.json"])
+        "tablestore-signature-records-policy.json", "tablestore-quota-policy.json"])
     docs = (ROOT / "docs" / "deploy.md").read_text()
     for path in (ROOT / "deploy").glob("*.json"):  # each one is documented where the roles are set up
         assert f"deploy/{path.name}" in docs, path.name

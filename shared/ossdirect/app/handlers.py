@@ -208,7 +208,8 @@ class SignatureApp(_App):
         body = self.services.forms.issue_json(creds, request.query, upload_id=upload_id, grant=grant)
         if self.limiter is not None:  # after validation: a refused request spends nothing
             size = request.query.get("size")
-            self.spend(request, grant, int(size) if size else grant.max_bytes, creds)
+            self.spend(request, grant, int(size) if size else grant.max_bytes, creds, upload_id,
+                       time.time() + self.config.expires_seconds)
         return json_text_response(200, body, cors), {"upload_id": upload_id, "user": grant.user}
 
     def limits_route(self, request: Request, context: Any,
@@ -318,11 +319,12 @@ class SignatureApp(_App):
             log.error(json.dumps({"fn": self.fn, "config_error": self.config_error}))
             return None
 
-    def spend(self, request: Request, grant: Grant, nbytes: int, creds: Credentials) -> None:
+    def spend(self, request: Request, grant: Grant, nbytes: int, creds: Credentials, upload_id: str | None = None,
+              expires_at: float | None = None) -> None:
         """Charge this caller's allowance for one form (or multipart upload) of ``nbytes``."""
         allowances = self.services.allowances
         if allowances is not None:
-            allowances.spend(grant, nbytes, creds, request.source_ip)
+            allowances.spend(grant, nbytes, creds, request.source_ip, upload_id, expires_at)
 
     # What anyone may see of a record: what HeadObject on the (public) object already tells. The file
     # name, user and payload only go to the signed-in user who uploaded it.
@@ -356,7 +358,25 @@ class SignatureApp(_App):
             limits["remaining"] = None if allowance is None else {
                 "forms": allowance.remaining_forms, "bytes": allowance.remaining_bytes,
                 "resets_at": allowance.resets_at}
+            quota = allowances.quota(limits.get("user"), creds)
+            if quota is not None:  # stored=: what this user holds and has reserved
+                limits["stored"] = quota.as_dict()
         return limits
+
+
+def _open_quota(app: _App) -> Any:
+    """The callback's and the process function's limiter, only with ``stored=`` (settings.limits is
+    None otherwise: limits.py is never loaded); a bad store is the app's configuration error."""
+    if app.settings is None or app.settings.limits is None:
+        return None
+    from ..core.limits import LimitStoreError, open_limiter
+
+    try:
+        return open_limiter(app.settings.limits)
+    except (ConfigError, LimitStoreError) as exc:
+        app.config_error = str(exc)
+        log.error(json.dumps({"fn": app.fn, "config_error": app.config_error}))
+        return None
 
 
 class CallbackApp(_App):
@@ -373,6 +393,7 @@ class CallbackApp(_App):
         self.handle_callback = handle_callback
         self.key_cache = KeyCache()  # one per instance, bounded
         self.store = store
+        self.quota = _open_quota(self)
         if self.config:
             self.oss = OssClient(self.config.oss_endpoint, self.config.bucket, self.config.region)
         if self.config and store is None:
@@ -394,7 +415,8 @@ class CallbackApp(_App):
             # after OSS's signature checks out, so a forged callback is a 403 whatever the runtime has
             return _credentials(context, "the function has no credentials")
 
-        result = self.handle_callback(self.config, self.store, self.oss, request, creds, self.key_cache, log)
+        result = self.handle_callback(self.config, self.store, self.oss, request, creds, self.key_cache, log,
+                                      self.quota)
         return json_response(200, result), {"upload_id": result["upload_id"], "replayed": result["replayed"]}
 
 
@@ -420,6 +442,8 @@ class ProcessApp(_App):
             except (ProcessConfigError, RecordStoreError, OSError) as exc:
                 self.config_error = str(exc)
                 log.error(json.dumps({"fn": self.fn, "config_error": self.config_error}))
+            if self.processor is not None:
+                self.processor.quota = _open_quota(self)
 
     def __call__(self, event: Any, context: Any = None) -> dict[str, Any]:
         started = time.perf_counter()

@@ -99,13 +99,62 @@ class Allowances:
                                  E.UNAVAILABLE) from None
         return allowance
 
-    def spend(self, grant: Grant, nbytes: int, creds: Credentials, source_ip: str) -> None:
-        """Take one upload of ``nbytes`` from the caller's allowance, or too many (429, Retry-After)."""
-        allowance = self._call("spend", grant.user, source_ip, nbytes, creds)
+    def spend(self, grant: Grant, nbytes: int, creds: Credentials, source_ip: str, upload_id: str | None = None,
+              expires_at: float | None = None) -> None:
+        """Take one upload of ``nbytes`` from the caller's allowance, or too many (429, Retry-After); with
+        ``stored=``, first reserve ``nbytes`` of a signed-in user's storage for ``upload_id`` until
+        ``expires_at``, or 403 StorageQuotaExceeded (the reservation is undone if the window refuses)."""
+        reserved = self._reserve(grant.user, upload_id, nbytes, expires_at, creds)
+        try:
+            allowance = (self._call("spend", grant.user, source_ip, nbytes, creds)
+                         if self.limiter.settings.forms is not None or self.limiter.settings.bytes is not None
+                         else None)
+        except OssdirectError:
+            self._undo(grant.user, upload_id, reserved, creds)
+            raise
         if allowance is not None and not allowance.ok:
+            self._undo(grant.user, upload_id, reserved, creds)
             raise OssdirectError("UserLimitExceeded", "this upload would exceed your allowance" + (
                 "" if allowance.reason == "too_large" else f"; try again in {allowance.retry_after} s"),
                 E.TOO_MANY, headers=allowance.headers())
+
+    def _quota(self, method: str, *args: Any) -> Any:
+        from ..core.limits import LimitStoreError
+
+        try:
+            return getattr(self.limiter, method)(*args)
+        except LimitStoreError as exc:
+            raise OssdirectError("LimitStoreUnavailable", f"the storage quota cannot be checked ({exc})",
+                                 E.UNAVAILABLE) from None
+
+    def _reserve(self, user: str | None, upload_id: str | None, nbytes: int, expires_at: float | None,
+                 creds: Credentials) -> bool:
+        if self.limiter.settings.stored is None or not user or not upload_id or expires_at is None:
+            return False  # no quota, or nobody who could ever delete what they hold (anonymous)
+        cred = creds if self.needs_credentials else None
+        quota = self._quota("reserve", user, upload_id, nbytes, expires_at, cred)
+        if not quota.ok:
+            raise OssdirectError(
+                "StorageQuotaExceeded",
+                f"this upload of {nbytes} bytes would pass your storage limit of {quota.limit} bytes: you hold "
+                f"{quota.held} bytes and {quota.reserved} more are reserved by forms not yet used (they are "
+                "released when those forms expire); delete files to make room", E.FORBIDDEN)
+        return True
+
+    def _undo(self, user: str | None, upload_id: str | None, reserved: bool, creds: Credentials) -> None:
+        if reserved and user and upload_id:
+            self._quota("release", user, upload_id, creds if self.needs_credentials else None)
+
+    def release(self, user: str | None, upload_id: str, creds: Credentials) -> None:
+        """``upload_id``'s reservation or holding goes (a multipart upload aborted, a file deleted)."""
+        if self.limiter.settings.stored is not None and user:
+            self._quota("release", user, upload_id, creds if self.needs_credentials else None)
+
+    def quota(self, user: str | None, creds: Credentials | None) -> Any:
+        """The signed-in user's stored bytes (a :class:`ossdirect.core.limits.Quota`), or None."""
+        if self.limiter.settings.stored is None or not user:
+            return None
+        return self._quota("quota", user, creds)
 
     def peek(self, user: str | None, source_ip: str, creds: Credentials | None) -> Allowance | None:
         return self._call("peek", user, source_ip, creds)
@@ -128,7 +177,8 @@ class Services:
 
             self._multipart = Multipart(self.config, self.records.readable, self.new_upload_id,
                                         callback_b64=self.forms.callback_b64,
-                                        spend=self.allowances.spend if self.allowances is not None else None)
+                                        spend=self.allowances.spend if self.allowances is not None else None,
+                                        release=self.allowances.release if self.allowances is not None else None)
         return self._multipart
 
     @property
@@ -140,5 +190,6 @@ class Services:
             config = self.config
             self._files = FileService(config, self.records.readable(),
                                       OssClient(config.oss_endpoint, config.bucket, config.region, timeout=5.0),
-                                      OssClient(config.upload_host, config.bucket, config.region))
+                                      OssClient(config.upload_host, config.bucket, config.region),
+                                      release=self.allowances.release if self.allowances is not None else None)
         return self._files

@@ -183,9 +183,10 @@ def answer(config: Config, record: Mapping[str, Any], replayed: bool) -> dict[st
 
 def handle_callback(config: Config, store: RecordStore, oss: OssClient, request: Request,
                     credentials: Credentials | Callable[[], Credentials], key_cache: Any = None,
-                    log: Logger | None = None) -> dict[str, Any]:
+                    log: Logger | None = None, quota: Any = None) -> dict[str, Any]:
     """Verify, confirm, record; return the JSON OSS relays to the uploader. ``credentials`` may be a
-    function that returns them: it is called only once OSS's signature has been verified."""
+    function that returns them: it is called only once OSS's signature has been verified. ``quota``
+    (a :class:`ossdirect.core.limits.Limiter` with ``stored=``) is told the object's real size."""
     # here, not at the top: the process function shares this module's recording path, not the RSA check
     from ..oss.callback_auth import CallbackAuthError, verify_callback
 
@@ -222,7 +223,28 @@ def handle_callback(config: Config, store: RecordStore, oss: OssClient, request:
     record.update(image_width=_small_int(body["width"]), image_height=_small_int(body["height"]),
                   image_format=body["format"], client_ip=body["clientIp"], oss_request_id=body["reqId"])
     stored, created = write_record(store, record, credentials, log)
+    if created:  # whichever of the callback and the event path records first settles the quota
+        settle_quota(quota, stored, credentials, log)
     return answer(config, stored, not created)
+
+
+def settle_quota(quota: Any, stored: Mapping[str, Any], credentials: Credentials | None,
+                 log: Logger | None = None) -> None:
+    """``stored=``: the upload just recorded holds the object's real size (HeadObject's, never the
+    declared one) in its user's quota; its reservation goes. Called by whoever created the record (records
+    are exactly-once), so a late replay after a delete cannot count the file again. The upload is stored
+    and recorded: a quota store that fails now must not fail it (logged; the reservation expires)."""
+    user = stored.get("user")
+    if quota is None or not user or stored.get("status") in (Status.DELETED, UPLOADING, Status.ABORTED):
+        return  # nothing to hold: no quota, nobody's, or not an object
+    from .limits import LimitStoreError
+
+    try:
+        quota.settle(user, stored["upload_id"], int(stored["size"]),
+                     credentials if quota.needs_credentials else None)
+    except LimitStoreError as exc:
+        if log:
+            log.warning(json.dumps({"quota_not_settled": stored["upload_id"], "error": str(exc)[:200]}))
 
 
 def lookup_object(oss: OssClient, key: str, credentials: Credentials) -> Any:

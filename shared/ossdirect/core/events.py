@@ -282,6 +282,7 @@ def foreign_id(key, etag):
 class Processor:
     def __init__(self, config, settings, store, oss, log=log):
         self.config, self.settings, self.store, self.oss, self.log = config, settings, store, oss, log
+        self.quota = None  # stored=: a Limiter told each recorded upload's real size (callbacks.settle_quota)
 
     def process_event(self, event, credentials):
         """Every object in one FC OSS-trigger event; raises (for the platform to redeliver) on any
@@ -347,6 +348,10 @@ class Processor:
             record.update(upload_id=foreign_id(key, info.etag), status=Status.FOREIGN,
                           status_reason=f"upload id {record['upload_id']} already recorded another object")
             stored, created = self._write(record, credentials)
+        if kind == "upload" and created:  # whichever of the callback and this records first settles
+            from .callbacks import settle_quota
+
+            settle_quota(self.quota, stored, credentials, self.log)
         result = {"key": key, "upload_id": stored["upload_id"], "action": "created" if created else "existing",
                   "event": event_name}
         stored = self._check(stored, key, info, kind, credentials)

@@ -8,7 +8,8 @@ The listing is one indexed read of the record store (SQLite: an ordered query; T
 on the user/time index, BACKWARD), never a scan of the bucket. The download URL is a V4 presigned GET on
 the upload host with ``response-content-disposition`` naming the original file, so the bucket itself can
 stay private. Deleting removes the object (DeleteObject with the function's role) and marks the record
-``deleted`` (kept: it is the audit trail). Someone else's upload id answers 404, exactly as an unknown one.
+``deleted`` (kept: it is the audit trail), and gives its bytes back to the owner's stored quota
+(``stored=``; quarantined and corrupt files count until deleted too: they occupy storage). Someone else's upload id answers 404, exactly as an unknown one.
 """
 
 from __future__ import annotations
@@ -48,8 +49,10 @@ class FileService:
     """What a signed-in user may do with their own uploads. No HTTP here: domain errors (ossdirect.errors)."""
 
     def __init__(self, config: Config, store: RecordStore, oss: OssClient, presigner: OssClient,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 release: Callable[[str, str, Credentials], None] | None = None) -> None:
         self.config, self.store, self.oss, self.presigner, self.clock = config, store, oss, presigner, clock
+        self.release = release  # stored=: a deleted file's bytes go back to its owner's quota
 
     def _creds(self, creds: Credentials) -> Credentials | None:
         return creds if self.store.needs_credentials else None
@@ -97,6 +100,8 @@ class FileService:
         from ..oss.client import OssError
 
         found = self._own(upload_id, user, creds)
+        if self.release is not None:  # first: a quota store down refuses the delete (503) before anything
+            self.release(user, upload_id, creds)  # changes, and a retry after a failed DeleteObject releases again
         try:
             self.oss.delete_object(found["key"], creds)  # OSS answers 204 for a key already gone, too
         except OssError as exc:

@@ -1,6 +1,7 @@
-"""Abuse limits: at most N forms and B declared bytes per user (or client IP) per window.
+"""Abuse limits: at most N forms and B declared bytes per user (or client IP) per window, and at most
+S bytes held in the bucket per signed-in user (``stored=``, no window).
 
-    OSSDIRECT_USER_LIMITS=forms=20,bytes=1073741824,window=3600
+    OSSDIRECT_USER_LIMITS=forms=20,bytes=1073741824,window=3600,stored=10737418240
     OSSDIRECT_LIMITS_STORE=sqlite:///ossdirect-limits.sqlite3          (local stack, one instance)
     OSSDIRECT_LIMITS_STORE=tablestore://<instance>/<table>?endpoint=https://<instance>.<region>.ots.aliyuncs.com
     OSSDIRECT_ANONYMOUS_LIMITS_BY_IP=true
@@ -24,6 +25,16 @@ value cannot both write, and the last unit is spent once.
 SHA-256 (hex), never as given. :func:`subject_for` builds them: ``user:<sub>`` for a signed-in
 user, ``ip:<client ip>`` otherwise (when ``OSSDIRECT_ANONYMOUS_LIMITS_BY_IP`` is on), so a user
 named ``ip:…`` cannot spend an address's allowance.
+
+**Stored bytes** (``stored=N``): what a signed-in user may hold in the bucket at once, no window.
+Signing a form *reserves* its declared maximum (until the form expires, plus a grace for an upload
+still in flight), refused when held + reserved + size would pass ``N``; recording the upload (the
+callback or the event path, whichever creates the record: records are exactly-once) turns the
+reservation into the object's real size from OSS (HeadObject); deleting the file releases it; an
+aborted (or swept) multipart upload releases its reservation. A quota store failing at record time
+is logged (``quota_not_settled``) and that upload is not counted: the upload itself never fails for it.
+Quarantined and corrupt objects still count until deleted (they occupy storage). Only users count:
+an anonymous caller (``ip:…``) holds no storage it could ever delete.
 
 This module is the policy (what is counted, the windows, the subjects); the counters live in
 :mod:`ossdirect.store.allowances`. State must be shared by every function instance: SQLite only where
@@ -133,6 +144,26 @@ class Allowance:
                 "resets_at": self.resets_at, "retry_after": self.retry_after, "reason": self.reason}
 
 
+RESERVE_GRACE = 600  # seconds a reservation outlives its form: an upload started at the last moment
+
+
+class Quota:
+    """The stored-bytes quota of one user: ``held`` (recorded objects), ``reserved`` (signed forms
+    not yet recorded), ``limit``; ``ok`` False when a reservation was refused."""
+
+    __slots__ = ("ok", "held", "reserved", "limit")
+
+    def __init__(self, ok: bool, held: int, reserved: int, limit: int) -> None:
+        self.ok, self.held, self.reserved, self.limit = ok, held, reserved, limit
+
+    def __repr__(self) -> str:
+        return f"Quota(ok={self.ok!r}, held={self.held!r}, reserved={self.reserved!r}, limit={self.limit!r})"
+
+    def as_dict(self) -> "dict[str, int]":
+        return {"used": self.held, "reserved": self.reserved, "limit": self.limit,
+                "remaining": max(0, self.limit - self.held - self.reserved)}
+
+
 class Limiter:
     """Fixed-window counters of forms and declared bytes per subject (see the module docstring):
     the policy here, the counters in ``store`` (:mod:`ossdirect.store.allowances`)."""
@@ -206,6 +237,45 @@ class Limiter:
             raise LimitStoreError(str(exc)) from None
         reason = self._decide(forms, used, 0)
         return self._allowance(reason is None, forms, used, now, ends, reason)
+
+    # -------------------------------------------------------------- stored bytes (stored=)
+
+    def _quota_call(self, method: str, user: str, *args: "Any") -> "Any":
+        key = subject_key(f"user:{user}")
+        try:
+            return getattr(self.store, method)(key, *args)
+        except StoreError as exc:
+            raise LimitStoreError(str(exc)) from None
+
+    def reserve(self, user: str, upload_id: str, nbytes: int, expires_at: float,
+                credentials: "Optional[Credentials]" = None, now: "Optional[float]" = None) -> "Quota":
+        """Reserve ``nbytes`` of ``user``'s stored allowance for ``upload_id`` until ``expires_at``
+        (+ :data:`RESERVE_GRACE`), if it fits; the :class:`Quota` as it was before."""
+        limit = self.settings.stored
+        assert limit is not None
+        self._check(f"user:{user}", nbytes)
+        now = time.time() if now is None else now
+        ok, held, reserved = self._quota_call("reserve", user, upload_id, nbytes,
+                                              int(expires_at) + RESERVE_GRACE, limit, credentials, now)
+        return Quota(ok, held, reserved, limit)
+
+    def settle(self, user: str, upload_id: str, nbytes: int, credentials: "Optional[Credentials]" = None,
+               now: "Optional[float]" = None) -> None:
+        """``upload_id`` is recorded: ``user`` now holds its real size (its reservation, if any, goes)."""
+        self._quota_call("settle", user, upload_id, int(nbytes), credentials, time.time() if now is None else now)
+
+    def release(self, user: str, upload_id: str, credentials: "Optional[Credentials]" = None,
+                now: "Optional[float]" = None) -> None:
+        """``upload_id`` no longer occupies ``user``'s storage (deleted, or its upload aborted)."""
+        self._quota_call("release", user, upload_id, credentials, time.time() if now is None else now)
+
+    def quota(self, user: str, credentials: "Optional[Credentials]" = None,
+              now: "Optional[float]" = None) -> "Quota":
+        """``user``'s stored bytes now, reserving nothing."""
+        limit = self.settings.stored
+        assert limit is not None
+        held, reserved = self._quota_call("usage", user, credentials, time.time() if now is None else now)
+        return Quota(held + reserved <= limit, held, reserved, limit)
 
     def close(self) -> None:
         self.store.close()

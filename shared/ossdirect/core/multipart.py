@@ -49,7 +49,8 @@ if TYPE_CHECKING:
     from .forms import Grant
 
     Record = dict[str, Any]
-    Spend = Callable[[Grant, int, Credentials, str], None]
+    Spend = Callable[[Grant, int, Credentials, str, str, float], None]
+    Release = Callable[[Any, str, Credentials], None]
 from ..store import Status
 
 MiB = 1 << 20
@@ -66,6 +67,9 @@ UPLOADING, ABORTED = Status.UPLOADING, Status.ABORTED
 # grace: then the caller's next create sweeps it (OSS abort + "aborted"), so stale ones never count.
 MAX_OPEN_SESSIONS = 8
 IDLE_GRACE_SECONDS = 600
+# stored=: a session's reservation lasts a day (a long upload keeps signing parts); an abort or the
+# idle sweep releases it sooner, completing turns it into the object's size (the callback / event)
+RESERVE_SECONDS = 86400
 TOUCH_EVERY_SECONDS = 60  # a session's updated_at moves at most this often while parts are signed
 SWEEP_SCAN = 1000  # records looked at per create, at most (the listing is paged by creation time)
 CREATE_PARAMS = ("filename", "size", "content_type", "naming", "folder", "crc64")
@@ -159,11 +163,13 @@ class Multipart:
 
     def __init__(self, config: Config, records: Callable[[], RecordStore], new_upload_id: Callable[[], str],
                  callback_b64: str | None = None, spend: Spend | None = None, oss: OssClient | None = None,
-                 presigner: OssClient | None = None, clock: Callable[[], float] = time.time) -> None:
+                 presigner: OssClient | None = None, clock: Callable[[], float] = time.time,
+                 release: Release | None = None) -> None:
         from ..oss.client import OssClient
 
         self.config = config
         self.records, self.new_upload_id, self.callback_b64, self.spend = records, new_upload_id, callback_b64, spend
+        self.release = release  # stored=: an aborted session's reservation goes
         self.clock = clock  # when part URLs are signed (tests move it)
         self.oss = oss or OssClient(config.oss_endpoint, config.bucket, config.region, timeout=5.0)
         # URLs for the browser: on the host it uploads to (the signature covers /<bucket>/<key> anyway)
@@ -256,7 +262,7 @@ class Multipart:
         caller_ip = None if grant.user is not None else _caller_address(source_ip)
         self._bound_open_sessions(store, grant.user, caller_ip, creds)
         if self.spend is not None:  # after validation: a refused request spends nothing
-            self.spend(grant, size, creds, source_ip)
+            self.spend(grant, size, creds, source_ip, upload_id, time.time() + RESERVE_SECONDS)
         oss_id = self._oss_call("start the upload", "initiate_multipart_upload", key, creds,
                                 initiate_headers(config, content_type, shown, upload_id, grant, crc64))
         record = {
@@ -407,6 +413,11 @@ class Multipart:
             self._store_call(store, "update", session["upload_id"], {"status": UPLOADING},
                              {"status": ABORTED, "status_reason": reason, "updated_at": _now()},
                              creds if store.needs_credentials else None)
+            if self.release is not None:
+                try:
+                    self.release(session.get("user"), session["upload_id"], creds)
+                except OssdirectError:
+                    pass  # the quota store is down: the reservation expires on its own (RESERVE_SECONDS)
 
     def _abort_quietly(self, key: str, oss_id: str, creds: Credentials) -> None:
         from ..oss.client import OssError

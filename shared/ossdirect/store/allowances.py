@@ -12,7 +12,20 @@ Both backends implement one small interface:
 
 Every spend raises ``forms`` by exactly one, so it is a version number. Failures raise
 :class:`AllowanceStoreError`.
+
+The stored-bytes quota (``stored=``) is a set of *holdings* per subject key, one per upload id:
+``(bytes, expires_at)``, where ``expires_at`` is 0 for bytes held in the bucket and the form's expiry
+for a reservation (a reservation that expired no longer counts, and is deleted on the next write):
+
+- ``reserve(key, upload_id, nbytes, expires_at, limit, credentials, now)``: when held + live reservations
+  + ``nbytes`` fit in ``limit``, add the reservation; ``(ok, held, reserved)`` before it, all or nothing.
+- ``settle(key, upload_id, nbytes, credentials, now)``: the upload is recorded: hold its real size (the
+  reservation, if still there, becomes it). Idempotent: the callback and the event path may both call it.
+- ``release(key, upload_id, credentials, now)``: drop the holding (deleted, or a multipart upload aborted).
+- ``usage(key, credentials, now)``: ``(held, reserved)``.
 """
+
+import json
 
 import random
 import sqlite3
@@ -51,6 +64,8 @@ class SqliteAllowances:
                "ends_at INTEGER NOT NULL, forms INTEGER NOT NULL, bytes INTEGER NOT NULL, "
                "PRIMARY KEY (subject, window_start)) WITHOUT ROWID")
     _INDEX = "CREATE INDEX IF NOT EXISTS limits_ends_at ON limits (ends_at)"
+    _HOLDINGS = ("CREATE TABLE IF NOT EXISTS holdings (subject TEXT NOT NULL, upload_id TEXT NOT NULL, "
+                 "bytes INTEGER NOT NULL, expires_at INTEGER NOT NULL, PRIMARY KEY (subject, upload_id)) WITHOUT ROWID")
     prune_every = 256
 
     def __init__(self, path: str) -> None:
@@ -61,6 +76,7 @@ class SqliteAllowances:
     def _setup(self, conn: sqlite3.Connection) -> None:
         conn.execute(self._SCHEMA)
         conn.execute(self._INDEX)
+        conn.execute(self._HOLDINGS)
 
     def transaction(self, fn: "Callable[[sqlite3.Connection], T]") -> "T":
         """Run ``fn(conn)`` inside BEGIN IMMEDIATE (the write lock first, so no two processes
@@ -115,6 +131,45 @@ class SqliteAllowances:
         except sqlite3.Error as exc:
             raise AllowanceStoreError(f"sqlite: {exc.__class__.__name__}") from None
         return (row[0], row[1]) if row else (0, 0)
+
+    # -- the stored-bytes quota (one row per holding; the write lock makes check-and-insert one step)
+
+    @staticmethod
+    def _usage(conn: sqlite3.Connection, key: str, now: float) -> "Tuple[int, int]":
+        row = conn.execute("SELECT COALESCE(SUM(CASE WHEN expires_at=0 THEN bytes END), 0), "
+                           "COALESCE(SUM(CASE WHEN expires_at>0 THEN bytes END), 0) FROM holdings "
+                           "WHERE subject=? AND (expires_at=0 OR expires_at>?)", (key, int(now))).fetchone()
+        return row[0], row[1]
+
+    def reserve(self, key: str, upload_id: str, nbytes: int, expires_at: int, limit: int,
+                credentials: "Optional[Credentials]" = None, now: float = 0.0) -> "Tuple[bool, int, int]":
+        def work(conn: sqlite3.Connection) -> "Tuple[bool, int, int]":
+            conn.execute("DELETE FROM holdings WHERE subject=? AND expires_at>0 AND expires_at<=?", (key, int(now)))
+            held, reserved = self._usage(conn, key, now)
+            if held + reserved + nbytes > limit:
+                return False, held, reserved
+            conn.execute("INSERT OR REPLACE INTO holdings (subject, upload_id, bytes, expires_at) VALUES (?, ?, ?, ?)",
+                         (key, upload_id, nbytes, max(1, int(expires_at))))
+            return True, held, reserved
+
+        return self.transaction(work)
+
+    def settle(self, key: str, upload_id: str, nbytes: int, credentials: "Optional[Credentials]" = None,
+               now: float = 0.0) -> None:
+        self.transaction(lambda conn: conn.execute(
+            "INSERT OR REPLACE INTO holdings (subject, upload_id, bytes, expires_at) VALUES (?, ?, ?, 0)",
+            (key, upload_id, nbytes)))
+
+    def release(self, key: str, upload_id: str, credentials: "Optional[Credentials]" = None,
+                now: float = 0.0) -> None:
+        self.transaction(lambda conn: conn.execute("DELETE FROM holdings WHERE subject=? AND upload_id=?",
+                                                   (key, upload_id)))
+
+    def usage(self, key: str, credentials: "Optional[Credentials]" = None, now: float = 0.0) -> "Tuple[int, int]":
+        try:
+            return self._usage(self.connection(), key, now)
+        except sqlite3.Error as exc:
+            raise AllowanceStoreError(f"sqlite: {exc.__class__.__name__}") from None
 
     def prune(self, now: float) -> int:
         """Delete every window that ended by ``now``; the number of rows removed."""
@@ -227,3 +282,82 @@ class TablestoreAllowances(TablestoreBackend):
         current = self._read(self.client(credentials), key, start)
         self._remember(key, start, current)
         return current if current is not None else (0, 0)
+
+    # -- the stored-bytes quota: one row per subject in the table ``<table>_held`` (same primary key,
+    # window_start HOLDINGS_ROW; no TTL: held bytes must not expire with the windows), ``holdings`` a JSON
+    # map upload id -> [bytes, expires_at] and ``version`` raised by every write, written only while
+    # ``version`` is still the value read: a read-modify-write, all or nothing. One STRING cell holds at
+    # most 2 MB: some 40,000 files per user.
+
+    HOLDINGS_ROW = 0
+
+    @property
+    def holdings_table(self) -> str:
+        return self.table + "_held"
+
+    def _holdings(self, client: "Any", key: str) -> "Tuple[Optional[int], Dict[str, Any]]":
+        result = self.call("GetRow", client.get_row, self.holdings_table,
+                           [("subject", key), ("window_start", self.HOLDINGS_ROW)],
+                           columns_to_get=["version", "holdings"], max_version=1)
+        row = result[1]
+        if row is None:
+            return None, {}
+        columns = {c[0]: c[1] for c in row.attribute_columns}
+        return columns.get("version", 0), json.loads(columns.get("holdings") or "{}")
+
+    def _mutate(self, key: str, change: "Callable[[Dict[str, Any]], T]", credentials: "Optional[Credentials]",
+                now: float) -> "T":
+        """``change(holdings)`` edits the live holdings in place and returns the answer; written back
+        conditionally, retried from a fresh read when another writer got there first."""
+        ts = self.sdk
+        client = self.client(credentials)
+        pk = [("subject", key), ("window_start", self.HOLDINGS_ROW)]
+        for attempt in range(self.max_attempts):
+            version, holdings = self._holdings(client, key)
+            before = json.dumps(holdings, sort_keys=True)
+            holdings = {u: h for u, h in holdings.items() if h[1] == 0 or h[1] > now}  # expired: gone
+            answer = change(holdings)
+            text = json.dumps(holdings, sort_keys=True)
+            if text == before:
+                return answer  # nothing to write
+            values = [("version", (version or 0) + 1), ("holdings", text)]
+            if version is None:
+                done = self._write("PutRow", client.put_row, self.holdings_table, ts.Row(pk, values),
+                                   ts.Condition(ts.RowExistenceExpectation.EXPECT_NOT_EXIST))
+            else:
+                condition = ts.Condition(ts.RowExistenceExpectation.EXPECT_EXIST,
+                                         ts.SingleColumnCondition("version", version, ts.ComparatorType.EQUAL, False))
+                done = self._write("UpdateRow", client.update_row, self.holdings_table, ts.Row(pk, {"PUT": values}),
+                                   condition)
+            if done:
+                return answer
+            if attempt:
+                time.sleep(random.random() * min(0.05, 0.002 * (2 ** attempt)))
+        raise AllowanceStoreError(f"tablestore: no quota write after {self.max_attempts} conflicting attempts")
+
+    @staticmethod
+    def _sums(holdings: "Dict[str, Any]") -> "Tuple[int, int]":
+        return (sum(b for b, e in holdings.values() if e == 0), sum(b for b, e in holdings.values() if e > 0))
+
+    def reserve(self, key: str, upload_id: str, nbytes: int, expires_at: int, limit: int,
+                credentials: "Optional[Credentials]" = None, now: float = 0.0) -> "Tuple[bool, int, int]":
+        def change(holdings: "Dict[str, Any]") -> "Tuple[bool, int, int]":
+            held, reserved = self._sums(holdings)
+            if held + reserved + nbytes > limit:
+                return False, held, reserved
+            holdings[upload_id] = [nbytes, max(1, int(expires_at))]
+            return True, held, reserved
+
+        return self._mutate(key, change, credentials, now)
+
+    def settle(self, key: str, upload_id: str, nbytes: int, credentials: "Optional[Credentials]" = None,
+               now: float = 0.0) -> None:
+        self._mutate(key, lambda holdings: holdings.__setitem__(upload_id, [nbytes, 0]), credentials, now)
+
+    def release(self, key: str, upload_id: str, credentials: "Optional[Credentials]" = None,
+                now: float = 0.0) -> None:
+        self._mutate(key, lambda holdings: holdings.pop(upload_id, None), credentials, now)
+
+    def usage(self, key: str, credentials: "Optional[Credentials]" = None, now: float = 0.0) -> "Tuple[int, int]":
+        _, holdings = self._holdings(self.client(credentials), key)
+        return self._sums({u: h for u, h in holdings.items() if h[1] == 0 or h[1] > now})

@@ -68,6 +68,8 @@ CALLBACK_ENV = {
     "OSSDIRECT_RECORD_LOG": SLS_RECORDS,
     "OSSDIRECT_TRUSTED_KEY_PREFIXES": "",
     "OSSDIRECT_COMPAT": "none",
+    "OSSDIRECT_USER_LIMITS": "forms=20,window=3600",  # stored= would settle holds here
+    "OSSDIRECT_LIMITS_STORE": "sqlite:////tmp/rehearsal-limits.sqlite3",
 }
 PROCESS_ENV = {
     "PYTHONPATH": "/code/python",
@@ -83,6 +85,8 @@ PROCESS_ENV = {
     "OSSDIRECT_ON_UPLOAD": "",
     "OSSDIRECT_HOOK_MAX_ATTEMPTS": "5",
     "OSSDIRECT_COMPAT": "none",  # seed uploads carry no upload id: the process function reads it too
+    "OSSDIRECT_USER_LIMITS": "forms=20,window=3600",
+    "OSSDIRECT_LIMITS_STORE": "sqlite:////tmp/rehearsal-limits.sqlite3",
 }
 SIGNATURE_ENV = {
     "PYTHONPATH": "/code/python",

@@ -68,7 +68,8 @@ class Request:
         return self.headers.get(name.lower(), default)
 
 
-_scan = json.JSONDecoder().scan_once  # the C scanner json.loads runs, without its Python-level steps
+# the C scanner json.loads runs, without its Python-level steps
+_scan = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 
 def _loads(text: str) -> Any:
@@ -151,6 +152,41 @@ def json_text_response(status: int, body: str, headers: Mapping[str, str] | None
 
 def json_response(status: int, payload: object, headers: Mapping[str, str] | None = None) -> dict[str, Any]:
     return json_text_response(status, json.dumps(payload, separators=(",", ":"), ensure_ascii=False), headers)
+
+
+_escape = json.encoder.encode_basestring  # what json.dumps(ensure_ascii=False) writes for a str
+
+
+def url_json(url: str) -> str:
+    """``url`` as JSON text (what json.dumps writes): a presigned URL is percent-encoded printable ASCII, so
+    it needs only the quotes; escaping a 1-2 KB URL per part would cost more than signing it."""
+    if url.isascii() and url.isprintable() and '"' not in url and "\\" not in url:
+        return f'"{url}"'
+    return str(_escape(url))
+
+
+def signed_parts_json(answer: Mapping[str, Any]) -> str:
+    """``json.dumps(answer, separators=(",", ":"), ensure_ascii=False)`` of a part-signing answer
+    (``{"presignedUrls": {n: url}, "sizes": {n: int}, "headers": {}, "expires_at": str}``), its URLs
+    written by :func:`url_json`; any other shape goes to json.dumps."""
+    urls, sizes, headers = answer.get("presignedUrls"), answer.get("sizes"), answer.get("headers")
+    if (list(answer) != ["presignedUrls", "sizes", "headers", "expires_at"] or type(urls) is not dict
+            or type(sizes) is not dict or headers != {} or type(answer["expires_at"]) is not str
+            or not all(type(k) is str and type(v) is str for k, v in urls.items())
+            or not all(type(k) is str and type(v) is int for k, v in sizes.items())):
+        return json.dumps(answer, separators=(",", ":"), ensure_ascii=False)
+    return "".join(('{"presignedUrls":{', ",".join([f"{_escape(n)}:{url_json(u)}" for n, u in urls.items()]),
+                    '},"sizes":{', ",".join([f"{_escape(n)}:{v}" for n, v in sizes.items()]),
+                    '},"headers":{},"expires_at":', _escape(answer["expires_at"]), "}"))
+
+
+def signed_part_json(answer: Mapping[str, Any]) -> str:
+    """The same for one part's answer (``{"url", "headers": {}, "size", "expires_at"}``)."""
+    url, size, expires_at = answer.get("url"), answer.get("size"), answer.get("expires_at")
+    if (list(answer) != ["url", "headers", "size", "expires_at"] or type(url) is not str or answer["headers"] != {}
+            or type(size) is not int or type(expires_at) is not str):
+        return json.dumps(answer, separators=(",", ":"), ensure_ascii=False)
+    return f'{{"url":{url_json(url)},"headers":{{}},"size":{size},"expires_at":{_escape(expires_at)}}}'
 
 
 def error_response(error: OssdirectError, headers: Mapping[str, str] | None = None) -> dict[str, Any]:

@@ -16,9 +16,9 @@
   ``tests/vectors/oss_presign_urls.json``).
 
 The signing key is derived from the secret, the UTC date and the region and cached
-(:func:`v4_signing_key`, and its HMAC pads: :func:`v4_hmac_hex`), so a signature costs one HMAC (plus one SHA-256 for header and query
-signing). This module imports only the standard library's hashing and ``urllib.parse``: the
-signature function signs forms through it without loading any transport.
+(:func:`v4_signing_key`, with its HMAC pads: :func:`v4_hmac_hex`), so a signature costs one HMAC
+(plus one SHA-256 for header and query signing). This module imports only the standard library's
+hashing and ``urllib.parse``: the signature function signs forms through it without loading any transport.
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ def v4_hmac_hex(secret: str, date: str, region: str, message: bytes) -> str:
     inner.update(message)
     outer = outer.copy()
     outer.update(inner.digest())
-    return outer.hexdigest()  # type: ignore[no-any-return]
+    return outer.hexdigest()
 
 
 def v4_credential(access_key_id: str, date: str, region: str) -> str:

@@ -157,10 +157,13 @@ def json_response(status: int, payload: object, headers: Mapping[str, str] | Non
 _escape = json.encoder.encode_basestring  # what json.dumps(ensure_ascii=False) writes for a str
 
 
+_JSON_PLAIN = bytes(c for c in range(0x20, 0x80) if c not in b'"\\')  # ASCII json.dumps writes as it is
+
+
 def url_json(url: str) -> str:
     """``url`` as JSON text (what json.dumps writes): a presigned URL is percent-encoded printable ASCII, so
     it needs only the quotes; escaping a 1-2 KB URL per part would cost more than signing it."""
-    if url.isascii() and url.isprintable() and '"' not in url and "\\" not in url:
+    if url.isascii() and not url.encode("ascii").translate(None, _JSON_PLAIN):  # nothing left to escape
         return f'"{url}"'
     return str(_escape(url))
 

@@ -152,8 +152,8 @@ def _quote(text: str) -> str:
 
 
 @lru_cache(maxsize=64)
-def _quote_path(path: str) -> str:
-    """``quote(path, safe="/")``, remembered: the canonical ``/<bucket>/<key>`` of every part of an upload."""
+def quote_path(path: str) -> str:
+    """``quote(path, safe="/")``, remembered: the same key is signed (and put in the URL) for every part."""
     return quote(path, safe="/")
 
 
@@ -232,7 +232,7 @@ def sign_v4_request(method: str, bucket: str, key: Optional[str], query: Query,
     add_names = ";".join(additional)
 
     canonical = "%s\n%s\n%s\n%s\n%s\n%s" % (
-        method, _quote_path(f"/{bucket}/{key or ''}"), canonical_query(query) if query else "",
+        method, quote_path(f"/{bucket}/{key or ''}"), canonical_query(query) if query else "",
         "".join([f"{k}:{v}\n" for k, v in signed]), add_names, UNSIGNED_PAYLOAD)
     scope = f"{day}/{region}/oss/{V4_TERMINATOR}"
     string_to_sign = f"{V4_ALGORITHM}\n{iso}\n{scope}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
@@ -284,7 +284,7 @@ def presign_v4_query(method: str, bucket: str, key: Optional[str], query: Query,
         pairs.append(("x-oss-additional-headers", names))
     encoded = [(_quote(k), _quote(v)) for k, v in pairs]
     canonical = "%s\n%s\n%s\n%s\n%s\n%s" % (
-        method, _quote_path(f"/{bucket}/{key or ''}"),
+        method, quote_path(f"/{bucket}/{key or ''}"),
         "&".join(f"{k}={v}" if v else k for k, v in sorted(encoded)),
         "".join(f"{k}:{v}\n" for k, v in signed_headers), names, UNSIGNED_PAYLOAD)
     string_to_sign = f"{V4_ALGORITHM}\n{iso}\n{scope}\n{hashlib.sha256(canonical.encode()).hexdigest()}"

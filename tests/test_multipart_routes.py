@@ -477,3 +477,45 @@ def test_callback_var_carries_the_form_variables(stack):
     grant = Grant(stack.app.config, user="alice", payload='{"plan":"pro"}')
     values = json.loads(base64.b64decode(callback_vars("abc", "ü.mp4", grant)))
     assert values == {"x:upload_id": "abc", "x:filename": "ü.mp4", "x:user": "alice", "x:payload": '{"plan":"pro"}'}
+
+
+def test_part_answers_are_the_json_json_dumps_writes():
+    """The part-signing answers are written by hand (a URL needs only its quotes): the same text as json.dumps,
+    for presigned URLs and for values that do need escaping; another shape goes to json.dumps itself."""
+    from ossdirect.app.http import signed_part_json, signed_parts_json
+
+    def dumps(x):
+        return json.dumps(x, separators=(",", ":"), ensure_ascii=False)
+
+    urls = ["http://127.0.0.1:9/b/k%20x?partNumber=1&uploadId=U&x-oss-signature=ab", 'http://h/"q"\\é\x01\x7f', ""]
+    for url in urls:
+        one = {"url": url, "headers": {}, "size": 8, "expires_at": "2030-01-01T00:00:00Z"}
+        assert signed_part_json(one) == dumps(one)
+    many = {"presignedUrls": {str(i): u for i, u in enumerate(urls, 1)}, "sizes": {"1": 8, "2": 9, "3": 1},
+            "headers": {}, "expires_at": "2030-01-01T00:00:00Z"}
+    assert signed_parts_json(many) == dumps(many)
+    for other in ({"presignedUrls": {"1": urls[0]}, "sizes": {"1": 8.5}, "headers": {}, "expires_at": "t"},
+                  {"presignedUrls": {}, "sizes": {}, "headers": {"x": "y"}, "expires_at": "t"}, {"a": 1}):
+        assert signed_parts_json(other) == dumps(other)
+    assert signed_part_json({"url": 1, "headers": {}, "size": 8, "expires_at": "t"}) == \
+        dumps({"url": 1, "headers": {}, "size": 8, "expires_at": "t"})
+
+
+def test_session_times_read_without_strptime_as_strptime_reads_them():
+    from datetime import datetime, timezone
+
+    def reference(stamp):
+        for fmt in ("%Y-%m-%dT%H:%M:%S.%fZ", "%Y-%m-%dT%H:%M:%SZ"):
+            try:
+                return datetime.strptime(stamp, fmt).replace(tzinfo=timezone.utc).timestamp()
+            except (TypeError, ValueError):
+                pass
+        return None
+
+    stamps = [multipart._stamp(t) for t in (0, 1.5, 1709325000.123456, 4102444799.999999, time.time())]
+    stamps += ["2024-02-30T00:00:00.000000Z", "2024-13-01T00:00:00.000000Z", "2024-01-01T24:00:00.000000Z",
+               "2024-01-01T23:59:61.000000Z", "2024-01-01T00:00:00Z", "2024-01-01 00:00:00.000000Z",
+               "٢٠٢٤-01-01T00:00:00.000000Z", "2024-01-01T00:00:00.00000aZ", "", "x" * 27, None]
+    for stamp in stamps:
+        assert multipart._epoch(stamp) == reference(stamp), stamp
+    assert multipart._epoch("2024-03-01T20:30:00.250000Z") == 1709325000.25

@@ -28,3 +28,25 @@ def test_every_condition_kind_in_order_and_compact_json():
 def test_bad_range_is_refused():
     with pytest.raises(ValueError):
         PostPolicy("2030-01-01T00:00:00.000Z").content_length_range(5, 4)
+
+
+def test_a_template_renders_exactly_what_json_dumps_writes():
+    """JsonTemplate fills its slots by str.join: the text equals json.dumps of the filled document, whatever
+    the values (quotes, backslashes, %, non-ASCII, control characters) and however many slots."""
+    from ossdirect.oss.policy import JsonTemplate, Slot, json_values
+
+    values = {"a": 'x "%s" %% \\ é 照片 \x01\n', "b": 7, "c": None, "d": ["%(a)s", "ü"], "e": ""}
+    for doc in ({"k": "no slot", "%": "%%"}, {"only": Slot("a")},
+                {"p": Slot("a"), "q": [Slot("b"), Slot("c"), "%(b)s"], "r": {"s": Slot("d"), "t": Slot("a")},
+                 "u": Slot("e")}):
+        def fill(x):
+            if isinstance(x, Slot):
+                return values[x.name]
+            if isinstance(x, dict):
+                return {k: fill(v) for k, v in x.items()}
+            return [fill(v) for v in x] if isinstance(x, list) else x
+
+        expected = json.dumps(fill(doc), separators=(",", ":"), ensure_ascii=False)
+        template = JsonTemplate(doc)
+        assert template.render(values) == expected
+        assert template.render_json(json_values(values)) == expected

@@ -82,3 +82,19 @@ def test_v4_spec_vector_b1():
 ])
 def test_v1_java_sdk_vectors(policy, expected):
     assert v1_signature("B" * 30, base64.b64encode(policy.encode()).decode()) == expected
+
+
+def test_the_cached_hmac_pads_sign_as_hmac_does():
+    """v4_hmac_hex (the signing key's pads hashed once, copied per signature) equals hmac.new, per secret:
+    two secrets with the same date and region never share pads."""
+    import hashlib
+    import hmac
+
+    from ossdirect.oss.signer import v4_hmac_hex
+
+    for secret in ("sk", "sk2", "é" * 80):
+        for message in (b"", b"x", b"policy" * 700):
+            key = v4_signing_key(secret, "20231216", "cn-hangzhou")
+            assert v4_hmac_hex(secret, "20231216", "cn-hangzhou", message) == \
+                hmac.new(key, message, hashlib.sha256).hexdigest()
+    assert v4_hmac_hex("sk", "20231216", "cn-hangzhou", b"m") != v4_hmac_hex("sk2", "20231216", "cn-hangzhou", b"m")

@@ -22,16 +22,20 @@ INFO, WARNING, ERROR = 20, 30, 40  # logging's own level numbers
 
 
 class LazyLogger:
-    __slots__ = ("name",)
+    __slots__ = ("name", "_real")
 
     def __init__(self, name: str) -> None:
         self.name = name
+        self._real: tuple[Any, Any] = (None, None)  # (logging module, its logger of this name)
 
     def isEnabledFor(self, level: int) -> bool:  # noqa: N802 - logging's name
         logging = sys.modules.get("logging")
         if logging is None:
             return level >= WARNING  # not imported, so not configured: the root logger's default level
-        return bool(logging.getLogger(self.name).isEnabledFor(level))
+        real = self._real
+        if real[0] is not logging:  # getLogger takes logging's lock: once, not per request
+            real = self._real = (logging, logging.getLogger(self.name))
+        return bool(real[1].isEnabledFor(level))
 
     def _log(self, level: int, method: str, msg: str, args: tuple[Any, ...]) -> None:
         logging = sys.modules.get("logging")

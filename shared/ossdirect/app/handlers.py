@@ -21,7 +21,8 @@ from ..errors import OssdirectError
 from ..settings import ConfigError, load_settings
 from ..oss.credentials import CredentialsUnavailable, resolve_credentials
 from .http import (answerable, cors_headers, error_response, internal_error_response, json_object_body,
-                   json_response, json_text_response, parse_event)
+                   json_response, json_text_response, parse_event, signed_part_json,
+                   signed_parts_json)
 from .routes import CALLBACK_ROUTES, SIGNATURE_ROUTES
 from .services import RECORD_ANSWER_FIELDS, Allowances, Services
 
@@ -264,12 +265,14 @@ class SignatureApp(_App):
                              cors: dict[str, str] | None) -> tuple[dict[str, Any], dict[str, Any]]:
         creds, store, session, extra = self._session(request, uploadId, grant, context)
         numbers = [n for n in (request.query.get("partNumbers") or "").split(",") if n.strip()]
-        return json_response(200, self.multipart.sign_parts(store, session, numbers, creds), cors), extra
+        answer = self.multipart.sign_parts(store, session, numbers, creds)
+        return json_text_response(200, signed_parts_json(answer), cors), extra
 
     def multipart_sign_part(self, request: Request, uploadId: str, partNumber: str, grant: Grant, context: Any,
                             cors: dict[str, str] | None) -> tuple[dict[str, Any], dict[str, Any]]:
         creds, store, session, extra = self._session(request, uploadId, grant, context)
-        return json_response(200, self.multipart.sign_part(store, session, partNumber, creds), cors), extra
+        return json_text_response(200, signed_part_json(self.multipart.sign_part(store, session, partNumber, creds)),
+                                  cors), extra
 
     def multipart_complete(self, request: Request, uploadId: str, grant: Grant, context: Any,
                            cors: dict[str, str] | None) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -68,6 +68,20 @@ class Request:
         return self.headers.get(name.lower(), default)
 
 
+# the C scanner json.loads runs, without its Python-level steps
+_scan = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+
+
+def _loads(text: str) -> Any:
+    """``json.loads(text)``: the scanner alone when it reads the whole text (FC's events), else json.loads
+    itself (whitespace around the value, trailing data, errors: its exact answer)."""
+    try:
+        value, end = _scan(text, 0)
+    except StopIteration:
+        return json.loads(text)
+    return value if end == len(text) else json.loads(text)
+
+
 def _invalid_event(message: str) -> OssdirectError:
     return OssdirectError("InvalidEvent", message, E.INVALID)
 
@@ -77,7 +91,7 @@ def parse_event(event: bytes | bytearray | str | dict[str, Any]) -> Request:
     try:
         if isinstance(event, (bytes, bytearray)):
             event = event.decode("utf-8")  # json.loads(bytes) would sniff the encoding first
-        data = event if isinstance(event, dict) else json.loads(event)
+        data = event if isinstance(event, dict) else _loads(event)
     except (TypeError, ValueError):
         raise _invalid_event("the function event is not JSON") from None
     if not isinstance(data, dict):
@@ -138,6 +152,44 @@ def json_text_response(status: int, body: str, headers: Mapping[str, str] | None
 
 def json_response(status: int, payload: object, headers: Mapping[str, str] | None = None) -> dict[str, Any]:
     return json_text_response(status, json.dumps(payload, separators=(",", ":"), ensure_ascii=False), headers)
+
+
+_escape = json.encoder.encode_basestring  # what json.dumps(ensure_ascii=False) writes for a str
+
+
+_JSON_PLAIN = bytes(c for c in range(0x20, 0x80) if c not in b'"\\')  # ASCII json.dumps writes as it is
+
+
+def url_json(url: str) -> str:
+    """``url`` as JSON text (what json.dumps writes): a presigned URL is percent-encoded printable ASCII, so
+    it needs only the quotes; escaping a 1-2 KB URL per part would cost more than signing it."""
+    if url.isascii() and not url.encode("ascii").translate(None, _JSON_PLAIN):  # nothing left to escape
+        return f'"{url}"'
+    return str(_escape(url))
+
+
+def signed_parts_json(answer: Mapping[str, Any]) -> str:
+    """``json.dumps(answer, separators=(",", ":"), ensure_ascii=False)`` of a part-signing answer
+    (``{"presignedUrls": {n: url}, "sizes": {n: int}, "headers": {}, "expires_at": str}``), its URLs
+    written by :func:`url_json`; any other shape goes to json.dumps."""
+    urls, sizes, headers = answer.get("presignedUrls"), answer.get("sizes"), answer.get("headers")
+    if (list(answer) != ["presignedUrls", "sizes", "headers", "expires_at"] or type(urls) is not dict
+            or type(sizes) is not dict or headers != {} or type(answer["expires_at"]) is not str
+            or not all(type(k) is str and type(v) is str for k, v in urls.items())
+            or not all(type(k) is str and type(v) is int for k, v in sizes.items())):
+        return json.dumps(answer, separators=(",", ":"), ensure_ascii=False)
+    return "".join(('{"presignedUrls":{', ",".join([f"{_escape(n)}:{url_json(u)}" for n, u in urls.items()]),
+                    '},"sizes":{', ",".join([f"{_escape(n)}:{v}" for n, v in sizes.items()]),
+                    '},"headers":{},"expires_at":', _escape(answer["expires_at"]), "}"))
+
+
+def signed_part_json(answer: Mapping[str, Any]) -> str:
+    """The same for one part's answer (``{"url", "headers": {}, "size", "expires_at"}``)."""
+    url, size, expires_at = answer.get("url"), answer.get("size"), answer.get("expires_at")
+    if (list(answer) != ["url", "headers", "size", "expires_at"] or type(url) is not str or answer["headers"] != {}
+            or type(size) is not int or type(expires_at) is not str):
+        return json.dumps(answer, separators=(",", ":"), ensure_ascii=False)
+    return f'{{"url":{url_json(url)},"headers":{{}},"size":{size},"expires_at":{_escape(expires_at)}}}'
 
 
 def error_response(error: OssdirectError, headers: Mapping[str, str] | None = None) -> dict[str, Any]:

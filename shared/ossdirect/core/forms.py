@@ -26,6 +26,7 @@ from ..settings import JSON_BODY_TYPE, MAX_FORM_OBJECT, type_admitted
 from .. import errors as E
 from ..errors import OssdirectError
 from ..oss.policy import EXPIRATION_FORMAT, JsonTemplate, PostPolicy, Slot, json_values
+from ..oss.policy import json_string as _escape
 from ..oss.signer import V4_ALGORITHM, v1_signature, v4_credential, v4_signature
 
 TYPE_CHECKING = False
@@ -174,6 +175,8 @@ def user_meta(user: str | None) -> str:
 
 
 def payload_meta(payload: str | None) -> str:
+    if not payload:
+        return ""  # what base64 of nothing is
     return base64.urlsafe_b64encode((payload or "").encode("utf-8")).decode("ascii")
 
 
@@ -387,6 +390,7 @@ class FormIssuer:
         self.callback_json = RawJson(f'"{self.callback_b64}"')  # base64: no escaping, now or per request
         self._compiled: dict[Any, _Compiled] = {}
         self._clock: tuple[Any, Any] = (None, None)
+        self._signer: tuple[Any, dict[str, str]] = (None, {})
 
     def callback_param(self, upload_id: str | None = None) -> str:
         """The base64 ``callback`` parameter. Seed clients send no ``x:`` fields, so their callback
@@ -403,11 +407,26 @@ class FormIssuer:
         text = json.dumps(callback, separators=(",", ":"), ensure_ascii=False)
         return base64.b64encode(text.encode("utf-8")).decode("ascii")
 
-    def _template(self, shape: Any) -> _Compiled:
-        compiled = self._compiled.get(shape)
+    def _template(self, shape_key: tuple[Any, ...]) -> _Compiled:
+        compiled = self._compiled.get(shape_key)
         if compiled is None:
-            compiled = self._compiled[shape] = _Compiled(self.config, shape, self.limits)
+            compiled = self._compiled[shape_key] = _Compiled(self.config, Shape(*shape_key), self.limits)
         return compiled
+
+    def _signer_texts(self, creds: Credentials, date: str, x_oss_date: str, expiration: str,
+                      expire: int) -> dict[str, str]:
+        """The JSON texts of what a form takes from the clock's second and the credentials (a copy, for this
+        request to fill): escaping the ~400-character STS token once a second, not per form."""
+        key = (creds.access_key_id, creds.security_token, x_oss_date, expiration)
+        cached = self._signer
+        if cached[0] != key:
+            token = creds.security_token
+            cached = self._signer = (key, {
+                "expiration": _escape(expiration), "expire": str(expire), "x_oss_date": _escape(x_oss_date),
+                "credential": _escape(v4_credential(creds.access_key_id, date, self.config.region)),
+                "security_token": _escape(token) if token is not None else "null",
+                "access_key_id": _escape(creds.access_key_id)})
+        return dict(cached[1])
 
     def _times(self, now: datetime | None) -> tuple[str, str, str, int]:
         """(yyyymmdd, x-oss-date, policy expiration, expiry epoch) for this second, in UTC. time.gmtime,
@@ -462,30 +481,31 @@ class FormIssuer:
         date, x_oss_date, expiration, expire = self._times(now)
         # the seed V4 client (fetch + FormData) sends no callback; the V1 (Plupload) samples do
         has_callback = bool(config.callback_url) and not (seed and version == "v4")
-        shape = Shape(version == "v4", bool(creds.security_token), key is not None,
-                      "exact" if content_type else "in", has_callback, seed,
-                      not seed,  # every form but a seed client's pins user and payload (empty when none)
-                      crc64 is not None)
-        compiled = self._template(shape)
-        values = {
-            "expiration": expiration, "expire": expire, "dir": directory, "key": key,
-            "key_field": key if key is not None else directory + "${filename}",
-            "credential": v4_credential(creds.access_key_id, date, config.region), "x_oss_date": x_oss_date,
-            "security_token": creds.security_token, "access_key_id": creds.access_key_id,
-            "min_bytes": min_bytes, "max_bytes": max_bytes, "content_type": content_type,
-            "content_disposition": content_disposition(config.content_disposition, shown if key else ""),
-            "upload_id": upload_id, "filename": shown, "filename_meta": filename_meta(shown),
-            "callback": self.callback_param(upload_id) if seed and has_callback else self.callback_json,
-            "crc64": crc64,
-        }
-        if shape.type_binding == "in":
-            values["content_types"] = list(grant.content_types)
-        if shape.identified:
-            values.update(user=grant.user, user_field=grant.user or "", user_meta=user_meta(grant.user), payload=RawJson(grant.payload or "null"),
-                          payload_text=grant.payload or "", payload_meta=payload_meta(grant.payload))
-        texts = json_values(values)  # each value escaped once, for both templates
+        shape_key = (version == "v4", bool(creds.security_token), key is not None,
+                     "exact" if content_type else "in", has_callback, seed,
+                     not seed,  # every form but a seed client's pins user and payload (empty when none)
+                     crc64 is not None)
+        compiled = self._compiled.get(shape_key) or self._template(shape_key)
+        # each value as JSON text, escaped once for both templates; what only changes with the second or
+        # the credentials comes escaped from a one-entry cache
+        texts = self._signer_texts(creds, date, x_oss_date, expiration, expire)
+        texts.update(
+            dir=_escape(directory), key=_escape(key) if key is not None else "null",
+            key_field=_escape(key if key is not None else directory + "${filename}"),
+            min_bytes=str(min_bytes), max_bytes=str(max_bytes), content_type=_escape(content_type),
+            content_disposition=_escape(content_disposition(config.content_disposition, shown if key else "")),
+            upload_id=_escape(upload_id), filename=_escape(shown), filename_meta=_escape(filename_meta(shown)),
+            callback=_escape(self.callback_param(upload_id)) if seed and has_callback else self.callback_json,
+            crc64=_escape(crc64) if crc64 is not None else "null")
+        if not content_type:
+            texts["content_types"] = json_values({"t": list(grant.content_types)})["t"]
+        if not seed:  # identified
+            user, payload = grant.user, grant.payload
+            texts.update(user=_escape(user) if user is not None else "null", user_field=_escape(user or ""),
+                         user_meta=_escape(user_meta(user)), payload=payload or "null",
+                         payload_text=_escape(payload or ""), payload_meta=_escape(payload_meta(payload)))
         policy_b64 = base64.b64encode(compiled.policy.render_json(texts).encode("utf-8")).decode()
-        signature = (v4_signature(creds.access_key_secret, date, config.region, policy_b64) if shape.v4
+        signature = (v4_signature(creds.access_key_secret, date, config.region, policy_b64) if version == "v4"
                      else v1_signature(creds.access_key_secret, policy_b64))
         texts["policy"], texts["signature"] = f'"{policy_b64}"', f'"{signature}"'  # base64 and hex need no escaping
         return compiled.answer.render_json(texts)

@@ -107,6 +107,15 @@ def _epoch(stamp: str | None) -> float | None:
 
     if stamp is None:
         return None
+    if (type(stamp) is str and len(stamp) == 27 and stamp.isascii() and stamp[4] + stamp[7] + stamp[10] + stamp[13]
+            + stamp[16] + stamp[19] + stamp[26] == "--T::.Z"):  # what _stamp writes: fields read without strptime
+        y, mo, d, h, mi, s, us = (stamp[0:4], stamp[5:7], stamp[8:10], stamp[11:13], stamp[14:16], stamp[17:19],
+                                  stamp[20:26])
+        if (y + mo + d + h + mi + s + us).isdigit():
+            try:
+                return datetime(int(y), int(mo), int(d), int(h), int(mi), int(s), int(us), timezone.utc).timestamp()
+            except ValueError:
+                pass  # out of range: strptime below says the same
     try:
         return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp()
     except (TypeError, ValueError):

@@ -20,7 +20,7 @@ from collections import namedtuple
 from urllib.parse import quote
 
 from .errors import CLIENT_TIMEOUT, CONNECTION_FAILED, OssError
-from .signer import query_items, sign_v4_request
+from .signer import query_items, quote_path, sign_v4_request
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -156,7 +156,7 @@ class Transport:
     def url(self, key: str) -> str:
         """The absolute URL of ``key`` on this endpoint (no query)."""
         scheme, netloc = self.pool_key
-        return f"{scheme}://{netloc}{self.prefix}/{quote(key)}"
+        return f"{scheme}://{netloc}{self.prefix}/{quote_path(key)}"  # quote(key), remembered
 
     def close(self) -> None:
         """Close this thread's connection to the endpoint's host."""

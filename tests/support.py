@@ -143,9 +143,12 @@ class FlippingProxy:
             def do_PUT(self):
                 self.forward("PUT")
 
+            def do_OPTIONS(self):  # a browser's CORS preflight: OSS answers it
+                self.forward("OPTIONS")
+
             def read_body(self):
                 if self.headers.get("Transfer-Encoding", "").lower() != "chunked":
-                    return self.rfile.read(int(self.headers["Content-Length"]))
+                    return self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 out = b""
                 while True:  # a streamed upload (the Python client): chunked transfer coding
                     size = int(self.rfile.readline().split(b";")[0], 16)

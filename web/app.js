@@ -716,10 +716,10 @@ function showResult(item) {
 function resultLink(item, record, uploadId) {
   const name = item.file.name;
   if (ownFiles.user && uploadId) {
-    const button = Object.assign(document.createElement("button"), { type: "button", className: "download",
-      textContent: t("Download") });
-    button.setAttribute("aria-label", t("Download {name}", { name }));
-    const note = Object.assign(document.createElement("span"), { className: "note", hidden: true });
+    const button = Object.assign(document.createElement("button"), { type: "button", className: "open-file",
+      textContent: t("Open file") });
+    button.setAttribute("aria-label", t("Open file {name}", { name })); // "Download {name}" is the list's
+    const note = Object.assign(document.createElement("span"), { className: "link-note", hidden: true });
     button.addEventListener("click", async () => {
       note.hidden = true;
       try {

@@ -118,6 +118,7 @@ const ZH_CN = {
   "Recorded by": "记录来源",
   "Link": "链接",
   "Open file": "打开文件",
+  "Open file {name}": "打开文件 {name}",
   "Stored privately: there is no public link.": "已私有保存:没有公开链接。",
   "Loading your files…": "正在读取你的文件…",
   "You have no files yet.": "你还没有文件。",

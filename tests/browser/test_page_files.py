@@ -73,7 +73,8 @@ def wait_listed(page, names):
 
 
 def head(stack, key):
-    request = urllib.request.Request(f"{stack.bucket_url}/{key}", method="HEAD")
+    """HEAD with the stack's identity (a presigned URL: the signed-in stack's bucket is private)."""
+    request = urllib.request.Request(stack.sdk().sign_url("HEAD", key, 60), method="HEAD")
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, dict(response.headers)

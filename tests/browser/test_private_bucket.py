@@ -45,7 +45,7 @@ def test_a_byte_flipped_by_a_proxy_shows_a_failed_upload_with_no_violation(brows
         assert li.get_attribute("data-state") in ("failed", "refused")  # never "done"
         status = li.locator(".status").text_content()
         assert CORRUPT[locale] in status, status
-        assert li.locator("a").count() == 0 and li.locator("button.download").count() == 0  # nothing to open
+        assert li.locator("a").count() == 0 and li.locator("button.open-file").count() == 0  # nothing to open
         assert record_of(stack, "fox.txt")["status"] == "corrupt"
         assert_no_violations(page, f"corrupt-{locale}")
     finally:
@@ -71,7 +71,7 @@ def test_signed_in_a_finished_upload_downloads_through_the_files_route(browser, 
             record = record_of(stack, "report.txt")
             assert stack.public_get(record["key"])[0] == 403  # the plain URL: refused in a private bucket
             assert li.locator("a").count() == 0  # no public link that would answer 403
-            button = li.get_by_role("button", name="Download report.txt")
+            button = li.get_by_role("button", name="Open file report.txt", exact=True)
             with page.expect_download() as info:
                 button.click()
             download = info.value

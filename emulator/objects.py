@@ -173,6 +173,9 @@ def _gzipped(chunks: Iterator[bytes]) -> Iterator[bytes]:
 def get_object(emu, bucket, key, head, signer):
     found = emu.store.get(bucket, key)
     if found is None:
+        if signer is None and emu.acl.get(bucket) == "private":  # as OSS: an anonymous caller learns nothing
+            raise OSSError(403, "AccessDenied", "You have no right to access this object because of bucket acl.",
+                           "0003-00000001")
         raise OSSError(404, "NoSuchKey", "The specified key does not exist.", Key=key)
     meta, data_path = found
     if signer is None and effective_acl(emu, bucket, meta) == "private":

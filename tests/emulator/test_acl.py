@@ -49,6 +49,10 @@ def test_private_bucket_refuses_anonymous_reads_but_not_signed_ones(bucket, emul
     head = anonymous(f"{emulator.bucket_url}/docs/a.txt", "HEAD")
     assert head.status_code == 403 and head.headers["x-oss-err"]  # HEAD: the XML in x-oss-err, as OSS
     assert bucket.get_object("docs/a.txt").read() == b"secret bytes"  # signed: still readable
+    # a missing key: 403 too for an anonymous caller (nothing to learn), 404 when signed
+    assert anonymous(f"{emulator.bucket_url}/docs/none.txt").status_code == 403
+    with pytest.raises(oss2.exceptions.NoSuchKey):
+        bucket.get_object("docs/none.txt")
     for version in ("v1", "v4"):
         auth = oss2.Auth(AK, SK) if version == "v1" else oss2.ProviderAuthV4(
             oss2.credentials.StaticCredentialsProvider(AK, SK))

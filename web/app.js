@@ -710,7 +710,7 @@ function showResult(item) {
   item.el.append(dl);
 }
 
-/** The finished upload's way back to the file. Signed in: a Download button through GET /files/<id>/url
+/** The finished upload's way back to the file. Signed in: an "Open file" button through GET /files/<id>/url
  * (a short-lived signed URL: works in a private bucket). Signed out: the public link, unless the bucket is
  * private (config.json "privateFiles"), where a plain link would only answer 403: a sentence instead. */
 function resultLink(item, record, uploadId) {

@@ -34,6 +34,7 @@ import secrets
 import threading
 import time
 import types
+import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
@@ -51,6 +52,7 @@ BUCKET = "ossdirect-local"
 REGION = "cn-hangzhou"
 CREDENTIALS_FILE = "emulator-credentials.json"
 AUTH_MODES = ("none", "jwt")
+BUCKET_ACLS = ("private", "public-read")
 # With sign-in on, each user's uploads lie under their own folder (the server fills in the token's sub).
 USER_PREFIX = "uploads/{sub}/"
 # The process function's OSS trigger, as s.yaml deploys it.
@@ -190,9 +192,14 @@ def _static_prefix(env):
 class LocalStack:
     def __init__(self, data_dir, host="127.0.0.1", emulator_port=0, signature_port=0, callback_port=0,
                  env=None, web_dir=WEB_DIR, clock_offset=0, auth="none", token_port=0, process_port=0,
-                 process=True, event_delay=EVENT_DELAY):
+                 process=True, event_delay=EVENT_DELAY, bucket_acl=None):
         if auth not in AUTH_MODES:
             raise ValueError(f"auth must be one of {', '.join(AUTH_MODES)}, got {auth!r}")
+        # Private with sign-in on (the recommended setting: a file is read through GET /files/<id>/url);
+        # public-read without it, where the page links each upload. The page's own files are public-read.
+        self.bucket_acl = bucket_acl or ("private" if auth == "jwt" else "public-read")
+        if self.bucket_acl not in BUCKET_ACLS:
+            raise ValueError(f"bucket_acl must be one of {', '.join(BUCKET_ACLS)}, got {bucket_acl!r}")
         self.data_dir = Path(data_dir)
         self.host = host
         self.ports = (emulator_port, signature_port, callback_port)
@@ -235,6 +242,7 @@ class LocalStack:
             event_names=list(TRIGGER_EVENTS),
             event_prefix=trigger_prefix,
             event_delay=self.event_delay,
+            bucket_acl=self.bucket_acl,
         )
         self.emulator = serve(config, self.host, emulator_port)
         # forms only from the page (hosted in the bucket), so no other site can POST one to the emulator
@@ -346,9 +354,10 @@ class LocalStack:
         """Publish web/ and its config.json with the same bucket-setup tool a deploy uses (oss2 SDK)."""
         from tools.bucket_setup import setup_bucket
 
+        config = {k: v for k, v in self.page_config().items() if k in ("developer", "privateFiles")}
         report = setup_bucket(self.emulator.url, BUCKET, tuple(self.credentials),
                               self.web_dir, self.signature_url, [self.page_origin],
-                              page_config={"developer": True})  # the local page opens with developer details
+                              page_config=config)  # the local page opens with developer details
         if self.auth:
             self.put_page_config(self.page_config())
         return report
@@ -356,6 +365,8 @@ class LocalStack:
     def page_config(self):
         """What the page reads from config.json: the signature URL and, with sign-in on, where tokens come from."""
         config = {"signatureUrl": self.signature_url, "developer": True}
+        if self.bucket_acl == "private":  # no public link to an upload: signed in, the page downloads via /files
+            config["privateFiles"] = True
         if self.auth:
             # "localStack" shows the page's Test user field; a real site names its own token source instead
             config["auth"] = {"tokenUrl": self.auth.token_url, "signInUrl": self.auth.sign_in_url}
@@ -364,11 +375,15 @@ class LocalStack:
 
     def put_page_config(self, config):
         """Replace the published config.json (tests use it to try other token providers)."""
+        self.sdk().put_object("config.json", json.dumps(config).encode(),
+                              headers={"Content-Type": "application/json", "Cache-Control": "no-cache",
+                                       "x-oss-object-acl": "public-read"})  # a site file: readable
+
+    def sdk(self):
+        """An oss2 Bucket on the emulated bucket with the stack's own identity (reads private objects too)."""
         import oss2
 
-        bucket = oss2.Bucket(oss2.StsAuth(*self.credentials), self.emulator.url, BUCKET)
-        bucket.put_object("config.json", json.dumps(config).encode(),
-                          headers={"Content-Type": "application/json", "Cache-Control": "no-cache"})
+        return oss2.Bucket(oss2.StsAuth(*self.credentials), self.emulator.url, BUCKET)
 
     def token(self, user, ttl=None, expired=False):
         """A token the signature function accepts for ``user`` (``expired=True``: one it must refuse)."""
@@ -379,8 +394,18 @@ class LocalStack:
         return self.auth.token(user, ttl or DEFAULT_TTL, expired)
 
     def get_object(self, key):
-        with urllib.request.urlopen(f"{self.bucket_url}/{quote(key)}", timeout=10) as response:
+        """The stored bytes, read with the stack's identity through a presigned URL (the bucket may be
+        private); a missing object raises urllib's HTTPError 404, as a plain GET does."""
+        with urllib.request.urlopen(self.sdk().sign_url("GET", key, 60), timeout=10) as response:
             return response.read()
+
+    def public_get(self, key):
+        """An anonymous GET of the object's plain URL, as a browser would: (status, body)."""
+        try:
+            with urllib.request.urlopen(f"{self.bucket_url}/{quote(key)}", timeout=10) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
 
     def records(self):
         if not self.records_path.exists():

@@ -21,7 +21,7 @@ import threading
 
 os.environ.setdefault("ALIBABA_CLOUD_ECS_METADATA_DISABLED", "true")  # never reach out
 
-from devstack import CREDENTIALS_FILE, LocalStack, default_data_dir  # noqa: E402
+from devstack import BUCKET_ACLS, CREDENTIALS_FILE, LocalStack, default_data_dir  # noqa: E402
 
 # Loggers that only repeat or explain what the one line per request already says.
 DETAIL_LOGGERS = ("werkzeug", "oss2")  # werkzeug's access log duplicates ours; oss2 logs expected 404s
@@ -158,6 +158,10 @@ def main(argv=None):
     parser.add_argument("--data-dir", default=str(default_data_dir()))
     parser.add_argument("--auth", choices=("none", "jwt"), default="none",
                         help="jwt: require sign-in (a stand-in token issuer on loopback signs test users' tokens)")
+    parser.add_argument("--bucket-acl", choices=BUCKET_ACLS, default=None,
+                        help="the bucket's ACL; default private with --auth jwt (download through /files), "
+                             "public-read without sign-in (the page links each upload). The page's own files "
+                             "are public-read either way")
     parser.add_argument("--token-port", type=int, default=None,
                         help="the stand-in token issuer's port (--auth jwt); default: emulator port + 3")
     noise = parser.add_mutually_exclusive_group()
@@ -176,7 +180,8 @@ def main(argv=None):
     gate = configure_logging(args.verbose, args.quiet)
 
     stack = LocalStack(args.data_dir, args.host, args.emulator_port, args.signature_port, args.callback_port,
-                       auth=args.auth, token_port=args.token_port, process_port=args.process_port)
+                       auth=args.auth, token_port=args.token_port, process_port=args.process_port,
+                       bucket_acl=args.bucket_acl)
     stack.start()
     sign_in = ""
     if stack.auth:
@@ -191,7 +196,7 @@ ossdirect local stack is running
   signature function: {stack.signature_url}
   callback function:  {stack.callback_url}
   process function:   {stack.process_url}  (OSS trigger: objects created under {stack.trigger_prefix or '/'})
-  OSS emulator:       {stack.emulator.url}  (bucket {stack.bucket_url}; SDK keys: {stack.data_dir / CREDENTIALS_FILE})
+  OSS emulator:       {stack.emulator.url}  (bucket {stack.bucket_url}, {stack.bucket_acl}; SDK keys: {stack.data_dir / CREDENTIALS_FILE})
   records (SQLite):   {stack.records_path}{sign_in or OPEN_NOTE}
 Open the upload page in a browser. Ctrl-C stops everything.
 """, flush=True)

@@ -12,7 +12,7 @@ def main(argv=None):
         description="Local OSS emulator: PostObject + upload callback, multipart upload, OSS trigger events. "
                     "Object and bucket writes (PUT, DELETE, multipart, ?cors, ?website, ?acl) need an OSS signature "
                     "(V1 or V4, Authorization header or presigned URL) from an --account; "
-                    "anonymous GET/HEAD is allowed. Only Host 127.0.0.1/localhost/[::1]/*.localhost with the "
+                    "anonymous GET/HEAD follows the object's and the bucket's ACL (--bucket-acl). Only Host 127.0.0.1/localhost/[::1]/*.localhost with the "
                     "emulator's port is answered.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9000)
@@ -35,6 +35,8 @@ def main(argv=None):
                              "loopback URL")
     parser.add_argument("--post-origin", action="append", default=None, metavar="ORIGIN",
                         help="refuse PostObject sent with another Origin header (403 AccessForbidden); repeatable")
+    parser.add_argument("--bucket-acl", choices=("private", "public-read", "public-read-write"),
+                        default="public-read", help="the buckets' ACL (default public-read; PutBucketAcl changes it)")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     accounts = {}
@@ -48,7 +50,8 @@ def main(argv=None):
                             cors_origins=args.cors_origin, clock_offset=args.clock_offset,
                             callback_timeout=args.callback_timeout, event_targets=args.event_target,
                             event_duplicates=args.event_duplicates, event_shuffle=args.event_shuffle,
-                            callback_urls=args.callback_url, post_origins=args.post_origin)
+                            callback_urls=args.callback_url, post_origins=args.post_origin,
+                            bucket_acl=args.bucket_acl)
     served = serve(config, args.host, args.port)
     print(f"OSS emulator at {served.url} (buckets: {', '.join(args.bucket)}); public key {served.pubkey_url}",
           flush=True)

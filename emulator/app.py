@@ -58,6 +58,9 @@ class EmulatorConfig:
     # None: PostObject from any Origin. A list: a form sent with another Origin header is refused (403);
     # a form without Origin (not from a browser) is judged by its signature alone.
     post_origins: Optional[List[str]] = None
+    # the configured buckets' ACL (PutBucketAcl changes it): "public-read" keeps anonymous GET working as
+    # before; "private" is what OSS recommends (anonymous GET/HEAD of a "default"-ACL object: 403)
+    bucket_acl: str = "public-read"
 
 
 class Emulator:
@@ -76,6 +79,9 @@ class Emulator:
         self.cors = {b: ([default_rule] if config.cors_origins else []) for b in config.buckets}
         self.index = {b: config.index_document for b in config.buckets}
         self.lifecycle = {b: [] for b in config.buckets}  # PutBucketLifecycle's rules (XML), stored only
+        if config.bucket_acl not in bucket_api.BUCKET_ACLS:
+            raise ValueError(f"bucket_acl must be one of {', '.join(bucket_api.BUCKET_ACLS)}")
+        self.acl = {b: config.bucket_acl for b in config.buckets}  # PutBucketAcl / x-oss-acl on PutBucket
         self.started = self.now()
         self.created: Dict[str, float] = {}  # buckets made by PutBucket: their creation time
         self.base_url = ""  # set by serve(); used for the public key URL
@@ -221,6 +227,7 @@ def create_app(config):
 BUCKET_CALLS = [
     # (sub-resource, methods, signed, handler)
     ("cors", ANY, True, lambda emu, b, k, m, s: bucket_api.bucket_cors(emu, b, m)),
+    ("acl", ANY, True, lambda emu, b, k, m, s: bucket_api.bucket_acl(emu, b, m)),
     ("website", ANY, True, lambda emu, b, k, m, s: bucket_api.bucket_website(emu, b, m)),
     ("uploads", ("GET",), True, lambda emu, b, k, m, s: listing_api.list_uploads(emu, b)),
     ("lifecycle", ANY, True, lambda emu, b, k, m, s: bucket_api.bucket_lifecycle(emu, b, m)),
@@ -250,7 +257,7 @@ _OPERATIONS = {
     "tagging": "PutBucketTags/GetBucketTags", "stat": "GetBucketStat", "bucketInfo": "GetBucketInfo",
     "location": "GetBucketLocation", "x-oss-process": "image/video processing (x-oss-process)",
     "worm": "bucket retention (WORM)", "inventory": "bucket inventory", "replication": "bucket replication",
-    "cname": "CNAME management", "requestPayment": "PutBucketRequestPayment", "acl": "PutBucketAcl/GetBucketAcl",
+    "cname": "CNAME management", "requestPayment": "PutBucketRequestPayment",
     "transferAcceleration": "transfer acceleration", "qos": "QoS",
     "live": "LiveChannel (ListLiveChannel answers an empty list)", "img": "image styles",
     "style": "image styles", "asyncFetch": "AsyncFetch", "metaQuery": "MetaQuery", "resourceGroup": "resource groups",
@@ -296,8 +303,10 @@ def _bucket_call(emu, bucket, method, signer):
     if method in ("GET", "HEAD"):  # a browser's anonymous GET of the bucket root: the website's index document
         return _object_call(emu, bucket, emu.index[bucket], method, signer)
     require(signer)
-    if method == "PUT":
-        return Response(status=200)  # CreateBucket on an emulated bucket: already there
+    if method == "PUT":  # CreateBucket on an emulated bucket: already there; x-oss-acl still sets its ACL
+        if "x-oss-acl" in request.headers:
+            emu.acl[bucket] = bucket_api.check_bucket_acl(request.headers["x-oss-acl"])
+        return Response(status=200)
     if method == "DELETE":
         return bucket_api.delete_bucket(emu, bucket)
     raise OSSError(405, "MethodNotAllowed", "The specified method is not allowed against this resource.")

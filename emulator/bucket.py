@@ -1,4 +1,4 @@
-"""Bucket management: CORS (PutBucketCors/GetBucketCors/DeleteBucketCors and the preflight), website
+"""Bucket management: ACL (PutBucketAcl/GetBucketAcl), CORS (PutBucketCors/GetBucketCors/DeleteBucketCors and the preflight), website
 (index document) and lifecycle rules; PutBucket/DeleteBucket/ListBuckets."""
 
 import base64
@@ -18,6 +18,27 @@ from .common import int_arg, iso, xml
 from .errors import OSSError
 
 _BUCKETS_LOCK = threading.Lock()
+BUCKET_ACLS = ("private", "public-read", "public-read-write")
+
+
+def check_bucket_acl(value):
+    if value not in BUCKET_ACLS:
+        raise OSSError(400, "InvalidArgument", "no such bucket access control exists", "0015-00000204",
+                       ArgumentName="x-oss-acl", ArgumentValue=value)
+    return value
+
+
+def bucket_acl(emu, bucket, method):
+    """PutBucketAcl (the x-oss-acl header) / GetBucketAcl; both need a signature."""
+    if method == "PUT":
+        emu.acl[bucket] = check_bucket_acl(request.headers.get("x-oss-acl", ""))
+        return Response(status=200)
+    if method not in ("GET", "HEAD"):
+        raise OSSError(405, "MethodNotAllowed", "The specified method is not allowed against this resource.")
+    body = ('<?xml version="1.0" encoding="UTF-8"?>\n<AccessControlPolicy><Owner><ID>emulator</ID>'
+            '<DisplayName>emulator</DisplayName></Owner><AccessControlList><Grant>'
+            f"{emu.acl[bucket]}</Grant></AccessControlList></AccessControlPolicy>")
+    return Response(body, 200, content_type="application/xml")
 
 
 def match_cors(rules, origin, method, req_headers):
@@ -135,7 +156,9 @@ _BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
 
 
 def create_bucket(emu: Any, bucket: str) -> Response:
-    """PutBucket of a new name: an empty bucket (no CORS rule, the default index document)."""
+    """PutBucket of a new name: an empty bucket (no CORS rule, the default index document), private
+    unless x-oss-acl says otherwise (as OSS)."""
+    acl = check_bucket_acl(request.headers.get("x-oss-acl", "private"))
     if not _BUCKET_NAME.fullmatch(bucket):
         raise OSSError(400, "InvalidBucketName", "The specified bucket is not valid.", "0015-00000001",
                        BucketName=bucket)
@@ -144,6 +167,7 @@ def create_bucket(emu: Any, bucket: str) -> Response:
             emu.created[bucket] = emu.now()
             emu.index[bucket] = emu.config.index_document
             emu.lifecycle[bucket] = []
+            emu.acl[bucket] = acl
             emu.cors[bucket] = []  # last: a bucket exists once it has its CORS entry
     return Response(status=200, headers={"Location": f"/{bucket}"})
 
@@ -154,7 +178,7 @@ def delete_bucket(emu: Any, bucket: str) -> Response:
         raise OSSError(409, "BucketNotEmpty", "The bucket you tried to delete is not empty.", "0015-00000301",
                        BucketName=bucket)
     with _BUCKETS_LOCK:
-        for table in (emu.cors, emu.index, emu.lifecycle, emu.created):
+        for table in (emu.cors, emu.index, emu.lifecycle, emu.created, emu.acl):
             table.pop(bucket, None)
     shutil.rmtree(os.path.join(emu.store.root, bucket), ignore_errors=True)
     return Response(status=204)

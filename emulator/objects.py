@@ -22,6 +22,12 @@ from .errors import OSSError, parse_xml
 from .storage import Exists
 
 
+def effective_acl(emu, bucket, meta):
+    """The object's own ACL, or the bucket's when it is "default" (or there is no object yet)."""
+    own = acl_of(meta)
+    return emu.acl.get(bucket, "private") if own == "default" else own
+
+
 def object_acl(emu, bucket, key, method, signer):
     """GetObjectAcl / PutObjectAcl (x-oss-object-acl header); both need a signature."""
     require(signer)
@@ -167,10 +173,14 @@ def _gzipped(chunks: Iterator[bytes]) -> Iterator[bytes]:
 def get_object(emu, bucket, key, head, signer):
     found = emu.store.get(bucket, key)
     if found is None:
+        if signer is None and emu.acl.get(bucket) == "private":  # as OSS: an anonymous caller learns nothing
+            raise OSSError(403, "AccessDenied", "You have no right to access this object because of bucket acl.",
+                           "0003-00000001")
         raise OSSError(404, "NoSuchKey", "The specified key does not exist.", Key=key)
     meta, data_path = found
-    if signer is None and acl_of(meta) == "private":
-        raise OSSError(403, "AccessDenied", "You have no right to access this object because of object acl.",
+    if signer is None and effective_acl(emu, bucket, meta) == "private":
+        whose = "object" if acl_of(meta) == "private" else "bucket"
+        raise OSSError(403, "AccessDenied", f"You have no right to access this object because of {whose} acl.",
                        "0003-00000001")
     headers = dict(object_headers(meta), **{"Content-Type": header_safe(meta["content_type"])})
     if check_conditions(meta):
@@ -213,10 +223,11 @@ def put_object(emu, bucket, key, signer):
     check_key(key)
     headers = {k.lower(): v for k, v in request.headers.items()}
     if signer is None:
-        # Only an object whose own ACL is public-read-write takes anonymous writes (as OSS); the new
-        # object gets the default ACL, and an anonymous writer cannot choose another one.
+        # Only a public-read-write object (its own ACL, or the bucket's for "default" and new keys) takes
+        # anonymous writes (as OSS); the new object gets the default ACL, and an anonymous writer cannot
+        # choose another one.
         found = emu.store.get(bucket, key)
-        if found is None or acl_of(found[0]) != "public-read-write" or "x-oss-object-acl" in headers:
+        if effective_acl(emu, bucket, found and found[0]) != "public-read-write" or "x-oss-object-acl" in headers:
             require(None)
     check_acl_and_class(headers)
     tags_from_header(headers.get("x-oss-tagging", ""))

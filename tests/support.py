@@ -1,4 +1,4 @@
-"""Test helpers: FC3 events, an OSS-like callback signer, a loopback static server."""
+"""Test helpers: FC3 events, an OSS-like callback signer, a loopback static server, a byte-flipping proxy."""
 
 import base64
 import hashlib
@@ -6,6 +6,8 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 VECTORS = ROOT / "tests" / "vectors"
@@ -125,3 +127,62 @@ class EmulatedBucket:
 
     def close(self):
         self.server.shutdown()
+
+
+class FlippingProxy:
+    """Forwards every request to ``target``, flipping one byte of the file on the way (a bad link)."""
+
+    def __init__(self, target, find=b"quick", replace=b"quack", times=None):
+        proxy = self
+        self.target, self.times = target, times
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                self.forward("POST")
+
+            def do_PUT(self):
+                self.forward("PUT")
+
+            def do_OPTIONS(self):  # a browser's CORS preflight: OSS answers it
+                self.forward("OPTIONS")
+
+            def read_body(self):
+                if self.headers.get("Transfer-Encoding", "").lower() != "chunked":
+                    return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                out = b""
+                while True:  # a streamed upload (the Python client): chunked transfer coding
+                    size = int(self.rfile.readline().split(b";")[0], 16)
+                    if not size:
+                        self.rfile.readline()
+                        return out
+                    out += self.rfile.read(size)
+                    self.rfile.readline()
+
+            def forward(self, method):
+                body = self.read_body()
+                if proxy.times is None or proxy.flipped < proxy.times:
+                    proxy.flipped += min(1, body.count(find))
+                    body = body.replace(find, replace, 1)  # same length: nothing else in the request changes
+                headers = {k: v for k, v in self.headers.items()
+                           if k.lower() not in ("host", "content-length", "transfer-encoding")}
+                r = requests.request(method, proxy.target + self.path, data=body, headers=headers, timeout=30)
+                proxy.answers.append((r.status_code, r.text[:300]))
+                self.send_response(r.status_code)
+                for k, v in r.headers.items():
+                    if k.lower() not in ("content-length", "transfer-encoding", "connection", "server", "date"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(r.content)))
+                self.end_headers()
+                self.wfile.write(r.content)
+
+            def log_message(self, *args):
+                pass
+
+        self.flipped, self.answers = 0, []
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()

@@ -255,3 +255,50 @@ def test_ensure_chromium_passes_when_the_browser_is_there(tmp_path):
                             env={"PATH": "/usr/bin:/bin", "OSSDIRECT_CHROMIUM": str(fake)}, timeout=30)
     assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
 
+
+
+# --- a private bucket (issue 24): the default with sign-in on ------------------------------------------
+def test_private_bucket_by_default_with_sign_in_files_route_downloads(tmp_path):
+    import requests
+
+    with LocalStack(tmp_path, auth="jwt") as stack:
+        assert stack.sdk().get_bucket_acl().acl == "private" and stack.bucket_acl == "private"
+        # the page's own files stay readable (published public-read), and it knows uploads have no public link
+        for name in ("index.html", "app.js", "config.json"):
+            assert get(f"{stack.bucket_url}/{name}")[0] == 200, name
+        assert json.loads(get(f"{stack.bucket_url}/config.json")[2])["privateFiles"] is True
+
+        def signed_in(user, path, method="GET", **kw):
+            headers = {"Origin": stack.page_origin, "Authorization": f"Bearer {stack.token(user)}"}
+            return requests.request(method, stack.signature_url + path, headers=headers, timeout=10, **kw)
+
+        data = os.urandom(2048) + "naïve".encode()
+        form = signed_in("alice", "", params={"filename": "Q3 résumé.pdf", "size": len(data),
+                                              "content_type": "application/pdf"}).json()
+        posted = requests.post(form["url"], data=form["field_list"],
+                               files={"file": ("Q3 résumé.pdf", data, "application/pdf")}, timeout=15)
+        assert posted.status_code == 200, posted.text
+        status, _, body = get(f"{stack.bucket_url}/{urllib.parse.quote(form['key'])}")
+        assert status == 403 and b"<Code>AccessDenied</Code>" in body  # the plain URL: refused
+        assert stack.public_get(form["key"])[0] == 403
+
+        signed = signed_in("alice", f"files/{form['upload_id']}/url").json()
+        got = requests.get(signed["url"], timeout=10)
+        assert got.status_code == 200 and got.content == data  # the exact bytes
+        disposition = got.headers["Content-Disposition"]
+        assert disposition.startswith("attachment") and urllib.parse.quote("Q3 résumé.pdf") in disposition
+        refused = signed_in("bob", f"files/{form['upload_id']}/url")
+        assert (refused.status_code, refused.json()["code"]) == (404, "FileNotFound")  # not bob's
+        assert stack.get_object(form["key"]) == data  # the stack's own signed read
+
+
+def test_bucket_acl_can_be_chosen(tmp_path):
+    with LocalStack(tmp_path / "open") as stack:  # no sign-in: public-read, the page links each upload
+        assert stack.sdk().get_bucket_acl().acl == "public-read"
+        assert "privateFiles" not in json.loads(get(f"{stack.bucket_url}/config.json")[2])
+    with LocalStack(tmp_path / "closed", bucket_acl="private") as stack:
+        assert stack.sdk().get_bucket_acl().acl == "private"
+        stack.sdk().put_object("uploads/x.txt", b"x")
+        assert stack.public_get("uploads/x.txt")[0] == 403 and get(stack.page_url)[0] == 200
+    with pytest.raises(ValueError):
+        LocalStack(tmp_path / "bad", bucket_acl="public-read-write")

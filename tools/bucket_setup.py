@@ -4,8 +4,8 @@
         --signature-url https://ossdirect-signature-xxxx.cn-hangzhou.fcapp.run/ --origin https://upload.example.com
 
 Applies a CORS rule for the site's origin(s) (POST/GET/HEAD, exposing ETag and x-oss-request-id), uploads
-web/ with the right content types plus a config.json naming the signature URL, and sets the index
-document. Idempotent: unchanged files (same MD5) are not uploaded again. Uses the official oss2 SDK;
+web/ with the right content types and object ACL public-read (so the bucket can stay private) plus a
+config.json naming the signature URL, and sets the index document. Idempotent: unchanged files (same MD5) are not uploaded again. Uses the official oss2 SDK;
 credentials come from the environment (ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET/_SECURITY_TOKEN) or the
 alibabacloud-credentials default chain, never from arguments.
 """
@@ -23,6 +23,7 @@ import oss2
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPOSE = ["ETag", "x-oss-request-id"]
+SITE_ACL = "public-read"  # x-oss-object-acl of every published site file
 TYPES = {".js": "text/javascript; charset=utf-8", ".mjs": "text/javascript; charset=utf-8",
          ".css": "text/css; charset=utf-8", ".html": "text/html; charset=utf-8", ".json": "application/json",
          ".svg": "image/svg+xml", ".png": "image/png", ".ico": "image/x-icon"}
@@ -92,9 +93,13 @@ def setup_bucket(endpoint, bucket_name, credentials, web_dir, signature_url, ori
         except oss2.exceptions.NotFound:
             current = None
         if current and current.upper() == md5.hexdigest().upper():
+            if bucket.get_object_acl(key).acl != SITE_ACL:  # published before the site files were public-read
+                bucket.put_object_acl(key, SITE_ACL)
             report["unchanged"].append(key)
             continue
+        # the page's own files are public-read: the bucket itself (and so every upload) can stay private
         headers = {"Content-Type": ctype, "Content-MD5": base64.b64encode(md5.digest()).decode(),
+                   "x-oss-object-acl": SITE_ACL,
                    "Cache-Control": "no-cache" if key in ("index.html", "config.json") else "max-age=300"}
         bucket.put_object(key, data, headers=headers)
         report["uploaded"].append(key)
@@ -114,15 +119,19 @@ def main(argv=None):
     parser.add_argument("--token-url", help="sign-in: a URL answering {\"token\": <JWT>} with the site's cookies")
     parser.add_argument("--get-token", help="sign-in: the name of a function on window that returns a token")
     parser.add_argument("--sign-in-url", help="where the page sends people who are not signed in")
+    parser.add_argument("--private-files", action="store_true",
+                        help="uploads are not publicly readable (a private bucket): the page shows no public "
+                             "link; signed in, it downloads through the signature function's /files route")
     parser.add_argument("--prefix", default="uploads/", help="the upload prefix (OSSDIRECT_PREFIX's fixed part)")
     parser.add_argument("--abort-incomplete-days", type=int, default=7,
                         help="abort multipart uploads left unfinished this many days (0: no lifecycle rule)")
     args = parser.parse_args(argv)
     auth = {k: v for k, v in (("tokenUrl", args.token_url), ("getToken", args.get_token),
                               ("signInUrl", args.sign_in_url)) if v}
+    page_config = dict({"auth": auth} if auth else {}, **({"privateFiles": True} if args.private_files else {}))
     try:
         report = setup_bucket(args.endpoint, args.bucket, credentials_from_runtime(), args.web_dir,
-                              args.signature_url, args.origin, page_config={"auth": auth} if auth else None,
+                              args.signature_url, args.origin, page_config=page_config or None,
                               prefix=args.prefix, abort_incomplete_days=args.abort_incomplete_days)
     except oss2.exceptions.OssError as exc:
         print(f"bucket setup failed: {exc.status} {exc.code}: {exc.message}", file=sys.stderr)

@@ -33,7 +33,7 @@ const DEVELOPER_KEY = "ossdirect.developer"; // localStorage: "1" or "0", the pe
 
 const $ = (id) => document.getElementById(id);
 const state = { signatureUrl: "", limits: null, items: [], nextId: 1, auth: null, getToken: null,
-  testUser: "", account: "unknown", awaitingSignIn: false };
+  testUser: "", account: "unknown", awaitingSignIn: false, privateFiles: false };
 
 function announce(text) {
   $("announcer").textContent = "";
@@ -245,6 +245,7 @@ async function init() {
     config = await (await fetch("config.json", { cache: "no-store" })).json();
     state.signatureUrl = new URL(config.signatureUrl, document.baseURI).href;
     state.auth = config.auth || null;
+    state.privateFiles = config.privateFiles === true; // a private bucket: no upload has a public link
     state.getToken = tokenProvider(config);
     if (config.localStack === true && state.auth?.tokenUrl) $("test-user-form").hidden = false;
     setDeveloper(storedDeveloper() ?? config.developer === true);
@@ -699,14 +700,49 @@ function showResult(item) {
     if (k !== "Size") dt.className = dd.className = "dev"; // jargon for most people: behind the switch
     dl.append(dt, dd);
   }
-  if (record.url) {
+  const link = resultLink(item, record, r.uploadId || record.upload_id);
+  if (link) {
     const dt = document.createElement("dt"); dt.textContent = t("Link");
     const dd = document.createElement("dd");
-    const a = document.createElement("a");
-    a.href = record.url; a.textContent = t("Open file"); a.target = "_blank"; a.rel = "noopener";
-    dd.append(a); dl.append(dt, dd);
+    dd.dataset.field = "link";
+    dd.append(link); dl.append(dt, dd);
   }
   item.el.append(dl);
+}
+
+/** The finished upload's way back to the file. Signed in: an "Open file" button through GET /files/<id>/url
+ * (a short-lived signed URL: works in a private bucket). Signed out: the public link, unless the bucket is
+ * private (config.json "privateFiles"), where a plain link would only answer 403: a sentence instead. */
+function resultLink(item, record, uploadId) {
+  const name = item.file.name;
+  if (ownFiles.user && uploadId) {
+    const button = Object.assign(document.createElement("button"), { type: "button", className: "open-file",
+      textContent: t("Open file") });
+    button.setAttribute("aria-label", t("Open file {name}", { name })); // "Download {name}" is the list's
+    const note = Object.assign(document.createElement("span"), { className: "link-note", hidden: true });
+    button.addEventListener("click", async () => {
+      note.hidden = true;
+      try {
+        const answer = await fileDownloadUrl(state.signatureUrl, uploadId, { getToken: state.getToken });
+        startDownload(answer.url, answer.filename || name);
+        announce(t("{name}: download started.", { name }));
+      } catch (err) {
+        note.textContent = err?.sentence || String(err);
+        note.hidden = false;
+        announce(`${name}: ${note.textContent}`);
+      }
+    });
+    const span = document.createElement("span");
+    span.append(button, " ", note);
+    return span;
+  }
+  if (state.privateFiles) {
+    return Object.assign(document.createElement("span"), { textContent: t("Stored privately: there is no public link.") });
+  }
+  if (!record.url) return null;
+  const a = document.createElement("a");
+  a.href = record.url; a.textContent = t("Open file"); a.target = "_blank"; a.rel = "noopener";
+  return a;
 }
 
 let accountTimer = null;

@@ -29,6 +29,8 @@ const SERVER_SENTENCES = {
   InvalidFilename: "That file name cannot be used.",
   AuthKeysUnavailable: "Sign-in cannot be checked right now. Try again in a moment.",
   UserLimitExceeded: "You have reached your upload allowance.",
+  FileNotFound: "This file is not there any more.",
+  FileNotDownloadable: "It cannot be downloaded.",
 };
 
 /** "Sign in to upload." in the language chosen when the page loaded. */

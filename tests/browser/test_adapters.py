@@ -43,7 +43,8 @@ def publish_widgets(stack, dist):
     sdk = oss2.Bucket(oss2.StsAuth(*stack.credentials), stack.emulator.url, BUCKET)
     for path in [*WIDGETS.glob("pages/*.html"), *dist.glob("*.js"), *dist.glob("*.css")]:
         key = "widgets/" + ("" if path.suffix == ".html" else "dist/") + path.name
-        sdk.put_object(key, path.read_bytes(), headers={"Content-Type": content_type(path.name)})
+        sdk.put_object(key, path.read_bytes(), headers={"Content-Type": content_type(path.name),
+                                                        "x-oss-object-acl": "public-read"})  # site files
 
 
 @pytest.fixture

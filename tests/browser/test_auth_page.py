@@ -305,6 +305,7 @@ def test_devstack_serves_jwks_and_test_tokens_and_configures_the_page(auth_stack
     with urllib.request.urlopen(stack.bucket_url + "/config.json", timeout=10) as response:
         config = json.loads(response.read())
     assert config == {"signatureUrl": stack.signature_url, "localStack": True, "developer": True,
+                      "privateFiles": True,  # sign-in on: the bucket is private
                       "auth": {"tokenUrl": stack.auth.token_url, "signInUrl": stack.auth.sign_in_url}}
     limits = stack.signature_url + "limits"
     form = stack.signature_url + "?filename=a.txt&size=3&content_type=text/plain"

@@ -73,7 +73,8 @@ def wait_listed(page, names):
 
 
 def head(stack, key):
-    request = urllib.request.Request(f"{stack.bucket_url}/{key}", method="HEAD")
+    """HEAD with the stack's identity (a presigned URL: the signed-in stack's bucket is private)."""
+    request = urllib.request.Request(stack.sdk().sign_url("HEAD", key, 60), method="HEAD")
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, dict(response.headers)
@@ -97,8 +98,8 @@ def test_alice_lists_downloads_and_deletes_her_own_files_only(browser, stack):
         wait_listed(page, ["bob-secret.txt"])
 
         sign_in_as(page, "alice")
-        wait_listed(page, [])
-        assert page.locator("#files-status").text_content() == "You have no files yet."
+        wait_listed(page, [])  # (the list is emptied before alice's loads: wait for its status, not the list)
+        page.wait_for_function("() => document.getElementById('files-status').textContent === 'You have no files yet.'")
         # text (hex): the event path's content check passes it
         contents = {f"alice-{i}.txt": os.urandom(500 + i).hex().encode() for i in range(3)}
         for name, data in contents.items():  # one at a time: "newest first" has an order to check
@@ -154,7 +155,7 @@ def test_alice_lists_downloads_and_deletes_her_own_files_only(browser, stack):
             }
             return out;
         }""", [stack.signature_url, alice_id, bob_token])
-        assert answer == [["FileNotFound", 404, "you have no file with this upload id"]] * 2
+        assert answer == [["FileNotFound", 404, "This file is not there any more."]] * 2  # the page's sentence
         assert head(stack, record_of(stack, "alice-2.txt")["key"])[0] == 200
     finally:
         context.close()
@@ -179,7 +180,7 @@ def test_paging_show_more_and_server_sentence_on_a_vanished_file(browser, stack)
         page.wait_for_function("() => document.getElementById('files-more').hidden")
         assert page.evaluate("() => document.activeElement.getAttribute('aria-label')") == "Download c0.txt"
 
-        # deleted elsewhere (another tab): download and delete show the service's own sentence
+        # deleted elsewhere (another tab): download and delete say so in the page's words (zh-CN too)
         stale = record_of(stack, "c1.txt")["upload_id"]
         token = stack.token("carol")
         request = urllib.request.Request(f"{stack.signature_url}files/{stale}", method="DELETE",
@@ -189,7 +190,7 @@ def test_paging_show_more_and_server_sentence_on_a_vanished_file(browser, stack)
         row = page.locator("#files-list li", has=page.locator(".name", has_text="c1.txt"))
         row.locator("button.download").click()
         page.wait_for_function("() => [...document.querySelectorAll('#files-list .note')].some(n => "
-                               "n.textContent === 'you have no file with this upload id')")
+                               "n.textContent === 'This file is not there any more.')")
     finally:
         context.close()
 

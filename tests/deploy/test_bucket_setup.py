@@ -1,5 +1,6 @@
 """The bucket-setup tool (oss2 SDK) against the emulator: CORS, site files, config.json, index; idempotent."""
 
+import oss2
 import requests
 
 from emulator import EmulatorConfig, serve
@@ -14,7 +15,9 @@ def test_setup_publishes_site_and_is_idempotent(tmp_path, monkeypatch):
     (web / "index.html").write_text("<!doctype html><title>t</title>")
     (web / "app.js").write_text("export const x = 1;")
     (web / "config.json").write_text('{"signatureUrl": "stale"}')  # never published as is
-    config = EmulatorConfig(data_dir=str(tmp_path / "emu"), buckets=["site-bucket"], accounts={AK: (SK, TOKEN)})
+    # a private bucket: the site files are readable because they are published public-read
+    config = EmulatorConfig(data_dir=str(tmp_path / "emu"), buckets=["site-bucket"], accounts={AK: (SK, TOKEN)},
+                            bucket_acl="private")
     with serve(config) as emu:
         args = (emu.url, "site-bucket", (AK, SK, TOKEN), web, "https://sig.example.com/", ["https://up.example.com"])
         first = bucket_setup.setup_bucket(*args)
@@ -27,6 +30,14 @@ def test_setup_publishes_site_and_is_idempotent(tmp_path, monkeypatch):
         assert index.text.startswith("<!doctype html>") and index.headers["Content-Type"].startswith("text/html")
         assert requests.get(base + "/app.js", timeout=5).headers["Content-Type"].startswith("text/javascript")
         assert requests.get(base + "/config.json", timeout=5).json() == {"signatureUrl": "https://sig.example.com/"}
+        # a site file published before (default ACL: private here) is made public-read on the next run
+        sdk = oss2.Bucket(oss2.StsAuth(AK, SK, TOKEN), emu.url, "site-bucket")
+        sdk.put_object_acl("app.js", oss2.OBJECT_ACL_DEFAULT)
+        assert requests.get(base + "/app.js", timeout=5).status_code == 403
+        assert "app.js" in bucket_setup.setup_bucket(*args)["unchanged"]
+        assert requests.get(base + "/app.js", timeout=5).status_code == 200
+        sdk.put_object("uploads/x.txt", b"x")
+        assert requests.get(base + "/uploads/x.txt", timeout=5).status_code == 403  # uploads stay private
         preflight = requests.options(base + "/", headers={"Origin": "https://up.example.com",
                                                           "Access-Control-Request-Method": "POST"}, timeout=5)
         assert preflight.status_code == 200
@@ -42,8 +53,9 @@ def test_setup_publishes_site_and_is_idempotent(tmp_path, monkeypatch):
         monkeypatch.setenv("ALIBABA_CLOUD_SECURITY_TOKEN", TOKEN)
         assert bucket_setup.main(["--endpoint", emu.url, "--bucket", "site-bucket", "--signature-url",
                                   "https://sig2.example.com/", "--origin", "https://up.example.com",
-                                  "--web-dir", str(web)]) == 0
-        assert requests.get(base + "/config.json", timeout=5).json() == {"signatureUrl": "https://sig2.example.com/"}
+                                  "--web-dir", str(web), "--private-files"]) == 0
+        assert requests.get(base + "/config.json", timeout=5).json() == {"signatureUrl": "https://sig2.example.com/",
+                                                                         "privateFiles": True}
 
 
 def test_content_types():

@@ -149,11 +149,12 @@ def test_first_run_creates_everything_second_changes_nothing(cloud: Cloud, caplo
     assert sorted(rules[0].allowed_methods) == ["GET", "HEAD", "POST", "PUT"]
     life = [r for r in bucket.get_bucket_lifecycle().rules if r.id == cloud_setup.LIFECYCLE_RULE_ID]
     assert life[0].prefix == "incoming/" and life[0].abort_multipart_upload.days == 7
-    # the emulator has no GetBucketAcl: the ACL line says so instead of failing
-    assert any(line.startswith("skipped") and "ACL" in line for line in first)
+    # the bucket started public-read (the emulator's default): setup made it private
+    assert any(line.startswith("updated") and "ACL private" in line for line in first), "\n".join(first)
+    assert bucket.get_bucket_acl().acl == oss2.BUCKET_ACL_PRIVATE
 
     made = cloud.mutating()
-    assert len(oss_writes(caplog)) == 2  # PutBucketCors, PutBucketLifecycle
+    assert len(oss_writes(caplog)) == 3  # PutBucketAcl, PutBucketCors, PutBucketLifecycle
     caplog.clear()
     rc, second = cloud.run()
     assert rc == 0, "\n".join(second)

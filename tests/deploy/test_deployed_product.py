@@ -10,7 +10,9 @@ _UPLOAD_HOST, _SLS_ENDPOINT, _TABLESTORE_RECORDS). One difference from the cloud
 trusts the emulator's callback key (OSSDIRECT_TRUSTED_KEY_PREFIXES), since the emulator is not OSS.
 
 Then the local stack's end-to-end scenarios run through it: a form upload recorded and polled, a multipart
-upload paused and resumed, the event path with the callback down, a refused type, /limits."""
+upload paused and resumed, the event path with the callback down, a refused type, /limits, and the
+signed-in /files routes (list, presigned download, delete). As the deploy recommends: sign-in on (a
+loopback token issuer's JWKS URL) and a private bucket, so an upload's plain URL is refused."""
 
 import json
 import os
@@ -18,6 +20,7 @@ import socket
 import sys
 from pathlib import Path
 
+import oss2
 import pytest
 import requests
 from fc_standin.rehearse import Rehearsal
@@ -26,6 +29,7 @@ from tablestore_standin import TablestoreStandIn
 from test_bundle import INTERPRETERS
 from test_rehearsal import copy_project
 
+from devstack.auth import TokenService
 from emulator import EmulatorConfig, serve
 from ossdirect.oss.credentials import Credentials
 from ossdirect.store.tablestore import TablestoreStore
@@ -55,7 +59,9 @@ def product(tmp_path_factory):
     runtime = FcRuntime([SIG, CB], [PROC])
     emu = serve(EmulatorConfig(data_dir=str(base / "oss"), buckets=[BUCKET], region=REGION,
                                accounts={ROLE.access_key_id: (ROLE.access_key_secret, ROLE.security_token)},
-                               event_targets=[runtime.fronts[PROC].url + "/invoke"], event_delay=0.2))
+                               event_targets=[runtime.fronts[PROC].url + "/invoke"], event_delay=0.2,
+                               bucket_acl="private"))  # what deploy/setup.py makes of the bucket
+    issuer = TokenService(origins=[emu.url])  # the site's sign-in: tokens checked against its JWKS URL
     bucket_url = f"{emu.url}/{BUCKET}"
     project = copy_project(base / "project")
     dotenv = {
@@ -66,6 +72,8 @@ def product(tmp_path_factory):
         "OSSDIRECT_DEPLOY_OSS_ENDPOINT": bucket_url, "OSSDIRECT_DEPLOY_UPLOAD_HOST": bucket_url,
         # no SLS here: appends to the record Logstore fail (logged), the records stay in Tablestore
         "OSSDIRECT_DEPLOY_SLS_ENDPOINT": f"http://127.0.0.1:{closed_port()}",
+        "OSSDIRECT_DEPLOY_AUTH": "jwt", "OSSDIRECT_DEPLOY_JWT_JWKS_URL": issuer.jwks_url,
+        "OSSDIRECT_DEPLOY_JWT_ISSUER": issuer.issuer, "OSSDIRECT_DEPLOY_JWT_AUDIENCE": issuer.audience,
     }
     (project / ".env").write_text("".join(f"{k}={v}\n" for k, v in dotenv.items()))
     env = {k: v for k, v in os.environ.items() if not k.startswith("OSSDIRECT_")}
@@ -92,17 +100,22 @@ def product(tmp_path_factory):
         yield {"runtime": runtime, "functions": functions, "emu": emu, "tablestore": tablestore,
                "signature": state["triggers"][SIG + "\nhttp"]["httpTrigger"]["urlInternet"],
                "callback": state["triggers"][CB + "\nhttp"]["httpTrigger"]["urlInternet"],
-               "origin": emu.url, "bucket_url": bucket_url, "deployed_env": {
+               "origin": emu.url, "bucket_url": bucket_url, "issuer": issuer, "deployed_env": {
                    name: dict(state["functions"][name]["environmentVariables"]) for name in (SIG, CB, PROC)}}
     finally:
         account.close()
         runtime.close()
         emu.shutdown()
         tablestore.close()
+        issuer.stop()
 
 
-def sig(product, path="", **kwargs):
-    kwargs.setdefault("headers", {"Origin": product["origin"]})
+def sig(product, path="", user="alice", **kwargs):
+    """A call to the deployed signature function from the site, signed in as ``user`` (None: no token)."""
+    headers = {"Origin": product["origin"]}
+    if user:
+        headers["Authorization"] = f"Bearer {product['issuer'].token(user)}"
+    kwargs.setdefault("headers", headers)
     return requests.request(kwargs.pop("method", "GET"), product["signature"].rstrip("/") + "/" + path,
                             timeout=60, **kwargs)
 
@@ -191,8 +204,10 @@ def test_multipart_upload_paused_and_resumed_through_list_parts(product):
     done = sig(product, f"multipart/{up['uploadId']}/complete", method="POST", params=ids, json={"parts": parts})
     assert done.status_code == 200, done.text
     assert done.json()["ok"] is True and done.json()["key"] == up["key"]
-    stored = requests.get(f"{product['bucket_url']}/{up['key']}", timeout=60)
-    assert stored.content == data
+    assert requests.get(f"{product['bucket_url']}/{up['key']}", timeout=60).status_code == 403  # private
+    role = oss2.Bucket(oss2.StsAuth(ROLE.access_key_id, ROLE.access_key_secret, ROLE.security_token),
+                       product["emu"].url, BUCKET)
+    assert role.get_object(up["key"]).read() == data
     record = poll_record(product, up["upload_id"])
     assert record and record["source"] == "multipart" and record["size"] == size, record
 
@@ -217,3 +232,31 @@ def test_no_request_ran_past_its_timeout_and_memory_stayed_within_the_functions_
         assert fn.cold_starts >= 1, name
         peak = fn.peak_rss_mb()
         assert peak and peak <= fn.memory, (name, peak, fn.memory)
+
+
+def test_files_routes_list_sign_and_delete_and_the_plain_url_is_refused(product):
+    data = os.urandom(1000) + b"files route"
+    form, up = form_upload(product, "Ledger 2026.txt", data)
+    assert up.status_code == 200, up.text
+    assert poll_record(product, form["upload_id"])
+    plain = requests.get(f"{product['bucket_url']}/{form['key']}", timeout=10)
+    assert plain.status_code == 403 and "<Code>AccessDenied</Code>" in plain.text  # the bucket is private
+
+    listed = sig(product, "files")
+    assert listed.status_code == 200, listed.text
+    assert form["upload_id"] in [f["upload_id"] for f in listed.json()["files"]]
+    assert form["upload_id"] not in [f["upload_id"] for f in sig(product, "files", user="bob").json()["files"]]
+    assert sig(product, "files", user=None).status_code == 401
+
+    signed = sig(product, f"files/{form['upload_id']}/url")
+    assert signed.status_code == 200, signed.text
+    got = requests.get(signed.json()["url"], timeout=30)  # signed with the role's keys: oss:GetObject
+    assert got.status_code == 200 and got.content == data
+    assert "Ledger%202026.txt" in got.headers["Content-Disposition"]
+    refused = sig(product, f"files/{form['upload_id']}/url", user="bob")
+    assert (refused.status_code, refused.json()["code"]) == (404, "FileNotFound")
+
+    gone = sig(product, f"files/{form['upload_id']}", method="DELETE")  # the role's oss:DeleteObject
+    assert gone.status_code == 200 and gone.json()["deleted"] is True, gone.text
+    assert requests.get(signed.json()["url"], timeout=30).status_code == 404
+    assert form["upload_id"] not in [f["upload_id"] for f in sig(product, "files").json()["files"]]

@@ -25,9 +25,6 @@ AK, SK = "AKIDUPSTREAM", "upstream-secret"
 
 # upstream test id -> why it cannot pass here. The one list: docs/local-development.md prints it too.
 SKIPPED = {
-    "test_object.py::TestObject::test_anonymous": "PutBucketAcl (501)",
-    "test_object.py::TestObject::test_default_timeout": "PutBucketAcl/GetBucketAcl (501)",
-    "test_object.py::TestObject::test_timeout": "PutBucketAcl/GetBucketAcl (501)",
     "test_object.py::TestObject::test_get_symlink": "PutSymlink/GetSymlink (501)",
     "test_object.py::TestObject::test_put_symlink": "PutSymlink/GetSymlink (501)",
     "test_object.py::TestObject::test_put_symlink_with_tagging": "PutSymlink/GetSymlink (501)",

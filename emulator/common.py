@@ -11,7 +11,7 @@ from xml.sax.saxutils import escape as _esc
 
 from flask import Response, g, request
 
-from . import callback, multipart
+from . import callback
 from .errors import MALFORMED_XML, OSSError  # noqa: F401 (MALFORMED_XML: re-exported)
 
 PUBKEY_PATH = "/_emulator/callback_pub_key.pem"
@@ -89,11 +89,7 @@ def receive_body(emu, bucket, headers):
     """Stream the request body to a staged file (never held in memory); checks Content-MD5."""
     sink = emu.store.sink(bucket)
     try:
-        while True:
-            chunk = request.stream.read(multipart.CHUNK)
-            if not chunk:
-                break
-            sink.write(chunk)
+        sink.fill(request.stream)
         staged = sink.finish()
     except BaseException:
         sink.abort()

@@ -47,7 +47,13 @@ class Sink:
             data = self.queue.get()
             if data is None:
                 return
-            self.md5.update(data)
+            if isinstance(data, tuple):  # from fill(): hash the view, then hand the buffer back
+                view, free, buf = data
+                self.md5.update(view)
+                view.release()
+                free.put(buf)
+            else:
+                self.md5.update(data)
 
     def write(self, data):
         if data:
@@ -55,6 +61,24 @@ class Sink:
             self.crc = crc64.xz(data, self.crc)
             self.size += len(data)
             self.queue.put(data)
+
+    def fill(self, stream, chunk=1 << 20, buffers=4):
+        """Write all of ``stream`` (has ``readinto``) through a fixed set of reusable buffers: no bytes
+        object per chunk, so 4 parallel uploads do not grow malloc arenas with transient 2 MiB blocks.
+        A buffer goes back to the free list once the MD5 thread has hashed it."""
+        free = queue.Queue()
+        for _ in range(buffers):
+            free.put(bytearray(chunk))
+        while True:
+            buf = free.get()
+            n = stream.readinto(buf)
+            if not n:
+                return
+            view = memoryview(buf)[:n]
+            self.file.write(view)
+            self.crc = crc64.xz(view, self.crc)
+            self.size += n
+            self.queue.put((view, free, buf))
 
     def _stop(self):
         if self.worker is not None:

@@ -511,7 +511,8 @@ export class MultipartUpload {
         reject(resumable(new UploadError(t("The connection to the storage failed. Check your connection and retry."),
           { retryable: true })));
       };
-      xhr.onabort = () => { cleanup(); reject(cancelledError()); };
+      // not our signal: the browser dropped it (a reload or navigation), so the upload stays resumable
+      xhr.onabort = () => { cleanup(); reject(signal.aborted ? cancelledError() : resumable(cancelledError())); };
       xhr.send(body);
     });
   }

@@ -82,3 +82,18 @@ def test_without_sign_in_there_are_no_per_user_files(tmp_path):
     with LocalStack(tmp_path) as s:
         r = requests.get(s.signature_url + "files", headers={"Origin": s.page_origin}, timeout=10)
         assert (r.status_code, r.json()["code"]) == (403, "SignInRequired")
+
+
+def test_another_users_page_token_pages_only_your_own_files(stack):
+    """A page token is a cursor, not a grant: bob replaying alice's token still reads only bob's rows."""
+    for i in range(3):
+        upload(stack, "dave", f"d{i}.txt", b"d" * (i + 1))
+    upload(stack, "erin", "erin.txt", b"erin")
+    token = call(stack, "dave", limit=1).json()["next_page_token"]
+    assert token
+    seen = call(stack, "erin", limit=50, page_token=token)
+    assert seen.status_code in (200, 400)
+    if seen.status_code == 200:
+        assert {f["filename"] for f in seen.json()["files"]} <= {"erin.txt"}
+    else:
+        assert seen.json()["code"] == "InvalidPageToken"

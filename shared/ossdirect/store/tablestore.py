@@ -30,7 +30,6 @@ The table and indexes are created once by ``python -m tools.tablestore_setup``.
 
 import base64
 import json
-import logging
 import re
 import threading
 from urllib.parse import parse_qs, urlsplit
@@ -134,6 +133,8 @@ class TablestoreBackend:
     @property
     def sdk(self) -> "Any":
         """The official ``tablestore`` SDK module (~0.5 s to import): the setup tools only."""
+        import logging
+
         for name in ("tablestore.encoder", "tablestore.decoder"):  # "native codec not available" noise
             logging.getLogger(name).setLevel(logging.ERROR)
         try:

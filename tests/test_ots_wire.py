@@ -10,9 +10,13 @@ import base64
 import datetime
 import hashlib
 import json
+import os
+import re
+import socket
+import ssl
 import subprocess
 import sys
-import os
+import threading
 
 import pytest
 from tablestore_standin import TablestoreStandIn, b64hmac
@@ -318,3 +322,145 @@ def test_import_is_cheap_and_stdlib_only():
     env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "shared"))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert json.loads(out.stdout.replace("'", '"')) == []
+
+
+# ---------------------------------------------------------------- transport: reuse, reconnect, retries
+
+class Proxy:
+    """A TCP relay in front of the stand-in that counts client connections; with ``close_after``, it
+    closes a client's connection once it has relayed one answer (as a server ending an idle keep-alive)."""
+
+    def __init__(self, upstream_port, close_after=False, tls=None):
+        self.upstream, self.close_after, self.connections, self.tls = upstream_port, close_after, 0, tls
+        self.closed = threading.Semaphore(0)  # released after each client connection is closed
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    @staticmethod
+    def _message(f):
+        head = b""
+        while not head.endswith(b"\r\n\r\n"):
+            line = f.readline()
+            if not line:
+                return None
+            head += line
+        length = int(re.search(rb"(?i)content-length:\s*(\d+)", head).group(1))
+        return head + f.read(length)
+
+    def _serve(self, client):
+        if self.tls is not None:
+            try:
+                client = self.tls.wrap_socket(client, server_side=True)
+            except (ssl.SSLError, OSError):  # the client refused our certificate
+                client.close()
+                return
+        up = socket.create_connection(("127.0.0.1", self.upstream))
+        cf, uf = client.makefile("rb"), up.makefile("rb")
+        try:
+            while True:
+                request = self._message(cf)
+                if request is None:
+                    return
+                up.sendall(request)
+                client.sendall(self._message(uf))
+                if self.close_after:
+                    return
+        finally:
+            for f in (cf, uf, client, up):  # the files first: a socket with a file open is not closed
+                f.close()
+            self.closed.release()
+
+    def close(self):
+        self.sock.close()
+
+
+@pytest.fixture
+def table_server():
+    server = TablestoreStandIn(credentials={STS[0]: (STS[1], STS[2])})
+    server.op_CreateTable(pb.CreateTableRequest(
+        table_meta=pb.TableMeta(table_name="t", primary_key=[pb.PrimaryKeySchema(name="upload_id", type=pb.STRING)]),
+        reserved_throughput=pb.ReservedThroughput(capacity_unit=pb.CapacityUnit(read=0, write=0)),
+        table_options=pb.TableOptions(time_to_live=-1, max_versions=1)).SerializeToString())
+    yield server
+    server.close()
+
+
+@pytest.mark.parametrize("close_after", [False, True])
+def test_connections_are_kept_and_a_closed_idle_one_is_replaced(table_server, close_after):
+    proxy = Proxy(table_server.port, close_after)
+    try:
+        client = w.Client(f"http://127.0.0.1:{proxy.port}", "ossd", "cn-hangzhou")
+        client.set_credentials(*STS)
+        for i in range(5):  # writes too: a peer-closed idle connection is seen before sending, not after
+            client.put_row("t", [("upload_id", f"k{i}")], [("n", i)], w.EXPECT_NOT_EXIST)
+            assert not close_after or proxy.closed.acquire(timeout=10)  # the next call meets a closed one
+            assert client.get_row("t", [("upload_id", f"k{i}")])[1][0][:2] == ("n", i)
+            assert not close_after or proxy.closed.acquire(timeout=10)
+        assert proxy.connections == (10 if close_after else 1) and len(client._idle) == 1
+        assert table_server.problems == []
+    finally:
+        proxy.close()
+
+
+def test_https_checks_the_certificate(table_server, tmp_path):
+    """TLS with the system's CAs and the host name checked: a self-signed endpoint is refused (a client
+    error, no request sent); trusting its certificate, the same calls go through."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_tls.load_cert_chain(cert, key)
+    proxy = Proxy(table_server.port, tls=server_tls)
+    try:
+        client = w.Client(f"https://127.0.0.1:{proxy.port}", "ossd", "cn-hangzhou")
+        client.set_credentials(*STS)
+        with pytest.raises(w.OtsError) as info:
+            client.get_row("t", [("upload_id", "x")])
+        assert not info.value.service and info.value.message == "SSLCertVerificationError"
+        assert "GetRow" not in table_server.calls
+        client._tls = ssl.create_default_context(cafile=str(cert))  # as if the CA were the system's
+        client.put_row("t", [("upload_id", "tls")], [("n", 1)], w.EXPECT_NOT_EXIST)
+        assert client.get_row("t", [("upload_id", "tls")])[1][0][:2] == ("n", 1)
+        assert table_server.problems == []
+    finally:
+        proxy.close()
+
+
+def test_retries_follow_the_stores_policy(table_server):
+    client = w.Client(table_server.endpoint, "ossd", "cn-hangzhou", retries=2)
+    client.set_credentials(*STS)
+    table_server.fail_ops = {"GetRow", "PutRow"}  # 503 OTSServerUnavailable
+    with pytest.raises(w.OtsError) as info:
+        client.get_row("t", [("upload_id", "x")])
+    assert (info.value.status, info.value.code) == (503, "OTSServerUnavailable")
+    assert table_server.calls["GetRow"] == 3  # a read is sent again after a server fault, twice
+    with pytest.raises(w.OtsError):
+        client.put_row("t", [("upload_id", "x")], [("n", 1)])
+    assert table_server.calls["PutRow"] == 1  # a write may have applied: not sent again
+
+
+def test_no_answer_is_a_client_error():
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    client = w.Client(f"http://127.0.0.1:{port}", "ossd", timeout=0.5)
+    client.set_credentials(*STS)
+    with pytest.raises(w.OtsError) as info:
+        client.get_row("t", [("upload_id", "x")])
+    assert not info.value.service and info.value.message == "ConnectionRefusedError"
+    with pytest.raises(w.OtsError, match="no credentials"):
+        w.Client("http://127.0.0.1:1", "ossd").get_row("t", [("upload_id", "x")])

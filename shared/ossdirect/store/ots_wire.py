@@ -527,6 +527,7 @@ class Client:
         self._credentials: "Optional[Tuple[str, str, Optional[str]]]" = None
         self._idle: "List[Any]" = []
         self._lock = threading.Lock()
+        self._tls: "Any" = None  # one ssl.SSLContext (system CAs, hostname checked), made on first use
 
     def set_credentials(self, key_id: str, secret: str, token: "Optional[str]") -> None:
         self._credentials = (key_id, secret, token)
@@ -555,10 +556,11 @@ class Client:
         import http.client
 
         if self.https:
-            import ssl
+            if self._tls is None:
+                import ssl
 
-            return http.client.HTTPSConnection(self.host, self.port, timeout=self.timeout,
-                                               context=ssl.create_default_context()), False
+                self._tls = ssl.create_default_context()
+            return http.client.HTTPSConnection(self.host, self.port, timeout=self.timeout, context=self._tls), False
         return http.client.HTTPConnection(self.host, self.port, timeout=self.timeout), False
 
     def _send(self, api: str, body: bytes, headers: "Dict[str, str]") -> "Tuple[int, Dict[str, str], bytes]":

@@ -412,7 +412,7 @@ def test_sdk_is_imported_only_when_the_backend_is_configured(tmp_path):
 
 def test_records_are_kept_without_importing_the_sdk(standin):
     """A fresh process (a cold start) writes, updates, reads and lists records: no ``tablestore``,
-    protobuf or urllib3 module is ever imported."""
+    protobuf, urllib3 or even ``http.client`` / ``email`` module is ever imported."""
     make_store(standin)
     code = ("import sys, json; from ossdirect.store import open_store; from ossdirect.oss.credentials import Credentials; "
             f"s = open_store('tablestore://ossd/records?endpoint={standin.endpoint}&region=cn-hangzhou'); "
@@ -421,7 +421,7 @@ def test_records_are_kept_without_importing_the_sdk(standin):
             "r['created_at'] = '2026-03-01T10:00:00Z'; r['user'] = 'cold-user'; "
             "print(json.dumps([s.put(r, c)[1], s.update('cold', {'status': 'x'}, {'status': 'y'}, c)[1], "
             "s.get('cold', c)['status'], [x['upload_id'] for x in s.list_records(user='cold-user', credentials=c)[0]], "
-            "sorted(m for m in sys.modules if m.split('.')[0] in ('tablestore', 'google', 'urllib3', 'aiohttp'))]))")
+            "sorted(m for m in sys.modules if m.split('.')[0] in ('tablestore', 'google', 'urllib3', 'aiohttp', 'http', 'email'))]))")
     env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "shared"), ALIBABA_CLOUD_ECS_METADATA_DISABLED="true")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
     assert out.returncode == 0, out.stderr

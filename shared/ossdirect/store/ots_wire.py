@@ -509,9 +509,81 @@ def check_response(api: str, status: int, headers: "Dict[str, str]", body: bytes
 
 # ---------------------------------------------------------------- the client
 
+class RemoteDisconnected(ConnectionResetError):
+    """The server closed the connection before a whole answer."""
+
+
+class _Connection:
+    """One HTTP/1.1 keep-alive connection, just enough HTTP for these calls: ``http.client`` would
+    cost ~25 ms of imports (``email.*``) at a cold start that otherwise never loads it."""
+
+    max_line, max_headers = 65536, 100
+
+    def __init__(self, sock: "Any") -> None:
+        self.sock, self.reader = sock, sock.makefile("rb")
+
+    def close(self) -> None:
+        self.reader.close()
+        self.sock.close()
+
+    def _line(self) -> bytes:
+        line = self.reader.readline(self.max_line + 1)
+        if len(line) > self.max_line:
+            raise ValueError("HTTP line too long")
+        return line
+
+    def _exactly(self, n: int) -> bytes:
+        data = self.reader.read(n)
+        if len(data) != n:
+            raise RemoteDisconnected("short body")
+        return data
+
+    def response(self) -> "Tuple[int, Dict[str, str], bytes, bool]":
+        """(status, headers with lower-case names, body, keep-alive) of the next answer."""
+        line = self._line()
+        if not line:
+            raise RemoteDisconnected("no answer")
+        version, _, rest = line.partition(b" ")
+        code = rest[:3]
+        if not version.startswith(b"HTTP/1.") or not code.isdigit():
+            raise ValueError("bad HTTP status line")
+        status = int(code)
+        headers: "Dict[str, str]" = {}
+        for _ in range(self.max_headers):
+            raw = self._line()
+            if raw in (b"\r\n", b"\n"):
+                break
+            if not raw:
+                raise RemoteDisconnected("headers cut short")
+            name, sep, value = raw.decode("latin-1").partition(":")
+            if not sep:
+                raise ValueError("bad HTTP header")
+            name, value = name.strip().lower(), value.strip()
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        else:
+            raise ValueError("too many HTTP headers")
+        keep = version == b"HTTP/1.1" and "close" not in headers.get("connection", "").lower()
+        if status in (204, 304) or 100 <= status < 200:
+            return status, headers, b"", keep
+        if "chunked" in headers.get("transfer-encoding", "").lower():
+            chunks = []
+            while True:
+                size = int(self._line().split(b";")[0].strip() or b"x", 16)
+                if size == 0:
+                    while self._line() not in (b"\r\n", b"\n", b""):  # trailers
+                        pass
+                    break
+                chunks.append(self._exactly(size))
+                self._line()  # the CRLF after each chunk
+            return status, headers, b"".join(chunks), keep
+        if "content-length" in headers:
+            return status, headers, self._exactly(int(headers["content-length"])), keep
+        return status, headers, self.reader.read(), False  # delimited by the server closing
+
+
 class Client:
     """One Tablestore instance endpoint: signed calls over a small pool of keep-alive connections
-    (``http.client``, imported on first use), thread-safe. Credentials are set with
+    (:class:`_Connection`: ``socket`` and, for https, ``ssl``, imported on first use), thread-safe. Credentials are set with
     :meth:`set_credentials` and used from the next call on (STS rotation)."""
 
     max_idle = 16
@@ -525,7 +597,7 @@ class Client:
         self.prefix = parts.path.rstrip("/")
         self.instance, self.region, self.timeout, self.retries = instance, region, timeout, retries
         self._credentials: "Optional[Tuple[str, str, Optional[str]]]" = None
-        self._idle: "List[Any]" = []
+        self._idle: "List[_Connection]" = []
         self._lock = threading.Lock()
         self._tls: "Any" = None  # one ssl.SSLContext (system CAs, hostname checked), made on first use
 
@@ -540,7 +612,7 @@ class Client:
 
     # -- transport
 
-    def _connection(self) -> "Tuple[Any, bool]":
+    def _connection(self) -> "Tuple[_Connection, bool]":
         import select
 
         while True:
@@ -549,52 +621,59 @@ class Client:
             if conn is None:
                 break
             # an idle connection the server has closed reads as ready (EOF): drop it before sending
-            if conn.sock is not None and not select.select([conn.sock], [], [], 0)[0]:
+            if not select.select([conn.sock], [], [], 0)[0]:
                 conn.sock.settimeout(self.timeout)
                 return conn, True
             conn.close()
-        import http.client
+        import socket
 
-        if self.https:
-            if self._tls is None:
-                import ssl
+        sock = socket.create_connection((self.host, self.port or (443 if self.https else 80)), self.timeout)
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # one small request: no Nagle wait
+            if self.https:
+                if self._tls is None:
+                    import ssl
 
-                self._tls = ssl.create_default_context()
-            return http.client.HTTPSConnection(self.host, self.port, timeout=self.timeout, context=self._tls), False
-        return http.client.HTTPConnection(self.host, self.port, timeout=self.timeout), False
+                    self._tls = ssl.create_default_context()
+                sock = self._tls.wrap_socket(sock, server_hostname=self.host)
+        except BaseException:
+            sock.close()
+            raise
+        return _Connection(sock), False
 
     def _send(self, api: str, body: bytes, headers: "Dict[str, str]") -> "Tuple[int, Dict[str, str], bytes]":
-        import http.client
-
+        host = self.host if self.port is None else f"{self.host}:{self.port}"
+        head = f"POST {self.prefix}/{api} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {len(body)}\r\n"
+        head += "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+        request = head.encode("latin-1") + body  # header values are ASCII (ids, tokens, base64, dates)
         for attempt in (0, 1):
-            conn, reused = self._connection()
+            conn = None
             try:
-                conn.request("POST", f"{self.prefix}/{api}", body=body, headers=headers)
-                resp = conn.getresponse()
-                data = resp.read()
-                answer = {k.lower(): v for k, v in resp.getheaders()}
-            except TimeoutError:
-                conn.close()
-                raise OtsError(0, None, "TimeoutError", service=False) from None
-            except (ConnectionError, http.client.BadStatusLine) as exc:
-                conn.close()
-                # a reused connection closed under us: only a read is safe to send again
-                if not reused or attempt or api not in READS:
-                    raise OtsError(0, None, type(exc).__name__, service=False) from None
-                continue
-            except (OSError, http.client.HTTPException) as exc:
-                conn.close()
-                raise OtsError(0, None, type(exc).__name__, service=False) from None
-            if resp.will_close:
-                conn.close()
-            else:
-                with self._lock:
-                    if len(self._idle) < self.max_idle:
-                        self._idle.append(conn)
-                        conn = None
+                conn, reused = self._connection()
+                conn.sock.sendall(request)
+                status, answer, data, keep = conn.response()
+            except TimeoutError:  # socket.timeout
                 if conn is not None:
                     conn.close()
-            return resp.status, answer, data
+                raise OtsError(0, None, "TimeoutError", service=False) from None
+            except ConnectionError as exc:
+                if conn is not None:
+                    conn.close()
+                # a reused connection closed under us: only a read is safe to send again
+                if conn is None or not reused or attempt or api not in READS:
+                    raise OtsError(0, None, type(exc).__name__, service=False) from None
+                continue
+            except (OSError, ValueError) as exc:  # TLS failures, a malformed answer
+                if conn is not None:
+                    conn.close()
+                raise OtsError(0, None, type(exc).__name__, service=False) from None
+            with self._lock:
+                if keep and len(self._idle) < self.max_idle:
+                    self._idle.append(conn)
+                    conn = None
+            if conn is not None:
+                conn.close()
+            return status, answer, data
         raise AssertionError("unreachable")
 
     def call(self, api: str, body: bytes) -> bytes:

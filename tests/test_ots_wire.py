@@ -24,7 +24,6 @@ from tablestore_standin import TablestoreStandIn, b64hmac
 from ossdirect.store import ots_wire as w
 
 ts = pytest.importorskip("tablestore")
-from tablestore.decoder import OTSProtoBufferDecoder  # noqa: E402
 from tablestore.plainbuffer.plain_buffer_builder import PlainBufferBuilder  # noqa: E402
 from tablestore.protobuf import table_store_pb2 as pb  # noqa: E402
 

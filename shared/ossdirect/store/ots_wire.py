@@ -103,6 +103,7 @@ def parse_message(data: bytes) -> "Dict[int, List[Any]]":
     while pos < end:
         key, pos = _read_varint(data, pos)
         field, wire = key >> 3, key & 7
+        value: "Any"
         if wire == 0:
             value, pos = _read_varint(data, pos)
         elif wire == 2:
@@ -394,7 +395,7 @@ def parse_batch_get_row(body: bytes) -> "Dict[str, List[Tuple[bool, Optional[str
     for raw_table in parse_message(body).get(1, []):
         table = parse_message(raw_table)
         name = table[1][-1].decode("utf-8")
-        items = []
+        items: "List[Tuple[bool, Optional[str], Optional[str], Optional[Row]]]" = []
         for raw_row in table.get(2, []):
             row = parse_message(raw_row)
             if row.get(1, [0])[-1]:

@@ -79,6 +79,36 @@ def first_record(server, creds):
     return out
 
 
+def callback_cold(server, creds, reps=7):
+    """The callback function's cold start (verify + HeadObject + record, bench/cold_start.py's run) with
+    its records in Tablestore (the stand-in) and in SQLite, minus a bare interpreter (ms)."""
+    from bench.callback import oss_stub, signed_events
+    from bench.cold_start import COLD
+
+    env = {"PATH": os.environ.get("PATH", ""), "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true",
+           "PYTHONDONTWRITEBYTECODE": "1"}
+    bare = spawn_ms(lambda i: "pass", reps)
+    server.credentials["a"] = ("b", "c")  # the keys bench/cold_start.py's FC context carries
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp, oss_stub() as (base, key):
+        for store, records in (("tablestore", f"tablestore://ossd/records?endpoint={server.endpoint}&region=cn-hangzhou"),
+                               ("sqlite", f"sqlite:///{tmp}/r.sqlite3")):
+            cb_env = dict(env, OSSDIRECT_BUCKET="bench-bucket", OSSDIRECT_REGION="cn-hangzhou", OSSDIRECT_RECORDS=records,
+                          OSSDIRECT_TRUSTED_KEY_PREFIXES=base + "/_emulator/", OSSDIRECT_OSS_ENDPOINT=base + "/bench-bucket")
+            events = iter(signed_events(key, base, f"cold-{store}", reps))
+            samples = []
+            for _ in range(reps):
+                t = time.perf_counter()
+                done = subprocess.run([sys.executable, "-c", COLD, os.path.join(ROOT, "functions", "callback"),
+                                       os.path.join(ROOT, "shared"), next(events).decode()], env=cb_env,
+                                      capture_output=True, text=True)
+                samples.append((time.perf_counter() - t) * 1000)
+                if done.returncode or done.stdout.strip() != "200":
+                    raise RuntimeError(f"callback cold start failed: {done.stdout} {done.stderr[-600:]}")
+            out[store] = round(statistics.median(samples) - bare, 1)
+    return out
+
+
 def latency(fn, n):
     samples = []
     for i in range(n):
@@ -115,6 +145,7 @@ def bench(n):
         out["store_construct_ms_warm_import"] = round((time.perf_counter() - t) * 1000, 2)
         setup_table(store, creds)
         out["spawn_to_first_record_ms"] = first_record(server, creds)
+        out["callback_cold_above_bare_ms"] = callback_cold(server, creds)
         fresh = TablestoreStore("ossd", "records", server.endpoint, region="cn-hangzhou")
         t = time.perf_counter()
         fresh.put(records("first", 1)[0], creds)
@@ -201,8 +232,10 @@ def compare():
 
 def row(r):
     t, q, i, f = r["tablestore_standin"], r["sqlite"], r["import_ms"], r["spawn_to_first_record_ms"]
+    cb = r["callback_cold_above_bare_ms"]
     return (f"| record store: Tablestore (own protocol client, `store/ots_wire.py`, against the loopback stand-in) | "
-            f"import {i['ossdirect.store.tablestore']:.0f} ms, spawn to first record +{f['ours']:.0f} ms; put p50 "
+            f"import {i['ossdirect.store.tablestore']:.0f} ms, spawn to first record +{f['ours']:.0f} ms, callback cold "
+            f"start +{cb['tablestore']:.0f} ms (SQLite records +{cb['sqlite']:.0f} ms); put p50 "
             f"{t['put_new']['p50_ms']:.2f} ms, replay {t['put_replay']['p50_ms']:.2f} ms, get "
             f"{t['get']['p50_ms']:.2f} ms | SDK: `import tablestore` {i['tablestore']:.0f} ms, spawn to first record "
             f"+{f['sdk']:.0f} ms; SQLite put {q['put_new']['p50_ms']:.2f} ms, get {q['get']['p50_ms']:.2f} ms "

@@ -249,6 +249,9 @@ def test_answers_are_checked_like_the_sdk():
     forged["authorization"] = forged["authorization"][:-4] + "AAA="
     with pytest.raises(w.OtsError, match="Invalid signature"):
         w.check_response("GetRow", 200, forged, body, key_id, key)
+    forged["authorization"] = "OTS id:\u00e9t\u00e9"  # not even base64 (a header read as latin-1)
+    with pytest.raises(w.OtsError, match="Invalid signature"):
+        w.check_response("GetRow", 200, forged, body, key_id, key)
     with pytest.raises(w.OtsError, match="more than 15 minutes"):
         w.check_response("GetRow", 200, answer(body, **{"x-ots-date": "2020-01-01T00:00:00.000Z"}), body, key_id, key)
     unsigned = answer(body)
@@ -511,3 +514,10 @@ def test_a_silent_server_is_a_timeout_not_a_hang():
         assert not info.value.service and info.value.message == "TimeoutError"
     finally:
         sock.close()
+
+
+def test_answer_dates_are_read_as_utc():
+    import calendar
+
+    for year, month, day in ((1970, 1, 1), (2000, 2, 29), (2026, 12, 3), (2100, 3, 1), (1999, 12, 31)):
+        assert w._days(year, month, day) * 86400 == calendar.timegm((year, month, day, 0, 0, 0, 0, 0, 0))

@@ -453,6 +453,16 @@ def sign_request(api: str, body: bytes, instance: str, key_id: str, secret: str,
     return headers, key
 
 
+def _days(year: int, month: int, day: int) -> int:
+    """Days from 1970-01-01 to a proleptic Gregorian date (H. Hinnant's ``days_from_civil``)."""
+    if not (1 <= month <= 12 and 1 <= day <= 31):
+        raise ValueError("bad date")
+    year -= month <= 2
+    era, yoe = divmod(year, 400)
+    doy = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+    return era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
+
+
 def check_response(api: str, status: int, headers: "Dict[str, str]", body: bytes, key_id: str, key: "Any",
                    now: "Optional[float]" = None) -> None:
     """Raise :class:`OtsError` unless the answer is a valid 2xx (``headers`` with lower-case names):
@@ -470,11 +480,9 @@ def check_response(api: str, status: int, headers: "Dict[str, str]", body: bytes
         raise bad("MD5 mismatch in response.")
     if "x-ots-date" in headers:
         date = headers["x-ots-date"]
-        try:  # %Y-%m-%dT%H:%M:%S.%fZ, without time.strptime's import
-            import calendar
-
-            stamp = calendar.timegm((int(date[0:4]), int(date[5:7]), int(date[8:10]), int(date[11:13]),
-                                     int(date[14:16]), int(date[17:19]), 0, 0, 0))
+        try:  # %Y-%m-%dT%H:%M:%S.%fZ, without the imports of time.strptime or calendar
+            stamp = (_days(int(date[0:4]), int(date[5:7]), int(date[8:10])) * 86400 + int(date[11:13]) * 3600
+                     + int(date[14:16]) * 60 + int(date[17:19]))
             if date[4] + date[7] + date[10] + date[13] + date[16] + date[-1] != "--T::Z":
                 raise ValueError
         except (ValueError, IndexError):
@@ -502,7 +510,7 @@ def check_response(api: str, status: int, headers: "Dict[str, str]", body: bytes
             if answer_id != key_id:
                 raise bad("Invalid access key id in response.")
             expected = _b64hmac(key, f"{_ots_lines(headers)}\n/{api}", hashlib.sha1)
-            if not hmac.compare_digest(signature, expected):
+            if not hmac.compare_digest(signature.encode("latin-1"), expected.encode("ascii")):
                 raise bad("Invalid signature in response.")
     if code is not None:
         raise OtsError(status, code, message or "")

@@ -132,7 +132,7 @@ def test_bundles_run_alone_on_the_fc_runtime_python(version, tmp_path, wheel_cac
     assert not (process / "python" / "cryptography").exists()
     for bundle in (signature, callback, process):
         assert_ships_only_what_runs(bundle)
-        assert not (bundle / "python" / "tablestore").exists(), "no function ships the Tablestore SDK (store/ots_wire.py)"
+        assert not (bundle / "python" / "tablestore").exists(), "no function ships the Tablestore SDK (ots_wire)"
     info = import_alone(python, signature, {"OSSDIRECT_BUCKET": "b-bucket", "OSSDIRECT_REGION": "cn-hangzhou"},
                         "import jwt, jwt.algorithms; assert jwt.algorithms.has_crypto")
     assert_alone(info, signature, version)

@@ -354,7 +354,8 @@ def get_row_body(table: str, pk: "Pk", columns_to_get: "Sequence[str]" = (), max
 def get_range_body(table: str, direction: int, start: "Pk", end: "Pk", columns_to_get: "Sequence[str]" = (),
                    limit: "Optional[int]" = None, max_versions: int = 1) -> bytes:
     return (_bytes(1, table) + _int(2, direction) + _strings(3, columns_to_get) + _int(5, max_versions)
-            + (_int(6, limit) if limit is not None else b"") + _bytes(7, encode_row(start)) + _bytes(8, encode_row(end)))
+            + (_int(6, limit) if limit is not None else b"")
+            + _bytes(7, encode_row(start)) + _bytes(8, encode_row(end)))
 
 
 def batch_get_row_body(table: str, pks: "Sequence[Pk]", columns_to_get: "Sequence[str]" = (),
@@ -592,8 +593,8 @@ class _Connection:
 
 class Client:
     """One Tablestore instance endpoint: signed calls over a small pool of keep-alive connections
-    (:class:`_Connection`: ``socket`` and, for https, ``ssl``, imported on first use), thread-safe. Credentials are set with
-    :meth:`set_credentials` and used from the next call on (STS rotation)."""
+    (:class:`_Connection`: ``socket`` and, for https, ``ssl``, imported on first use), thread-safe.
+    Credentials are set with :meth:`set_credentials` and used from the next call on (STS rotation)."""
 
     max_idle = 16
 
@@ -720,7 +721,8 @@ class Client:
         return parse_get_row(self.call("GetRow", get_row_body(table, pk, columns_to_get, max_versions)))
 
     def get_range(self, table: str, direction: int, start: "Pk", end: "Pk", columns_to_get: "Sequence[str]" = (),
-                  limit: "Optional[int]" = None, max_versions: int = 1) -> "Tuple[Optional[List[Tuple[str, Any]]], List[Row]]":
+                  limit: "Optional[int]" = None,
+                  max_versions: int = 1) -> "Tuple[Optional[List[Tuple[str, Any]]], List[Row]]":
         return parse_get_range(self.call("GetRange", get_range_body(table, direction, start, end, columns_to_get,
                                                                     limit, max_versions)))
 

@@ -282,7 +282,8 @@ class TablestoreStore(TablestoreBackend, RecordStore):
                     raise ValueError
             except (ValueError, TypeError):
                 raise ValueError("page_token does not belong to this listing") from None
-        low = prefix + [("created_at", since if since is not None else ots_wire.INF_MIN), ("upload_id", ots_wire.INF_MIN)]
+        low = prefix + [("created_at", since if since is not None else ots_wire.INF_MIN),
+                        ("upload_id", ots_wire.INF_MIN)]
         high = prefix + [("created_at", until if until is not None else ots_wire.INF_MAX),
                          ("upload_id", ots_wire.INF_MIN if until is not None else ots_wire.INF_MAX)]
         # one range read on the index either way: BACKWARD starts at the high end (newest first)

@@ -1,4 +1,5 @@
-"""The Tablestore record store, through the official SDK, against a loopback stand-in of the API."""
+"""The Tablestore record store, through its hand-written protocol client (store/ots_wire.py), against a
+loopback stand-in of the API (the official SDK only sets tables up, as tools/tablestore_setup.py does)."""
 
 import base64
 import hashlib
@@ -266,9 +267,9 @@ def test_standin_rejects_a_tampered_request(standin):
 def test_sts_rotation_keeps_one_client_and_holds_only_the_latest_keys(standin):
     store = make_store(standin)
     store.put(record("rot-1"), A)
-    client = store._client
+    client = store._wire
     store.put(record("rot-2"), B)
-    assert store._client is client and standin.requests[-1][1]["x-ots-accesskeyid"] == B.access_key_id
+    assert store._wire is client and standin.requests[-1][1]["x-ots-accesskeyid"] == B.access_key_id
     del standin.credentials[A.access_key_id]  # A's keys expired at the service
     assert store.get("rot-1", B)["record_id"] == "rec_rot-1"
     held = [v for v in vars(store).values() if isinstance(v, (str, tuple))]
@@ -407,6 +408,25 @@ def test_sdk_is_imported_only_when_the_backend_is_configured(tmp_path):
     env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "shared"))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_records_are_kept_without_importing_the_sdk(standin):
+    """A fresh process (a cold start) writes, updates, reads and lists records: no ``tablestore``,
+    protobuf, urllib3 or even ``http.client`` / ``email`` module is ever imported."""
+    make_store(standin)
+    code = ("import sys, json; from ossdirect.store import open_store; from ossdirect.oss.credentials import Credentials; "
+            f"s = open_store('tablestore://ossd/records?endpoint={standin.endpoint}&region=cn-hangzhou'); "
+            f"c = Credentials{tuple(A)!r}; "
+            "r = dict.fromkeys(('bucket', 'key', 'created_at', 'record_id', 'status'), 'x'); r['upload_id'] = 'cold'; "
+            "r['created_at'] = '2026-03-01T10:00:00Z'; r['user'] = 'cold-user'; "
+            "print(json.dumps([s.put(r, c)[1], s.update('cold', {'status': 'x'}, {'status': 'y'}, c)[1], "
+            "s.get('cold', c)['status'], [x['upload_id'] for x in s.list_records(user='cold-user', credentials=c)[0]], "
+            "sorted(m for m in sys.modules if m.split('.')[0] in ('tablestore', 'google', 'urllib3', 'aiohttp', 'http', 'email'))]))")
+    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "shared"), ALIBABA_CLOUD_ECS_METADATA_DISABLED="true")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == [True, True, "y", ["cold"], []]
+    assert standin.problems == []
 
 
 def test_plainbuffer_codec_round_trips_with_the_sdk():

@@ -2,7 +2,6 @@
 
     python tools/package.py                       # in place: functions/<fn>/{ossdirect,python}
     python tools/package.py --out build/ --python-version 3.12
-    python tools/package.py --function callback --extras tablestore   # + the Tablestore SDK (opt-in)
     python tools/package.py --lock                # re-resolve functions/requirements.lock
 
 Vendors shared/ossdirect beside each handler and installs the function's third-party
@@ -19,12 +18,9 @@ and read as it is at every cold start on FC's read-only code directory, where no
 compiled and cached (without it, every cold start compiles every module). Without that interpreter
 the bundle ships no bytecode, and the build says so. The vendored copies are build output (git-ignored).
 
-Extras are opt-in package sets any function can add (``--extras tablestore``):
-functions/requirements-<extra>.txt, locked like the functions' own (``# for: +<extra>``), resolved
-against the functions' pins so shared packages agree. ``tablestore`` (the Tablestore SDK: ~97 MB
-installed with numpy, ~0.5 s to import) is only shipped when a store names it; s.yaml's actions pass
-``--extras=tablestore`` exactly when .env configures a Tablestore record or limits store.
-Runs offline except for pip's wheel downloads.
+No function ships the Tablestore SDK (~97 MB with numpy, ~0.5 s to import): the Tablestore
+stores speak the protocol themselves (shared/ossdirect/store/ots_wire.py); the SDK is only for the
+setup tools, which run on the deployer's machine. Runs offline except for pip's wheel downloads.
 """
 
 import argparse
@@ -39,7 +35,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS = ("signature", "callback", "process")
-EXTRAS = ("tablestore",)  # functions/requirements-<extra>.txt
 LOCK = ROOT / "functions" / "requirements.lock"
 # FC python3.10 runs on Debian 10 (glibc 2.28), python3.12 on Debian 11: manylinux_2_28 and older wheels.
 PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64")
@@ -59,15 +54,9 @@ def _canonical(name):
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def _extra_file(extra):
-    return ROOT / "functions" / f"requirements-{extra}.txt"
-
-
 def requirements(function):
-    """The function's direct requirements (functions/<fn>/requirements.txt), comments dropped; for an
-    extra (``+tablestore``), functions/requirements-<extra>.txt."""
-    path = _extra_file(function[1:]) if function.startswith("+") else ROOT / "functions" / function / "requirements.txt"
-    lines = path.read_text().splitlines()
+    """The function's direct requirements (functions/<fn>/requirements.txt), comments dropped."""
+    lines = (ROOT / "functions" / function / "requirements.txt").read_text().splitlines()
     return [line.split("#")[0].strip() for line in lines if line.split("#")[0].strip()]
 
 
@@ -94,28 +83,16 @@ def read_lock(path=LOCK):
     return entries
 
 
-def parse_extras(value):
-    """``"tablestore"`` / ``"a,b"`` / ``""`` -> a tuple of known extras (``--extras=`` is none)."""
-    extras = tuple(e.strip() for e in (value or "").split(",") if e.strip())
-    for extra in extras:
-        if extra not in EXTRAS:
-            raise SystemExit(f"unknown extra {extra!r} (known: {', '.join(EXTRAS)})")
-    return extras
-
-
-def locked_requirements(function, lock=LOCK, extras=()):
-    """The pinned, hashed requirement lines one function installs (its whole dependency closure,
-    plus each extra's)."""
-    wanted = {function} | {"+" + extra for extra in extras}
-    entries = [e for e in read_lock(lock).values() if wanted & set(e["functions"])]
-    for name in sorted(wanted):
-        if requirements(name) and not [e for e in entries if name in e["functions"]]:
-            raise SystemExit(f"{lock} has nothing for {name}: run `python tools/package.py --lock`")
+def locked_requirements(function, lock=LOCK):
+    """The pinned, hashed requirement lines one function installs (its whole dependency closure)."""
+    entries = [e for e in read_lock(lock).values() if function in e["functions"]]
+    if requirements(function) and not entries:
+        raise SystemExit(f"{lock} has nothing for {function}: run `python tools/package.py --lock`")
     return [" ".join([e["pin"]] + [f"--hash={h}" for h in e["hashes"]]) for e in entries]
 
 
-def build(function, target, python_version="3.10", wheel_cache=None, extras=()):
-    """Write the deployable code directory of ``function`` (plus ``extras``) into ``target``."""
+def build(function, target, python_version="3.10", wheel_cache=None):
+    """Write the deployable code directory of ``function`` into ``target``."""
     source = ROOT / "functions" / function
     target = Path(target)
     if target.resolve() != source.resolve():
@@ -134,7 +111,7 @@ def build(function, target, python_version="3.10", wheel_cache=None, extras=()):
     deps = target / "python"
     if deps.exists():
         shutil.rmtree(deps)
-    pinned = locked_requirements(function, extras=extras)
+    pinned = locked_requirements(function)
     if pinned:
         with tempfile.TemporaryDirectory() as tmp:
             req = Path(tmp) / "requirements.txt"
@@ -183,7 +160,7 @@ def compile_bytecode(target, python_version):
 
 def prune(deps):
     """Drop what the runtime never runs: console scripts, packaging metadata but each distribution's
-    METADATA (``importlib.metadata.version()`` reads it: crc32c does at import, for the Tablestore SDK),
+    METADATA (``importlib.metadata.version()`` reads it),
     bytecode."""
     for junk in ["bin", *[p.name for p in deps.glob("*.data")]]:
         if (deps / junk).exists():
@@ -210,21 +187,15 @@ def _download(reqs, python_version, dest, extra=()):
 
 
 def lock(path=LOCK):
-    """Resolve every function's requirements.txt (then each extra's, against the functions' pins) for
-    RUNTIMES[0], pin that set, hash its wheel for every runtime."""
+    """Resolve every function's requirements.txt for RUNTIMES[0], pin that set, hash its wheel for
+    every runtime."""
     entries = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for function in FUNCTIONS + tuple("+" + extra for extra in EXTRAS):
+        for function in FUNCTIONS:
             reqs = requirements(function)
             if not reqs:
                 continue
-            extra_args = []
-            if function.startswith("+"):  # shared packages must keep the functions' versions
-                pinned = Path(tmp) / function / "functions.txt"
-                pinned.parent.mkdir(parents=True, exist_ok=True)
-                pinned.write_text("".join(e["pin"] + "\n" for e in entries.values()))
-                extra_args = ["-c", str(pinned)]
-            first = _download(reqs, RUNTIMES[0], Path(tmp) / function / RUNTIMES[0], extra_args)
+            first = _download(reqs, RUNTIMES[0], Path(tmp) / function / RUNTIMES[0])
             pins = [f"{name}=={version}" for name, version, _ in first.values()]
             seen = {key: {digest} for key, (_, _, digest) in first.items()}
             for version in RUNTIMES[1:]:
@@ -243,11 +214,15 @@ def lock(path=LOCK):
                     raise SystemExit(f"{name}: functions need different versions ({entry['pin']}, {version})")
                 entry["hashes"] |= seen[key]
                 entry["functions"].append(function)
+    write_lock(entries, path)
+    return entries
+
+
+def write_lock(entries, path=LOCK):
     lines = ["# Every third-party package a function ships: exact versions, sha256 of each wheel used (manylinux",
              f"# x86_64, CPython {', '.join(RUNTIMES)}: FC python runtimes). Installed with pip --require-hashes",
              "# --no-deps by tools/package.py. Generated by `python tools/package.py --lock` from",
-             "# functions/*/requirements.txt and functions/requirements-<extra>.txt (`# for: +<extra>`: only",
-             "# with --extras <extra>); do not edit by hand."]
+             "# functions/*/requirements.txt; do not edit by hand."]
     for key in sorted(entries):
         entry = entries[key]
         lines.append(entry["pin"] + " \\")
@@ -255,7 +230,6 @@ def lock(path=LOCK):
         lines += [f"    --hash={h}" + (" \\" if i < len(hashes) - 1 else "") for i, h in enumerate(hashes)]
         lines.append("    # for: " + " ".join(entry["functions"]))
     Path(path).write_text("\n".join(lines) + "\n")
-    return entries
 
 
 def size_of(path):
@@ -267,8 +241,6 @@ def main(argv=None):
     parser.add_argument("--out", help="build into OUT/<function> instead of functions/<function>")
     parser.add_argument("--python-version", default="3.10", help="target runtime's CPython (3.10 or 3.12)")
     parser.add_argument("--function", choices=FUNCTIONS, action="append")
-    parser.add_argument("--extras", default="", help=f"comma list of opt-in package sets ({', '.join(EXTRAS)}); "
-                        "empty: none")
     parser.add_argument("--lock", action="store_true", help=f"re-resolve {LOCK.relative_to(ROOT)} and exit")
     args = parser.parse_args(argv)
     if args.lock:
@@ -277,9 +249,8 @@ def main(argv=None):
         return
     for function in args.function or FUNCTIONS:
         target = Path(args.out) / function if args.out else ROOT / "functions" / function
-        extras = parse_extras(args.extras)
-        build(function, target, args.python_version, extras=extras)
-        print(f"{function}{' +' + ','.join(extras) if extras else ''}: {target} ({size_of(target) / 1024:.0f} KiB)")
+        build(function, target, args.python_version)
+        print(f"{function}: {target} ({size_of(target) / 1024:.0f} KiB)")
 
 
 if __name__ == "__main__":

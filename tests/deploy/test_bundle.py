@@ -132,7 +132,7 @@ def test_bundles_run_alone_on_the_fc_runtime_python(version, tmp_path, wheel_cac
     assert not (process / "python" / "cryptography").exists()
     for bundle in (signature, callback, process):
         assert_ships_only_what_runs(bundle)
-        assert not (bundle / "python" / "tablestore").exists(), "the Tablestore SDK is opt-in (--extras)"
+        assert not (bundle / "python" / "tablestore").exists(), "no function ships the Tablestore SDK (ots_wire)"
     info = import_alone(python, signature, {"OSSDIRECT_BUCKET": "b-bucket", "OSSDIRECT_REGION": "cn-hangzhou"},
                         "import jwt, jwt.algorithms; assert jwt.algorithms.has_crypto")
     assert_alone(info, signature, version)
@@ -174,7 +174,7 @@ def import_alone(python, bundle, env, then=""):
     return json.loads(proc.stdout.splitlines()[-1])
 
 
-def assert_ships_only_what_runs(code_dir, extras=()):
+def assert_ships_only_what_runs(code_dir):
     """No console scripts or packaging metadata; bytecode only as the runtime's own unchecked-hash .pyc
     (tools/package.py compile_bytecode); third-party packages exactly as locked."""
     code_dir = Path(code_dir)
@@ -196,16 +196,12 @@ def assert_ships_only_what_runs(code_dir, extras=()):
             # a module's own `#!/usr/bin/env python` is harmless; a path is what pip writes into scripts
             assert not first.startswith(b"#!") or first.replace(b" ", b"").startswith(b"#!/usr/bin/env"), \
                 f"{p} is a script (its first line names the build machine's Python)"
-    wanted = {code_dir.name} | {"+" + extra for extra in extras}
-    locked = {e["name"].lower(): e["version"] for e in package.read_lock().values() if wanted & set(e["functions"])}
+    locked = {e["name"].lower(): e["version"] for e in package.read_lock().values() if code_dir.name in e["functions"]}
     assert shipped_versions(deps) == {name: v for name, v in locked.items() if name in VERSION_FILES}
-    for extra in extras:  # an extra's top-level package is there (its versions are pip's, from the lock)
-        assert (deps / extra).is_dir(), extra
 
 
 VERSION_FILES = {"cryptography": "cryptography/__about__.py", "cffi": "cffi/__init__.py",
-                 "pycparser": "pycparser/__init__.py", "pyjwt": "jwt/__init__.py", "puremagic": "puremagic/main.py",
-                 "tablestore": "tablestore/__init__.py"}
+                 "pycparser": "pycparser/__init__.py", "pyjwt": "jwt/__init__.py", "puremagic": "puremagic/main.py"}
 
 
 def shipped_versions(deps):
@@ -226,8 +222,8 @@ def test_lock_pins_every_requirement_with_hashes():
     assert entries, "the lock is empty"
     for entry in entries.values():
         assert entry["hashes"] and all(h.startswith("sha256:") for h in entry["hashes"]), entry
-        assert set(entry["functions"]) <= set(package.FUNCTIONS) | {"+" + e for e in package.EXTRAS}, entry
-    for function in package.FUNCTIONS + tuple("+" + e for e in package.EXTRAS):
+        assert set(entry["functions"]) <= set(package.FUNCTIONS), entry
+    for function in package.FUNCTIONS:
         for line in package.requirements(function):
             req = Requirement(line)
             entry = entries.get(package._canonical(req.name))

@@ -170,7 +170,6 @@ TRIGGERS = {
 FN = {"callback": "ossdirect-callback", "process": "ossdirect-process", "signature": "ossdirect-signature"}
 TRIGGER = {"callback": "http", "process": "oss-upload", "signature": "http"}
 ENVS = {"callback": CALLBACK_ENV, "process": PROCESS_ENV, "signature": SIGNATURE_ENV}
-EXTRAS = {"callback": ("tablestore",), "process": ("tablestore",), "signature": ("tablestore",)}  # as .env asks
 API = "/2023-03-30/functions"
 
 
@@ -181,8 +180,7 @@ def copy_project(dest):
     (dest / "tools").mkdir()
     shutil.copy2(ROOT / "tools" / "package.py", dest / "tools" / "package.py")
     (dest / "functions").mkdir()
-    for name in ("requirements.lock", "requirements-tablestore.txt"):
-        shutil.copy2(ROOT / "functions" / name, dest / "functions" / name)
+    shutil.copy2(ROOT / "functions" / "requirements.lock", dest / "functions" / "requirements.lock")
     for fn in FN:
         (dest / "functions" / fn).mkdir()
         for name in ("index.py", "requirements.txt"):
@@ -336,14 +334,17 @@ def test_uploaded_zips_hold_only_what_runs(unpacked):
     assert set(unpacked) == set(FN)
     for fn, (code, _) in unpacked.items():
         tops = {p.name for p in code.iterdir()}
-        assert tops == {"index.py", "requirements.txt", "ossdirect", "python"}, (fn, tops)
+        # the callback needs nothing beyond the standard library (no SDK either): no python/ at all
+        assert tops == {"index.py", "requirements.txt", "ossdirect"} | ({"python"} if fn != "callback" else set()), \
+            (fn, tops)
         shipped = sorted(p.relative_to(code / "ossdirect").as_posix() for p in (code / "ossdirect").rglob("*.py"))
         source = sorted(p.relative_to(ROOT / "shared" / "ossdirect").as_posix()
                         for p in (ROOT / "shared" / "ossdirect").rglob("*.py") if "__pycache__" not in p.parts)
         assert shipped == source, fn
         assert (code / "index.py").read_bytes() == (ROOT / "functions" / fn / "index.py").read_bytes()
-        assert_ships_only_what_runs(code, EXTRAS[fn])
-        assert (code / "python" / "tablestore").is_dir() == bool(EXTRAS[fn]), fn  # only where a store names it
+        assert_ships_only_what_runs(code)
+        # .env names Tablestore records and limits, yet no zip holds the SDK: store/ots_wire.py speaks it
+        assert not (code / "python" / "tablestore").exists(), fn
 
 
 def test_uploaded_zips_serve_an_upload_alone_with_the_environment_fc_received(unpacked, tmp_path):
@@ -362,13 +363,14 @@ def test_uploaded_zips_serve_an_upload_alone_with_the_environment_fc_received(un
 
 def test_uploaded_process_zip_imports_its_handler_alone_with_the_environment_fc_received(unpacked):
     """The OSS trigger invokes index.handler: with nothing but the zip on the path (-I -S) on the runtime's
-    CPython, it imports, reads its configuration without error (Tablestore store + SLS log, from the
-    SDK in the zip) and loads nothing from outside the zip."""
+    CPython, it imports, reads its configuration without error (Tablestore store + SLS log, through
+    the protocol client in the zip, no SDK) and loads nothing from outside the zip."""
     python = INTERPRETERS["3.10"]
     code, env = unpacked["process"]
-    info = import_alone(python, code, env, "import ossdirect.store.tablestore, tablestore")
+    info = import_alone(python, code, env, "import ossdirect.store.tablestore")
     assert_alone(info, code, "3.10")
-    assert info["modules"]["tablestore"].startswith(str(code / "python")), info["modules"]["tablestore"]
+    assert info["modules"]["ossdirect.store.ots_wire"].startswith(str(code / "ossdirect")), info["modules"]
+    assert not [m for m in info["modules"] if m.split(".")[0] in ("tablestore", "google", "urllib3", "aiohttp")]
     assert info["modules"]["index"] == str(code / "index.py")
 
 

@@ -38,7 +38,7 @@ def test_edition_and_resources():
         assert props["memorySize"] % 64 == 0 and props["memorySize"] >= 128
         assert props["logConfig"]["project"] and props["logConfig"]["logstore"]
         run = res["actions"]["pre-deploy"][0]["run"]
-        assert run.startswith(f"python3 tools/package.py --function {name} --python-version 3.10 --extras="), run
+        assert run == f"python3 tools/package.py --function {name} --python-version 3.10", run
         (trigger,) = props["triggers"]
         if name == "process":
             continue  # test_process_has_an_oss_trigger_on_the_prefix
@@ -64,14 +64,16 @@ def test_process_has_an_oss_trigger_on_the_prefix():
     }
 
 
-def test_tablestore_sdk_ships_exactly_when_a_store_names_it():
-    """The SDK is ~97 MB: the actions add the extra from the same .env variables the stores come from."""
+def test_no_function_ships_the_tablestore_sdk():
+    """The SDK is ~97 MB and 0.5 s of import: the stores speak the protocol themselves (store/ots_wire.py),
+    so no action packages it, whatever .env says, and no function's requirements or the lock name it."""
+    from tools import package
+
     actions = {name: res["actions"]["pre-deploy"][0]["run"] for name, res in SPEC["resources"].items()}
-    for name in ("callback", "process", "signature"):  # all three use the limits store (stored= settles)
-        assert actions[name].endswith(
-        f"--extras=${{{TABLESTORE_RECORDS} || (env('OSSDIRECT_DEPLOY_USER_LIMITS', '') && "
-        "env('OSSDIRECT_DEPLOY_LIMITS_STORE', 'sqlite:////tmp/ossdirect-limits.sqlite3').startsWith('tablestore://'))"
-        " ? 'tablestore' : ''}"), actions[name]
+    assert not [a for a in actions.values() if "--extras" in a or "tablestore" in a], actions
+    assert "tablestore" not in package.read_lock() and not (ROOT / "functions" / "requirements-tablestore.txt").exists()
+    for name in package.FUNCTIONS:
+        assert not [r for r in package.requirements(name) if r.lower().startswith("tablestore")], name
 
 
 def test_env_names_match_what_the_code_reads_and_values_are_strings():

@@ -38,8 +38,8 @@ an anonymous caller (``ip:…``) holds no storage it could ever delete.
 
 This module is the policy (what is counted, the windows, the subjects); the counters live in
 :mod:`ossdirect.store.allowances`. State must be shared by every function instance: SQLite only where
-they share one disk (the local stack, a single-instance setup); Tablestore in the cloud. The
-Tablestore SDK is imported only when the store names it. Store failures raise :class:`LimitStoreError`
+they share one disk (the local stack, a single-instance setup); Tablestore in the cloud (through
+the store's own protocol client; the SDK is for the setup tool only). Store failures raise :class:`LimitStoreError`
 (the caller decides whether to fail closed, 503, or open).
 """
 
@@ -323,7 +323,7 @@ class TablestoreLimiter(Limiter):
 
     def __init__(self, settings: LimitSettings, instance: str, table: str, endpoint: str,
                  region: "Optional[str]" = None, timeout: float = 2.0) -> None:
-        from ..store.allowances import TablestoreAllowances  # imports the SDK: only when configured
+        from ..store.allowances import TablestoreAllowances  # only when configured (no SDK: store/ots_wire.py)
 
         try:
             store = TablestoreAllowances(instance, table, endpoint, region, timeout)
@@ -333,7 +333,7 @@ class TablestoreLimiter(Limiter):
         self.table = table
 
     def client(self, credentials: "Optional[Credentials]") -> "Any":
-        """The SDK client (for ``tools.limits_setup``)."""
+        """The Tablestore SDK's client (for ``tools.limits_setup``; the limiter itself never imports it)."""
         try:
             return self.store.client(credentials)
         except StoreError as exc:
@@ -341,7 +341,7 @@ class TablestoreLimiter(Limiter):
 
 
 def open_limiter(settings: LimitSettings) -> Limiter:
-    """The limiter ``settings.store`` names (the Tablestore SDK is imported only for tablestore://)."""
+    """The limiter ``settings.store`` names (the Tablestore store is imported only for tablestore://)."""
     kind, where = parse_store_url(settings.store)
     if kind == "sqlite":
         return SqliteLimiter(settings, where)

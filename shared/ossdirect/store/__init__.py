@@ -134,7 +134,7 @@ def open_store(url: str) -> RecordStore:
 
         return SlsStore.from_url(url)
     if url.startswith("tablestore://"):
-        from .tablestore import TablestoreStore  # the SDK costs ~0.5 s to import: only when named
+        from .tablestore import TablestoreStore  # its protocol client, only when named
 
         return TablestoreStore.from_url(url)
     raise RecordStoreError(f"unknown record store {url!r}")

@@ -32,7 +32,7 @@ import sqlite3
 import threading
 import time
 
-from . import StoreError
+from . import StoreError, ots_wire
 from .sqlite import open_file
 from .tablestore import CONDITION_FAILED, TablestoreBackend
 
@@ -192,9 +192,9 @@ class TablestoreAllowances(TablestoreBackend):
 
     Primary key ``subject`` (STRING, the subject's SHA-256) + ``window_start`` (INTEGER); columns
     ``forms``, ``bytes``, ``ends_at`` (INTEGER). Old windows are removed by the table's TTL (at least
-    a day, and at least the window: ``python -m tools.limits_setup``). The SDK client, its
-    credentials provider (swapped in place when STS rotates keys) and its retry policy are the
-    record store's (:class:`.tablestore.TablestoreBackend`), shared, not copied.
+    a day, and at least the window: ``python -m tools.limits_setup``). The protocol client
+    (:mod:`.ots_wire`, no SDK import), its credentials (swapped in place when STS rotates keys) and
+    its retry policy are the record store's (:class:`.tablestore.TablestoreBackend`), shared, not copied.
 
     A spend reads the row (``GetRow``) and writes it back conditionally (``PutRow`` expecting the row
     absent, or ``UpdateRow`` expecting it present *and* its ``forms`` still at the value read),
@@ -228,12 +228,11 @@ class TablestoreAllowances(TablestoreBackend):
         return True
 
     def _read(self, client: "Any", key: str, start: int) -> "Optional[Tuple[int, int]]":
-        result = self.call("GetRow", client.get_row, self.table, [("subject", key), ("window_start", start)],
-                           columns_to_get=["forms", "bytes"], max_version=1)
-        row = result[1]
+        row = self.call("GetRow", client.get_row, self.table, [("subject", key), ("window_start", start)],
+                        ["forms", "bytes"])
         if row is None:
             return None
-        columns = {c[0]: c[1] for c in row.attribute_columns}
+        columns = {c[0]: c[1] for c in row[1]}
         return columns.get("forms", 0), columns.get("bytes", 0)
 
     def _remember(self, key: str, start: int, value: "Optional[Tuple[int, int]]") -> None:
@@ -246,8 +245,7 @@ class TablestoreAllowances(TablestoreBackend):
 
     def spend(self, key: str, start: int, ends: int, nbytes: int, decide: "Decide",
               credentials: "Optional[Credentials]" = None, now: float = 0.0) -> "Spent":
-        ts = self.sdk
-        client = self.client(credentials)
+        client = self.wire(credentials)
         pk = [("subject", key), ("window_start", start)]
         with self._guess_lock:
             current = self._guess.get((key, start))
@@ -262,13 +260,10 @@ class TablestoreAllowances(TablestoreBackend):
                 return forms, used, reason
             values = [("forms", forms + 1), ("bytes", used + nbytes), ("ends_at", ends)]
             if current is None:  # the first spend of this window creates the row, once
-                done = self._write("PutRow", client.put_row, self.table, ts.Row(pk, values),
-                                   ts.Condition(ts.RowExistenceExpectation.EXPECT_NOT_EXIST))
+                done = self._write("PutRow", client.put_row, self.table, pk, values, ots_wire.EXPECT_NOT_EXIST)
             else:  # only while nobody has spent since we read
-                condition = ts.Condition(ts.RowExistenceExpectation.EXPECT_EXIST,
-                                         ts.SingleColumnCondition("forms", forms, ts.ComparatorType.EQUAL, False))
-                done = self._write("UpdateRow", client.update_row, self.table, ts.Row(pk, {"PUT": values}),
-                                   condition)
+                done = self._write("UpdateRow", client.update_row, self.table, pk, values, (),
+                                   ots_wire.EXPECT_EXIST, ots_wire.single_condition("forms", forms))
             if done:
                 self._remember(key, start, (forms + 1, used + nbytes))
                 return forms + 1, used + nbytes, None
@@ -279,7 +274,7 @@ class TablestoreAllowances(TablestoreBackend):
         raise AllowanceStoreError(f"tablestore: no spend after {self.max_attempts} conflicting attempts")
 
     def read(self, key: str, start: int, credentials: "Optional[Credentials]" = None) -> "Tuple[int, int]":
-        current = self._read(self.client(credentials), key, start)
+        current = self._read(self.wire(credentials), key, start)
         self._remember(key, start, current)
         return current if current is not None else (0, 0)
 
@@ -296,21 +291,18 @@ class TablestoreAllowances(TablestoreBackend):
         return self.table + "_held"
 
     def _holdings(self, client: "Any", key: str) -> "Tuple[Optional[int], Dict[str, Any]]":
-        result = self.call("GetRow", client.get_row, self.holdings_table,
-                           [("subject", key), ("window_start", self.HOLDINGS_ROW)],
-                           columns_to_get=["version", "holdings"], max_version=1)
-        row = result[1]
+        row = self.call("GetRow", client.get_row, self.holdings_table,
+                        [("subject", key), ("window_start", self.HOLDINGS_ROW)], ["version", "holdings"])
         if row is None:
             return None, {}
-        columns = {c[0]: c[1] for c in row.attribute_columns}
+        columns = {c[0]: c[1] for c in row[1]}
         return columns.get("version", 0), json.loads(columns.get("holdings") or "{}")
 
     def _mutate(self, key: str, change: "Callable[[Dict[str, Any]], T]", credentials: "Optional[Credentials]",
                 now: float) -> "T":
         """``change(holdings)`` edits the live holdings in place and returns the answer; written back
         conditionally, retried from a fresh read when another writer got there first."""
-        ts = self.sdk
-        client = self.client(credentials)
+        client = self.wire(credentials)
         pk = [("subject", key), ("window_start", self.HOLDINGS_ROW)]
         for attempt in range(self.max_attempts):
             version, holdings = self._holdings(client, key)
@@ -322,13 +314,11 @@ class TablestoreAllowances(TablestoreBackend):
                 return answer  # nothing to write
             values = [("version", (version or 0) + 1), ("holdings", text)]
             if version is None:
-                done = self._write("PutRow", client.put_row, self.holdings_table, ts.Row(pk, values),
-                                   ts.Condition(ts.RowExistenceExpectation.EXPECT_NOT_EXIST))
+                done = self._write("PutRow", client.put_row, self.holdings_table, pk, values,
+                                   ots_wire.EXPECT_NOT_EXIST)
             else:
-                condition = ts.Condition(ts.RowExistenceExpectation.EXPECT_EXIST,
-                                         ts.SingleColumnCondition("version", version, ts.ComparatorType.EQUAL, False))
-                done = self._write("UpdateRow", client.update_row, self.holdings_table, ts.Row(pk, {"PUT": values}),
-                                   condition)
+                done = self._write("UpdateRow", client.update_row, self.holdings_table, pk, values, (),
+                                   ots_wire.EXPECT_EXIST, ots_wire.single_condition("version", version))
             if done:
                 return answer
             if attempt:
@@ -359,5 +349,5 @@ class TablestoreAllowances(TablestoreBackend):
         self._mutate(key, lambda holdings: holdings.pop(upload_id, None), credentials, now)
 
     def usage(self, key: str, credentials: "Optional[Credentials]" = None, now: float = 0.0) -> "Tuple[int, int]":
-        _, holdings = self._holdings(self.client(credentials), key)
+        _, holdings = self._holdings(self.wire(credentials), key)
         return self._sums({u: h for u, h in holdings.items() if h[1] == 0 or h[1] > now})

@@ -19,22 +19,22 @@
   with ``BatchGetRow`` (≤ 100 per call), so a listing shows the latest status. GSIs are
   eventually consistent (milliseconds): a record written a moment ago may be missing from a
   listing, never from ``get``. Records without a user are listed by time only.
-- The SDK is imported when this store is constructed (only when ``OSSDIRECT_RECORDS`` names it):
-  it costs ~0.4 s of cold start (``bench/tablestore.py``).
-- Credentials arrive per request; one SDK client (one connection pool) is kept, and its credentials
-  provider holds only the latest keys, swapped when STS rotates them.
+- The calls go through :mod:`.ots_wire`, the protocol written by hand (stdlib only, proven
+  byte-equal to the official SDK on golden vectors): ``import tablestore`` would cost 0.4–0.8 s of
+  cold start (``bench/tablestore.py``); the SDK is imported only by the setup tools (:meth:`client`).
+- Credentials arrive per request; one protocol client (one connection pool) is kept, holding only
+  the latest keys, swapped when STS rotates them.
 
 The table and indexes are created once by ``python -m tools.tablestore_setup``.
 """
 
 import base64
 import json
-import logging
 import re
 import threading
 from urllib.parse import parse_qs, urlsplit
 
-from . import RECORD_FIELDS, RecordStore, RecordStoreError, StoreError
+from . import RECORD_FIELDS, RecordStore, RecordStoreError, StoreError, ots_wire
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -48,12 +48,8 @@ ATTRIBUTES = tuple(f for f in RECORD_FIELDS if f != "upload_id")
 BY_USER, BY_TIME = "_by_user", "_by_time"
 INDEX_KEYS = {BY_USER: ("user", "created_at", "upload_id"), BY_TIME: ("created_at", "upload_id")}
 MAX_BATCH_GET = 100
-CONDITION_FAILED = "OTSConditionCheckFail"  # a conditional write that did not apply (the row said no)
+CONDITION_FAILED = ots_wire.CONDITION_FAILED  # a conditional write that did not apply (the row said no)
 _REGION = re.compile(r"^[a-z0-9-]+\.([a-z]{2}-[a-z0-9-]+?)(?:\.vpc)?\.(?:ots|tablestore)\.aliyuncs\.com$")
-# Errors after which the service did not apply the write: safe to send again.
-_NOT_APPLIED = {"OTSServerBusy", "OTSRowOperationConflict", "OTSNotEnoughCapacityUnit", "OTSQuotaExhausted",
-                "OTSCapacityUnitExhausted", "OTSTooFrequentReservedThroughputAdjustment", "OTSPartitionUnavailable"}
-_READS = {"GetRow", "BatchGetRow", "GetRange", "DescribeTable", "ListTable"}
 
 
 def region_of(endpoint: str) -> "Optional[str]":
@@ -80,10 +76,11 @@ def parse_url(url: str, error: "Type[StoreError]" = RecordStoreError) -> "Tuple[
 
 class TablestoreBackend:
     """The plumbing every Tablestore-backed store shares (records here, allowances in
-    :mod:`.allowances`): the SDK (imported at construction, ``sdk``), one ``OTSClient`` per backend
-    (one connection pool) whose credentials provider holds only the latest keys, swapped in place
-    when STS rotates them, a short retry policy, and :meth:`call`, which turns the SDK's failures into
-    ``self.error`` (a :class:`StoreError`, with the service's ``code``)."""
+    :mod:`.allowances`): one hand-written protocol client per backend (:mod:`.ots_wire`: one
+    connection pool, the SDK's short retry policy) whose credentials are swapped in place when STS
+    rotates them, and :meth:`call`, which turns its failures into ``self.error`` (a
+    :class:`StoreError`, with the service's ``code``). The official SDK is imported only by
+    :meth:`client`, for the setup tools (``CreateTable``, ``DescribeTable``...)."""
 
     error: "Type[StoreError]" = StoreError
     needs_credentials = True
@@ -96,87 +93,83 @@ class TablestoreBackend:
         self.region = region or region_of(endpoint)  # V4 signatures when known, else V2
         self.timeout, self.retries = timeout, retries
         self._lock = threading.Lock()
-        self._client: "Any" = None
+        try:
+            self._wire = ots_wire.Client(endpoint, instance, self.region, timeout, retries)
+        except ValueError as exc:
+            raise self.error(f"tablestore: {exc}") from None
+        self._client: "Any" = None  # the SDK's, for the setup tools only
         self._provider: "Any" = None
-        self._key: "Optional[Tuple[str, Optional[str]]]" = None  # (key id, token) the provider holds: never logged
+
+    # -------------------------------------------------------------- the protocol client
+
+    def wire(self, credentials: "Optional[Credentials]") -> "ots_wire.Client":
+        """The protocol client, signing with ``credentials`` from this call on."""
+        if credentials is None or not credentials.access_key_id or not credentials.access_key_secret:
+            raise self.error("tablestore: no credentials")
+        # STS rotation: same client and connections, the latest keys from this call on
+        self._wire.set_credentials(credentials.access_key_id, credentials.access_key_secret,
+                                   credentials.security_token)
+        return self._wire
+
+    def call(self, what: str, fn: "Callable[..., Any]", *args: "Any", **kwargs: "Any") -> "Any":
+        """``fn(*args, **kwargs)`` (a protocol call named ``what``); every failure as ``self.error``, a
+        service answer with its ``code`` (:data:`CONDITION_FAILED` for a condition that did not hold)."""
+        try:
+            return fn(*args, **kwargs)
+        except ots_wire.OtsError as exc:
+            if exc.service:
+                raise self.error(f"tablestore: {what} answered {exc.status} {exc.code}", exc.code) from None
+            raise self.error(f"tablestore: {what} failed ({exc.message[:120]})") from None
+        except Exception as exc:  # an answer that does not decode
+            raise self.error(f"tablestore: {what} failed ({exc.__class__.__name__})") from None
+
+    def close(self) -> None:
+        self._wire.close()
+        with self._lock:
+            self._client = self._provider = None
+
+    # -------------------------------------------------------------- the SDK, for the setup tools
+
+    @property
+    def sdk(self) -> "Any":
+        """The official ``tablestore`` SDK module (~0.5 s to import): the setup tools only."""
+        import logging
+
         for name in ("tablestore.encoder", "tablestore.decoder"):  # "native codec not available" noise
             logging.getLogger(name).setLevel(logging.ERROR)
         try:
-            import tablestore  # the heavy import happens here, at configuration time
+            import tablestore
         except ImportError as exc:
-            raise self.error(f"tablestore:// needs the tablestore SDK ({exc})") from None
-        self.sdk: "Any" = tablestore
-        # The SDK logs every failed request (a replay's condition failure too) at ERROR, and
-        # formats whole protobufs when its logger level is NOTSET: pin it.
+            raise self.error(f"tablestore setup needs the tablestore SDK ({exc})") from None
+        # The SDK logs every failed request at ERROR, and formats whole protobufs when its logger
+        # level is NOTSET: pin it.
         logging.getLogger("ossdirect.tablestore.sdk").setLevel(logging.CRITICAL)
-
-    # -------------------------------------------------------------- SDK client
+        return tablestore
 
     def client(self, credentials: "Optional[Credentials]") -> "Any":
-        """The SDK client, signing with ``credentials`` from this call on."""
+        """An SDK ``OTSClient`` signing with ``credentials`` (table setup: ``create_table``,
+        ``describe_table``, ``create_secondary_index``); the stores' own calls use :meth:`wire`."""
         if credentials is None or not credentials.access_key_id or not credentials.access_key_secret:
             raise self.error("tablestore: no credentials")
         ts = self.sdk
         with self._lock:
             if self._client is None:
-                backend = self
-
                 class Provider(ts.CredentialsProvider):  # type: ignore[name-defined]
                     creds = None
 
                     def get_credentials(self) -> "Any":
                         return self.creds
 
-                class Retry(ts.RetryPolicy):  # type: ignore[name-defined]
-                    """Few, short retries (the callback's answer waits): throttling-type errors for
-                    every operation, and server-side faults for reads only."""
-
-                    def should_retry(self, retry_times: int, exception: Exception, api_name: str) -> bool:
-                        if retry_times >= backend.retries:
-                            return False
-                        code = getattr(exception, "code", "")
-                        if code in _NOT_APPLIED:
-                            return True
-                        return api_name in _READS and getattr(exception, "http_status", 0) >= 500
-
-                    def get_retry_delay(self, retry_times: int, exception: Exception, api_name: str) -> float:
-                        return float(0.05 * (2 ** retry_times))
-
                 self._provider = Provider()
-                self._provider.creds = ts.credentials.Credentials(
-                    credentials.access_key_id, credentials.access_key_secret, credentials.security_token)
-                self._key = (credentials.access_key_id, credentials.security_token)
                 kwargs: "Dict[str, Any]" = dict(credentials_provider=self._provider, instance_name=self.instance,
-                                                socket_timeout=self.timeout, retry_policy=Retry(),
-                                                logger_name="ossdirect.tablestore.sdk", max_connection=16)
+                                                socket_timeout=max(self.timeout, 10.0),
+                                                logger_name="ossdirect.tablestore.sdk")
                 if self.region:
                     kwargs["region"] = self.region
                 self._client = ts.OTSClient(self.endpoint, **kwargs)
-            elif self._key != (credentials.access_key_id, credentials.security_token) or \
-                    self._provider.creds.get_access_key_secret() != credentials.access_key_secret:
-                # STS rotation: same client and connections, new keys from the next request on
-                self._provider.creds = ts.credentials.Credentials(
-                    credentials.access_key_id, credentials.access_key_secret, credentials.security_token)
-                self._key = (credentials.access_key_id, credentials.security_token)
+            self._provider.creds = ts.credentials.Credentials(
+                credentials.access_key_id, credentials.access_key_secret, credentials.security_token)
             return self._client
-
-    def call(self, what: str, fn: "Callable[..., Any]", *args: "Any", **kwargs: "Any") -> "Any":
-        """``fn(*args, **kwargs)`` (an SDK call named ``what``); every failure as ``self.error``, a
-        service answer with its ``code`` (:data:`CONDITION_FAILED` for a condition that did not hold)."""
-        ts = self.sdk
-        try:
-            return fn(*args, **kwargs)
-        except ts.OTSServiceError as exc:
-            raise self.error(f"tablestore: {what} answered {exc.get_http_status()} {exc.get_error_code()}",
-                             exc.get_error_code()) from None
-        except ts.OTSClientError as exc:
-            raise self.error(f"tablestore: {what} failed ({exc.get_error_message()[:120]})") from None
-        except Exception as exc:  # urllib3 timeouts, refused connections, TLS
-            raise self.error(f"tablestore: {what} failed ({exc.__class__.__name__})") from None
-
-    def close(self) -> None:
-        with self._lock:
-            self._client = self._provider = self._key = None
 
 
 class TablestoreStore(TablestoreBackend, RecordStore):
@@ -214,16 +207,15 @@ class TablestoreStore(TablestoreBackend, RecordStore):
     # -------------------------------------------------------------- RecordStore
 
     def put(self, record: "Record", credentials: "Optional[Credentials]" = None) -> "Tuple[Record, bool]":
-        ts = self.sdk
-        client = self.client(credentials)
+        client = self.wire(credentials)
         upload_id = record.get("upload_id")
         if not isinstance(upload_id, str) or not upload_id:
             raise ValueError("record has no upload_id")
-        row = ts.Row([("upload_id", upload_id)], self._columns(record))
+        columns = self._columns(record)
         try:
-            self.call("PutRow", client.put_row, self.table, row,
-                       ts.Condition(ts.RowExistenceExpectation.EXPECT_NOT_EXIST))
-            return self._record(upload_id, row.attribute_columns), True
+            self.call("PutRow", client.put_row, self.table, [("upload_id", upload_id)], columns,
+                      ots_wire.EXPECT_NOT_EXIST)
+            return self._record(upload_id, columns), True
         except RecordStoreError as exc:
             if exc.code != CONDITION_FAILED:
                 raise
@@ -233,45 +225,35 @@ class TablestoreStore(TablestoreBackend, RecordStore):
         return stored, stored.get("record_id") == record.get("record_id") is not None
 
     def get(self, upload_id: str, credentials: "Optional[Credentials]" = None) -> "Optional[Record]":
-        client = self.client(credentials)
-        _, row, _ = self.call("GetRow", client.get_row, self.table, [("upload_id", upload_id)], max_version=1)
-        return None if row is None else self._record(upload_id, row.attribute_columns)
+        client = self.wire(credentials)
+        row = self.call("GetRow", client.get_row, self.table, [("upload_id", upload_id)])
+        return None if row is None else self._record(upload_id, row[1])
 
     def update(self, upload_id: str, expected: "Record", changes: "Record",
                credentials: "Optional[Credentials]" = None) -> "Tuple[Optional[Record], bool]":
-        ts = self.sdk
         unknown = (set(expected) | set(changes)) - set(RECORD_FIELDS)
         if unknown or "upload_id" in changes or "upload_id" in expected or not changes:
             raise ValueError(f"cannot update {sorted(unknown) or sorted(changes)}")
-        client = self.client(credentials)
+        client = self.wire(credentials)
         conditions = []
         for field, value in expected.items():
             if value is None:
                 probe = 0 if field in INTEGER_FIELDS else ""
-                both = ts.CompositeColumnCondition(ts.LogicalOperator.AND)
-                both.add_sub_condition(ts.SingleColumnCondition(field, probe, ts.ComparatorType.EQUAL, True))
-                both.add_sub_condition(ts.SingleColumnCondition(field, probe, ts.ComparatorType.NOT_EQUAL, True))
-                conditions.append(both)
+                conditions.append(ots_wire.composite_condition(ots_wire.AND, [
+                    ots_wire.single_condition(field, probe, ots_wire.EQUAL, True),
+                    ots_wire.single_condition(field, probe, ots_wire.NOT_EQUAL, True)]))
             else:
-                conditions.append(ts.SingleColumnCondition(field, value, ts.ComparatorType.EQUAL, False))
+                conditions.append(ots_wire.single_condition(field, value, ots_wire.EQUAL, False))
         column_condition = None
         if len(conditions) == 1:
             column_condition = conditions[0]
         elif conditions:
-            column_condition = ts.CompositeColumnCondition(ts.LogicalOperator.AND)
-            for condition in conditions:
-                column_condition.add_sub_condition(condition)
+            column_condition = ots_wire.composite_condition(ots_wire.AND, conditions)
         puts = self._columns(changes)
-        deletes = [f for f, v in changes.items() if v is None]
-        update: "Dict[str, Any]" = {}
-        if puts:
-            update["PUT"] = puts
-        if deletes:
-            update["DELETE_ALL"] = deletes
-        row = ts.Row([("upload_id", upload_id)], update)
-        condition = ts.Condition(ts.RowExistenceExpectation.EXPECT_EXIST, column_condition)
+        deletes = [f for f, v in changes.items() if v is None]  # every version of the column (DELETE_ALL)
         try:
-            self.call("UpdateRow", client.update_row, self.table, row, condition)
+            self.call("UpdateRow", client.update_row, self.table, [("upload_id", upload_id)], puts, deletes,
+                      ots_wire.EXPECT_EXIST, column_condition)
             applied = True
         except RecordStoreError as exc:
             if exc.code != CONDITION_FAILED:
@@ -288,9 +270,8 @@ class TablestoreStore(TablestoreBackend, RecordStore):
 
         ``since`` is inclusive, ``until`` exclusive (``created_at`` strings, ISO-8601 UTC);
         ``next_token`` is None on the last page."""
-        ts = self.sdk
         limit = max(1, min(int(limit), 1000))
-        client = self.client(credentials)
+        client = self.wire(credentials)
         index = self.table + (BY_USER if user is not None else BY_TIME)
         prefix = [("user", user)] if user is not None else []
         if page_token:
@@ -301,40 +282,37 @@ class TablestoreStore(TablestoreBackend, RecordStore):
                     raise ValueError
             except (ValueError, TypeError):
                 raise ValueError("page_token does not belong to this listing") from None
-        low = prefix + [("created_at", since if since is not None else ts.INF_MIN), ("upload_id", ts.INF_MIN)]
-        high = prefix + [("created_at", until if until is not None else ts.INF_MAX),
-                         ("upload_id", ts.INF_MIN if until is not None else ts.INF_MAX)]
+        low = prefix + [("created_at", since if since is not None else ots_wire.INF_MIN),
+                        ("upload_id", ots_wire.INF_MIN)]
+        high = prefix + [("created_at", until if until is not None else ots_wire.INF_MAX),
+                         ("upload_id", ots_wire.INF_MIN if until is not None else ots_wire.INF_MAX)]
         # one range read on the index either way: BACKWARD starts at the high end (newest first)
         start, end = (high, low) if newest_first else (low, high)
         if page_token:
             start = token_start
-        direction = ts.Direction.BACKWARD if newest_first else ts.Direction.FORWARD
+        direction = ots_wire.BACKWARD if newest_first else ots_wire.FORWARD
         ids: "List[str]" = []
         next_start = start
         while next_start is not None and len(ids) < limit:
-            _, next_start, rows, _ = self.call(
-                "GetRange", client.get_range, index, direction, next_start, end,
-                columns_to_get=[], limit=limit - len(ids), max_version=1)
-            ids.extend(dict(r.primary_key)["upload_id"] for r in rows)
+            next_start, rows = self.call("GetRange", client.get_range, index, direction, next_start, end,
+                                         limit=limit - len(ids))
+            ids.extend(dict(pk)["upload_id"] for pk, _ in rows)
         records = self._batch_get(client, ids)
         token = None
         if next_start is not None:
             token = base64.urlsafe_b64encode(json.dumps(next_start, ensure_ascii=False).encode()).decode()
         return records, token
 
-    def _batch_get(self, client: "Any", ids: "List[str]") -> "List[Record]":
-        ts = self.sdk
+    def _batch_get(self, client: "ots_wire.Client", ids: "List[str]") -> "List[Record]":
         found = {}
         for i in range(0, len(ids), MAX_BATCH_GET):
             chunk = ids[i:i + MAX_BATCH_GET]
-            request = ts.BatchGetRowRequest()
-            request.add(ts.TableInBatchGetRowItem(self.table, [[("upload_id", u)] for u in chunk], max_version=1))
-            result = self.call("BatchGetRow", client.batch_get_row, request)
-            for item in result.get_result_by_table(self.table):
-                if not item.is_ok:
-                    raise RecordStoreError(f"tablestore: BatchGetRow row failed ({item.error_code})")
-                if item.row is not None:
-                    upload_id = dict(item.row.primary_key)["upload_id"]
-                    found[upload_id] = self._record(upload_id, item.row.attribute_columns)
+            items = self.call("BatchGetRow", client.batch_get_row, self.table, [[("upload_id", u)] for u in chunk])
+            for is_ok, error_code, _, row in items:
+                if not is_ok:
+                    raise RecordStoreError(f"tablestore: BatchGetRow row failed ({error_code})")
+                if row is not None:
+                    upload_id = dict(row[0])["upload_id"]
+                    found[upload_id] = self._record(upload_id, row[1])
         return [found[u] for u in ids if u in found]  # a row deleted since the index read is skipped
 

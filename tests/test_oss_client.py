@@ -644,7 +644,8 @@ def _presign(case, **change):
     endpoint = f"{url.scheme}://{url.netloc}" + (f"/{case['bucket']}" if case["path_style"] else "")
     client = OssClient(endpoint, change.pop("bucket", case["bucket"]), case["region"])
     args = dict(method=case["method"], key=case["key"], query=case["query"], creds=_creds(case),
-                expires=case["expires"], now=_when(case), additional_headers=case["additional_headers"])
+                expires=case["expires"], now=_when(case), additional_headers=case["additional_headers"],
+                content_md5=case.get("content_md5"))
     args.update(change)
     return client.presign_v4_url(**args)
 
@@ -656,6 +657,10 @@ def test_presign_vectors_cover_the_brief():
     assert any("x-oss-additional-headers=content-length&" in c["url"] for c in PRESIGN_CASES)
     assert any(any(ord(ch) > 127 for ch in c["key"]) for c in PRESIGN_CASES)
     assert all(dict(c["query"]).keys() == {"partNumber", "uploadId"} for c in PRESIGN_CASES)
+    md5_cases = [c for c in PRESIGN_CASES if c.get("content_md5")]  # issue 24: signed, never named
+    assert {c["sdk_operation"] for c in md5_cases} == {"Client.presign(UploadPartRequest)",
+                                                       "SignerV4.sign(auth_method_query)"}
+    assert all("content-md5" not in c["url"] for c in md5_cases)
 
 
 @pytest.mark.parametrize("case", PRESIGN_CASES, ids=[c["name"] for c in PRESIGN_CASES])
@@ -678,6 +683,7 @@ def test_presign_one_changed_input_changes_the_signature(case):
         "method": dict(method="GET"), "expires": dict(expires=case["expires"] + 1),
         "time": dict(now=_when(case) + datetime.timedelta(seconds=1)), "part number": dict(query=q),
         "content-length": dict(additional_headers={"content-length": "1"}),
+        "content-md5": dict(content_md5="XUFAKrxLKna5cZ2REBfFkh=="),
     }
     for what, change in changes.items():
         assert sig(_presign(case, **change)) != base, what
@@ -693,6 +699,36 @@ def test_presign_refuses_bad_lifetimes_and_signs_only_additional_headers():
     assert _presign(case, additional_headers={"Content-Type": "x/y", "x-oss-meta-a": "b", "range": ""}) == plain
     assert "x-oss-additional-headers=content-length%3Brange&" in _presign(
         case, additional_headers={"Range": "bytes=0-1", "Content-Length": "2"})
+
+
+def test_a_part_url_signed_with_content_md5_takes_only_that_body(photo_bucket):
+    """Issue 24: the MD5 is in the signature, so OSS itself refuses another body (InvalidDigest) or
+    another digest (SignatureDoesNotMatch), and a PUT without the header."""
+    import hashlib
+
+    import requests
+
+    creds = Credentials(photo_bucket.AK, photo_bucket.SK, photo_bucket.TOKEN, "test")
+    client = OssClient(photo_bucket.bucket_url, photo_bucket.bucket, "cn-hangzhou")
+    key = "uploads/md5 part.bin"
+    upload_id = client.initiate_multipart_upload(key, creds)
+    good = b"a" * (100 * 1024)
+    bad = b"a" * (100 * 1024 - 1) + b"b"
+    md5 = lambda data: base64.b64encode(hashlib.md5(data).digest()).decode()  # noqa: E731
+    url = client.presign_v4_url("PUT", key, [("partNumber", "1"), ("uploadId", upload_id)], creds, 60,
+                                additional_headers={"content-length": str(len(good))}, content_md5=md5(good))
+    refused = {
+        "body flipped, header kept": (bad, {"Content-MD5": md5(good)}, 400, "InvalidDigest"),
+        "header changed to the body's": (bad, {"Content-MD5": md5(bad)}, 403, "SignatureDoesNotMatch"),
+        "no header": (good, {}, 403, "SignatureDoesNotMatch"),
+    }
+    for what, (body, headers, status, code) in refused.items():
+        r = requests.put(url, data=body, headers=headers, timeout=10)
+        assert (r.status_code, f"<Code>{code}</Code>" in r.text) == (status, True), what
+    assert client.list_parts(key, upload_id, creds) == []
+    r = requests.put(url, data=good, headers={"Content-MD5": md5(good)}, timeout=10)
+    assert r.status_code == 200, r.text
+    assert [(p.number, p.size) for p in client.list_parts(key, upload_id, creds)] == [(1, len(good))]
 
 
 def test_multipart_calls_against_the_emulator(photo_bucket):

@@ -284,7 +284,7 @@ def cases():
 
 
 def _presign_record(name, covers, how, creds, region, when, expires, bucket, key, endpoint, path_style, url,
-                    additional):
+                    additional, content_md5=None):
     parts = urlsplit(url)
     own = []
     for name_, value in split_query(parts.query):
@@ -297,21 +297,25 @@ def _presign_record(name, covers, how, creds, region, when, expires, bucket, key
         "security_token": creds[2] if len(creds) == 3 else None,
         "region": region, "signing_time": when.strftime("%Y-%m-%dT%H:%M:%SZ"), "expires": expires,
         "endpoint": endpoint, "path_style": path_style, "method": "PUT", "bucket": bucket, "key": key,
-        "query": own, "additional_headers": additional, "url": url,
+        "query": own, "additional_headers": additional, **({"content_md5": content_md5} if content_md5 else {}),
+        "url": url,
         "signature": dict(split_query(parts.query))["x-oss-signature"],
     }
 
 
 def presign_op_case(name, covers, creds, region, when, expires, bucket, key, upload_id, part, endpoint=None,
-                    path_style=False):
+                    path_style=False, content_md5=None):
     endpoint = endpoint or f"https://oss-{region}.aliyuncs.com"
     client, _ = sdk_client(creds, region, endpoint, when, path_style)
-    result = client.presign(oss.UploadPartRequest(bucket=bucket, key=key, upload_id=upload_id, part_number=part),
+    result = client.presign(oss.UploadPartRequest(bucket=bucket, key=key, upload_id=upload_id, part_number=part,
+                                                  content_md5=content_md5),
                             expiration=when + datetime.timedelta(seconds=expires))
     if result.method != "PUT":
         raise SystemExit(f"{name}: presign gave {result.method}")
+    if content_md5 and (result.signed_headers or {}).get("Content-MD5") != content_md5:
+        raise SystemExit(f"{name}: presign did not sign Content-MD5 ({result.signed_headers})")
     return _presign_record(name, covers, "Client.presign(UploadPartRequest)", creds, region, when, expires, bucket,
-                           key, endpoint, path_style, result.url, {})
+                           key, endpoint, path_style, result.url, {}, content_md5)
 
 
 def presign_direct_case(name, covers, creds, region, when, expires, bucket, key, upload_id, part, headers,
@@ -333,7 +337,7 @@ def presign_direct_case(name, covers, creds, region, when, expires, bucket, key,
     signed = dict(split_query(urlsplit(request.url).query)).get("x-oss-additional-headers", "")
     effective = {h: headers[h] for h in headers if h.lower() in signed.split(";")} if signed else {}
     return _presign_record(name, covers, "SignerV4.sign(auth_method_query)", creds, region, when, expires, bucket,
-                           key, endpoint, path_style, request.url, effective)
+                           key, endpoint, path_style, request.url, effective, headers.get("Content-MD5"))
 
 
 def presign_cases():
@@ -363,6 +367,19 @@ def presign_cases():
                                    STS, "cn-hangzhou", utc(2026, 1, 31, 23, 30, 0), 600, "ossdirect-local",
                                    "uploads/照片 2026.bin", "2C4F1E0D9B8A7C6B5A4F3E2D1C0B9A87", 38,
                                    {"Content-Length": "123457"}, ["content-length", "content-type", "range"],
+                                   endpoint="http://127.0.0.1:9100", path_style=True))
+    # Content-MD5 (issue 24): a default signed header, so signed without being named in additional headers
+    out.append(presign_op_case("presign-part-content-md5",
+                               "UploadPart with content_md5 (MD5 of b'hello'): Content-MD5 signed, not named, AK",
+                               AK, "cn-hangzhou", utc(2024, 5, 1, 8, 0, 0), 300, b, "uploads/3f0c9a2be1.mp4",
+                               "0004B9894A22E5B1888A1E29F8236E12", 1, content_md5="XUFAKrxLKna5cZ2REBfFkg=="))
+    out.append(presign_direct_case("presign-part-content-md5-content-length-sts-path-style",
+                                   "UploadPart bound to its size and its MD5 (what the part route signs), STS, "
+                                   "path-style emulator",
+                                   STS, "cn-hangzhou", utc(2026, 11, 23, 4, 5, 6), 600, "ossdirect-local",
+                                   "uploads/照片 2026.bin", "2C4F1E0D9B8A7C6B5A4F3E2D1C0B9A87", 2,
+                                   {"Content-Length": "8388608", "Content-MD5": "1B2M2Y8AsgTpgAmY7PhCfg=="},
+                                   ["content-length", "content-md5"],
                                    endpoint="http://127.0.0.1:9100", path_style=True))
     return out
 

@@ -336,7 +336,8 @@ class OssClient:
         return True
 
     def presign_v4_url(self, method: str, key: str, query: Query, creds: Credentials, expires: int,
-                       now: When = None, additional_headers: Optional[Mapping[str, Any]] = None) -> str:
+                       now: When = None, additional_headers: Optional[Mapping[str, Any]] = None,
+                       content_md5: Optional[str] = None) -> str:
         """A V4 presigned URL for ``key`` on this client's endpoint (see :func:`presign_v4_query`).
 
         For the browser, build the client on the *upload* host (``OSSDIRECT_UPLOAD_HOST``): the
@@ -344,6 +345,6 @@ class OssClient:
         if not key:
             raise ValueError("an object key is required")
         text = presign_v4_query(method, self.bucket, key, query, creds, self.region, expires, now,
-                                additional_headers=additional_headers)
+                                additional_headers=additional_headers, content_md5=content_md5)
         return f"{self._transport.url(key)}?{text}"
 

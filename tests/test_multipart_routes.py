@@ -330,6 +330,65 @@ def test_part_urls_bind_the_part_size(stack):
     assert r.status_code == 403
 
 
+def _md5(data):
+    return base64.b64encode(hashlib.md5(data).digest()).decode()
+
+
+def test_part_urls_sign_the_digests_sent_and_oss_refuses_other_bytes(stack):
+    """Issue 24: md5=<b64>,... aligned with partNumbers; each URL signs its part's Content-MD5 and the
+    answer's headers (per part, Uppy's shape) say what to send."""
+    data = data_for(8 * MiB + 100, seed=3)
+    parts = {1: data[:8 * MiB], 2: data[8 * MiB:]}
+    up = stack.create(len(data))
+    status, _, signed = stack.call("GET", f"/multipart/{up['uploadId']}/parts",
+                                   dict(stack.ids(up), partNumbers="2,1", md5=f"{_md5(parts[2])},{_md5(parts[1])}"))
+    assert status == 200, signed
+    assert signed["headers"] == {"1": {"Content-MD5": _md5(parts[1])}, "2": {"Content-MD5": _md5(parts[2])}}
+    flipped = parts[2][:50] + bytes([parts[2][50] ^ 1]) + parts[2][51:]
+    url = signed["presignedUrls"]["2"]
+    r = requests.put(url, data=flipped, headers=signed["headers"]["2"], timeout=10)
+    assert (r.status_code, "<Code>InvalidDigest</Code>" in r.text) == (400, True)
+    r = requests.put(url, data=flipped, headers={"Content-MD5": _md5(flipped)}, timeout=10)
+    assert (r.status_code, "<Code>SignatureDoesNotMatch</Code>" in r.text) == (403, True)
+    r = requests.put(url, data=parts[2], timeout=10)  # the header is part of the signature: required
+    assert r.status_code == 403
+    etags = {}
+    for n, body in parts.items():
+        r = requests.put(signed["presignedUrls"][str(n)], data=body, headers=signed["headers"][str(n)], timeout=30)
+        assert r.status_code == 200, r.text
+        etags[n] = r.headers["ETag"]
+    # Uppy's signPart: one part, its header
+    status, _, one = stack.call("GET", f"/multipart/{up['uploadId']}/1", dict(stack.ids(up), md5=_md5(parts[1])))
+    assert status == 200 and one["headers"] == {"Content-MD5": _md5(parts[1])}
+    status, _, one = stack.call("GET", f"/multipart/{up['uploadId']}/1", stack.ids(up))
+    assert status == 200 and one["headers"] == {} and requests.put(one["url"], data=parts[1], timeout=30).ok
+    status, _, answer = stack.complete(up, etags)
+    assert status == 200, answer
+    assert stack.bucket.sdk.get_object(up["key"]).read() == data
+
+
+@pytest.mark.parametrize("md5", ["abc", "XUFAKrxLKna5cZ2REBfFkg", "XUFAKrxLKna5cZ2REBfFkg=,", "XUFAKrxLKna5cZ2REBfFkh==",
+                                 "XUFAKrxLKna5cZ2REBfFkg==XUFA", "5d41402abc4b2a76b9719d911017c592",
+                                 "XUFAKrxLKna5cZ2REBfFkg==,XUFAKrxLKna5cZ2REBfFkg==", "!!!!KrxLKna5cZ2REBfFkg=="])
+def test_bad_part_digests_are_400(stack, md5):
+    up = stack.create(2 * 8 * MiB + 1)  # 3 parts
+    status, _, body = stack.call("GET", f"/multipart/{up['uploadId']}/parts", dict(stack.ids(up), partNumbers="1",
+                                                                                  md5=md5))
+    assert (status, body["code"]) == (400, "InvalidPartDigest"), body
+    if "," not in md5:
+        status, _, body = stack.call("GET", f"/multipart/{up['uploadId']}/1", dict(stack.ids(up), md5=md5))
+        assert (status, body["code"]) == (400, "InvalidPartDigest")
+    # two digests for one part number (repeats are fine when they agree); a space is a '+' unescaped
+    a, b = _md5(b"a"), _md5(b"b")
+    status, _, body = stack.call("GET", f"/multipart/{up['uploadId']}/parts",
+                                 dict(stack.ids(up), partNumbers="1,1", md5=f"{a},{b}"))
+    assert (status, body["code"]) == (400, "InvalidPartDigest")
+    plus = next(d for d in (_md5(bytes([i])) for i in range(256)) if "+" in d)
+    status, _, body = stack.call("GET", f"/multipart/{up['uploadId']}/parts",
+                                 dict(stack.ids(up), partNumbers="1,1", md5=f"{plus},{plus.replace('+', ' ')}"))
+    assert status == 200 and body["headers"] == {"1": {"Content-MD5": plus}}
+
+
 def test_expired_part_urls_are_refused(tmp_path, photo_bucket):
     s = Stack(tmp_path, photo_bucket, OSSDIRECT_EXPIRES_SECONDS="60")
     try:
@@ -495,10 +554,13 @@ def test_part_answers_are_the_json_json_dumps_writes():
             "headers": {}, "expires_at": "2030-01-01T00:00:00Z"}
     assert signed_parts_json(many) == dumps(many)
     for other in ({"presignedUrls": {"1": urls[0]}, "sizes": {"1": 8.5}, "headers": {}, "expires_at": "t"},
-                  {"presignedUrls": {}, "sizes": {}, "headers": {"x": "y"}, "expires_at": "t"}, {"a": 1}):
+                  {"presignedUrls": {}, "sizes": {}, "headers": {"x": "y"}, "expires_at": "t"}, {"a": 1},
+                  {"presignedUrls": {"1": urls[0]}, "sizes": {"1": 8}, "headers": {"1": {"Content-MD5": "A=="}},
+                   "expires_at": "t"}):
         assert signed_parts_json(other) == dumps(other)
-    assert signed_part_json({"url": 1, "headers": {}, "size": 8, "expires_at": "t"}) == \
-        dumps({"url": 1, "headers": {}, "size": 8, "expires_at": "t"})
+    for one in ({"url": 1, "headers": {}, "size": 8, "expires_at": "t"},
+                {"url": urls[0], "headers": {"Content-MD5": "A=="}, "size": 8, "expires_at": "t"}):
+        assert signed_part_json(one) == dumps(one)
 
 
 def test_session_times_read_without_strptime_as_strptime_reads_them():

@@ -265,14 +265,16 @@ class SignatureApp(_App):
                              cors: dict[str, str] | None) -> tuple[dict[str, Any], dict[str, Any]]:
         creds, store, session, extra = self._session(request, uploadId, grant, context)
         numbers = [n for n in (request.query.get("partNumbers") or "").split(",") if n.strip()]
-        answer = self.multipart.sign_parts(store, session, numbers, creds)
+        md5 = request.query.get("md5")  # per-part Content-MD5s aligned with partNumbers (issue 24)
+        digests = None if not md5 else [d for d in md5.split(",") if d.strip()]
+        answer = self.multipart.sign_parts(store, session, numbers, creds, digests)
         return json_text_response(200, signed_parts_json(answer), cors), extra
 
     def multipart_sign_part(self, request: Request, uploadId: str, partNumber: str, grant: Grant, context: Any,
                             cors: dict[str, str] | None) -> tuple[dict[str, Any], dict[str, Any]]:
         creds, store, session, extra = self._session(request, uploadId, grant, context)
-        return json_text_response(200, signed_part_json(self.multipart.sign_part(store, session, partNumber, creds)),
-                                  cors), extra
+        answer = self.multipart.sign_part(store, session, partNumber, creds, request.query.get("md5") or None)
+        return json_text_response(200, signed_part_json(answer), cors), extra
 
     def multipart_complete(self, request: Request, uploadId: str, grant: Grant, context: Any,
                            cors: dict[str, str] | None) -> tuple[dict[str, Any], dict[str, Any]]:

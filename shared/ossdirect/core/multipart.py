@@ -3,14 +3,16 @@
 The browser never gets credentials: the function itself calls InitiateMultipartUpload,
 ListParts, CompleteMultipartUpload and AbortMultipartUpload with its role's credentials, and
 hands the browser one V4 presigned ``UploadPart`` URL per part (short-lived, for one part number
-of one upload, bound to that part's exact size through ``x-oss-additional-headers=content-length``).
+of one upload, bound to that part's exact size through ``x-oss-additional-headers=content-length``, and,
+when the client sends the part's MD5, to its bytes through a signed ``Content-MD5``).
 
 Routes (under ``<signature-url>/multipart``; same CORS, sign-in and authorizer as forms)::
 
     POST   /multipart                               create: {uploadId, key, upload_id, part_size, ...}
-    GET    /multipart/<uploadId>/parts?partNumbers=1,2,3&key=..&upload_id=..
-                                                    {"presignedUrls": {"1": url, ...}, "expires_at"}
-    GET    /multipart/<uploadId>/<partNumber>?key=..&upload_id=..   {"url", "headers": {}} (Uppy signPart)
+    GET    /multipart/<uploadId>/parts?partNumbers=1,2,3&key=..&upload_id=..[&md5=<b64>,<b64>,<b64>]
+                                                    {"presignedUrls": {"1": url, ...}, "sizes", "headers", "expires_at"}
+    GET    /multipart/<uploadId>/<partNumber>?key=..&upload_id=..[&md5=<b64>]
+                                                    {"url", "headers": {}, "size", "expires_at"} (Uppy signPart)
     GET    /multipart/<uploadId>?key=..&upload_id=..                 [{PartNumber, Size, ETag}] (listParts)
     POST   /multipart/<uploadId>/complete?key=..&upload_id=..        body {"parts": [{PartNumber, ETag}]}
     DELETE /multipart/<uploadId>?key=..&upload_id=..                 abort
@@ -147,6 +149,22 @@ def _part_number(text: object) -> int:
     if not (text.isascii() and text.isdigit() and len(text) <= 5 and 1 <= int(text) <= MAX_PARTS):
         raise _bad("InvalidPartNumber", f"part numbers are integers from 1 to {MAX_PARTS}")
     return int(text)
+
+
+def part_digest(text: object) -> str:
+    """A part's ``Content-MD5``: base64 of exactly 16 bytes (24 characters), else 400 InvalidPartDigest.
+    A space is read as ``+``: base64 has no space, and a ``+`` left unescaped in a query arrives as one."""
+    import base64
+    import binascii
+
+    text = str(text).strip().replace(" ", "+")
+    try:
+        raw = base64.b64decode(text, validate=True) if len(text) == 24 and text.isascii() else b""
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != 16 or base64.b64encode(raw).decode("ascii") != text:
+        raise _bad("InvalidPartDigest", "a part digest is the base64 MD5 of the part (16 bytes, 24 characters)")
+    return text
 
 
 def _plain_etag(value: object) -> str:
@@ -372,10 +390,24 @@ class Multipart:
             raise _completed()
 
     def sign_parts(self, store: RecordStore, session: Record, numbers: Sequence[str],
-                   creds: Credentials) -> dict[str, Any]:
-        """Presigned UploadPart URLs for ``numbers`` (each bound to its part's exact size)."""
+                   creds: Credentials, digests: Sequence[str] | None = None) -> dict[str, Any]:
+        """Presigned UploadPart URLs for ``numbers`` (each bound to its part's exact size).
+
+        ``digests``: base64 MD5s aligned with ``numbers`` (issue 24), or None. Each URL then signs its
+        part's ``Content-MD5``, so OSS itself refuses a part whose bytes changed on the way, and the
+        answer's ``headers`` (Uppy's per-part shape, ``{}`` without digests) names the header to send:
+        ``{"1": {"Content-MD5": "..."}}``."""
         if not numbers:
             raise _bad("InvalidPartNumber", "partNumbers is a comma list of part numbers")
+        md5: dict[int, str] = {}
+        if digests is not None:
+            if len(digests) != len(numbers):
+                raise _bad("InvalidPartDigest", f"md5 has {len(digests)} digests for {len(numbers)} part numbers: "
+                                                "one per part number, in the same order")
+            for n, d in zip(numbers, digests):
+                digest = part_digest(d)
+                if md5.setdefault(_part_number(n), digest) != digest:
+                    raise _bad("InvalidPartDigest", f"part {int(n)} is given two different digests")
         self._require_uploading(session)
         self._touch(store, session, creds)
         size = int(session["size"])
@@ -390,20 +422,24 @@ class Multipart:
         lifetime = self.config.expires_seconds
         urls: dict[str, str] = {}
         sizes: dict[str, int] = {}
+        headers: dict[str, dict[str, str]] = {}
         for n in wanted:
             length = part_length(size, n)
             urls[str(n)] = self.presigner.presign_v4_url(
                 "PUT", session["key"], [("partNumber", str(n)), ("uploadId", session["multipart_id"])], creds,
-                lifetime, now, additional_headers={"content-length": str(length)})
+                lifetime, now, additional_headers={"content-length": str(length)}, content_md5=md5.get(n))
             sizes[str(n)] = length
-        return {"presignedUrls": urls, "sizes": sizes, "headers": {}, "expires_at": _iso(now + lifetime)}
+            if n in md5:
+                headers[str(n)] = {"Content-MD5": md5[n]}
+        return {"presignedUrls": urls, "sizes": sizes, "headers": headers, "expires_at": _iso(now + lifetime)}
 
-    def sign_part(self, store: RecordStore, session: Record, number: str, creds: Credentials) -> dict[str, Any]:
-        """One part's URL (Uppy's signPart)."""
-        signed = self.sign_parts(store, session, [number], creds)
+    def sign_part(self, store: RecordStore, session: Record, number: str, creds: Credentials,
+                  digest: str | None = None) -> dict[str, Any]:
+        """One part's URL (Uppy's signPart); with ``digest``, ``headers`` is ``{"Content-MD5": digest}``."""
+        signed = self.sign_parts(store, session, [number], creds, None if digest is None else [digest])
         n = next(iter(signed["presignedUrls"]))
-        return {"url": signed["presignedUrls"][n], "headers": {}, "size": signed["sizes"][n],
-                "expires_at": signed["expires_at"]}
+        return {"url": signed["presignedUrls"][n], "headers": signed["headers"].get(n, {}),
+                "size": signed["sizes"][n], "expires_at": signed["expires_at"]}
 
     def list_parts(self, session: Record, creds: Credentials) -> list[dict[str, Any]]:
         self._require_uploading(session)

@@ -108,6 +108,8 @@ def test_a_part_changed_in_transit_makes_the_multipart_upload_corrupt(stack):
 
 
 def test_the_python_client_declares_the_checksum_and_resends_a_changed_part(tmp_path):
+    """Forms: the callback finds a changed file. Parts (issue 24): each part URL signs the part's MD5, so
+    OSS refuses a part changed on the way (400 InvalidDigest) and the client sends it again."""
     import os
 
     from ossdirect import Client, UploadError
@@ -128,10 +130,22 @@ def test_the_python_client_declares_the_checksum_and_resends_a_changed_part(tmp_
             data = os.urandom(9 << 20)
             data = data[:100] + b"quick" + data[105:]  # in part 1
             proxy.flipped, proxy.times = 0, 1
+            proxy.answers.clear()
             result = client.upload(data, filename="big.mp4", content_type="video/mp4", multipart=True)
             assert proxy.flipped == 1 and result.state == "done", result
             assert s.get_object(result.key) == data
             record = s.wait_for_record(result.upload_id, timeout=20, where=lambda r: r.get("content_type_detected"))
             assert record["status"] == "recorded" and record["crc64"] == str(crc64.xz(data))
+            # the part URL signs the part's Content-MD5: OSS itself refused the changed part, nothing stored
+            puts = [(status, "<Code>InvalidDigest</Code>" in text) for status, text in proxy.answers if status != 200
+                    or "<Code>" in text]
+            assert puts == [(400, True)], proxy.answers
+            # without part digests only the after-the-fact CRC-64 finds it: OSS stored the changed part first
+            proxy.flipped, proxy.times = 0, 1
+            proxy.answers.clear()
+            plain = Client(s.signature_url, retries=2, backoff=0.01, part_md5=False)
+            result = plain.upload(data, filename="big2.mp4", content_type="video/mp4", multipart=True)
+            assert proxy.flipped == 1 and result.state == "done" and s.get_object(result.key) == data
+            assert all(status == 200 for status, _ in proxy.answers), proxy.answers
     finally:
         proxy.close()

@@ -242,6 +242,21 @@ class _PartBody:
         return data
 
 
+def part_md5(source: _Source, offset: int, length: int, chunk: int = 8 << 20) -> str:
+    """The base64 MD5 of ``length`` bytes of ``source`` from ``offset`` (a part's ``Content-MD5``)."""
+    import base64
+    import hashlib
+
+    digest, pos = hashlib.md5(), 0
+    while pos < length:
+        data = source.read_at(offset + pos, min(chunk, length - pos))
+        if not data:
+            raise OSError(f"the file ended {length - pos} bytes early (was it changed while uploading?)")
+        digest.update(data)
+        pos += len(data)
+    return base64.b64encode(digest.digest()).decode("ascii")
+
+
 def _crc64_function() -> Callable[[bytes, int], int] | None:
     """CRC-64/ECMA as OSS computes it (``x-oss-hash-crc64ecma``; CRC-64/XZ in catalogues), in C/SIMD
     from the ``fastcrc`` package (GB/s); None without it (uploads then go without a declared checksum)."""
@@ -305,7 +320,7 @@ class Client:
     def __init__(self, signature_url: str, token: str | None = None, *, folder: str | None = None,
                  naming: str | None = None, retries: int = 4, backoff: float = 0.5, max_backoff: float = 10.0,
                  timeout: float = 60.0, user_agent: str | None = None, part_parallel: int | None = None,
-                 checksums: bool = True) -> None:
+                 checksums: bool = True, part_md5: bool = True) -> None:
         import requests  # noqa: F401  (fail here, with a clear message, when the cli extra is missing)
 
         self.signature_url = signature_url
@@ -317,6 +332,9 @@ class Client:
         # declare each file's CRC-64 (read once before the upload, at GB/s) and check every part's against
         # OSS's: a byte changed on the way is never a good upload (needs fastcrc, the cli extra)
         self.checksums = checksums and _crc64 is not None
+        # send each part's MD5 when its URL is signed: the URL then signs Content-MD5 and OSS itself refuses a
+        # part changed on the way (400 InvalidDigest), before it is stored (one more read of the part, ~GB/s)
+        self.part_md5 = part_md5
         from .. import __version__
 
         self.user_agent = user_agent or f"ossdirect/{__version__}"
@@ -699,7 +717,7 @@ class Client:
         width = max(1, min(self.part_parallel or int(session.get("concurrency") or 4), len(queue) or 1))
         lifetime = float(session.get("url_lifetime") or 300)
         margin = min(30.0, lifetime / 4)  # OSS checks the expiry when the PUT starts
-        urls: dict[int, tuple[str, float]] = {}
+        urls: dict[int, tuple[str, float, dict[str, str]]] = {}
         lock, sign_lock = threading.Lock(), threading.Lock()
         done_bytes = [sum(self._length(size, part_size, count, n) for n in held)]
         failure: list[UploadError] = []
@@ -714,22 +732,28 @@ class Client:
         if progress is not None:
             progress(done_bytes[0], size)
 
-        def url_for(n: int) -> str:
+        def url_for(n: int) -> tuple[str, dict[str, str]]:
             with sign_lock:
                 cached = urls.get(n)
                 if cached and cached[1] > time.monotonic():
-                    return cached[0]
+                    return cached[0], cached[2]
                 with lock:
                     batch = [n] + [m for m in list(queue)[:2 * width] if m not in urls][:min(99, 2 * width - 1)]
                 url, params = self._route(session, "/parts")
-                _, signed = self._call("GET", url, params=dict(params, partNumbers=",".join(map(str, batch))))
+                query = dict(params, partNumbers=",".join(map(str, batch)))
+                if self.part_md5:
+                    query["md5"] = ",".join(
+                        part_md5(source, (m - 1) * part_size, self._length(size, part_size, count, m)) for m in batch)
+                _, signed = self._call("GET", url, params=query)
                 until = time.monotonic() + lifetime - margin
+                headers = (signed or {}).get("headers") or {}
                 for k, v in (signed or {}).get("presignedUrls", {}).items():
-                    urls[int(k)] = (str(v), until)
+                    # the headers the service signed into this part's URL (none from a service before issue 24)
+                    urls[int(k)] = (str(v), until, dict(headers.get(k) or {}))
                 if n not in urls:
                     raise UploadError(f"the signature function did not sign part {n}", kind=UNAVAILABLE,
                                       source="signature")
-                return urls[n][0]
+                return urls[n][0], urls[n][2]
 
         def worker() -> None:
             while not failure:
@@ -756,18 +780,19 @@ class Client:
     def _length(size: int, part_size: int, count: int, n: int) -> int:
         return part_size if n < count else size - (count - 1) * part_size
 
-    def _put_part(self, source: _Source, session: Mapping[str, Any], n: int, url_for: Callable[[int], str],
-                  urls: dict[int, tuple[str, float]], report: Callable[[int], None]) -> str:
+    def _put_part(self, source: _Source, session: Mapping[str, Any], n: int,
+                  url_for: Callable[[int], tuple[str, dict[str, str]]],
+                  urls: dict[int, tuple[str, float, dict[str, str]]], report: Callable[[int], None]) -> str:
         size, part_size, count = int(session["size"]), int(session["part_size"]), int(session["part_count"])
         length = self._length(size, part_size, count, n)
         errors = self._network_errors()
         attempts, resigned = 0, False
         while True:
             attempts += 1
-            url = url_for(n)
+            url, headers = url_for(n)
             body = _PartBody(source, (n - 1) * part_size, length, report)
             try:
-                r = self.session.put(url, data=body, timeout=self.timeout)
+                r = self.session.put(url, data=body, headers=headers, timeout=self.timeout)
             except errors as exc:
                 report(-body.pos)
                 if attempts > self.retries:
@@ -793,7 +818,9 @@ class Client:
                 resigned, attempts = True, attempts - 1
                 continue
             code, message = _oss_error(r.text)
-            if (r.status_code >= 500 or r.status_code in (408, 429)) and attempts <= self.retries:
+            # InvalidDigest: the part arrived changed and OSS refused it (its URL signs the MD5): send it again
+            if (r.status_code >= 500 or r.status_code in (408, 429) or code == "InvalidDigest") \
+                    and attempts <= self.retries:
                 self._wait(attempts)
                 continue
             kind = UNAVAILABLE if r.status_code >= 500 or r.status_code == 429 else REFUSED

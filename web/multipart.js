@@ -26,10 +26,14 @@
 // completion compares it with OSS's value and refuses a changed file, code ChecksumMismatch); each part's
 // own CRC-64 is read as the part is sent and compared with the x-oss-hash-crc64ecma OSS answers for it
 // (when CORS exposes it): a part changed on the way is sent again. checksum: false sends none.
+// Before that, each part's MD5 (web/md5.js) goes with the request for its URL, which then signs Content-MD5:
+// OSS itself refuses a part changed on the way (400 InvalidDigest) and it is sent again. md5: false skips it
+// (a part is then read once less; the CRC-64 check stays).
 
 import { cancelledError, checksumError, fileCrc64, ossSentence, parseOssXml, requestJson as request, serviceBase,
   serviceError, UploadError } from "./common.js";
 import { Crc64 } from "./crc64.js";
+import { md5OfBlob } from "./md5.js";
 import { t } from "./i18n.js";
 
 const PREFIX = "ossdirect:multipart:";
@@ -437,13 +441,19 @@ export class MultipartUpload {
     const lifetime = (this.session.url_lifetime || 300) * 1000;
     const margin = Math.min(30000, lifetime / 4); // OSS checks the expiry when the PUT starts
     const job = (async () => {
-      const { response, body } = await requestJson(
-        routeUrl(this.base, this.session, "/parts", { partNumbers: batch.join(",") }),
+      const params = { partNumbers: batch.join(",") };
+      if (this.options.md5 !== false) { // one part at a time: at most one part's bytes held
+        const digests = [];
+        for (const m of batch) digests.push(await md5OfBlob(this._slice(m), { signal: this._life.signal }));
+        params.md5 = digests.join(",");
+      }
+      const { response, body } = await requestJson(routeUrl(this.base, this.session, "/parts", params),
         { getToken: this.options.getToken, signal: this._life.signal });
       if (!response.ok || !body?.presignedUrls) throw refusal(response, body);
       const until = now + lifetime - margin;
       for (const [number, url] of Object.entries(body.presignedUrls)) {
-        this.urls.set(Number(number), { url, headers: body.headers || {}, until });
+        // headers per part ({"3": {"Content-MD5": …}}): what the service signed into that part's URL
+        this.urls.set(Number(number), { url, headers: body.headers?.[number] || {}, until });
       }
     })();
     for (const m of batch) this.signing.set(m, job);
@@ -462,10 +472,14 @@ export class MultipartUpload {
    * CRC-64 is read beside the PUT (the request goes out at once, as without it) and compared with the one OSS
    * answers: a mismatch is retryable (the part is sent again).
    */
+  _slice(n) {
+    const start = (n - 1) * this.session.part_size;
+    return this.file.slice(start, start + this._sizeOf(n));
+  }
+
   _put(n, signed, signal) {
     const size = this._sizeOf(n);
-    const start = (n - 1) * this.session.part_size;
-    const body = this.file.slice(start, start + size);
+    const body = this._slice(n);
     const reading = this.options.checksum === false ? null : body.arrayBuffer()
       .then((bytes) => new Crc64().update(new Uint8Array(bytes)).toString(), () => null); // unreadable: OSS's check stays
     return new Promise((resolve, reject) => {
@@ -504,7 +518,9 @@ export class MultipartUpload {
         const xml = parseOssXml(xhr.responseText);
         const status = xhr.status;
         reject(resumable(new UploadError(ossSentence(xml.code, xml.message), { code: xml.code, status,
-          detail: xml.message, retryable: status >= 500 || status === 408 || status === 429 })));
+          // InvalidDigest: OSS refused a part that changed on the way (its URL signs the MD5): send it again
+          detail: xml.message, retryable: status >= 500 || status === 408 || status === 429 ||
+            xml.code === "InvalidDigest" })));
       };
       xhr.onerror = () => {
         cleanup();

@@ -6,7 +6,7 @@ import { cpSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 const here = new URL(".", import.meta.url);
 const web = new URL("../../web/", here);
 const dist = new URL("dist/", here);
-const FROM_WEB = ["common.js", "crc64.js", "files.js", "i18n.js", "uploader.js", "multipart.js"];
+const FROM_WEB = ["common.js", "crc64.js", "md5.js", "files.js", "i18n.js", "uploader.js", "multipart.js"];
 
 rmSync(dist, { recursive: true, force: true });
 mkdirSync(new URL("adapters/", dist), { recursive: true });

@@ -25,6 +25,8 @@ export interface MultipartOptions {
   getToken?: GetToken;
   /** false: no CRC-64 declared for the file nor checked for its parts. */
   checksum?: boolean;
+  /** false: no part MD5 sent when its URL is signed (no Content-MD5, so OSS does not refuse a changed part itself). */
+  md5?: boolean;
   crc64?: string | null;
   onProgress?: (loaded: number, total: number, info: { partsDone: number; partCount: number; state: MultipartState }) => void;
   onState?: (state: MultipartState, upload: MultipartUpload) => void;

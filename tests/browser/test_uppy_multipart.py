@@ -112,6 +112,9 @@ def uppy_page(browser, stack):
 def test_uppy_uploads_a_multipart_file_through_our_routes_and_the_record_arrives(stack, uppy_page):
     page, calls = uppy_page
     size = 20 * 10**6  # 3 parts: 8 MiB, 8 MiB, the rest
+    digests = []  # issue 24: signPart sends the part's MD5; Uppy sends the Content-MD5 its URL signs
+    page.on("request", lambda r: digests.append(r.headers.get("content-md5"))
+            if r.method == "PUT" and "partNumber=" in r.url else None)
     result = page.evaluate("""async ([sig, size]) => {
       const uppy = start(sig, 8 * 1048576);
       uppy.addFile({ name: "uppy video.mp4", type: "video/mp4", data: blob(size, 31) });
@@ -143,6 +146,7 @@ def test_uppy_uploads_a_multipart_file_through_our_routes_and_the_record_arrives
     assert sorted(p for m, p in routes if m == "GET" and re.fullmatch(r"/multipart/<id>/\d+", p)) == \
         ["/multipart/<id>/1", "/multipart/<id>/2", "/multipart/<id>/3"]
     assert sorted(p for m, p in routes if m == "PUT") == ["part 1", "part 2", "part 3"]
+    assert len(digests) == 3 and all(d and len(d) == 24 for d in digests), digests
     assert routes.count(("POST", "/multipart/<id>/complete")) == 1
     assert ("GET", "/") in routes  # the small file's form
 

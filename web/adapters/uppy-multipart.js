@@ -18,7 +18,10 @@
 // Our own upload id (the record's) is kept in the file's meta as `upload_id`; Uppy's key and uploadId
 // are OSS's. The file's CRC-64/ECMA is read before the upload starts and pinned by the session or the
 // form (crc64): a file that reaches OSS changed is refused at completion (body.code ChecksumMismatch).
+// Each part's MD5 goes with signPart (md5: false skips it): the URL signs Content-MD5, which Uppy sends
+// from signPart's headers, so OSS refuses a part changed on the way (400 InvalidDigest).
 import { fileCrc64, requestJson, serviceBase } from "../common.js";
+import { md5OfBlob } from "../md5.js";
 
 const MiB = 1048576;
 
@@ -27,7 +30,8 @@ export function partSize(size) {
   return Math.max(8 * MiB, Math.ceil(size / 10000 / MiB) * MiB);
 }
 
-export function ossdirectAwsS3Options(uppy, signatureUrl, { getToken, threshold = 64 * MiB, limit = 4 } = {}) {
+export function ossdirectAwsS3Options(uppy, signatureUrl, { getToken, threshold = 64 * MiB, limit = 4,
+  md5 = true } = {}) {
   const base = serviceBase(signatureUrl);
   const ours = new Map(); // OSS uploadId → our upload_id (also in the file's meta, for restored files)
 
@@ -66,8 +70,10 @@ export function ossdirectAwsS3Options(uppy, signatureUrl, { getToken, threshold 
       return body; // {uploadId, key, upload_id, part_size, part_count, …}
     },
 
-    signPart(file, { uploadId, key, partNumber, signal }) {
-      return call(route(uploadId, `/${partNumber}`), { signal, query: session(file, { uploadId, key }) });
+    async signPart(file, { uploadId, key, partNumber, body, signal }) {
+      const query = session(file, { uploadId, key });
+      if (md5 && body instanceof Blob) query.md5 = await md5OfBlob(body, { signal });
+      return call(route(uploadId, `/${partNumber}`), { signal, query }); // {url, headers: {Content-MD5}, …}
     },
 
     listParts(file, { uploadId, key, signal }) {

@@ -404,10 +404,10 @@ class Multipart:
             if len(digests) != len(numbers):
                 raise _bad("InvalidPartDigest", f"md5 has {len(digests)} digests for {len(numbers)} part numbers: "
                                                 "one per part number, in the same order")
-            for n, d in zip(numbers, digests):
-                digest = part_digest(d)
-                if md5.setdefault(_part_number(n), digest) != digest:
-                    raise _bad("InvalidPartDigest", f"part {int(n)} is given two different digests")
+            for text, d in zip(numbers, digests):
+                number, digest = _part_number(text), part_digest(d)
+                if md5.setdefault(number, digest) != digest:
+                    raise _bad("InvalidPartDigest", f"part {number} is given two different digests")
         self._require_uploading(session)
         self._touch(store, session, creds)
         size = int(session["size"])

@@ -517,10 +517,14 @@ export class MultipartUpload {
         }
         const xml = parseOssXml(xhr.responseText);
         const status = xhr.status;
+        if (xml.code === "InvalidDigest") { // OSS refused a part that changed on the way (its URL signs the MD5)
+          const err = checksumError({ message: `part ${n}: ${xml.message || "InvalidDigest"}` }, status);
+          err.retryable = true; // sent again, like a CRC-64 mismatch; the page's sentence if it keeps failing
+          reject(resumable(err));
+          return;
+        }
         reject(resumable(new UploadError(ossSentence(xml.code, xml.message), { code: xml.code, status,
-          // InvalidDigest: OSS refused a part that changed on the way (its URL signs the MD5): send it again
-          detail: xml.message, retryable: status >= 500 || status === 408 || status === 429 ||
-            xml.code === "InvalidDigest" })));
+          detail: xml.message, retryable: status >= 500 || status === 408 || status === 429 })));
       };
       xhr.onerror = () => {
         cleanup();

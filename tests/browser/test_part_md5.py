@@ -111,3 +111,14 @@ def test_with_md5_false_oss_stores_the_changed_part_and_only_completion_finds_it
     assert "arrived changed on the way" in str(caught.value)
     assert proxy.flipped == 1 and all(status == 200 for status, _ in proxy.answers), proxy.answers
     assert signed and not any("md5=" in url for url in signed), signed
+
+
+def test_a_part_changed_every_time_fails_with_the_pages_sentence_after_its_retries(page, proxied):
+    stack, proxy = proxied
+    open_page(page, stack)
+    proxy.flipped, proxy.times, proxy.answers = 0, None, []  # a link that always changes part 1
+    with pytest.raises(Exception) as caught:
+        _upload(page, stack, {"retries": 1})
+    assert "arrived changed on the way" in str(caught.value)
+    refused = [status for status, text in proxy.answers if "<Code>InvalidDigest</Code>" in text]
+    assert refused == [400, 400], proxy.answers  # the first PUT and its one retry, both refused by OSS

@@ -96,7 +96,8 @@ def row(s: dict) -> str:
             f"{'' if s['agree'] else '; VALUES DIFFER'}) | {s['wasm_mb_s']:,.0f} MB/s | fastcrc (C, the CLI's) "
             f"{s['c_mb_s']:,.0f} MB/s | {s['wasm_mb_s'] / s['c_mb_s']:.0%} | ≥ {FLOOR_MB_S} MB/s | {met(ok)} |\n"
             f"| page part MD5 in Chromium, JavaScript (web/md5.js; {s['mib']} MiB"
-            f"{'' if s['md5_agree'] else '; DIFFERS FROM HASHLIB'}) | {s['md5_js_mb_s']:,.0f} MB/s | hashlib (the CLI's) "
+            f"{'' if s['md5_agree'] else '; DIFFERS FROM HASHLIB'}) | {s['md5_js_mb_s']:,.0f} MB/s | "
+            f"hashlib (the CLI's) "
             f"{s['md5_c_mb_s']:,.0f} MB/s | {s['md5_js_mb_s'] / s['md5_c_mb_s']:.0%} | — | "
             f"{met(s['md5_agree'])} |")
 

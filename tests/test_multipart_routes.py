@@ -367,9 +367,12 @@ def test_part_urls_sign_the_digests_sent_and_oss_refuses_other_bytes(stack):
     assert stack.bucket.sdk.get_object(up["key"]).read() == data
 
 
-@pytest.mark.parametrize("md5", ["abc", "XUFAKrxLKna5cZ2REBfFkg", "XUFAKrxLKna5cZ2REBfFkg=,", "XUFAKrxLKna5cZ2REBfFkh==",
-                                 "XUFAKrxLKna5cZ2REBfFkg==XUFA", "5d41402abc4b2a76b9719d911017c592",
-                                 "XUFAKrxLKna5cZ2REBfFkg==,XUFAKrxLKna5cZ2REBfFkg==", "!!!!KrxLKna5cZ2REBfFkg=="])
+# not base64 of 16 bytes (short, padding wrong, non-canonical last character, too long, hex, not base64);
+# two digests for one part number
+@pytest.mark.parametrize("md5", ["abc", "XUFAKrxLKna5cZ2REBfFkg", "XUFAKrxLKna5cZ2REBfFkg=,",
+                                 "XUFAKrxLKna5cZ2REBfFkh==", "XUFAKrxLKna5cZ2REBfFkg==XUFA",
+                                 "5d41402abc4b2a76b9719d911017c592", "!!!!KrxLKna5cZ2REBfFkg==",
+                                 "XUFAKrxLKna5cZ2REBfFkg==,XUFAKrxLKna5cZ2REBfFkg=="])
 def test_bad_part_digests_are_400(stack, md5):
     up = stack.create(2 * 8 * MiB + 1)  # 3 parts
     status, _, body = stack.call("GET", f"/multipart/{up['uploadId']}/parts", dict(stack.ids(up), partNumbers="1",
@@ -553,13 +556,20 @@ def test_part_answers_are_the_json_json_dumps_writes():
     many = {"presignedUrls": {str(i): u for i, u in enumerate(urls, 1)}, "sizes": {"1": 8, "2": 9, "3": 1},
             "headers": {}, "expires_at": "2030-01-01T00:00:00Z"}
     assert signed_parts_json(many) == dumps(many)
+    with_md5 = dict(many, headers={"1": {"Content-MD5": "XUFAKrxLKna5cZ2REBfFkg=="}, "3": {"Content-MD5": 'a"\\é'}})
+    assert signed_parts_json(with_md5) == dumps(with_md5)  # the digests (issue 24), written by hand too
+    one = {"url": urls[0], "headers": {"Content-MD5": "XUFAKrxLKna5cZ2REBfFkg=="}, "size": 8, "expires_at": "t"}
+    assert signed_part_json(one) == dumps(one)
     for other in ({"presignedUrls": {"1": urls[0]}, "sizes": {"1": 8.5}, "headers": {}, "expires_at": "t"},
                   {"presignedUrls": {}, "sizes": {}, "headers": {"x": "y"}, "expires_at": "t"}, {"a": 1},
-                  {"presignedUrls": {"1": urls[0]}, "sizes": {"1": 8}, "headers": {"1": {"Content-MD5": "A=="}},
+                  {"presignedUrls": {"1": urls[0]}, "sizes": {"1": 8}, "headers": {"1": {"Content-MD5": 1}},
+                   "expires_at": "t"},
+                  {"presignedUrls": {"1": urls[0]}, "sizes": {"1": 8}, "headers": {"1": {"X": "y", "Content-MD5": "A"}},
                    "expires_at": "t"}):
         assert signed_parts_json(other) == dumps(other)
     for one in ({"url": 1, "headers": {}, "size": 8, "expires_at": "t"},
-                {"url": urls[0], "headers": {"Content-MD5": "A=="}, "size": 8, "expires_at": "t"}):
+                {"url": urls[0], "headers": {"Content-MD5": 1}, "size": 8, "expires_at": "t"},
+                {"url": urls[0], "headers": {"x": "y"}, "size": 8, "expires_at": "t"}):
         assert signed_part_json(one) == dumps(one)
 
 

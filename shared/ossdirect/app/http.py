@@ -168,28 +168,44 @@ def url_json(url: str) -> str:
     return str(_escape(url))
 
 
+def _headers_json(headers: object) -> str | None:
+    """A part's ``headers`` (``{}`` or ``{"Content-MD5": str}``) as json.dumps writes it; None for another shape."""
+    if type(headers) is not dict:
+        return None
+    if not headers:
+        return "{}"
+    md5 = headers.get("Content-MD5")
+    if len(headers) != 1 or type(md5) is not str:
+        return None
+    return '{"Content-MD5":%s}' % _escape(md5)
+
+
 def signed_parts_json(answer: Mapping[str, Any]) -> str:
     """``json.dumps(answer, separators=(",", ":"), ensure_ascii=False)`` of a part-signing answer
-    (``{"presignedUrls": {n: url}, "sizes": {n: int}, "headers": {}, "expires_at": str}``), its URLs
-    written by :func:`url_json`; any other shape goes to json.dumps."""
+    (``{"presignedUrls": {n: url}, "sizes": {n: int}, "headers": {n: {"Content-MD5": b64}}, "expires_at": str}``),
+    its URLs written by :func:`url_json`; any other shape goes to json.dumps."""
     urls, sizes, headers = answer.get("presignedUrls"), answer.get("sizes"), answer.get("headers")
+    parts = [(n, _headers_json(h)) for n, h in headers.items()] if type(headers) is dict else None
     if (list(answer) != ["presignedUrls", "sizes", "headers", "expires_at"] or type(urls) is not dict
-            or type(sizes) is not dict or headers != {} or type(answer["expires_at"]) is not str
+            or type(sizes) is not dict or parts is None or any(type(n) is not str or h is None for n, h in parts)
+            or type(answer["expires_at"]) is not str
             or not all(type(k) is str and type(v) is str for k, v in urls.items())
             or not all(type(k) is str and type(v) is int for k, v in sizes.items())):
         return json.dumps(answer, separators=(",", ":"), ensure_ascii=False)
     return "".join(('{"presignedUrls":{', ",".join([f"{_escape(n)}:{url_json(u)}" for n, u in urls.items()]),
                     '},"sizes":{', ",".join([f"{_escape(n)}:{v}" for n, v in sizes.items()]),
-                    '},"headers":{},"expires_at":', _escape(answer["expires_at"]), "}"))
+                    '},"headers":{', ",".join([f"{_escape(n)}:{h}" for n, h in parts]),
+                    '},"expires_at":', _escape(answer["expires_at"]), "}"))
 
 
 def signed_part_json(answer: Mapping[str, Any]) -> str:
-    """The same for one part's answer (``{"url", "headers": {}, "size", "expires_at"}``)."""
+    """The same for one part's answer (``{"url", "headers": {} or {"Content-MD5": b64}, "size", "expires_at"}``)."""
     url, size, expires_at = answer.get("url"), answer.get("size"), answer.get("expires_at")
-    if (list(answer) != ["url", "headers", "size", "expires_at"] or type(url) is not str or answer["headers"] != {}
+    headers = _headers_json(answer.get("headers"))
+    if (list(answer) != ["url", "headers", "size", "expires_at"] or type(url) is not str or headers is None
             or type(size) is not int or type(expires_at) is not str):
         return json.dumps(answer, separators=(",", ":"), ensure_ascii=False)
-    return f'{{"url":{url_json(url)},"headers":{{}},"size":{size},"expires_at":{_escape(expires_at)}}}'
+    return f'{{"url":{url_json(url)},"headers":{headers},"size":{size},"expires_at":{_escape(expires_at)}}}'
 
 
 def error_response(error: OssdirectError, headers: Mapping[str, str] | None = None) -> dict[str, Any]:

@@ -333,7 +333,7 @@ class Client:
         # OSS's: a byte changed on the way is never a good upload (needs fastcrc, the cli extra)
         self.checksums = checksums and _crc64 is not None
         # send each part's MD5 when its URL is signed: the URL then signs Content-MD5 and OSS itself refuses a
-        # part changed on the way (400 InvalidDigest), before it is stored (one more read of the part, ~GB/s)
+        # part changed on the way (400 InvalidDigest), before it is stored (one more read of the part; hashlib)
         self.part_md5 = part_md5
         from .. import __version__
 

@@ -726,7 +726,7 @@ class Setup:
             return "updated"
 
         rule = oss2.models.CorsRule(allowed_origins=[plan.site_origin], allowed_methods=["POST", "PUT", "GET", "HEAD"],
-                                    allowed_headers=["*"], expose_headers=["ETag", "x-oss-request-id"],
+                                    allowed_headers=["*"], expose_headers=["ETag", "x-oss-request-id", "x-oss-hash-crc64ecma"],
                                     max_age_seconds=600)  # = tools/bucket_setup.py's rule
 
         def ensure_cors() -> str:

@@ -3,7 +3,7 @@
     python -m tools.bucket_setup --endpoint https://oss-cn-hangzhou.aliyuncs.com --bucket my-bucket \\
         --signature-url https://ossdirect-signature-xxxx.cn-hangzhou.fcapp.run/ --origin https://upload.example.com
 
-Applies a CORS rule for the site's origin(s) (POST/GET/HEAD, exposing ETag and x-oss-request-id), uploads
+Applies a CORS rule for the site's origin(s) (POST/GET/HEAD, exposing ETag, x-oss-request-id and x-oss-hash-crc64ecma), uploads
 web/ with the right content types and object ACL public-read (so the bucket can stay private) plus a
 config.json naming the signature URL, and sets the index document. Idempotent: unchanged files (same MD5) are not uploaded again. Uses the official oss2 SDK;
 credentials come from the environment (ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET/_SECURITY_TOKEN) or the
@@ -22,7 +22,8 @@ from pathlib import Path
 import oss2
 
 ROOT = Path(__file__).resolve().parent.parent
-EXPOSE = ["ETag", "x-oss-request-id"]
+# the part CRC: the page compares each part OSS stored with what it read (web/multipart.js)
+EXPOSE = ["ETag", "x-oss-request-id", "x-oss-hash-crc64ecma"]
 SITE_ACL = "public-read"  # x-oss-object-acl of every published site file
 TYPES = {".js": "text/javascript; charset=utf-8", ".mjs": "text/javascript; charset=utf-8",
          ".css": "text/css; charset=utf-8", ".html": "text/html; charset=utf-8", ".json": "application/json",

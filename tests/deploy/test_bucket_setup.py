@@ -43,6 +43,7 @@ def test_setup_publishes_site_and_is_idempotent(tmp_path, monkeypatch):
         assert preflight.status_code == 200
         assert "ETag" in preflight.headers["Access-Control-Expose-Headers"]
         assert "x-oss-request-id" in preflight.headers["Access-Control-Expose-Headers"]
+        assert "x-oss-hash-crc64ecma" in preflight.headers["Access-Control-Expose-Headers"]  # the page's part check
         other = requests.options(base + "/", headers={"Origin": "https://elsewhere.example",
                                                       "Access-Control-Request-Method": "POST"}, timeout=5)
         assert other.status_code == 403

@@ -242,8 +242,9 @@ class _PartBody:
         return data
 
 
-def part_md5(source: _Source, offset: int, length: int, chunk: int = 8 << 20) -> str:
-    """The base64 MD5 of ``length`` bytes of ``source`` from ``offset`` (a part's ``Content-MD5``)."""
+def part_md5(source: _Source, offset: int, length: int, chunk: int = 256 << 10) -> str:
+    """The base64 MD5 of ``length`` bytes of ``source`` from ``offset`` (a part's ``Content-MD5``), read 256 KiB
+    at a time: 8 MiB reads beside 4 part streams took the CLI past its 60 MiB peak."""
     import base64
     import hashlib
 

@@ -214,39 +214,40 @@ def _copy_file(src, out):
 CRC64_POLY = 0xC96C5795D7870F42  # CRC-64/ECMA-182 as OSS uses it (XZ form), reflected
 
 
-def _gf2_times(mat, vec):
-    out, i = 0, 0
-    while vec:
-        if vec & 1:
-            out ^= mat[i]
-        vec >>= 1
-        i += 1
-    return out
+def _mult_mod(a, b):
+    """a(x)·b(x) modulo the CRC polynomial, both reflected (bit 63 is x^0), as zlib's multmodp."""
+    m, p = 1 << 63, 0
+    while True:
+        if a & m:
+            p ^= b
+            if not a & (m - 1):
+                return p
+        m >>= 1
+        b = (b >> 1) ^ CRC64_POLY if b & 1 else b >> 1
 
 
-def _gf2_square(mat):
-    return [_gf2_times(mat, m) for m in mat]
+def _x_powers(count=64):
+    """x^(2^k) modulo the polynomial for k < count: a zero-bit shift of any length is a few products."""
+    table = [1 << 62]  # x^1
+    for _ in range(count - 1):
+        table.append(_mult_mod(table[-1], table[-1]))
+    return table
+
+
+_X_POWERS = _x_powers()
 
 
 def crc64_combine(crc1, crc2, len2):
-    """CRC-64 of A+B from crc(A), crc(B) and len(B) (zlib's crc32_combine, in 64 bits): completing a
-    multipart upload need not re-read the parts to checksum them."""
+    """CRC-64 of A+B from crc(A), crc(B) and len(B) (zlib 1.2.12's crc32_combine, in 64 bits): completing
+    a multipart upload need not re-read the parts to checksum them. crc(A) is shifted through len(B)
+    zero bytes by multiplying it by x^(8·len(B)), built from the table of x^(2^k): ~0.1 ms per part
+    (the 64×64 matrix squarings this replaces took ~9 ms per 8 MiB part, serial at Complete)."""
     if len2 <= 0:
         return crc1
-    odd = [CRC64_POLY] + [1 << (n - 1) for n in range(1, 64)]  # the operator for one zero bit
-    even = _gf2_square(odd)  # two zero bits
-    odd = _gf2_square(even)  # four zero bits
-    while True:
-        even = _gf2_square(odd)  # on the first pass: one zero byte
-        if len2 & 1:
-            crc1 = _gf2_times(even, crc1)
-        len2 >>= 1
-        if not len2:
-            break
-        odd = _gf2_square(even)
-        if len2 & 1:
-            crc1 = _gf2_times(odd, crc1)
-        len2 >>= 1
-        if not len2:
-            break
-    return crc1 ^ crc2
+    shift, n, k = 1 << 63, len2, 3  # x^0; n bytes = n·2^3 bits
+    while n:
+        if n & 1:
+            shift = _mult_mod(_X_POWERS[k], shift)
+        n >>= 1
+        k += 1
+    return _mult_mod(shift, crc1) ^ crc2

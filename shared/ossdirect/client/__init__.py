@@ -242,6 +242,25 @@ class _PartBody:
         return data
 
 
+class _InChunks:
+    """A body handed to requests as an iterable with a length, so urllib3 sends each chunk whole: a body
+    with ``read`` is read 16 KiB at a time (a Python call, a copy and a send per 16 KiB, ~40% of curl's
+    rate on loopback). The length still makes the request carry Content-Length (no chunked encoding)."""
+
+    def __init__(self, body: "MultipartBody | _PartBody", chunk: int = 1 << 20) -> None:
+        self.body, self.chunk = body, chunk
+
+    def __len__(self) -> int:
+        return len(self.body)
+
+    def __iter__(self) -> Iterator[bytes]:
+        while True:
+            data = self.body.read(self.chunk)
+            if not data:
+                return
+            yield data
+
+
 def _crc64_function() -> Callable[[bytes, int], int] | None:
     """CRC-64/ECMA as OSS computes it (``x-oss-hash-crc64ecma``; CRC-64/XZ in catalogues), in C/SIMD
     from the ``fastcrc`` package (GB/s); None without it (uploads then go without a declared checksum)."""
@@ -537,7 +556,7 @@ class Client:
             attempts += 1
             body.rewind()
             try:
-                r = self.session.post(form["host"], data=body, timeout=self.timeout,
+                r = self.session.post(form["host"], data=_InChunks(body), timeout=self.timeout,
                                       headers={"Content-Type": body.content_type})
             except errors as exc:
                 if attempts > self.retries:
@@ -767,7 +786,7 @@ class Client:
             url = url_for(n)
             body = _PartBody(source, (n - 1) * part_size, length, report)
             try:
-                r = self.session.put(url, data=body, timeout=self.timeout)
+                r = self.session.put(url, data=_InChunks(body), timeout=self.timeout)
             except errors as exc:
                 report(-body.pos)
                 if attempts > self.retries:

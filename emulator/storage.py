@@ -31,10 +31,21 @@ class Sink:
     stays flat (~12 MiB of queue).
     """
 
-    def __init__(self, store, bucket):
+    def __init__(self, store, bucket, placed=None):
         self.dir = tempfile.mkdtemp(prefix="upload-", dir=store.tmp_dir(bucket))
-        self.path = os.path.join(self.dir, "data")
-        self.file = open(self.path, "wb", buffering=0)
+        self.offset, self.release = None, None
+        if placed is None:
+            self.path = os.path.join(self.dir, "data")
+            self.file = open(self.path, "wb", buffering=0)
+        else:  # a multipart part written in place into its upload's file (see Uploads.part_sink)
+            self.path, self.offset, self.release = placed
+            try:
+                self.file = open(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o644), "wb", buffering=0)
+                self.file.seek(self.offset)
+            except BaseException:
+                shutil.rmtree(self.dir, ignore_errors=True)
+                self.release()
+                raise
         self.md5 = hashlib.md5()
         self.crc = 0
         self.size = 0
@@ -90,15 +101,25 @@ class Sink:
         self._stop()
         self.file.close()
         digest = self.md5.digest()
-        return {"dir": self.dir, "size": self.size, "etag": digest.hex().upper(),
-                "content_md5": base64.b64encode(digest).decode(), "crc64": str(self.crc)}
+        staged = {"dir": self.dir, "size": self.size, "etag": digest.hex().upper(),
+                  "content_md5": base64.b64encode(digest).decode(), "crc64": str(self.crc)}
+        if self.offset is not None:
+            staged.update(offset=self.offset, release=self.release)
+        return staged
 
     def abort(self):
         try:
             self._stop()
             self.file.close()
         finally:
-            shutil.rmtree(self.dir, ignore_errors=True)
+            discard({"dir": self.dir, "release": self.release})
+
+
+def discard(staged):
+    """Drop a finished (or aborted) upload that will not be committed."""
+    shutil.rmtree(staged["dir"], ignore_errors=True)
+    if staged.get("release"):
+        staged["release"]()
 
 
 class Store:
@@ -121,8 +142,8 @@ class Store:
         name = hashlib.sha256(key.encode("utf-8")).hexdigest()
         return os.path.join(self._bucket_dir(bucket), "objects", name)
 
-    def sink(self, bucket):
-        return Sink(self, bucket)
+    def sink(self, bucket, placed=None):
+        return Sink(self, bucket, placed)
 
     def commit(self, bucket, key, staged, meta, overwrite=True):
         """Move a finished upload (``staged`` from Sink.finish) into place as ``key``."""

@@ -1,11 +1,13 @@
 """Multipart uploads on disk: InitiateMultipartUpload, UploadPart, ListParts, Complete, Abort.
 
-``<data>/<bucket>/uploads/<UploadId>/{info.json, parts/<PartNumber>/{data,meta.json}}``. A part is
-streamed into a temp directory by the same Sink as an object (MD5 and CRC-64 on the way, never held
-in memory) and renamed into place; uploading the same part number again replaces it, as OSS does.
-Completing claims the upload (moves its directory out of ``uploads/`` under the lock, so concurrent
-UploadPart/Complete/Abort calls find NoSuchUpload), then concatenates the listed parts into a new
-object, streamed, and commits it like any other upload.
+``<data>/<bucket>/uploads/<UploadId>/{info.json, stride, assembly, parts/<PartNumber>/{data,meta.json}}``.
+A part is streamed by the same Sink as an object (MD5 and CRC-64 on the way, never held in memory):
+in place into ``assembly`` at (number - 1) × stride when it fits there (see Uploads.part_sink), else
+into a temp directory of its own; its meta is renamed into place. Uploading the same part number
+again replaces it, as OSS does. Completing claims the upload (moves its directory out of ``uploads/``
+under the lock, so concurrent UploadPart/Complete/Abort calls find NoSuchUpload), then links
+``assembly`` as the object when parts 1..n are all in place in it, or else concatenates the listed
+parts into a new object (a kernel copy), and commits it like any other upload.
 """
 
 import hashlib

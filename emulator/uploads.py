@@ -20,6 +20,7 @@ import threading
 import time
 
 from .errors import OSSError
+from .storage import ensure_dir
 
 MIN_PART = 100 * 1024  # every part but the last, checked at Complete
 MAX_PART = 5 * 1024**3
@@ -50,7 +51,7 @@ class Uploads:
 
     def _root(self, bucket):
         path = os.path.join(self.store.root, bucket, "uploads")
-        os.makedirs(path, exist_ok=True)
+        ensure_dir(path)
         return path
 
     def path(self, bucket, upload_id):

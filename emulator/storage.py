@@ -23,6 +23,9 @@ class Exists(Exception):
     pass
 
 
+_BUFFERS = []  # idle 1 MiB body buffers, shared by every upload (see Sink.fill)
+
+
 class Sink:
     """Receives the file part: writes to a temp file, MD5 and CRC-64/ECMA on the way.
 
@@ -73,17 +76,30 @@ class Sink:
             self.size += len(data)
             self.queue.put(data)
 
-    def fill(self, stream, chunk=1 << 20, buffers=4):
+    def fill(self, stream, buffers=4):
         """Write all of ``stream`` (has ``readinto``) through a fixed set of reusable buffers: no bytes
         object per chunk, so 4 parallel uploads do not grow malloc arenas with transient 2 MiB blocks.
-        A buffer goes back to the free list once the MD5 thread has hashed it."""
+        A buffer goes back to the free list once the MD5 thread has hashed it, and to the process's pool
+        when the body is done (each part is an upload: no 4 MiB allocated and zeroed per part)."""
         free = queue.Queue()
         for _ in range(buffers):
-            free.put(bytearray(chunk))
+            try:
+                free.put(_BUFFERS.pop())  # list.pop and append: atomic under the GIL
+            except IndexError:
+                free.put(bytearray(1 << 20))
+        try:
+            self._fill(stream, free)
+        finally:
+            self._stop()  # the MD5 thread has handed every buffer back
+            while not free.empty() and len(_BUFFERS) < 32:
+                _BUFFERS.append(free.get())
+
+    def _fill(self, stream, free):
         while True:
             buf = free.get()
             n = stream.readinto(buf)
             if not n:
+                free.put(buf)
                 return
             view = memoryview(buf)[:n]
             self.file.write(view)

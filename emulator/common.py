@@ -3,7 +3,6 @@
 import base64
 import email.utils
 import re
-import shutil
 import time
 from typing import Any, Dict
 from urllib.parse import quote
@@ -11,7 +10,7 @@ from xml.sax.saxutils import escape as _esc
 
 from flask import Response, g, request
 
-from . import callback
+from . import callback, storage
 from .errors import MALFORMED_XML, OSSError  # noqa: F401 (MALFORMED_XML: re-exported)
 
 PUBKEY_PATH = "/_emulator/callback_pub_key.pem"
@@ -85,9 +84,9 @@ def header_safe(value):
     return BAD_VALUE.sub(lambda m: "%%%02X" % ord(m.group()), value)
 
 
-def receive_body(emu, bucket, headers):
+def receive_body(emu, bucket, headers, sink=None):
     """Stream the request body to a staged file (never held in memory); checks Content-MD5."""
-    sink = emu.store.sink(bucket)
+    sink = sink or emu.store.sink(bucket)
     try:
         sink.fill(request.stream)
         staged = sink.finish()
@@ -95,7 +94,7 @@ def receive_body(emu, bucket, headers):
         sink.abort()
         raise
     if "content-md5" in headers and headers["content-md5"] != staged["content_md5"]:
-        shutil.rmtree(staged["dir"], ignore_errors=True)
+        storage.discard(staged)
         raise OSSError(400, "InvalidDigest", "The Content-MD5 you specified is not valid.", "0002-00000019")
     return staged
 

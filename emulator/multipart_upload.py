@@ -1,21 +1,19 @@
 """Multipart upload: Initiate, UploadPart, ListParts, CompleteMultipartUpload, Abort (storage in uploads.py)."""
 
-import os
-import shutil
 import xml.etree.ElementTree as ET
 from urllib.parse import quote
 from xml.sax.saxutils import escape as _esc
 
 from flask import Response, request
 
-from . import multipart, objects
+from . import multipart, objects, storage
 
 from .common import (MALFORMED_XML, META_NAME, STORED_HEADERS, callback_params, check_acl_and_class, check_key,
                      exists, int_arg, iso, key_xml, receive_body, run_callback, size_of, sse_headers, url_encoded,
                      xml)
 from .errors import OSSError, parse_xml
 from .storage import Exists
-from .uploads import MAX_PART, MAX_PART_NUMBER, MIN_PART
+from .uploads import MAX_PART, MAX_PART_NUMBER, MIN_PART, part_path
 
 MAX_COMPLETE_BODY = 2 * 1024 * 1024  # 10000 parts of ~100 bytes each fit
 
@@ -78,9 +76,10 @@ def _upload_part(emu, bucket, key, upload_id):
     if request.content_length is not None and request.content_length > MAX_PART:
         raise OSSError(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size.")
     headers = {k.lower(): v for k, v in request.headers.items()}
-    staged = receive_body(emu, bucket, headers)
+    sink = emu.uploads.part_sink(bucket, upload_id, key, number, request.content_length)
+    staged = receive_body(emu, bucket, headers, sink)
     if staged["size"] > MAX_PART:
-        shutil.rmtree(staged["dir"], ignore_errors=True)
+        storage.discard(staged)
         raise OSSError(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size.")
     part = emu.uploads.put_part(bucket, upload_id, key, number, staged)
     return Response(status=200, headers={"ETag": f'"{part["etag"]}"', "x-oss-hash-crc64ecma": part["crc64"],
@@ -198,9 +197,9 @@ def _complete_upload(emu, bucket, key, upload_id):
         claimed = emu.uploads.claim(bucket, upload_id)
     # the parts now live under ``claimed``
     for part in chosen:
-        part["path"] = os.path.join(claimed, "parts", str(part["number"]), "data")
+        part["path"] = part_path(claimed, part)
     try:
-        staged = emu.uploads.assemble(bucket, chosen)
+        staged = emu.uploads.assemble(bucket, upload_id, claimed, chosen)
         meta = dict(info["meta"], object_type="Multipart")
         if acl is not None:  # Complete may set the ACL too; it wins over Initiate's
             meta["headers"] = dict(meta["headers"], **{"x-oss-object-acl": acl})

@@ -1,11 +1,13 @@
 """Multipart uploads on disk: InitiateMultipartUpload, UploadPart, ListParts, Complete, Abort.
 
-``<data>/<bucket>/uploads/<UploadId>/{info.json, parts/<PartNumber>/{data,meta.json}}``. A part is
-streamed into a temp directory by the same Sink as an object (MD5 and CRC-64 on the way, never held
-in memory) and renamed into place; uploading the same part number again replaces it, as OSS does.
-Completing claims the upload (moves its directory out of ``uploads/`` under the lock, so concurrent
-UploadPart/Complete/Abort calls find NoSuchUpload), then concatenates the listed parts into a new
-object, streamed, and commits it like any other upload.
+``<data>/<bucket>/uploads/<UploadId>/{info.json, stride, assembly, parts/<PartNumber>/{data,meta.json}}``.
+A part is streamed by the same Sink as an object (MD5 and CRC-64 on the way, never held in memory):
+in place into ``assembly`` at (number - 1) × stride when it fits there (see Uploads.part_sink), else
+into a temp directory of its own; its meta is renamed into place. Uploading the same part number
+again replaces it, as OSS does. Completing claims the upload (moves its directory out of ``uploads/``
+under the lock, so concurrent UploadPart/Complete/Abort calls find NoSuchUpload), then links
+``assembly`` as the object when parts 1..n are all in place in it, or else concatenates the listed
+parts into a new object (a kernel copy), and commits it like any other upload.
 """
 
 import hashlib
@@ -18,6 +20,7 @@ import threading
 import time
 
 from .errors import OSSError
+from .storage import ensure_dir
 
 MIN_PART = 100 * 1024  # every part but the last, checked at Complete
 MAX_PART = 5 * 1024**3
@@ -37,14 +40,18 @@ def multipart_etag(part_md5_hexes):
     return f"{digest}-{len(part_md5_hexes)}"
 
 
+ASSEMBLY = "assembly"  # the upload's parts written in place: Complete renames it instead of copying
+
+
 class Uploads:
     def __init__(self, store):
         self.store = store
         self.lock = threading.Lock()
+        self._writing = {}  # (bucket, upload_id) -> part numbers being written into ASSEMBLY right now
 
     def _root(self, bucket):
         path = os.path.join(self.store.root, bucket, "uploads")
-        os.makedirs(path, exist_ok=True)
+        ensure_dir(path)
         return path
 
     def path(self, bucket, upload_id):
@@ -98,10 +105,67 @@ class Uploads:
         return out
 
     # --- parts ----------------------------------------------------------------------------------------
+    def part_sink(self, bucket, upload_id, key, number, length):
+        """A Sink for part ``number`` of ``length`` bytes (None: unknown). Written in place, at
+        (number - 1) × stride of the upload's ASSEMBLY file, when it can be: the stride is the first
+        placed part's length (the clients' uniform part size); a part longer than the stride, a part
+        number already uploaded or being written, or an unknown length gets a file of its own. Parts
+        1..n in place are then the object already, and Complete links instead of copying 1 GiB."""
+        if length:
+            with self.lock:
+                path = self._dir(bucket, upload_id)
+                info = self._read_info(path)
+                if info is None or info["key"] != key:
+                    raise no_such_upload(upload_id)
+                stride = self._stride(path, length)
+                writing = self._writing.setdefault((bucket, upload_id), set())
+                if (length <= stride and number not in writing
+                        and not os.path.isdir(os.path.join(path, "parts", str(number)))):
+                    writing.add(number)
+                    return self.store.sink(bucket, (os.path.join(path, ASSEMBLY), (number - 1) * stride,
+                                                    self._releaser(bucket, upload_id, number)))
+        return self.store.sink(bucket)
+
+    @staticmethod
+    def _stride(path, length):
+        """The upload's stride (call with the lock held): set once, by the first placed part."""
+        name = os.path.join(path, "stride")
+        try:
+            with open(name, encoding="ascii") as f:
+                return int(f.read())
+        except FileNotFoundError:
+            with open(name + ".tmp", "w", encoding="ascii") as f:
+                f.write(str(length))
+            os.replace(name + ".tmp", name)
+            return length
+
+    def _releaser(self, bucket, upload_id, number):
+        done = []
+
+        def release():  # once: the part number is no longer being written in place
+            if not done:
+                done.append(True)
+                with self.lock:
+                    writing = self._writing.get((bucket, upload_id), set())
+                    writing.discard(number)
+                    if not writing:
+                        self._writing.pop((bucket, upload_id), None)
+        return release
+
     def put_part(self, bucket, upload_id, key, number, staged):
         """Move a finished part (``staged`` from Sink.finish) into place, replacing an earlier one."""
         part = {"number": number, "etag": staged["etag"], "size": staged["size"], "crc64": staged["crc64"],
                 "content_md5": staged["content_md5"], "last_modified": time.time()}
+        if "offset" in staged:
+            part["offset"] = staged["offset"]
+        try:
+            self._put_part(bucket, upload_id, key, number, staged, part)
+        finally:
+            if staged.get("release"):
+                staged["release"]()
+        return part
+
+    def _put_part(self, bucket, upload_id, key, number, staged, part):
         with open(os.path.join(staged["dir"], "meta.json"), "w", encoding="utf-8") as f:
             json.dump(part, f)
         with self.lock:
@@ -119,7 +183,6 @@ class Uploads:
             except BaseException:
                 shutil.rmtree(staged["dir"], ignore_errors=True)
                 raise
-        return part
 
     @staticmethod
     def parts_in(path):
@@ -138,7 +201,7 @@ class Uploads:
                     part = json.load(f)
             except (FileNotFoundError, NotADirectoryError):
                 continue
-            part["path"] = os.path.join(parts_dir, name, "data")
+            part["path"] = part_path(path, part)
             out[int(name)] = part
         return out
 
@@ -173,19 +236,30 @@ class Uploads:
     def discard(self, claimed):
         shutil.rmtree(os.path.dirname(claimed), ignore_errors=True)
 
-    def assemble(self, bucket, parts):
-        """Concatenate ``parts`` (in order) into a staged object for Store.commit: copied in the kernel
-        (copy_file_range: no bytes through Python), the CRC-64 combined from the parts' stored CRCs rather
-        than recomputed, ETag in OSS's multipart form. The staged directory is removed on failure."""
+    def assemble(self, bucket, upload_id, claimed, parts):
+        """The object made of ``parts`` (in order) of the upload claimed at ``claimed``, staged for
+        Store.commit; the CRC-64 combined from the parts' stored CRCs rather than recomputed, ETag in OSS's
+        multipart form. Parts 1..n all in place in ASSEMBLY (and nothing else in it, no part still being
+        written there): ASSEMBLY is the object, hard-linked (a failed commit leaves the upload whole).
+        Otherwise the parts are copied in the kernel (copy_file_range: no bytes through Python). The
+        staged directory is removed on failure."""
         staged_dir = tempfile.mkdtemp(prefix="upload-", dir=self.store.tmp_dir(bucket))
         crc, size = 0, 0
         try:
-            with open(os.path.join(staged_dir, "data"), "wb", buffering=0) as out:
-                for part in parts:
-                    with open(part["path"], "rb", buffering=0) as src:
-                        length = _copy_file(src, out)
-                    crc = crc64_combine(crc, int(part["crc64"]), length)
-                    size += length
+            for part in parts:
+                crc = crc64_combine(crc, int(part["crc64"]), part["size"])
+                size += part["size"]
+            assembly = os.path.join(claimed, ASSEMBLY)
+            with self.lock:  # claimed: no new part can start; one already writing keeps its number here
+                writing = bool(self._writing.get((bucket, upload_id)))
+            if not writing and _in_place(parts) and os.path.isfile(assembly) and os.path.getsize(assembly) == size:
+                os.link(assembly, os.path.join(staged_dir, "data"))
+            else:
+                with open(os.path.join(staged_dir, "data"), "wb", buffering=0) as out:
+                    for part in parts:
+                        with open(part["path"], "rb", buffering=0) as src:
+                            if _copy_range(src, out, part.get("offset", 0), part["size"]) != part["size"]:
+                                raise OSError(f"part {part['number']} is shorter than recorded")
         except BaseException:
             shutil.rmtree(staged_dir, ignore_errors=True)
             raise
@@ -193,19 +267,38 @@ class Uploads:
                 "content_md5": "", "crc64": str(crc)}
 
 
-def _copy_file(src, out):
-    """Append all of ``src`` to ``out``; returns the byte count. Kernel copy where the OS has it."""
+def part_path(upload_dir, part):
+    """Where a part's bytes are (from ``part["offset"]`` when it was written in place)."""
+    if "offset" in part:
+        return os.path.join(upload_dir, ASSEMBLY)
+    return os.path.join(upload_dir, "parts", str(part["number"]), "data")
+
+
+def _in_place(parts):
+    """Parts 1..n, each at the offset where the object has it."""
+    at = 0
+    for number, part in enumerate(parts, 1):
+        if part["number"] != number or part.get("offset") != at:
+            return False
+        at += part["size"]
+    return True
+
+
+def _copy_range(src, out, offset, length):
+    """Append ``length`` bytes of ``src`` from ``offset`` to ``out``; returns the byte count. Kernel copy
+    where the OS has it."""
     total = 0
     copy = getattr(os, "copy_file_range", None)
-    while copy is not None:
+    while copy is not None and total < length:
         try:
-            n = copy(src.fileno(), out.fileno(), COPY_CHUNK)
+            n = copy(src.fileno(), out.fileno(), min(COPY_CHUNK, length - total), offset + total)
         except OSError:  # e.g. EXDEV/ENOSYS on some filesystems: plain copy from where we are
             break
         if not n:
             return total
         total += n
-    while chunk := src.read(COPY_CHUNK):
+    src.seek(offset + total)
+    while total < length and (chunk := src.read(min(COPY_CHUNK, length - total))):
         out.write(chunk)
         total += len(chunk)
     return total
@@ -214,39 +307,40 @@ def _copy_file(src, out):
 CRC64_POLY = 0xC96C5795D7870F42  # CRC-64/ECMA-182 as OSS uses it (XZ form), reflected
 
 
-def _gf2_times(mat, vec):
-    out, i = 0, 0
-    while vec:
-        if vec & 1:
-            out ^= mat[i]
-        vec >>= 1
-        i += 1
-    return out
+def _mult_mod(a, b):
+    """a(x)·b(x) modulo the CRC polynomial, both reflected (bit 63 is x^0), as zlib's multmodp."""
+    m, p = 1 << 63, 0
+    while True:
+        if a & m:
+            p ^= b
+            if not a & (m - 1):
+                return p
+        m >>= 1
+        b = (b >> 1) ^ CRC64_POLY if b & 1 else b >> 1
 
 
-def _gf2_square(mat):
-    return [_gf2_times(mat, m) for m in mat]
+def _x_powers(count=64):
+    """x^(2^k) modulo the polynomial for k < count: a zero-bit shift of any length is a few products."""
+    table = [1 << 62]  # x^1
+    for _ in range(count - 1):
+        table.append(_mult_mod(table[-1], table[-1]))
+    return table
+
+
+_X_POWERS = _x_powers()
 
 
 def crc64_combine(crc1, crc2, len2):
-    """CRC-64 of A+B from crc(A), crc(B) and len(B) (zlib's crc32_combine, in 64 bits): completing a
-    multipart upload need not re-read the parts to checksum them."""
+    """CRC-64 of A+B from crc(A), crc(B) and len(B) (zlib 1.2.12's crc32_combine, in 64 bits): completing
+    a multipart upload need not re-read the parts to checksum them. crc(A) is shifted through len(B)
+    zero bytes by multiplying it by x^(8·len(B)), built from the table of x^(2^k): ~0.1 ms per part
+    (the 64×64 matrix squarings this replaces took ~9 ms per 8 MiB part, serial at Complete)."""
     if len2 <= 0:
         return crc1
-    odd = [CRC64_POLY] + [1 << (n - 1) for n in range(1, 64)]  # the operator for one zero bit
-    even = _gf2_square(odd)  # two zero bits
-    odd = _gf2_square(even)  # four zero bits
-    while True:
-        even = _gf2_square(odd)  # on the first pass: one zero byte
-        if len2 & 1:
-            crc1 = _gf2_times(even, crc1)
-        len2 >>= 1
-        if not len2:
-            break
-        odd = _gf2_square(even)
-        if len2 & 1:
-            crc1 = _gf2_times(odd, crc1)
-        len2 >>= 1
-        if not len2:
-            break
-    return crc1 ^ crc2
+    shift, n, k = 1 << 63, len2, 3  # x^0; n bytes = n·2^3 bits
+    while n:
+        if n & 1:
+            shift = _mult_mod(_X_POWERS[k], shift)
+        n >>= 1
+        k += 1
+    return _mult_mod(shift, crc1) ^ crc2

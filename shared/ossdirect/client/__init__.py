@@ -258,6 +258,27 @@ def part_md5(source: _Source, offset: int, length: int, chunk: int = 256 << 10) 
     return base64.b64encode(digest.digest()).decode("ascii")
 
 
+class _InChunks:
+    """A body handed to requests as an iterable with a length, so urllib3 sends each chunk whole: a body
+    with ``read`` is read 16 KiB at a time (a Python call, a copy and a send per 16 KiB, ~40% of curl's
+    rate on loopback). The length still makes the request carry Content-Length (no chunked encoding).
+    256 KiB, not 1 MiB: 20 files × 4 part streams of 1 MiB chunks left ~68 MiB in glibc's per-thread
+    arenas (the CLI's peak RSS must stay < 60 MiB)."""
+
+    def __init__(self, body: "MultipartBody | _PartBody", chunk: int = 256 << 10) -> None:
+        self.body, self.chunk = body, chunk
+
+    def __len__(self) -> int:
+        return len(self.body)
+
+    def __iter__(self) -> Iterator[bytes]:
+        while True:
+            data = self.body.read(self.chunk)
+            if not data:
+                return
+            yield data
+
+
 def _crc64_function() -> Callable[[bytes, int], int] | None:
     """CRC-64/ECMA as OSS computes it (``x-oss-hash-crc64ecma``; CRC-64/XZ in catalogues), in C/SIMD
     from the ``fastcrc`` package (GB/s); None without it (uploads then go without a declared checksum)."""
@@ -556,7 +577,7 @@ class Client:
             attempts += 1
             body.rewind()
             try:
-                r = self.session.post(form["host"], data=body, timeout=self.timeout,
+                r = self.session.post(form["host"], data=_InChunks(body), timeout=self.timeout,
                                       headers={"Content-Type": body.content_type})
             except errors as exc:
                 if attempts > self.retries:
@@ -793,7 +814,7 @@ class Client:
             url, headers = url_for(n)
             body = _PartBody(source, (n - 1) * part_size, length, report)
             try:
-                r = self.session.put(url, data=body, headers=headers, timeout=self.timeout)
+                r = self.session.put(url, data=_InChunks(body), headers=headers, timeout=self.timeout)
             except errors as exc:
                 report(-body.pos)
                 if attempts > self.retries:

@@ -14,7 +14,7 @@ from xml.sax.saxutils import escape as _esc
 from flask import Response, request
 
 from . import listing
-from .common import int_arg, iso, xml
+from .common import acl_response, int_arg, iso, xml
 from .errors import OSSError
 
 _BUCKETS_LOCK = threading.Lock()
@@ -35,10 +35,7 @@ def bucket_acl(emu, bucket, method):
         return Response(status=200)
     if method not in ("GET", "HEAD"):
         raise OSSError(405, "MethodNotAllowed", "The specified method is not allowed against this resource.")
-    body = ('<?xml version="1.0" encoding="UTF-8"?>\n<AccessControlPolicy><Owner><ID>emulator</ID>'
-            '<DisplayName>emulator</DisplayName></Owner><AccessControlList><Grant>'
-            f"{emu.acl[bucket]}</Grant></AccessControlList></AccessControlPolicy>")
-    return Response(body, 200, content_type="application/xml")
+    return acl_response(emu.acl[bucket])
 
 
 def match_cors(rules, origin, method, req_headers):

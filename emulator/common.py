@@ -189,3 +189,11 @@ def http_date(value, name):
     except (TypeError, ValueError, IndexError):
         raise OSSError(400, "InvalidArgument", f"{name} is not a valid HTTP date.", ArgumentName=name,
                        ArgumentValue=value) from None
+
+
+def acl_response(grant: str) -> Response:
+    """GetBucketAcl / GetObjectAcl: one AccessControlPolicy document, the grant as OSS names it."""
+    body = ('<?xml version="1.0" encoding="UTF-8"?>\n<AccessControlPolicy><Owner><ID>emulator</ID>'
+            '<DisplayName>emulator</DisplayName></Owner><AccessControlList><Grant>'
+            f"{grant}</Grant></AccessControlList></AccessControlPolicy>")
+    return Response(body, 200, content_type="application/xml")

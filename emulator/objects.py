@@ -15,7 +15,7 @@ from xml.sax.saxutils import escape as _esc
 from flask import Response, request
 
 from . import multipart
-from .common import (HEADER_CASE, MALFORMED_XML, META_NAME, STORED_HEADERS, acl_of, callback_params,
+from .common import (HEADER_CASE, acl_response, MALFORMED_XML, META_NAME, STORED_HEADERS, acl_of, callback_params,
                      check_acl_and_class, check_key, exists, header_safe, http_date, iso, key_xml, receive_body,
                      require, run_callback, size_of, sse_headers, url_encoded, xml)
 from .errors import OSSError, parse_xml
@@ -44,10 +44,7 @@ def object_acl(emu, bucket, key, method, signer):
         return Response(status=200)
     if method not in ("GET", "HEAD"):
         raise OSSError(405, "MethodNotAllowed", "The specified method is not allowed against this resource.")
-    body = ('<?xml version="1.0" encoding="UTF-8"?>\n<AccessControlPolicy><Owner><ID>emulator</ID>'
-            '<DisplayName>emulator</DisplayName></Owner><AccessControlList><Grant>'
-            f"{acl_of(found[0])}</Grant></AccessControlList></AccessControlPolicy>")
-    return Response(body, 200, content_type="application/xml")
+    return acl_response(acl_of(found[0]))
 
 
 def object_headers(meta):

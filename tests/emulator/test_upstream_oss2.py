@@ -42,6 +42,8 @@ SKIPPED = {
     "test_object.py::TestObject::test_put_object_with_sign_url": "tests/example.jpg is not in the sdist",
     "test_multipart.py::TestMultipart::test_multipart_sequential": "creates its bucket at a hard-coded "
                                                                    "oss-cn-shanghai endpoint, not the emulator",
+    "test_object.py::TestObject::test_default_timeout": "expects a read timeout from a 1-second default: a race "
+                                                        "on a loaded machine (failed once in a clean CI run)",
 }
 
 

@@ -215,6 +215,7 @@ export class MultipartUpload {
   pause({ finishParts = false } = {}) {
     if (this._settled || this._paused || this.state === "completing") return false;
     this._paused = true;
+    this._relistDue = true; // resume asks OSS what it holds, even if it comes before the dropped parts settle
     if (!finishParts) this._round.abort();
     this._setState("paused");
     return true;
@@ -362,7 +363,10 @@ export class MultipartUpload {
       if (this._paused) {
         await new Promise((resolve) => { this._wake = resolve; });
         this._wake = null;
-        if (this._cancelled) return false;
+      }
+      if (this._cancelled) return false;
+      if (this._relistDue) {
+        this._relistDue = false;
         if (!(await this._relist())) {
           throw new UploadError(t(SENTENCES.NoSuchUpload), { code: "NoSuchUpload", status: 404 });
         }

@@ -73,6 +73,12 @@ IDLE_GRACE_SECONDS = 600
 # idle sweep releases it sooner, completing turns it into the object's size (the callback / event)
 RESERVE_SECONDS = 86400
 TOUCH_EVERY_SECONDS = 60  # a session's updated_at moves at most this often while parts are signed
+# Signing a part reuses a session this instance read (or wrote) less than this long ago instead of reading
+# the store again: what is checked (key, UploadId, user, size) never changes for an upload id, and a status
+# changed meanwhile by another instance (completed, aborted) only lets URLs through that OSS itself refuses
+# (NoSuchUpload). This instance's own writes (touch, abort, complete) replace or drop the copy at once.
+SESSION_CACHE_SECONDS = 10
+SESSION_CACHE_SIZE = 1024  # sessions remembered per instance; a flood of new ones only empties it
 SWEEP_SCAN = 1000  # records looked at per create, at most (the listing is paged by creation time)
 CREATE_PARAMS = ("filename", "size", "content_type", "naming", "folder", "crc64")
 
@@ -132,6 +138,16 @@ def _stamp(epoch: float | None) -> str | None:
     if epoch is None:
         return None
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch)) + ".%06dZ" % (epoch % 1 * 1e6)
+
+
+class _Remembered:
+    """A session as last read (or written) by this instance, with its last activity parsed once."""
+
+    __slots__ = ("session", "read_at", "active_at")
+
+    def __init__(self, session: Record) -> None:
+        self.session, self.read_at = session, time.monotonic()
+        self.active_at = _epoch(session.get("updated_at") or session.get("created_at"))
 
 
 def _caller_address(source_ip: str) -> str:
@@ -201,6 +217,7 @@ class Multipart:
         self.oss = oss or OssClient(config.oss_endpoint, config.bucket, config.region, timeout=5.0)
         # URLs for the browser: on the host it uploads to (the signature covers /<bucket>/<key> anyway)
         self.presigner = presigner or OssClient(config.upload_host, config.bucket, config.region)
+        self._sessions: dict[str, _Remembered] = {}  # upload id -> an open session (SESSION_CACHE_SECONDS)
 
     # -- plumbing ---------------------------------------------------------------------------------
 
@@ -239,17 +256,24 @@ class Multipart:
             raise OssdirectError("StorageUnavailable", f"the bucket could not {what} ({exc.code or exc.status})",
                                  E.UNAVAILABLE) from None
 
-    def session(self, oss_id: str, upload_id: str, key: str, grant: Grant,
-                creds: Credentials) -> tuple[RecordStore, Record]:
+    def session(self, oss_id: str, upload_id: str, key: str, grant: Grant, creds: Credentials,
+                recent: bool = False) -> tuple[RecordStore, Record]:
         """The store and the session record for a call naming ``oss_id`` (OSS's UploadId), our
-        ``upload_id`` and the ``key``, or invalid / not found / forbidden."""
+        ``upload_id`` and the ``key``, or invalid / not found / forbidden.
+
+        ``recent``: a copy read less than SESSION_CACHE_SECONDS ago will do (signing parts); the
+        key, UploadId and user are checked against it all the same."""
         store = self._store()
-        store_creds = creds if store.needs_credentials else None
         if not (upload_id.isascii() and upload_id.isalnum() and 1 <= len(upload_id) <= 128):
             raise _bad("InvalidUploadId", "upload_id (from create) is required")
         if not key or len(key) > 1023:
             raise _bad("InvalidKey", "key (from create) is required")
-        session = self._store_call(store, "get", upload_id, store_creds)
+        remembered = self._sessions.get(upload_id) if recent else None
+        if remembered is not None and time.monotonic() - remembered.read_at < SESSION_CACHE_SECONDS:
+            session: Record | None = remembered.session
+        else:
+            session = self._store_call(store, "get", upload_id, creds if store.needs_credentials else None)
+            self._remember(upload_id, session)
         if (session is None or session.get("source") != "multipart" or session.get("multipart_id") != oss_id
                 or session.get("key") != key):
             raise OssdirectError("NoSuchUpload", "no multipart upload with this upload id, key and uploadId",
@@ -257,6 +281,15 @@ class Multipart:
         if session.get("user") != grant.user:
             raise OssdirectError("UploadNotYours", "this upload was started by someone else", E.FORBIDDEN)
         return store, session
+
+    def _remember(self, upload_id: str, session: Record | None) -> None:
+        """Keep an open session for the next part requests; forget anything else (gone, finished)."""
+        if session is not None and session.get("source") == "multipart" and session.get("status") == UPLOADING:
+            if len(self._sessions) >= SESSION_CACHE_SIZE:
+                self._sessions.clear()
+            self._sessions[upload_id] = _Remembered(session)
+        else:
+            self._sessions.pop(upload_id, None)
 
     # -- operations -------------------------------------------------------------------------------
 
@@ -371,15 +404,24 @@ class Multipart:
         return found
 
     def _touch(self, store: RecordStore, session: Record, creds: Credentials) -> None:
-        """Mark the session active (the sweep leaves active sessions alone), at most once a minute."""
-        last = _epoch(session.get("updated_at") or session.get("created_at"))
+        """Mark the session active (the sweep leaves active sessions alone), at most once a minute.
+        The store's answer replaces the remembered copy: a session finished elsewhere is refused here."""
+        upload_id = session["upload_id"]
+        remembered = self._sessions.get(upload_id)
+        if remembered is not None and remembered.session is session:
+            last = remembered.active_at  # parsed when read
+        else:
+            last = _epoch(session.get("updated_at") or session.get("created_at"))
         if last is not None and time.time() - last < TOUCH_EVERY_SECONDS:
             return
         try:
-            store.update(session["upload_id"], {"status": UPLOADING}, {"updated_at": _now()},
-                         creds if store.needs_credentials else None)
+            fresh, applied = store.update(upload_id, {"status": UPLOADING}, {"updated_at": _now()},
+                                          creds if store.needs_credentials else None)
         except Exception:  # noqa: BLE001 - a missed touch only makes the session look idle sooner
-            pass
+            return
+        self._remember(upload_id, fresh)
+        if not applied and fresh is not None:
+            self._require_uploading(fresh)  # completed or aborted since it was read
 
     @staticmethod
     def _require_uploading(session: Record) -> None:
@@ -411,7 +453,7 @@ class Multipart:
         self._require_uploading(session)
         self._touch(store, session, creds)
         size = int(session["size"])
-        _, count, _ = plan(size)
+        part_size, count, _ = plan(size)
         wanted = sorted({_part_number(n) for n in numbers})
         if len(wanted) > MAX_BATCH:
             raise _bad("TooManyPartNumbers", f"ask for at most {MAX_BATCH} part URLs at a time")
@@ -424,7 +466,7 @@ class Multipart:
         sizes: dict[str, int] = {}
         headers: dict[str, dict[str, str]] = {}
         for n in wanted:
-            length = part_length(size, n)
+            length = part_size if n < count else size - (count - 1) * part_size  # part_length(), planned once
             urls[str(n)] = self.presigner.presign_v4_url(
                 "PUT", session["key"], [("partNumber", str(n)), ("uploadId", session["multipart_id"])], creds,
                 lifetime, now, additional_headers={"content-length": str(length)}, content_md5=md5.get(n))
@@ -458,6 +500,7 @@ class Multipart:
             self._store_call(store, "update", session["upload_id"], {"status": UPLOADING},
                              {"status": ABORTED, "status_reason": reason, "updated_at": _now()},
                              creds if store.needs_credentials else None)
+            self._sessions.pop(session["upload_id"], None)  # after the write: a part request reads "aborted"
             if self.release is not None:
                 try:
                     self.release(session.get("user"), session["upload_id"], creds)
@@ -546,6 +589,7 @@ class Multipart:
             headers["x-oss-callback-var"] = callback_vars(session["upload_id"], session.get("filename") or "", grant)
         from ..oss.client import OssError
 
+        self._sessions.pop(session["upload_id"], None)  # completing: part requests read the store again
         try:
             answer = self.oss.complete_multipart_upload(key, oss_id, [(n, held[n].etag) for n in range(1, count + 1)],
                                                         creds, headers)

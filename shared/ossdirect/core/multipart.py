@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import json
 import time
+from functools import lru_cache
 
 from .. import errors as E
 from ..errors import OssdirectError
@@ -101,7 +102,8 @@ def part_length(size: int, number: int) -> int:
     return part_size if number < count else size - (count - 1) * part_size
 
 
-def _iso(epoch: float) -> str:
+@lru_cache(maxsize=8)  # every part signed in the same second expires at the same time
+def _iso(epoch: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
@@ -450,6 +452,23 @@ class Multipart:
                 number, digest = _part_number(text), part_digest(d)
                 if md5.setdefault(number, digest) != digest:
                     raise _bad("InvalidPartDigest", f"part {number} is given two different digests")
+        signed, expires_at = self._signed(store, session, numbers, creds, md5)
+        return {"presignedUrls": {str(n): url for n, url, _ in signed},
+                "sizes": {str(n): length for n, _, length in signed},
+                "headers": {str(n): {"Content-MD5": md5[n]} for n, _, _ in signed if n in md5},
+                "expires_at": expires_at}
+
+    def sign_part(self, store: RecordStore, session: Record, number: str, creds: Credentials,
+                  digest: str | None = None) -> dict[str, Any]:
+        """One part's URL (Uppy's signPart); with ``digest``, ``headers`` is ``{"Content-MD5": digest}``."""
+        md5: dict[int, str] = {} if digest is None else {_part_number(number): part_digest(digest)}
+        [(n, url, length)], expires_at = self._signed(store, session, [number], creds, md5)
+        return {"url": url, "headers": {"Content-MD5": md5[n]} if n in md5 else {}, "size": length,
+                "expires_at": expires_at}
+
+    def _signed(self, store: RecordStore, session: Record, numbers: Sequence[str], creds: Credentials,
+                md5: dict[int, str]) -> tuple[list[tuple[int, str, int]], str]:
+        """``[(part number, URL, size)]`` for ``numbers`` (each once, in order) and when the URLs expire."""
         self._require_uploading(session)
         self._touch(store, session, creds)
         size = int(session["size"])
@@ -462,26 +481,15 @@ class Multipart:
             raise _bad("InvalidPartNumber", f"this upload has {count} parts; no part {beyond[0]}")
         now = int(self.clock())
         lifetime = self.config.expires_seconds
-        urls: dict[str, str] = {}
-        sizes: dict[str, int] = {}
-        headers: dict[str, dict[str, str]] = {}
+        key, oss_id = session["key"], session["multipart_id"]
+        signed = []
         for n in wanted:
             length = part_size if n < count else size - (count - 1) * part_size  # part_length(), planned once
-            urls[str(n)] = self.presigner.presign_v4_url(
-                "PUT", session["key"], [("partNumber", str(n)), ("uploadId", session["multipart_id"])], creds,
-                lifetime, now, additional_headers={"content-length": str(length)}, content_md5=md5.get(n))
-            sizes[str(n)] = length
-            if n in md5:
-                headers[str(n)] = {"Content-MD5": md5[n]}
-        return {"presignedUrls": urls, "sizes": sizes, "headers": headers, "expires_at": _iso(now + lifetime)}
-
-    def sign_part(self, store: RecordStore, session: Record, number: str, creds: Credentials,
-                  digest: str | None = None) -> dict[str, Any]:
-        """One part's URL (Uppy's signPart); with ``digest``, ``headers`` is ``{"Content-MD5": digest}``."""
-        signed = self.sign_parts(store, session, [number], creds, None if digest is None else [digest])
-        n = next(iter(signed["presignedUrls"]))
-        return {"url": signed["presignedUrls"][n], "headers": signed["headers"].get(n, {}),
-                "size": signed["sizes"][n], "expires_at": signed["expires_at"]}
+            url = self.presigner.presign_v4_url("PUT", key, [("partNumber", str(n)), ("uploadId", oss_id)], creds,
+                                                lifetime, now, additional_headers={"content-length": str(length)},
+                                                content_md5=md5.get(n))
+            signed.append((n, url, length))
+        return signed, _iso(now + lifetime)
 
     def list_parts(self, session: Record, creds: Credentials) -> list[dict[str, Any]]:
         self._require_uploading(session)

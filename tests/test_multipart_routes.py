@@ -316,6 +316,66 @@ def test_other_users_upload_ids_are_refused(jwt_stack):
     assert s.bucket.sdk.head_object(up["key"]).headers["x-oss-meta-user"] == "alice"
 
 
+def test_a_remembered_session_never_signs_for_another_user_key_or_upload(jwt_stack):
+    s = jwt_stack
+    alice, bob = token("alice"), token("bob")
+    up, other = s.create(10, token=alice), s.create(20, filename="other.mp4", token=alice)
+    for u in (up, other):
+        assert s.sign(u, [1], token=alice)[0] == 200
+    remembered = s.app.multipart._sessions
+    assert up["upload_id"] in remembered and other["upload_id"] in remembered  # signing now reads these copies
+    single = f"/multipart/{up['uploadId']}/1"
+    for path, query in ((f"/multipart/{up['uploadId']}/parts", dict(s.ids(up), partNumbers="1")),
+                        (single, s.ids(up))):
+        status, _, got = s.call("GET", path, query, token=bob)
+        assert (status, got["code"]) == (403, "UploadNotYours") and "url" not in got and "presignedUrls" not in got
+        assert s.call("GET", path, query)[0] == 401
+    for query in ({"key": other["key"], "upload_id": up["upload_id"]},  # another upload's key
+                  {"key": up["key"], "upload_id": other["upload_id"]}):  # another upload's id
+        status, _, got = s.call("GET", single, query, token=alice)
+        assert (status, got["code"]) == (404, "NoSuchUpload")
+    status, _, got = s.call("GET", f"/multipart/{other['uploadId']}/1", s.ids(up), token=alice)  # another UploadId
+    assert (status, got["code"]) == (404, "NoSuchUpload")
+    status, _, got = s.call("GET", single, s.ids(up), token=alice)
+    assert status == 200 and f"/{up['key']}?" in got["url"] and f"uploadId={up['uploadId']}" in got["url"]
+
+
+def test_sessions_finished_here_or_elsewhere_are_not_signed_from_memory(tmp_path, photo_bucket, monkeypatch):
+    s = Stack(tmp_path, photo_bucket)
+    elsewhere = SignatureApp(s.env)  # another instance on the same store
+    monkeypatch.setattr(multipart, "SESSION_CACHE_SECONDS", 3600)  # no copy ages during the test
+    try:
+        # this instance's own abort and complete: refused at once
+        aborted, completed = s.create(10), s.create(10, filename="done.mp4")
+        assert s.sign(aborted, [1])[0] == 200
+        assert s.call("DELETE", f"/multipart/{aborted['uploadId']}", s.ids(aborted))[0] == 200
+        assert s.sign(aborted, [1])[2]["code"] == "UploadAborted"
+        assert s.complete(completed, s.put_parts(completed, b"0123456789"))[0] == 200
+        assert s.sign(completed, [1])[2]["code"] == "UploadCompleted"
+        # aborted by another instance: the copy here may still sign, and OSS refuses the part...
+        up = s.create(10, filename="late.mp4")
+        assert s.sign(up, [1])[0] == 200
+        r = elsewhere(fc_event("DELETE", f"/multipart/{up['uploadId']}", s.ids(up), {}, b""), photo_bucket.context)
+        assert r["statusCode"] == 200 and s.session(up["upload_id"])["status"] == "aborted"
+        status, _, signed = s.sign(up, [1])
+        assert status == 200
+        refused = requests.put(signed["presignedUrls"]["1"], data=b"0123456789", timeout=10)
+        assert refused.status_code == 404 and "NoSuchUpload" in refused.text
+        # ...until the copy is older than SESSION_CACHE_SECONDS, or the touch reads the store
+        monkeypatch.setattr(multipart, "TOUCH_EVERY_SECONDS", 0)
+        assert s.sign(up, [1])[2]["code"] == "UploadAborted"
+        monkeypatch.setattr(multipart, "TOUCH_EVERY_SECONDS", 60)
+        again = s.create(10, filename="again.mp4")
+        assert s.sign(again, [1])[0] == 200
+        r = elsewhere(fc_event("DELETE", f"/multipart/{again['uploadId']}", s.ids(again), {}, b""),
+                      photo_bucket.context)
+        assert r["statusCode"] == 200
+        monkeypatch.setattr(multipart, "SESSION_CACHE_SECONDS", 0)
+        assert s.sign(again, [1])[2]["code"] == "UploadAborted"
+    finally:
+        s.close()
+
+
 def test_part_urls_bind_the_part_size(stack):
     up = stack.create(8 * MiB + 100)  # 2 parts: 8 MiB and 100 bytes
     _, _, signed = stack.sign(up, [1, 2])

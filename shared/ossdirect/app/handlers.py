@@ -244,11 +244,11 @@ class SignatureApp(_App):
         return json_response(201, answer, cors), {"route": "multipart", "user": grant.user,
                                                   "upload_id": answer["upload_id"]}
 
-    def _session(self, request: Request, uploadId: str, grant: Grant,
-                 context: Any) -> tuple[Credentials, RecordStore, dict[str, Any], dict[str, Any]]:
+    def _session(self, request: Request, uploadId: str, grant: Grant, context: Any,
+                 recent: bool = False) -> tuple[Credentials, RecordStore, dict[str, Any], dict[str, Any]]:
         creds = _credentials(context, "the function has no credentials: attach a role to it")
         store, session = self.multipart.session(uploadId, request.query.get("upload_id", ""),
-                                                request.query.get("key", ""), grant, creds)
+                                                request.query.get("key", ""), grant, creds, recent)
         return creds, store, session, {"route": "multipart", "user": grant.user, "upload_id": session["upload_id"]}
 
     def multipart_list_parts(self, request: Request, uploadId: str, grant: Grant, context: Any,
@@ -263,7 +263,7 @@ class SignatureApp(_App):
 
     def multipart_sign_parts(self, request: Request, uploadId: str, grant: Grant, context: Any,
                              cors: dict[str, str] | None) -> tuple[dict[str, Any], dict[str, Any]]:
-        creds, store, session, extra = self._session(request, uploadId, grant, context)
+        creds, store, session, extra = self._session(request, uploadId, grant, context, recent=True)
         numbers = [n for n in (request.query.get("partNumbers") or "").split(",") if n.strip()]
         md5 = request.query.get("md5")  # per-part Content-MD5s aligned with partNumbers (issue 24)
         digests = None if not md5 else [d for d in md5.split(",") if d.strip()]
@@ -272,7 +272,7 @@ class SignatureApp(_App):
 
     def multipart_sign_part(self, request: Request, uploadId: str, partNumber: str, grant: Grant, context: Any,
                             cors: dict[str, str] | None) -> tuple[dict[str, Any], dict[str, Any]]:
-        creds, store, session, extra = self._session(request, uploadId, grant, context)
+        creds, store, session, extra = self._session(request, uploadId, grant, context, recent=True)
         answer = self.multipart.sign_part(store, session, partNumber, creds, request.query.get("md5") or None)
         return json_text_response(200, signed_part_json(answer), cors), extra
 

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import json
 import time
+from functools import lru_cache
 
 from .. import errors as E
 from ..errors import OssdirectError
@@ -73,6 +74,12 @@ IDLE_GRACE_SECONDS = 600
 # idle sweep releases it sooner, completing turns it into the object's size (the callback / event)
 RESERVE_SECONDS = 86400
 TOUCH_EVERY_SECONDS = 60  # a session's updated_at moves at most this often while parts are signed
+# Signing a part reuses a session this instance read (or wrote) less than this long ago instead of reading
+# the store again: what is checked (key, UploadId, user, size) never changes for an upload id, and a status
+# changed meanwhile by another instance (completed, aborted) only lets URLs through that OSS itself refuses
+# (NoSuchUpload). This instance's own writes (touch, abort, complete) replace or drop the copy at once.
+SESSION_CACHE_SECONDS = 10
+SESSION_CACHE_SIZE = 1024  # sessions remembered per instance; a flood of new ones only empties it
 SWEEP_SCAN = 1000  # records looked at per create, at most (the listing is paged by creation time)
 CREATE_PARAMS = ("filename", "size", "content_type", "naming", "folder", "crc64")
 
@@ -95,7 +102,8 @@ def part_length(size: int, number: int) -> int:
     return part_size if number < count else size - (count - 1) * part_size
 
 
-def _iso(epoch: float) -> str:
+@lru_cache(maxsize=8)  # every part signed in the same second expires at the same time
+def _iso(epoch: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
@@ -132,6 +140,16 @@ def _stamp(epoch: float | None) -> str | None:
     if epoch is None:
         return None
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch)) + ".%06dZ" % (epoch % 1 * 1e6)
+
+
+class _Remembered:
+    """A session as last read (or written) by this instance, with its last activity parsed once."""
+
+    __slots__ = ("session", "read_at", "active_at")
+
+    def __init__(self, session: Record) -> None:
+        self.session, self.read_at = session, time.monotonic()
+        self.active_at = _epoch(session.get("updated_at") or session.get("created_at"))
 
 
 def _caller_address(source_ip: str) -> str:
@@ -201,6 +219,7 @@ class Multipart:
         self.oss = oss or OssClient(config.oss_endpoint, config.bucket, config.region, timeout=5.0)
         # URLs for the browser: on the host it uploads to (the signature covers /<bucket>/<key> anyway)
         self.presigner = presigner or OssClient(config.upload_host, config.bucket, config.region)
+        self._sessions: dict[str, _Remembered] = {}  # upload id -> an open session (SESSION_CACHE_SECONDS)
 
     # -- plumbing ---------------------------------------------------------------------------------
 
@@ -239,17 +258,24 @@ class Multipart:
             raise OssdirectError("StorageUnavailable", f"the bucket could not {what} ({exc.code or exc.status})",
                                  E.UNAVAILABLE) from None
 
-    def session(self, oss_id: str, upload_id: str, key: str, grant: Grant,
-                creds: Credentials) -> tuple[RecordStore, Record]:
+    def session(self, oss_id: str, upload_id: str, key: str, grant: Grant, creds: Credentials,
+                recent: bool = False) -> tuple[RecordStore, Record]:
         """The store and the session record for a call naming ``oss_id`` (OSS's UploadId), our
-        ``upload_id`` and the ``key``, or invalid / not found / forbidden."""
+        ``upload_id`` and the ``key``, or invalid / not found / forbidden.
+
+        ``recent``: a copy read less than SESSION_CACHE_SECONDS ago will do (signing parts); the
+        key, UploadId and user are checked against it all the same."""
         store = self._store()
-        store_creds = creds if store.needs_credentials else None
         if not (upload_id.isascii() and upload_id.isalnum() and 1 <= len(upload_id) <= 128):
             raise _bad("InvalidUploadId", "upload_id (from create) is required")
         if not key or len(key) > 1023:
             raise _bad("InvalidKey", "key (from create) is required")
-        session = self._store_call(store, "get", upload_id, store_creds)
+        remembered = self._sessions.get(upload_id) if recent else None
+        if remembered is not None and time.monotonic() - remembered.read_at < SESSION_CACHE_SECONDS:
+            session: Record | None = remembered.session
+        else:
+            session = self._store_call(store, "get", upload_id, creds if store.needs_credentials else None)
+            self._remember(upload_id, session)
         if (session is None or session.get("source") != "multipart" or session.get("multipart_id") != oss_id
                 or session.get("key") != key):
             raise OssdirectError("NoSuchUpload", "no multipart upload with this upload id, key and uploadId",
@@ -257,6 +283,15 @@ class Multipart:
         if session.get("user") != grant.user:
             raise OssdirectError("UploadNotYours", "this upload was started by someone else", E.FORBIDDEN)
         return store, session
+
+    def _remember(self, upload_id: str, session: Record | None) -> None:
+        """Keep an open session for the next part requests; forget anything else (gone, finished)."""
+        if session is not None and session.get("source") == "multipart" and session.get("status") == UPLOADING:
+            if len(self._sessions) >= SESSION_CACHE_SIZE:
+                self._sessions.clear()
+            self._sessions[upload_id] = _Remembered(session)
+        else:
+            self._sessions.pop(upload_id, None)
 
     # -- operations -------------------------------------------------------------------------------
 
@@ -371,15 +406,24 @@ class Multipart:
         return found
 
     def _touch(self, store: RecordStore, session: Record, creds: Credentials) -> None:
-        """Mark the session active (the sweep leaves active sessions alone), at most once a minute."""
-        last = _epoch(session.get("updated_at") or session.get("created_at"))
+        """Mark the session active (the sweep leaves active sessions alone), at most once a minute.
+        The store's answer replaces the remembered copy: a session finished elsewhere is refused here."""
+        upload_id = session["upload_id"]
+        remembered = self._sessions.get(upload_id)
+        if remembered is not None and remembered.session is session:
+            last = remembered.active_at  # parsed when read
+        else:
+            last = _epoch(session.get("updated_at") or session.get("created_at"))
         if last is not None and time.time() - last < TOUCH_EVERY_SECONDS:
             return
         try:
-            store.update(session["upload_id"], {"status": UPLOADING}, {"updated_at": _now()},
-                         creds if store.needs_credentials else None)
+            fresh, applied = store.update(upload_id, {"status": UPLOADING}, {"updated_at": _now()},
+                                          creds if store.needs_credentials else None)
         except Exception:  # noqa: BLE001 - a missed touch only makes the session look idle sooner
-            pass
+            return
+        self._remember(upload_id, fresh)
+        if not applied and fresh is not None:
+            self._require_uploading(fresh)  # completed or aborted since it was read
 
     @staticmethod
     def _require_uploading(session: Record) -> None:
@@ -408,10 +452,27 @@ class Multipart:
                 number, digest = _part_number(text), part_digest(d)
                 if md5.setdefault(number, digest) != digest:
                     raise _bad("InvalidPartDigest", f"part {number} is given two different digests")
+        signed, expires_at = self._signed(store, session, numbers, creds, md5)
+        return {"presignedUrls": {str(n): url for n, url, _ in signed},
+                "sizes": {str(n): length for n, _, length in signed},
+                "headers": {str(n): {"Content-MD5": md5[n]} for n, _, _ in signed if n in md5},
+                "expires_at": expires_at}
+
+    def sign_part(self, store: RecordStore, session: Record, number: str, creds: Credentials,
+                  digest: str | None = None) -> dict[str, Any]:
+        """One part's URL (Uppy's signPart); with ``digest``, ``headers`` is ``{"Content-MD5": digest}``."""
+        md5: dict[int, str] = {} if digest is None else {_part_number(number): part_digest(digest)}
+        [(n, url, length)], expires_at = self._signed(store, session, [number], creds, md5)
+        return {"url": url, "headers": {"Content-MD5": md5[n]} if n in md5 else {}, "size": length,
+                "expires_at": expires_at}
+
+    def _signed(self, store: RecordStore, session: Record, numbers: Sequence[str], creds: Credentials,
+                md5: dict[int, str]) -> tuple[list[tuple[int, str, int]], str]:
+        """``[(part number, URL, size)]`` for ``numbers`` (each once, in order) and when the URLs expire."""
         self._require_uploading(session)
         self._touch(store, session, creds)
         size = int(session["size"])
-        _, count, _ = plan(size)
+        part_size, count, _ = plan(size)
         wanted = sorted({_part_number(n) for n in numbers})
         if len(wanted) > MAX_BATCH:
             raise _bad("TooManyPartNumbers", f"ask for at most {MAX_BATCH} part URLs at a time")
@@ -420,26 +481,15 @@ class Multipart:
             raise _bad("InvalidPartNumber", f"this upload has {count} parts; no part {beyond[0]}")
         now = int(self.clock())
         lifetime = self.config.expires_seconds
-        urls: dict[str, str] = {}
-        sizes: dict[str, int] = {}
-        headers: dict[str, dict[str, str]] = {}
+        key, oss_id = session["key"], session["multipart_id"]
+        signed = []
         for n in wanted:
-            length = part_length(size, n)
-            urls[str(n)] = self.presigner.presign_v4_url(
-                "PUT", session["key"], [("partNumber", str(n)), ("uploadId", session["multipart_id"])], creds,
-                lifetime, now, additional_headers={"content-length": str(length)}, content_md5=md5.get(n))
-            sizes[str(n)] = length
-            if n in md5:
-                headers[str(n)] = {"Content-MD5": md5[n]}
-        return {"presignedUrls": urls, "sizes": sizes, "headers": headers, "expires_at": _iso(now + lifetime)}
-
-    def sign_part(self, store: RecordStore, session: Record, number: str, creds: Credentials,
-                  digest: str | None = None) -> dict[str, Any]:
-        """One part's URL (Uppy's signPart); with ``digest``, ``headers`` is ``{"Content-MD5": digest}``."""
-        signed = self.sign_parts(store, session, [number], creds, None if digest is None else [digest])
-        n = next(iter(signed["presignedUrls"]))
-        return {"url": signed["presignedUrls"][n], "headers": signed["headers"].get(n, {}),
-                "size": signed["sizes"][n], "expires_at": signed["expires_at"]}
+            length = part_size if n < count else size - (count - 1) * part_size  # part_length(), planned once
+            url = self.presigner.presign_v4_url("PUT", key, [("partNumber", str(n)), ("uploadId", oss_id)], creds,
+                                                lifetime, now, additional_headers={"content-length": str(length)},
+                                                content_md5=md5.get(n))
+            signed.append((n, url, length))
+        return signed, _iso(now + lifetime)
 
     def list_parts(self, session: Record, creds: Credentials) -> list[dict[str, Any]]:
         self._require_uploading(session)
@@ -458,6 +508,7 @@ class Multipart:
             self._store_call(store, "update", session["upload_id"], {"status": UPLOADING},
                              {"status": ABORTED, "status_reason": reason, "updated_at": _now()},
                              creds if store.needs_credentials else None)
+            self._sessions.pop(session["upload_id"], None)  # after the write: a part request reads "aborted"
             if self.release is not None:
                 try:
                     self.release(session.get("user"), session["upload_id"], creds)
@@ -546,6 +597,7 @@ class Multipart:
             headers["x-oss-callback-var"] = callback_vars(session["upload_id"], session.get("filename") or "", grant)
         from ..oss.client import OssError
 
+        self._sessions.pop(session["upload_id"], None)  # completing: part requests read the store again
         try:
             answer = self.oss.complete_multipart_upload(key, oss_id, [(n, held[n].etag) for n in range(1, count + 1)],
                                                         creds, headers)

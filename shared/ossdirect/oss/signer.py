@@ -276,7 +276,7 @@ def presign_v4_query(method: str, bucket: str, key: Optional[str], query: Query,
         name, value = name.lower(), str(value).strip()
         if value and not (name.startswith("x-oss-") or name in _DEFAULT_SIGNED):
             signed_headers.append((name, value))
-    names = ";".join(sorted(n for n, _ in signed_headers))
+    names = ";".join(sorted([n for n, _ in signed_headers]))
     if content_md5:
         signed_headers.append(("content-md5", content_md5.strip()))
     signed_headers.sort()
@@ -290,8 +290,8 @@ def presign_v4_query(method: str, bucket: str, key: Optional[str], query: Query,
     encoded = [(_quote(k), _quote(v)) for k, v in pairs]
     canonical = "%s\n%s\n%s\n%s\n%s\n%s" % (
         method, quote_path(f"/{bucket}/{key or ''}"),
-        "&".join(f"{k}={v}" if v else k for k, v in sorted(encoded)),
-        "".join(f"{k}:{v}\n" for k, v in signed_headers), names, UNSIGNED_PAYLOAD)
+        "&".join([f"{k}={v}" if v else k for k, v in sorted(encoded)]),
+        "".join([f"{k}:{v}\n" for k, v in signed_headers]), names, UNSIGNED_PAYLOAD)
     string_to_sign = f"{V4_ALGORITHM}\n{iso}\n{scope}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
     signature = v4_hmac_hex(secret, day, region, string_to_sign.encode())
-    return "&".join(f"{k}={v}" if v else k for k, v in encoded) + f"&x-oss-signature={signature}"
+    return "&".join([f"{k}={v}" if v else k for k, v in encoded]) + f"&x-oss-signature={signature}"

@@ -149,3 +149,41 @@ def test_the_python_client_declares_the_checksum_and_resends_a_changed_part(tmp_
             assert all(status == 200 for status, _ in proxy.answers), proxy.answers
     finally:
         proxy.close()
+
+
+def test_the_cli_resends_a_part_changed_on_the_way_with_and_without_part_md5(tmp_path):
+    """`ossdirect upload` of a file above the multipart threshold through a proxy that flips one byte of one part:
+    by default OSS refuses the part (its URL signs the part's MD5: 400 InvalidDigest) and the CLI sends it again;
+    with --no-part-md5 OSS stores the changed part (200) and the CLI's CRC-64 compare finds it and sends it again.
+    Either way the stored object is the file."""
+    import json
+    import os
+    import subprocess
+
+    from test_cli import OSSDIRECT, TREE_ENV
+
+    path = tmp_path / "big.bin"
+    data = bytearray(os.urandom((64 << 20) + (1 << 20)))  # 65 MiB: over the 64 MiB multipart threshold
+    data[100:105] = b"quick"  # what the proxy flips, in part 1
+    path.write_bytes(data)
+    proxy = FlippingProxy(None)
+    try:
+        with LocalStack(tmp_path / "stack", env={"OSSDIRECT_UPLOAD_HOST": f"{proxy.url}/ossdirect-local",
+                                                  "OSSDIRECT_MAX_BYTES": str(128 << 20),
+                                                  "OSSDIRECT_CONTENT_TYPES": "application/octet-stream"}) as s:
+            proxy.target = s.emulator.url
+            for flags, refused in (([], [(400, True)]), (["--no-part-md5"], [])):
+                proxy.flipped, proxy.times = 0, 1
+                proxy.answers.clear()
+                run = subprocess.run([OSSDIRECT, "upload", str(path), "--signature-url", s.signature_url, "--json",
+                                      "--no-progress", "--retries", "2", *flags], capture_output=True, timeout=300,
+                                     env=dict(os.environ, **TREE_ENV), cwd=tmp_path)
+                assert run.returncode == 0, (flags, run.stdout[-500:], run.stderr[-1500:])
+                [outcome] = json.loads(run.stdout)["files"]
+                assert proxy.flipped == 1 and outcome["state"] == "done", (flags, outcome)
+                assert s.get_object(outcome["key"]) == bytes(data), flags
+                not_ok = [(status, "<Code>InvalidDigest</Code>" in text) for status, text in proxy.answers
+                          if status != 200 or "<Code>" in text]
+                assert not_ok == refused, (flags, proxy.answers)
+    finally:
+        proxy.close()

@@ -119,7 +119,8 @@ def _upload(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     def client_for(folder: str | None) -> Client:
         if folder not in clients:
             clients[folder] = Client(args.signature_url, args.token, folder=folder, naming=args.naming,
-                                     retries=args.retries, timeout=args.timeout, part_parallel=args.part_parallel)
+                                     retries=args.retries, timeout=args.timeout, part_parallel=args.part_parallel,
+                                     part_md5=args.part_md5)
             first = next(iter(clients.values()))
             clients[folder]._limits = first._limits  # one /limits answer per run
         return clients[folder]
@@ -1162,6 +1163,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "the file)")
     up.add_argument("--part-parallel", type=int, metavar="N",
                     help="parts of one large file sent at once (default: the service's suggestion, 4 or 6)")
+    up.add_argument("--no-part-md5", dest="part_md5", action="store_false",
+                    help="large files: don't sign each part's Content-MD5 (saves one MD5 pass over the file; a part "
+                         "changed on the way is then found only by the CRC-64 after OSS stored it, and sent again)")
     up.add_argument("--retries", type=int, default=4, metavar="N",
                     help="extra attempts after a network error (default 4; backoff 0.5 s, doubling)")
     up.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",

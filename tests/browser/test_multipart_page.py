@@ -194,7 +194,9 @@ def test_200_mb_in_parallel_parts_with_progress_pause_and_resume(stack, browser)
     # the first (drained) pause sent nothing twice; the second dropped the parts in flight (1 to 4): OSS may have
     # held some of them already (their answer was cut off), the others went again after resume. No part that the
     # browser saw answered was ever sent again, and none was answered twice.
-    assert len(log.ok) == len(set(log.ok)) and 1 <= len(log.failed) <= 4
+    # (0 dropped is possible: the parts in flight may all have been answered on the wire, their answers not yet
+    # read by the page; they are held by OSS and resume's listing finds them)
+    assert len(log.ok) == len(set(log.ok)) and len(log.failed) <= 4
     assert set(log.ok) | set(log.failed) == set(range(1, PARTS + 1))
     assert len(log.sent) == len(log.ok) + len(log.failed)
     resent = sorted(n for n in set(log.sent) if log.sent.count(n) > 1)

@@ -96,9 +96,10 @@ def plan(size: int) -> tuple[int, int, int]:
     return part_size, count, concurrency
 
 
-def part_length(size: int, number: int) -> int:
-    """The exact size of part ``number`` (1-based) of a ``size``-byte file under :func:`plan`."""
-    part_size, count, _ = plan(size)
+def part_length(size: int, number: int, planned: tuple[int, int, int] | None = None) -> int:
+    """The exact size of part ``number`` (1-based) of a ``size``-byte file under :func:`plan`
+    (``planned``: ``plan(size)`` already computed, when sizing many parts)."""
+    part_size, count, _ = planned or plan(size)
     return part_size if number < count else size - (count - 1) * part_size
 
 
@@ -472,7 +473,8 @@ class Multipart:
         self._require_uploading(session)
         self._touch(store, session, creds)
         size = int(session["size"])
-        part_size, count, _ = plan(size)
+        planned = plan(size)
+        count = planned[1]
         wanted = sorted({_part_number(n) for n in numbers})
         if len(wanted) > MAX_BATCH:
             raise _bad("TooManyPartNumbers", f"ask for at most {MAX_BATCH} part URLs at a time")
@@ -484,7 +486,7 @@ class Multipart:
         key, oss_id = session["key"], session["multipart_id"]
         signed = []
         for n in wanted:
-            length = part_size if n < count else size - (count - 1) * part_size  # part_length(), planned once
+            length = part_length(size, n, planned)
             url = self.presigner.presign_v4_url("PUT", key, [("partNumber", str(n)), ("uploadId", oss_id)], creds,
                                                 lifetime, now, additional_headers={"content-length": str(length)},
                                                 content_md5=md5.get(n))

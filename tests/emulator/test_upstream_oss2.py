@@ -44,6 +44,8 @@ SKIPPED = {
                                                                    "oss-cn-shanghai endpoint, not the emulator",
     "test_object.py::TestObject::test_default_timeout": "expects a read timeout from a 1-second default: a race "
                                                         "on a loaded machine (failed once in a clean CI run)",
+    "test_object.py::TestObject::test_timeout": "expects a 1 ms connect timeout to fail: on loopback the connect "
+                                                "often completes first (failed once in a clean CI run)",
 }
 
 

@@ -9,6 +9,7 @@ an existing non-empty one fails, which makes no-overwrite atomic too.
 import base64
 import hashlib
 import json
+import mmap
 import os
 import queue
 import shutil
@@ -41,10 +42,9 @@ class Sink:
             self.path = os.path.join(self.dir, "data")
             self.file = open(self.path, "wb", buffering=0)
         else:  # a multipart part written in place into its upload's file (see Uploads.part_sink)
-            self.path, self.offset, self.release = placed
+            self.path, self.offset, length, self.release = placed
             try:
-                self.file = open(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o644), "wb", buffering=0)
-                self.file.seek(self.offset)
+                self.file = _MappedRange(self.path, self.offset, length)
             except BaseException:
                 shutil.rmtree(self.dir, ignore_errors=True)
                 self.release()
@@ -129,6 +129,64 @@ class Sink:
             self.file.close()
         finally:
             discard({"dir": self.dir, "release": self.release})
+
+
+class _MappedRange:
+    """Writes a part into its range of the upload's one ASSEMBLY file through a shared mapping, a window at a
+    time. Buffered write()s to one file take its inode lock in turn, so 4 parallel part streams wrote no
+    faster than 1 wherever a new page-cache page costs (a VM faulting fresh memory in: 340 MB/s for 1 or 4
+    writers, 0.8 s vs 1.4 s CPU per 256 MiB); page faults on a mapping run in parallel (820–1000 MB/s).
+    The range is preallocated first, so a full disk is an OSError here and never a SIGBUS on a mapped write;
+    bytes past the declared length (none come: the body is limited to Content-Length) go by pwrite."""
+
+    WINDOW = 4 << 20  # mapped at a time: mapped pages count in the emulator's RSS
+
+    def __init__(self, path, offset, length):
+        self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            if length:
+                os.posix_fallocate(self.fd, offset, length)
+        except BaseException:
+            os.close(self.fd)
+            raise
+        self.pos, self.end = offset, offset + length
+        self.map, self.map_start = None, 0
+
+    def write(self, data):
+        data = memoryview(data)
+        done = 0
+        while done < len(data):
+            if self.pos >= self.end:
+                written = os.pwrite(self.fd, data[done:], self.pos)
+                done += written
+                self.pos += written
+                continue
+            if self.map is None or self.pos >= self.map_start + len(self.map):
+                self._remap()
+            at = self.pos - self.map_start
+            n = min(len(data) - done, len(self.map) - at)
+            self.map[at:at + n] = data[done:done + n]
+            done += n
+            self.pos += n
+        return done
+
+    def _remap(self):
+        if self.map is not None:
+            self.map.close()
+        start = self.pos - self.pos % mmap.ALLOCATIONGRANULARITY
+        self.map = mmap.mmap(self.fd, min(self.WINDOW, self.end - start), offset=start)
+        self.map_start = start
+
+    def close(self):
+        if self.fd is None:
+            return
+        try:
+            if self.map is not None:
+                self.map.close()
+                self.map = None
+        finally:
+            os.close(self.fd)
+            self.fd = None
 
 
 def ensure_dir(path):

@@ -122,7 +122,7 @@ class Uploads:
                 if (length <= stride and number not in writing
                         and not os.path.isdir(os.path.join(path, "parts", str(number)))):
                     writing.add(number)
-                    return self.store.sink(bucket, (os.path.join(path, ASSEMBLY), (number - 1) * stride,
+                    return self.store.sink(bucket, (os.path.join(path, ASSEMBLY), (number - 1) * stride, length,
                                                     self._releaser(bucket, upload_id, number)))
         return self.store.sink(bucket)
 

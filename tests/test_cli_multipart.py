@@ -245,3 +245,84 @@ def test_library_file_objects_bytes_and_text(stack, tmp_path):
         client.upload(io.StringIO("text"))
     with open(path) as text_file, pytest.raises(TypeError, match="rb"):
         client.upload(text_file)
+
+
+class _SigningProxy:
+    """A loopback proxy in front of the signature function that answers the ``fail_from``-th GET …/parts
+    (1-based) and every later one with 403 SignatureRefused; everything else is forwarded as it is."""
+
+    def __init__(self, target, fail_from):
+        import http.server
+        import threading
+
+        proxy = self
+        self.parts_requests, self.fail_from, self.target = [], fail_from, target.rstrip("/")
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _forward(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if self.command == "GET" and "/parts" in self.path:
+                    proxy.parts_requests.append(self.path)
+                    if len(proxy.parts_requests) >= proxy.fail_from:
+                        payload = json.dumps({"code": "SignatureRefused", "message": "no more parts today"}).encode()
+                        self.send_response(403)
+                        self.send_header("Content-Type", "application/json")
+                        self.send_header("Content-Length", str(len(payload)))
+                        self.end_headers()
+                        self.wfile.write(payload)
+                        return
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
+                r = requests.request(self.command, proxy.target + self.path, data=body, headers=headers, timeout=60)
+                self.send_response(r.status_code)
+                for k in ("Content-Type",):
+                    if k in r.headers:
+                        self.send_header(k, r.headers[k])
+                self.send_header("Content-Length", str(len(r.content)))
+                self.end_headers()
+                self.wfile.write(r.content)
+
+            do_GET = do_POST = do_DELETE = _forward
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_parts_are_signed_ahead_in_batches_and_a_refusal_mid_upload_ends_it_with_the_service_error(stack, tmp_path):
+    """Part URLs are signed by a signer running ahead of the streams, a batch at a time (not one request per
+    part); when the service refuses a later batch, the upload ends with that refusal: no stream waits forever
+    for a URL that will not come, and nothing is completed."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ossdirect import Client, UploadError
+
+    path = write_file(tmp_path / "ahead.bin", 20 * PART + 3)
+    proxy = _SigningProxy(stack.signature_url, fail_from=10**6)
+    try:
+        result = Client(proxy.url).upload(path)
+        assert result.state == "done" and result.extra["multipart"]["part_count"] == 21
+        assert stored_md5(stack, result.key) == md5_of(path)
+        # 21 parts, 4 streams: a first batch of 4, then batches of 8 (4 + 8 + 8 + 1), each with its MD5s
+        assert len(proxy.parts_requests) == 4, proxy.parts_requests
+        assert all("md5=" in p for p in proxy.parts_requests)
+    finally:
+        proxy.close()
+
+    proxy = _SigningProxy(stack.signature_url, fail_from=2)
+    try:
+        with ThreadPoolExecutor(1) as pool:  # a hang would fail here, not stall the suite
+            future = pool.submit(Client(proxy.url, retries=0).upload, path)
+            with pytest.raises(UploadError) as refused:
+                future.result(timeout=120)
+        assert refused.value.code == "SignatureRefused" and refused.value.status == 403
+        assert refused.value.source == "signature"
+    finally:
+        proxy.close()

@@ -102,17 +102,15 @@ def test_a_failed_complete_leaves_the_parts_in_place_for_the_next(emulator):
     check_object(bucket, key, b"".join(data))
 
 
-def test_parallel_parts_at_offsets_no_window_aligns_to_are_exact(emulator):
-    """4 streams at once write their parts into the one file through mappings (a window at a time, from
-    offsets that are not page-aligned): the object is still exactly the parts, and still linked."""
+def test_parallel_parts_at_unaligned_offsets_are_exact(emulator):
+    """4 streams at once write their parts into the one file at their offsets (not page-aligned, each part
+    several MiB of writes): the object is still exactly the parts, and still linked."""
     from concurrent.futures import ThreadPoolExecutor
-
-    from emulator.storage import _MappedRange
 
     bucket = oss2_bucket(emulator)
     key = "in-place/parallel.bin"
     upload_id = bucket.init_multipart_upload(key).upload_id
-    stride = _MappedRange.WINDOW + 4097  # each part spans two windows; part 2 starts mid-page
+    stride = (4 << 20) + 4097  # part 2 starts mid-page
     parts = [(n, blob(stride if n < 6 else 1234, n)) for n in range(1, 7)]
     send(bucket, key, upload_id, parts[:1])  # the first placed part sets the stride
     with ThreadPoolExecutor(4) as pool:
@@ -124,13 +122,13 @@ def test_parallel_parts_at_offsets_no_window_aligns_to_are_exact(emulator):
     assert os.stat(object_data(emulator, key)).st_ino == placed  # linked, not copied
 
 
-def test_a_mapped_range_writes_across_windows_and_past_its_declared_length(tmp_path):
-    from emulator.storage import _MappedRange
+def test_a_placed_range_writes_at_its_offset_and_past_its_declared_length(tmp_path):
+    from emulator.storage import _PlacedRange
 
     path = tmp_path / "assembly"
     path.write_bytes(b"x" * 10)
-    data = os.urandom(2 * _MappedRange.WINDOW + 5)
-    writer = _MappedRange(str(path), 10, len(data) - 7)  # 7 bytes more than declared arrive
+    data = os.urandom((8 << 20) + 5)
+    writer = _PlacedRange(str(path), 10, len(data) - 7)  # 7 bytes more than declared arrive
     for at in range(0, len(data), 1 << 20):
         assert writer.write(data[at:at + (1 << 20)]) == len(data[at:at + (1 << 20)])
     writer.close()

@@ -71,7 +71,7 @@ def bench_load(clients, seconds):
             r = fn()
             ms = (time.perf_counter() - t) * 1000
             if r.status_code != 200:
-                raise RuntimeError(f"{route}: {r.status_code} {r.text[:100]}")
+                raise RuntimeError(f"{route}: {r.status_code} {r.text[:400]}")
             with lock:
                 lat[route].append(ms)
             return r
@@ -103,14 +103,17 @@ def bench_load(clients, seconds):
         records = len(stack.records())
     return {"clients": clients, "seconds": seconds, "uploads": uploads, "records": records, "errors": len(errors),
             "first_errors": errors[:3],
-            "routes": {k: {"n": len(v), "p50_ms": pct(v, 50), "p99_ms": pct(v, 99)} for k, v in lat.items() if v}}
+            "routes": {k: {"n": len(v), "p50_ms": pct(v, 50), "p99_ms": pct(v, 99), "max_ms": max(v)}
+                       for k, v in lat.items() if v}}
 
 
 def load_row(s):
     ok = s["errors"] == 0 and s["records"] >= s["uploads"]
-    per = "; ".join(f"{k} p50 {v['p50_ms']:.1f} / p99 {v['p99_ms']:.1f} ms" for k, v in s["routes"].items())
+    per = "; ".join(f"{k} p50 {v['p50_ms']:.0f} / p99 {v['p99_ms']:.0f} / max {v.get('max_ms', 0):.0f} ms"
+                    for k, v in s["routes"].items())
+    first = f" (first: {' '.join(s['first_errors'][0].split())[:160]})" if s["errors"] else ""
     return (f"| load: {s['clients']} clients for {s['seconds']} s (limits, form, upload + callback, poll) | "
-            f"{s['uploads']:,} uploads, {s['errors']} errors; {per} | — | — | 0 errors | {met(ok)} |")
+            f"{s['uploads']:,} uploads, {s['errors']} errors{first}; {per} | — | — | 0 errors | {met(ok)} |")
 
 
 BENCHMARKS.append(Benchmark("load", lambda args: bench_load(16 if args.quick else 64, 10 if args.quick else 60),

@@ -249,3 +249,84 @@ def test_many_instances_opening_a_fresh_sqlite_file_at_once(tmp_path):
             t.join()
         assert len(SqliteStore(path).all()) == 12
     assert failures == []
+
+
+class _SlowBucket:
+    """A loopback stand-in for the bucket's endpoint that forwards each request to the emulator ``delay``
+    seconds late (a bucket answering slowly, as an overloaded stack or a congested network does)."""
+
+    def __init__(self, target_url, delay):
+        import http.client
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from urllib.parse import urlsplit
+
+        target = urlsplit(target_url)
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _forward(self):
+                import time
+
+                time.sleep(delay)
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                conn = http.client.HTTPConnection(target.hostname, target.port, timeout=10)
+                try:
+                    conn.request(self.command, self.path, body,
+                                 {k: v for k, v in self.headers.items() if k.lower() != "host"})
+                    answer = conn.getresponse()
+                    data = answer.read()
+                finally:
+                    conn.close()
+                self.send_response(answer.status)
+                for name, value in answer.getheaders():
+                    if name.lower() not in ("connection", "transfer-encoding", "date", "server"):
+                        self.send_header(name, value)
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+
+            do_HEAD = do_GET = _forward
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}{target.path}"
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_bucket_slower_than_two_seconds_still_records_within_the_callback_budget(env, rsa_signer, key_server,
+                                                                                 stored):
+    """OSS waits 5 s for the answer: a HeadObject answered in 2.3 s is inside it, so the upload is recorded
+    (a 2 s lookup timeout failed such an upload: stored, answered CallbackFailed, never recorded)."""
+    slow = _SlowBucket(env["OSSDIRECT_OSS_ENDPOINT"], 2.3)
+    try:
+        app = CallbackApp(dict(env, OSSDIRECT_OSS_ENDPOINT=slow.url))
+        assert app.lookup_timeout < 5.0  # and leaves OSS's budget room for the record write
+        status, body = call(app, signed_event(rsa_signer, key_server, body_for()))
+    finally:
+        slow.close()
+    assert status == 200 and body["ok"] is True and body["etag"] == "5D41402ABC4B2A76B9719D911017C592"
+    assert rows(env) == [("u1", "uploads/u1.png", 5, "image/png")]
+
+
+def test_a_bucket_that_cannot_be_asked_fails_the_callback_clearly_and_records_nothing(env, rsa_signer, key_server,
+                                                                                    stored):
+    """Nothing listens at the endpoint: 503 ObjectLookupFailed (OSS tells the browser the callback failed;
+    a retry or the process function records it later), never a 500, and no record from the body's claims."""
+    import socket
+
+    with socket.socket() as s:  # a port that was free a moment ago: nothing listens there now
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app = CallbackApp(dict(env, OSSDIRECT_OSS_ENDPOINT=f"http://127.0.0.1:{port}/photo-bucket"))
+    status, body = call(app, signed_event(rsa_signer, key_server, body_for()))
+    assert (status, body["code"]) == (503, "ObjectLookupFailed"), body
+    assert "ConnectionFailed" in body["message"]
+    assert rows(env) == []

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime, timezone
 from urllib.parse import parse_qs, quote, unquote
 
 from .forms import CRC64_META, FILENAME_META, PAYLOAD_META, UPLOAD_ID_META, USER_META, display_name
 from .. import errors as E
 from ..errors import OssdirectError
 from ..oss.client import OssError
-from ..store import RecordStoreError, Status, new_record_id
+from ..store import RecordStoreError, Status, new_record_id, utc_stamp
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -123,7 +122,7 @@ def record_from_object(config: Config, key: str, info: Any, source: str) -> dict
         "crc64": info.headers.get("x-oss-hash-crc64ecma"),
         "content_md5": info.headers.get("content-md5"),
         "filename": display_name(unquote(meta.get(_META_FILENAME, ""))) or None,
-        "created_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "created_at": utc_stamp(),
         "source": source,
         "status": Status.RECORDED,
         # who and the payload only from a form that pinned them (every form but a seed client's)

@@ -30,14 +30,13 @@ Per object (:meth:`Processor.process_object`, also what ``python -m ossdirect re
 
 import hashlib
 import json
-from datetime import datetime, timezone
 from urllib.parse import unquote
 
 from .callbacks import CORRUPT, checksum_mismatch
 from ..settings import QUARANTINE_MODES, ProcessConfigError, ProcessSettings, is_active_content_type, section_names
 from .forms import UPLOAD_ID_META
 from ..errors import OssdirectError
-from ..store import HookStatus, Status
+from ..store import HookStatus, Status, utc_stamp
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -272,7 +271,7 @@ class ObjectHandle:
 # -- the processor --------------------------------------------------------------------------------
 
 def _now():
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return utc_stamp()
 
 
 def foreign_id(key, etag):
@@ -472,6 +471,8 @@ class Processor:
 
 
 def _older_than(stamp, seconds):
+    from datetime import datetime, timezone  # only when a hook's claim is looked at
+
     try:
         then = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
     except ValueError:

@@ -159,17 +159,18 @@ class KeyCache:
 
 def _fetch_key(url: str) -> PublicKey:
     """GET a PEM RSA public key: one request, no redirects, 2 s, 16 KB at most."""
-    import http.client  # only for keys other than OSS's pinned one: not on the cold start
+    from ..http1 import connect, host_header, request_head  # only for keys other than OSS's pinned one
 
     parts = urlsplit(url)
-    conn_cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    conn = conn_cls(parts.netloc, timeout=FETCH_TIMEOUT_SECONDS)
+    https = parts.scheme == "https"
+    conn = None
     try:
-        conn.request("GET", parts.path)
-        response = conn.getresponse()
-        pem = response.read(16384)
-        if response.status != 200:
-            raise ValueError(response.status)
+        conn = connect(parts.hostname or "", parts.port, https, FETCH_TIMEOUT_SECONDS)
+        conn.sock.sendall(request_head("GET", parts.path or "/", host_header(parts.hostname or "", parts.port, https),
+                                       {}, None))
+        status, _, pem, _ = conn.response(limit=16384)
+        if status != 200:
+            raise ValueError(status)
         key = rsa.from_pem(pem)
         if key is None:
             raise ValueError("not an RSA key")  # OSS signs with RSA only
@@ -177,7 +178,8 @@ def _fetch_key(url: str) -> PublicKey:
     except Exception:
         raise CallbackAuthError("public key could not be loaded from its URL") from None
     finally:
-        conn.close()
+        if conn is not None:
+            conn.close()
 
 
 _default_cache = KeyCache()

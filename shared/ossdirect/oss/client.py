@@ -10,7 +10,7 @@ The layers are those of ``alibabacloud-oss-python-sdk-v2``: :mod:`.signer` (pure
 (:class:`OssError`) and this client, which turns operations into requests and answers into
 values. Every failure other than "not found" for ``head_object`` and "no such upload" for
 ``abort_multipart_upload`` raises :class:`OssError`, whose text never holds a secret or token.
-Importing this module costs no ``http.client``, ``ssl`` or XML parser: they load on first use.
+Importing this module costs no ``socket``, ``ssl`` or XML parser: they load on first use.
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def _xml_escape(text: object) -> str:
 
 
 def _utf8(value: str) -> str:
-    """http.client decodes header bytes as latin-1; OSS sends metadata as raw UTF-8."""
+    """Header bytes are decoded as latin-1 (as http.client does); OSS sends metadata as raw UTF-8."""
     try:
         return value.encode("latin-1").decode("utf-8")
     except (UnicodeEncodeError, UnicodeDecodeError):

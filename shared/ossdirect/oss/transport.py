@@ -2,9 +2,9 @@
 
 :class:`Transport` is one endpoint (scheme, host, port and the path prefix of a path-style URL).
 :meth:`Transport.request` signs a request (:func:`ossdirect.oss.signer.sign_v4_request`), sends it
-over HTTP/1.1 through ``http.client`` and answers a :class:`Response`. ``http.client`` (and ``ssl``)
-are imported on first use: they cost ~30 ms to import, which the functions that never call OSS
-should not pay.
+over HTTP/1.1 (:mod:`ossdirect.http1`: ``http.client`` would add ~10-25 ms of ``email.*`` imports to the
+cold start of the callback and process functions, each of which calls OSS once) and answers a
+:class:`Response`.
 
 The pool: one persistent connection per (thread, scheme, host), so a call is one round trip. A
 reused keep-alive connection that the server closed meanwhile is re-opened once; nothing else is
@@ -19,15 +19,13 @@ import threading
 from collections import namedtuple
 from urllib.parse import quote
 
+from ..http1 import Connection, connect, host_header, request_head
 from .errors import CLIENT_TIMEOUT, CONNECTION_FAILED, OssError
 from .signer import query_items, quote_path, sign_v4_request
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import http.client
-    import ssl
     from collections.abc import Mapping
-    from types import ModuleType
     from typing import Any, NamedTuple, Optional
 
     from .credentials import Credentials
@@ -48,26 +46,6 @@ __all__ = ["Transport", "Response", "error_from", "xml_field", "url_query", "USE
 USER_AGENT = "ossdirect/0.1"
 
 _tls = threading.local()  # the pool: _tls.conns = {(scheme, netloc): connection}, one per thread
-_ssl_context: Optional[ssl.SSLContext] = None
-_http: Optional[ModuleType] = None  # http.client, imported on first use
-
-
-def _http_client() -> Any:
-    global _http
-    if _http is None:
-        import http.client
-
-        _http = http.client
-    return _http
-
-
-def _tls_context() -> ssl.SSLContext:
-    global _ssl_context
-    if _ssl_context is None:
-        import ssl
-
-        _ssl_context = ssl.create_default_context()
-    return _ssl_context
 
 
 def url_query(query: Query) -> str:
@@ -148,6 +126,7 @@ class Transport:
         self.port: Optional[int] = parts.port
         self.pool_key = (parts.scheme, parts.netloc.lower())
         self.prefix = parts.path.rstrip("/")
+        self.host_header = host_header(self.host, self.port, self.https)
 
     def target(self, key: str, query: Query = None) -> str:
         """The request target for ``key`` ("" for the bucket): path plus query, as sent."""
@@ -165,25 +144,21 @@ class Transport:
         if conn is not None:
             conn.close()
 
-    def _connection(self, timeout: float) -> http.client.HTTPConnection:
+    def _connection(self, timeout: float) -> tuple[Connection, bool]:
+        """This thread's connection to the host (and whether it is a reused one), opened if there is none."""
         conns = getattr(_tls, "conns", None)
         if conns is None:
             conns = _tls.conns = {}
-        conn: Optional[http.client.HTTPConnection] = conns.get(self.pool_key)
-        if conn is None:
-            client = _http_client()
-            if self.https:
-                conn = client.HTTPSConnection(self.host, self.port, timeout=timeout, context=_tls_context())
-            else:
-                conn = client.HTTPConnection(self.host, self.port, timeout=timeout)
-            conns[self.pool_key] = conn
-        else:
-            conn.timeout = timeout
-            if conn.sock is not None:
-                conn.sock.settimeout(timeout)
-        return conn
+        conn: Optional[Connection] = conns.get(self.pool_key)
+        if conn is not None:
+            conn.sock.settimeout(timeout)
+            return conn, True
+        conn = conns[self.pool_key] = connect(self.host, self.port, self.https, timeout)
+        return conn, False
 
-    def _drop(self, conn: http.client.HTTPConnection) -> None:
+    def _drop(self, conn: Optional[Connection]) -> None:
+        if conn is None:
+            return
         conn.close()
         conns = getattr(_tls, "conns", None)
         if conns and conns.get(self.pool_key) is conn:
@@ -200,39 +175,35 @@ class Transport:
         """
         signed = sign_v4_request(method, bucket, key, query, headers, creds, region)
         signed["User-Agent"] = USER_AGENT
-        target = self.target(key, query)
+        message = request_head(method, self.target(key, query), self.host_header, signed,
+                               None if body is None else len(body))
+        if body:
+            message += body
         timeout = self.timeout if timeout is None else timeout
-        http = _http_client()
+
+        def body_limit(status: int) -> int:  # an error answer is a small XML document: 64 KiB is plenty
+            return limit if limit is not None and status in (200, 206) else 65536
+
         for attempt in (0, 1):
-            conn = self._connection(timeout)
-            fresh = conn.sock is None
+            conn, reused = None, False
             try:
-                conn.request(method, target, body=body, headers=signed)
-                resp = conn.getresponse()
-                status = resp.status
-                resp_headers: dict[str, str] = {}
-                for name, value in resp.getheaders():
-                    name = name.lower()
-                    resp_headers[name] = f"{resp_headers[name]}, {value}" if name in resp_headers else value
-                if method == "HEAD":
-                    data = resp.read()  # b"": marks the answer complete, keeping the connection
-                elif limit is not None and status in (200, 206):
-                    data = resp.read(limit)
-                else:
-                    data = resp.read(65536)
-                if not resp.isclosed():  # more than we wanted: the connection cannot be reused
-                    self._drop(conn)
-                return Response(status, resp.reason, resp_headers, data)
+                conn, reused = self._connection(timeout)
+                conn.sock.sendall(message)
+                status, resp_headers, data, keep = conn.response(head=method == "HEAD", limit=body_limit)
             except TimeoutError:  # socket.timeout
                 self._drop(conn)
                 raise OssError(0, CLIENT_TIMEOUT, f"no answer from {self.host} within {timeout} s") from None
-            except (ConnectionError, http.BadStatusLine) as exc:
+            except ConnectionError as exc:
                 # ConnectionResetError, BrokenPipeError, RemoteDisconnected...: on a reused keep-alive
                 # connection this is the server having closed it while idle: open a new one, once.
                 self._drop(conn)
-                if fresh or attempt:
+                if not reused or attempt:
                     raise OssError(0, CONNECTION_FAILED, f"{type(exc).__name__} talking to {self.host}") from None
-            except (OSError, http.HTTPException) as exc:
+                continue
+            except (OSError, ValueError) as exc:  # refused, TLS, a malformed answer
                 self._drop(conn)
                 raise OssError(0, CONNECTION_FAILED, f"{type(exc).__name__} talking to {self.host}") from None
+            if not keep:  # the server closes it, or more body than we wanted remains: not reusable
+                self._drop(conn)
+            return Response(status, conn.reason, resp_headers, data)
         raise AssertionError("unreachable")

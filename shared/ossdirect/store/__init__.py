@@ -152,6 +152,18 @@ def open_record_store(settings: "RecordSettings", log: bool = True) -> RecordSto
     return store
 
 
+def utc_stamp(when: float | None = None) -> str:
+    """A record's timestamp, ``%Y-%m-%dT%H:%M:%S.%fZ`` in UTC (microseconds, as ``datetime`` writes it),
+    from ``time``: importing ``datetime`` costs a cold start ~1.5 ms for this one string."""
+    import math  # built in: free
+
+    frac, seconds = math.modf(time.time() if when is None else when)
+    micros = round(frac * 1e6)  # rounded as datetime.fromtimestamp rounds
+    if micros >= 1_000_000:
+        seconds, micros = seconds + 1, micros - 1_000_000
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + ".%06dZ" % micros
+
+
 def new_record_id() -> str:
     # Sortable by time, unique enough for one bucket: ms timestamp + 48 random bits.
     return f"rec_{int(time.time() * 1000):013x}{os.urandom(6).hex()}"

@@ -30,6 +30,8 @@ import time
 from functools import lru_cache
 from urllib.parse import urlsplit
 
+from ..http1 import Connection as _Connection, RemoteDisconnected, connect  # noqa: F401 (RemoteDisconnected: re-exported)
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -519,81 +521,9 @@ def check_response(api: str, status: int, headers: "Dict[str, str]", body: bytes
 
 # ---------------------------------------------------------------- the client
 
-class RemoteDisconnected(ConnectionResetError):
-    """The server closed the connection before a whole answer."""
-
-
-class _Connection:
-    """One HTTP/1.1 keep-alive connection, just enough HTTP for these calls: ``http.client`` would
-    cost ~25 ms of imports (``email.*``) at a cold start that otherwise never loads it."""
-
-    max_line, max_headers = 65536, 100
-
-    def __init__(self, sock: "Any") -> None:
-        self.sock, self.reader = sock, sock.makefile("rb")
-
-    def close(self) -> None:
-        self.reader.close()
-        self.sock.close()
-
-    def _line(self) -> bytes:
-        line = self.reader.readline(self.max_line + 1)
-        if len(line) > self.max_line:
-            raise ValueError("HTTP line too long")
-        return line
-
-    def _exactly(self, n: int) -> bytes:
-        data = self.reader.read(n)
-        if len(data) != n:
-            raise RemoteDisconnected("short body")
-        return data
-
-    def response(self) -> "Tuple[int, Dict[str, str], bytes, bool]":
-        """(status, headers with lower-case names, body, keep-alive) of the next answer."""
-        line = self._line()
-        if not line:
-            raise RemoteDisconnected("no answer")
-        version, _, rest = line.partition(b" ")
-        code = rest[:3]
-        if not version.startswith(b"HTTP/1.") or not code.isdigit():
-            raise ValueError("bad HTTP status line")
-        status = int(code)
-        headers: "Dict[str, str]" = {}
-        for _ in range(self.max_headers):
-            raw = self._line()
-            if raw in (b"\r\n", b"\n"):
-                break
-            if not raw:
-                raise RemoteDisconnected("headers cut short")
-            name, sep, value = raw.decode("latin-1").partition(":")
-            if not sep:
-                raise ValueError("bad HTTP header")
-            name, value = name.strip().lower(), value.strip()
-            headers[name] = f"{headers[name]}, {value}" if name in headers else value
-        else:
-            raise ValueError("too many HTTP headers")
-        keep = version == b"HTTP/1.1" and "close" not in headers.get("connection", "").lower()
-        if status in (204, 304) or 100 <= status < 200:
-            return status, headers, b"", keep
-        if "chunked" in headers.get("transfer-encoding", "").lower():
-            chunks = []
-            while True:
-                size = int(self._line().split(b";")[0].strip() or b"x", 16)
-                if size == 0:
-                    while self._line() not in (b"\r\n", b"\n", b""):  # trailers
-                        pass
-                    break
-                chunks.append(self._exactly(size))
-                self._line()  # the CRLF after each chunk
-            return status, headers, b"".join(chunks), keep
-        if "content-length" in headers:
-            return status, headers, self._exactly(int(headers["content-length"])), keep
-        return status, headers, self.reader.read(), False  # delimited by the server closing
-
-
 class Client:
     """One Tablestore instance endpoint: signed calls over a small pool of keep-alive connections
-    (:class:`_Connection`: ``socket`` and, for https, ``ssl``, imported on first use), thread-safe.
+    (:class:`ossdirect.http1.Connection`: ``socket`` and, for https, ``ssl``, imported on first use), thread-safe.
     Credentials are set with :meth:`set_credentials` and used from the next call on (STS rotation)."""
 
     max_idle = 16
@@ -609,7 +539,7 @@ class Client:
         self._credentials: "Optional[Tuple[str, str, Optional[str]]]" = None
         self._idle: "List[_Connection]" = []
         self._lock = threading.Lock()
-        self._tls: "Any" = None  # one ssl.SSLContext (system CAs, hostname checked), made on first use
+        self._tls: "Any" = None  # an ssl.SSLContext instead of http1's default one (tests trust their own CA)
 
     def set_credentials(self, key_id: str, secret: str, token: "Optional[str]") -> None:
         self._credentials = (key_id, secret, token)
@@ -635,21 +565,7 @@ class Client:
                 conn.sock.settimeout(self.timeout)
                 return conn, True
             conn.close()
-        import socket
-
-        sock = socket.create_connection((self.host, self.port or (443 if self.https else 80)), self.timeout)
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # one small request: no Nagle wait
-            if self.https:
-                if self._tls is None:
-                    import ssl
-
-                    self._tls = ssl.create_default_context()
-                sock = self._tls.wrap_socket(sock, server_hostname=self.host)
-        except BaseException:
-            sock.close()
-            raise
-        return _Connection(sock), False
+        return connect(self.host, self.port, self.https, self.timeout, self._tls), False
 
     def _send(self, api: str, body: bytes, headers: "Dict[str, str]") -> "Tuple[int, Dict[str, str], bytes]":
         host = self.host if self.port is None else f"{self.host}:{self.port}"

@@ -9,14 +9,14 @@ imports; see docs/deploy.md for the measurement).
 """
 
 import base64
-import email.utils
 import hashlib
 import hmac
-import http.client
 import json
 import time
 from urllib.parse import parse_qs, urlsplit
 
+from ..http1 import connect, request_head
+from ..oss.signer import stamp
 from . import RECORD_FIELDS, RecordStoreError
 from .stdout import AppendOnlyStore
 
@@ -105,7 +105,7 @@ class SlsStore(AppendOnlyStore):
         headers = {
             "Content-Type": "application/x-protobuf",
             "Content-MD5": hashlib.md5(body).hexdigest().upper(),
-            "Date": email.utils.formatdate(usegmt=True),
+            "Date": stamp()[1],  # the RFC 1123 date, as the signer makes it for OSS
             "x-log-apiversion": API_VERSION,
             "x-log-bodyrawsize": str(len(body)),
             "x-log-signaturemethod": "hmac-sha1",
@@ -114,20 +114,22 @@ class SlsStore(AppendOnlyStore):
             headers["x-acs-security-token"] = credentials.security_token
         signature = sign("POST", resource, headers, credentials.access_key_secret)
         headers["Authorization"] = f"LOG {credentials.access_key_id}:{signature}"
-        headers["Host"] = self.host_header
-        conn_cls = http.client.HTTPSConnection if self.scheme == "https" else http.client.HTTPConnection
-        conn = conn_cls(self.connect_host, timeout=self.timeout)
+        connect_to = urlsplit(f"//{self.connect_host}")
+        https = self.scheme == "https"
+        message = request_head("POST", resource, self.host_header, headers, len(body)) + body
+        conn = None
         try:
-            conn.request("POST", resource, body=body, headers=headers)
-            response = conn.getresponse()
-            answer = response.read(4096)
-        except (OSError, http.client.HTTPException) as exc:  # refused, timed out, TLS, malformed answer
+            conn = connect(connect_to.hostname or "", connect_to.port, https, self.timeout)
+            conn.sock.sendall(message)
+            status, _, answer, _ = conn.response(limit=4096)
+        except (OSError, ValueError) as exc:  # refused, timed out, TLS, malformed answer
             raise RecordStoreError(f"sls: {exc.__class__.__name__}") from None
         finally:
-            conn.close()
-        if response.status != 200:
+            if conn is not None:
+                conn.close()
+        if status != 200:
             try:
                 code = json.loads(answer).get("errorCode", "")
             except ValueError:
                 code = ""
-            raise RecordStoreError(f"sls: PutLogs answered {response.status} {code}".strip())
+            raise RecordStoreError(f"sls: PutLogs answered {status} {code}".strip())

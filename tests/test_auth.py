@@ -516,6 +516,68 @@ def test_jwks_http_error_and_garbage_are_503(rsa_key, jwks):
     fails(authn(JWT_JWKS_URL=jwks.url), bearer(token(rsa_key, "RS256", kid="k1")), "AuthKeysUnavailable", 503)
 
 
+class _Redirector:
+    """A loopback server answering every GET with ``status`` and ``Location: <location>`` (counting them)."""
+
+    def __init__(self, location, status=302):
+        self.hits, outer = 0, self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                outer.hits += 1
+                self.send_response(status)
+                self.send_header("Location", location(self.path) if callable(location) else location)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        threading.Thread(target=self.httpd.serve_forever, args=(0.02,), daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/jwks.json"
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_a_jwks_redirect_to_plain_http_is_refused_without_a_request(rsa_key2, status):
+    """Whoever answers the JWKS URL cannot downgrade the key fetch to a channel an attacker can rewrite: a
+    redirect to http:// (anything but the loopback names) is refused before it is followed. The attacker's
+    http server (on 127.0.0.2, which stays on this machine but is not a loopback name to the check) serves
+    its own key, and a token signed with that key is refused; the server never sees a request."""
+    attacker = JwksServer([jwk_of(rsa_key2, "k1", "RS256")])
+    attacker.httpd.shutdown()  # rebind it on 127.0.0.2
+    attacker.httpd.server_close()
+    attacker.httpd = ThreadingHTTPServer(("127.0.0.2", 0), attacker.httpd.RequestHandlerClass)
+    attacker.httpd.daemon_threads = True
+    threading.Thread(target=attacker.httpd.serve_forever, args=(0.02,), daemon=True).start()
+    hop = _Redirector(f"http://127.0.0.2:{attacker.httpd.server_address[1]}{attacker.path}", status)
+    try:
+        auth = authn(JWT_JWKS_URL=hop.url)
+        err = fails(auth, bearer(token(rsa_key2, "RS256", kid="k1")), "AuthKeysUnavailable", 503)
+        assert hop.hits == 1 and attacker.fetches == 0, err.message
+    finally:
+        hop.close()
+        attacker.close()
+
+
+def test_a_jwks_redirect_loop_ends_after_a_few_hops_and_a_loopback_hop_is_followed(rsa_key, jwks):
+    loop = _Redirector(lambda path: path)  # to itself, forever
+    hop = _Redirector(jwks.url)  # loopback to loopback (local stand-ins): followed
+    try:
+        fails(authn(JWT_JWKS_URL=loop.url), bearer(token(rsa_key, "RS256", kid="k1")), "AuthKeysUnavailable", 503)
+        assert 2 <= loop.hits <= 5  # bounded, not until the timeout
+        assert authn(JWT_JWKS_URL=hop.url).authenticate(bearer(token(rsa_key, "RS256", kid="k1")))["sub"] == "user-123"
+        assert hop.hits == 1 and jwks.fetches == 1
+    finally:
+        loop.close()
+        hop.close()
+
+
 def test_jwks_timeout_is_short(rsa_key, jwks):
     jwks.delay = 1.0
     settings = load_auth_settings(env(JWT_JWKS_URL=jwks.url))

@@ -160,9 +160,10 @@ class FlippingProxy:
 
             def forward(self, method):
                 body = self.read_body()
-                if proxy.times is None or proxy.flipped < proxy.times:
-                    proxy.flipped += min(1, body.count(find))
-                    body = body.replace(find, replace, 1)  # same length: nothing else in the request changes
+                with proxy.lock:  # parts arrive on parallel threads: `flipped += 0` elsewhere must not lose a flip
+                    if (proxy.times is None or proxy.flipped < proxy.times) and find in body:
+                        proxy.flipped += 1
+                        body = body.replace(find, replace, 1)  # same length: nothing else in the request changes
                 headers = {k: v for k, v in self.headers.items()
                            if k.lower() not in ("host", "content-length", "transfer-encoding")}
                 r = requests.request(method, proxy.target + self.path, data=body, headers=headers, timeout=30)
@@ -178,7 +179,7 @@ class FlippingProxy:
             def log_message(self, *args):
                 pass
 
-        self.flipped, self.answers = 0, []
+        self.flipped, self.answers, self.lock = 0, [], threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()

@@ -20,9 +20,8 @@ print(r["statusCode"])
 """
 
 
-def run_ms(args, env, reps, warm=False):
-    if warm:  # one untimed run first: it writes the bytecode the timed ones read
-        subprocess.run(args, env=env, capture_output=True, check=True)
+def run_ms(args, env, reps):
+    subprocess.run(args, env=env, capture_output=True, check=True)  # untimed: writes the bytecode the timed runs read
     times, out = [], ""
     for _ in range(reps):
         t = time.perf_counter()
@@ -42,14 +41,14 @@ def _bench_cold(reps, pycache):
     py = sys.executable
     env = {"PATH": os.environ.get("PATH", ""), "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true",
            "PYTHONPYCACHEPREFIX": pycache}
-    bare, _ = run_ms([py, "-c", "pass"], env, reps, warm=True)
-    boto, _ = run_ms([py, "-c", "import boto3"], env, reps, warm=True)
+    bare, _ = run_ms([py, "-c", "pass"], env, reps)
+    boto, _ = run_ms([py, "-c", "import boto3"], env, reps)
     sig_event = json.dumps({"rawPath": "/", "queryParameters": {"filename": "a.jpg", "size": "10",
                                                                 "content_type": "image/jpeg"},
                             "requestContext": {"http": {"method": "GET"}}})
     sig_env = dict(env, **SIG_ENV)
     sig, sig_out = run_ms([py, "-c", COLD, str(ROOT / "functions/signature"), str(ROOT / "shared"), sig_event],
-                          sig_env, reps, warm=True)
+                          sig_env, reps)
     from bench.signature import signed_in_env
 
     jwt_env, key = signed_in_env()
@@ -61,7 +60,7 @@ def _bench_cold(reps, pycache):
                             "queryParameters": {"filename": "a.jpg", "size": "10", "content_type": "image/jpeg"},
                             "requestContext": {"http": {"method": "GET"}}})
     sig_jwt, sig_jwt_out = run_ms([py, "-c", COLD, str(ROOT / "functions/signature"), str(ROOT / "shared"), jwt_event],
-                                  dict(env, **jwt_env), reps, warm=True)
+                                  dict(env, **jwt_env), reps)
     # The callback's whole path on a cold instance: verify, HeadObject on a loopback stand-in for OSS
     # (in its own process), write the record: a fresh upload id per run, so each one really records.
     from bench.callback import oss_stub, signed_events

@@ -4,6 +4,7 @@ import base64
 import hashlib
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -130,13 +131,20 @@ class EmulatedBucket:
 
 
 class FlippingProxy:
-    """Forwards every request to ``target``, flipping one byte of the file on the way (a bad link)."""
+    """Forwards every request to ``target``, flipping one byte of the file on the way (a bad link), each
+    ``delay`` seconds late (a slow link; ``times=0`` then changes nothing)."""
 
-    def __init__(self, target, find=b"quick", replace=b"quack", times=None):
+    def __init__(self, target, find=b"quick", replace=b"quack", times=None, delay=0.0):
         proxy = self
         self.target, self.times = target, times
 
         class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.forward("GET")
+
+            def do_HEAD(self):
+                self.forward("HEAD")
+
             def do_POST(self):
                 self.forward("POST")
 
@@ -159,6 +167,7 @@ class FlippingProxy:
                     self.rfile.readline()
 
             def forward(self, method):
+                time.sleep(delay)
                 body = self.read_body()
                 with proxy.lock:  # parts arrive on parallel threads: `flipped += 0` elsewhere must not lose a flip
                     if (proxy.times is None or proxy.flipped < proxy.times) and find in body:
@@ -172,9 +181,11 @@ class FlippingProxy:
                 for k, v in r.headers.items():
                     if k.lower() not in ("content-length", "transfer-encoding", "connection", "server", "date"):
                         self.send_header(k, v)
-                self.send_header("Content-Length", str(len(r.content)))
+                self.send_header("Content-Length", r.headers.get("Content-Length", "0") if method == "HEAD"
+                                 else str(len(r.content)))  # a HEAD answer tells the object's length, sends nothing
                 self.end_headers()
-                self.wfile.write(r.content)
+                if method != "HEAD":
+                    self.wfile.write(r.content)
 
             def log_message(self, *args):
                 pass

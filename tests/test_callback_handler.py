@@ -251,63 +251,18 @@ def test_many_instances_opening_a_fresh_sqlite_file_at_once(tmp_path):
     assert failures == []
 
 
-class _SlowBucket:
-    """A loopback stand-in for the bucket's endpoint that forwards each request to the emulator ``delay``
-    seconds late (a bucket answering slowly, as an overloaded stack or a congested network does)."""
-
-    def __init__(self, target_url, delay):
-        import http.client
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-        from urllib.parse import urlsplit
-
-        target = urlsplit(target_url)
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def _forward(self):
-                import time
-
-                time.sleep(delay)
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else None
-                conn = http.client.HTTPConnection(target.hostname, target.port, timeout=10)
-                try:
-                    conn.request(self.command, self.path, body,
-                                 {k: v for k, v in self.headers.items() if k.lower() != "host"})
-                    answer = conn.getresponse()
-                    data = answer.read()
-                finally:
-                    conn.close()
-                self.send_response(answer.status)
-                for name, value in answer.getheaders():
-                    if name.lower() not in ("connection", "transfer-encoding", "date", "server"):
-                        self.send_header(name, value)
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(data)
-
-            do_HEAD = do_GET = _forward
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}{target.path}"
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
 def test_a_bucket_slower_than_two_seconds_still_records_within_the_callback_budget(env, rsa_signer, key_server,
                                                                                  stored):
     """OSS waits 5 s for the answer: a HeadObject answered in 2.3 s is inside it, so the upload is recorded
     (a 2 s lookup timeout failed such an upload: stored, answered CallbackFailed, never recorded)."""
-    slow = _SlowBucket(env["OSSDIRECT_OSS_ENDPOINT"], 2.3)
+    from urllib.parse import urlsplit
+
+    from support import FlippingProxy
+
+    bucket = urlsplit(env["OSSDIRECT_OSS_ENDPOINT"])
+    slow = FlippingProxy(f"{bucket.scheme}://{bucket.netloc}", times=0, delay=2.3)  # changes nothing, 2.3 s late
     try:
-        app = CallbackApp(dict(env, OSSDIRECT_OSS_ENDPOINT=slow.url))
+        app = CallbackApp(dict(env, OSSDIRECT_OSS_ENDPOINT=slow.url + bucket.path))
         assert app.lookup_timeout < 5.0  # and leaves OSS's budget room for the record write
         status, body = call(app, signed_event(rsa_signer, key_server, body_for()))
     finally:

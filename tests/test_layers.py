@@ -3,7 +3,9 @@
 import ast
 from pathlib import Path
 
-PKG = Path(__file__).resolve().parents[1] / "shared" / "ossdirect"  # this repository's own shared/, not ../shared
+from support import ROOT
+
+PKG = ROOT / "shared" / "ossdirect"  # this repository's own package (ROOT: the checkout's top)
 # bottom to top; a module may import its own layer and any layer below it
 LAYERS = {"settings": 0, "errors": 0, "rsa": 0, "log": 0, "http1": 0, "oss": 1, "store": 2, "core": 3, "app": 4, "client": 5, "__init__": 6,
           "__main__": 6}

@@ -468,40 +468,6 @@ def test_no_answer_is_a_client_error():
         w.Client("http://127.0.0.1:1", "ossd").get_row("t", [("upload_id", "x")])
 
 
-# ---------------------------------------------------------------- the HTTP/1.1 framing (no http.client)
-
-def answers(raw):
-    """A _Connection reading ``raw`` as the server's bytes (then EOF)."""
-    ours, theirs = socket.socketpair()
-    theirs.sendall(raw)
-    theirs.close()
-    return w._Connection(ours)
-
-
-def test_http_answers_are_framed_like_http_client():
-    conn = answers(b"HTTP/1.1 200 OK\r\nX-OTS-A: 1\r\nx-ots-a: 2\r\nContent-Length: 3\r\n\r\nabc"
-                   b"HTTP/1.1 403 Forbidden\r\nTransfer-Encoding: chunked\r\n\r\n"
-                   b"4;ext=1\r\nwiki\r\n5\r\npedia\r\n0\r\nTrailer: x\r\n\r\n"
-                   b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
-    assert conn.response() == (200, {"x-ots-a": "1, 2", "content-length": "3"}, b"abc", True)
-    status, headers, body, keep = conn.response()  # the next answer on the same connection
-    assert (status, body, keep) == (403, b"wikipedia", True)
-    assert conn.response()[2:] == (b"", False)
-    with pytest.raises(w.RemoteDisconnected):  # the server closed: nothing more
-        conn.response()
-    conn.close()
-    conn = answers(b"HTTP/1.0 200 OK\r\n\r\nuntil the end")
-    assert conn.response() == (200, {}, b"until the end", False)
-    for raw, error in ((b"SSH-2.0-OpenSSH\r\n\r\n", ValueError), (b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nabc",
-                                                                   w.RemoteDisconnected),
-                       (b"HTTP/1.1 200 OK\r\nno colon\r\n\r\n", ValueError), (b"HTTP/1.1 200 OK\r\nA: b\r\n",
-                                                                            w.RemoteDisconnected)):
-        conn = answers(raw)
-        with pytest.raises(error):
-            conn.response()
-        conn.close()
-
-
 def test_a_silent_server_is_a_timeout_not_a_hang():
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))

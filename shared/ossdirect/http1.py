@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from typing import Any, Optional
 
-__all__ = ["Connection", "RemoteDisconnected", "connect", "host_header", "request_head"]
+__all__ = ["Connection", "RemoteDisconnected", "connect", "exchange", "host_header", "request_head"]
 
 _tls_context: Optional[ssl.SSLContext] = None  # one, with the system's CAs and hostname checks
 
@@ -69,6 +69,19 @@ def request_head(method: str, target: str, host: str, headers: Mapping[str, Any]
         lines.append(f"Content-Length: {body_length or 0}")
     lines.extend(f"{k}: {v}" for k, v in headers.items())
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")  # values are ASCII: ids, signatures, dates
+
+
+def exchange(host: str, port: Optional[int], https: bool, timeout: float, message: bytes,
+             limit: Optional[int] = None) -> tuple[int, dict[str, str], bytes]:
+    """One request on a connection of its own (``message``: :func:`request_head` plus the body): the answer's
+    status, headers and body (at most ``limit`` bytes); the connection is closed either way."""
+    conn = connect(host, port, https, timeout)
+    try:
+        conn.sock.sendall(message)
+        status, headers, body, _ = conn.response(limit=limit)
+        return status, headers, body
+    finally:
+        conn.close()
 
 
 class Connection:

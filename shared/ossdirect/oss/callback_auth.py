@@ -159,16 +159,13 @@ class KeyCache:
 
 def _fetch_key(url: str) -> PublicKey:
     """GET a PEM RSA public key: one request, no redirects, 2 s, 16 KB at most."""
-    from ..http1 import connect, host_header, request_head  # only for keys other than OSS's pinned one
+    from ..http1 import exchange, host_header, request_head  # only for keys other than OSS's pinned one
 
     parts = urlsplit(url)
-    https = parts.scheme == "https"
-    conn = None
+    host, https = parts.hostname or "", parts.scheme == "https"
     try:
-        conn = connect(parts.hostname or "", parts.port, https, FETCH_TIMEOUT_SECONDS)
-        conn.sock.sendall(request_head("GET", parts.path or "/", host_header(parts.hostname or "", parts.port, https),
-                                       {}, None))
-        status, _, pem, _ = conn.response(limit=16384)
+        status, _, pem = exchange(host, parts.port, https, FETCH_TIMEOUT_SECONDS, request_head(
+            "GET", parts.path or "/", host_header(host, parts.port, https), {}, None), limit=16384)
         if status != 200:
             raise ValueError(status)
         key = rsa.from_pem(pem)
@@ -177,9 +174,6 @@ def _fetch_key(url: str) -> PublicKey:
         return key
     except Exception:
         raise CallbackAuthError("public key could not be loaded from its URL") from None
-    finally:
-        if conn is not None:
-            conn.close()
 
 
 _default_cache = KeyCache()

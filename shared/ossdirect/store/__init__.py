@@ -19,6 +19,7 @@ plumbing: :func:`.sqlite.connect_wal` / :class:`.sqlite.ThreadConnections` and
 :class:`.tablestore.TablestoreBackend`.
 """
 
+import math
 import os
 import time
 from ..errors import OssdirectError
@@ -155,8 +156,6 @@ def open_record_store(settings: "RecordSettings", log: bool = True) -> RecordSto
 def utc_stamp(when: float | None = None) -> str:
     """A record's timestamp, ``%Y-%m-%dT%H:%M:%S.%fZ`` in UTC (microseconds, as ``datetime`` writes it),
     from ``time``: importing ``datetime`` costs a cold start ~1.5 ms for this one string."""
-    import math  # built in: free
-
     frac, seconds = math.modf(time.time() if when is None else when)
     micros = round(frac * 1e6)  # rounded as datetime.fromtimestamp rounds
     if micros >= 1_000_000:

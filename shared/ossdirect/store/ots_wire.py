@@ -30,7 +30,7 @@ import time
 from functools import lru_cache
 from urllib.parse import urlsplit
 
-from ..http1 import Connection as _Connection, RemoteDisconnected, connect  # noqa: F401 (RemoteDisconnected: re-exported)
+from ..http1 import Connection as _Connection, connect, host_header, request_head
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -568,10 +568,8 @@ class Client:
         return connect(self.host, self.port, self.https, self.timeout, self._tls), False
 
     def _send(self, api: str, body: bytes, headers: "Dict[str, str]") -> "Tuple[int, Dict[str, str], bytes]":
-        host = self.host if self.port is None else f"{self.host}:{self.port}"
-        head = f"POST {self.prefix}/{api} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {len(body)}\r\n"
-        head += "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
-        request = head.encode("latin-1") + body  # header values are ASCII (ids, tokens, base64, dates)
+        request = request_head("POST", f"{self.prefix}/{api}", host_header(self.host, self.port, self.https), headers,
+                               len(body)) + body
         for attempt in (0, 1):
             conn = None
             try:

@@ -15,7 +15,7 @@ import json
 import time
 from urllib.parse import parse_qs, urlsplit
 
-from ..http1 import connect, request_head
+from ..http1 import exchange, request_head
 from ..oss.signer import stamp
 from . import RECORD_FIELDS, RecordStoreError
 from .stdout import AppendOnlyStore
@@ -80,7 +80,8 @@ class SlsStore(AppendOnlyStore):
         self.scheme, self.endpoint_host = parts.scheme, parts.netloc
         # Loopback stand-ins (tests) are addressed directly; real endpoints as <project>.<endpoint>.
         local = parts.hostname in ("127.0.0.1", "localhost")
-        self.connect_host = parts.netloc if local else f"{project}.{parts.netloc}"
+        connect_to = urlsplit("//" + (parts.netloc if local else f"{project}.{parts.netloc}"))
+        self.connect_host, self.connect_port = connect_to.hostname or "", connect_to.port
         self.host_header = f"{project}.{parts.netloc}"
 
     @classmethod
@@ -114,19 +115,12 @@ class SlsStore(AppendOnlyStore):
             headers["x-acs-security-token"] = credentials.security_token
         signature = sign("POST", resource, headers, credentials.access_key_secret)
         headers["Authorization"] = f"LOG {credentials.access_key_id}:{signature}"
-        connect_to = urlsplit(f"//{self.connect_host}")
-        https = self.scheme == "https"
         message = request_head("POST", resource, self.host_header, headers, len(body)) + body
-        conn = None
         try:
-            conn = connect(connect_to.hostname or "", connect_to.port, https, self.timeout)
-            conn.sock.sendall(message)
-            status, _, answer, _ = conn.response(limit=4096)
+            status, _, answer = exchange(self.connect_host, self.connect_port, self.scheme == "https", self.timeout,
+                                         message, limit=4096)
         except (OSError, ValueError) as exc:  # refused, timed out, TLS, malformed answer
             raise RecordStoreError(f"sls: {exc.__class__.__name__}") from None
-        finally:
-            if conn is not None:
-                conn.close()
         if status != 200:
             try:
                 code = json.loads(answer).get("errorCode", "")

@@ -90,6 +90,8 @@ def _reference_copy(size):
 
 def _emulator_upload(size, data_root):
     """(best seconds of 2 uploads, peak RSS growth MiB, status line) for the emulator as a subprocess."""
+    import oss2
+
     from ossdirect.settings import load_config
     from ossdirect.oss.credentials import Credentials
     from ossdirect.core.forms import issue_form
@@ -128,6 +130,9 @@ def _emulator_upload(size, data_root):
                 response = _send_stream(port, "/bench-bucket/", head, size, tail,
                                         f"Content-Type: multipart/form-data; boundary={boundary}\r\n")
                 times.append(time.perf_counter() - start)
+                # the next upload from a clean page cache: a GiB left dirty makes every later write dearer
+                oss2.Bucket(oss2.Auth("AKIDBENCH", "bench-secret"), f"http://127.0.0.1:{port}",
+                            "bench-bucket").delete_object(form["key"])
             done.set()
             sampler.join()
             status = response.split(b"\r\n", 1)[0].decode()

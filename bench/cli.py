@@ -8,10 +8,10 @@ The CLI runs as installed: pip writes each module's bytecode (.pyc) when it inst
 CLI's own modules are compiled once, in a warm-up run, into a bytecode folder of the run's own (a source
 tree under PYTHONDONTWRITEBYTECODE=1 would otherwise compile ~2,000 lines on every start, ~40 ms).
 
-Every upload starts from the same page cache: the payload is flushed to disk once, and each stored object is
-deleted once its upload is timed. Kept, each 256 MiB object stays dirty in the page cache, and on this VM every
-write after the first half GiB of dirty pages cost the emulator ~2.4x the CPU (0.6 -> 1.5 s per upload, six
-uploads in a row), so later rounds, and whichever command ran later in a round, were measured slower.
+Every upload starts from the same page cache: the payload is flushed to disk once, each stored object is
+deleted once its upload is timed, and each upload's pages were freed just before it (bench.common's
+fresh_page_cache). Kept, the objects needed new pages for each upload, which on this VM cost the emulator
+~2.4x the CPU (0.6 -> 1.5 s per upload, six uploads in a row), so later rounds ran slower.
 """
 
 import json
@@ -24,7 +24,7 @@ import tempfile
 import threading
 import time
 
-from bench.common import Benchmark, met
+from bench.common import Benchmark, fresh_page_cache, met
 
 MiB = 1024 * 1024
 TYPES = "image/*,text/plain,application/octet-stream"
@@ -97,6 +97,7 @@ def bench_cli(size_mib, rounds):
         cli_cpu, curl_cpu = [], []  # (client, stack) CPU seconds per run: the machine's cores are the bound
         upload = [_cli_path(), "upload", path, "--signature-url", stack.signature_url, "--json", "--no-progress"]
         for _ in range(rounds):
+            fresh_page_cache(tmp, size)
             seconds, code, out, peak = _run_measured(upload, env, cli_cpu)
             if code != 0:
                 return {"error": f"ossdirect upload exited {code}: {out[:300]}"}
@@ -105,6 +106,7 @@ def bench_cli(size_mib, rounds):
             peaks.append(peak)
             bucket.delete_object(json.loads(out)["files"][0]["key"])
             # the same without signing each part's MD5 (one hashing pass less; the CRC-64 compare stays)
+            fresh_page_cache(tmp, size)
             seconds, code, out, peak = _run_measured([*upload, "--no-part-md5"], env)
             if code != 0:
                 return {"error": f"ossdirect upload --no-part-md5 exited {code}: {out[:300]}"}
@@ -118,6 +120,7 @@ def bench_cli(size_mib, rounds):
             for name, value in form["field_list"]:
                 cmd += ["--form-string", f"{name}={value}"]
             cmd += ["-F", f"file=@{path};type=application/octet-stream", form["host"]]
+            fresh_page_cache(tmp, size)
             seconds, code, out, _ = _run_measured(cmd, cpu=curl_cpu)
             if code != 0 or out.strip() != "200":
                 return {"error": f"curl exited {code}, HTTP {out.strip()}"}

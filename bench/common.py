@@ -59,3 +59,23 @@ def compare(ours, peer, n, rounds=5):
 
 def met(ok):
     return "yes" if ok else "NO"
+
+
+def fresh_page_cache(directory, size):
+    """Write ``size`` bytes to a scratch file in ``directory`` and delete it, just before a timed upload, so
+    every upload's page cache comes from pages this VM freed a moment ago.
+
+    Why: this VM returns free memory to its host (virtio-balloon free page reporting, blocks of 2 MiB and up,
+    about 2 s after they are freed), and the first touch of a returned page faults to the host. A GiB written
+    into such pages cost the emulator 1.0-2.3 s more CPU than the same GiB into pages freed just before
+    (a loopback write test: 1 GiB in 0.2 s after a delete, 1.1-2.3 s with a 4 s pause between); so whichever
+    upload followed a pause, or a socket copy that frees no file pages, was measured slower. A machine that
+    keeps its memory has no such cost: this measures that machine, the same for every command compared."""
+    import os
+
+    block = bytearray(1 << 20)
+    path = os.path.join(directory, ".bench-scratch")
+    with open(path, "wb", buffering=0) as f:
+        for _ in range(-(-size // len(block))):
+            f.write(block)
+    os.unlink(path)

@@ -8,7 +8,8 @@ them. Multipart is the whole browser path: POST /multipart, part URLs signed in 
 joins the parts, calls back, the callback records). The PostObject is a signed form from the same
 function, streamed as one multipart/form-data body, callback and record included. The bytes are
 generated as they are sent (no file on disk, nothing held): the same pattern for all three.
-Rounds alternate (a shared VM drifts); the best round of each counts.
+Rounds alternate, and so does which of the two uploads goes first (a shared VM drifts); each upload starts
+from a fresh page cache (see bench.common.fresh_page_cache); the best round of each counts.
 """
 
 import http.client
@@ -22,7 +23,7 @@ import types
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
-from bench.common import ROOT, Benchmark, met
+from bench.common import ROOT, Benchmark, fresh_page_cache, met
 from bench.emulator import _free_port, _reference_copy, _rss_kib, _send_stream
 
 BUCKET = "ossdirect-local"
@@ -171,19 +172,22 @@ def post_upload(stack, size):
     return elapsed, form["key"]
 
 
-def bench_multipart(size, data_root=None, rounds=3):
+def bench_multipart(size, data_root=None, rounds=4):
     times = {"multipart": [], "post": [], "socket": []}
     with tempfile.TemporaryDirectory(dir=data_root) as tmp:
         stack = _Stack(tmp, size)
         try:
             after = []  # emulator RSS after each round: flat means no growth with the bytes moved
-            for _ in range(rounds):
-                seconds, key, count = multipart_upload(stack, size)
-                times["multipart"].append(seconds)
-                stack.delete(key)
-                seconds, key = post_upload(stack, size)
-                times["post"].append(seconds)
-                stack.delete(key)
+            count = 0
+            for n in range(rounds):
+                for name in ("multipart", "post") if n % 2 == 0 else ("post", "multipart"):
+                    fresh_page_cache(tmp, size)
+                    if name == "multipart":
+                        seconds, key, count = multipart_upload(stack, size)
+                    else:
+                        seconds, key = post_upload(stack, size)
+                    times[name].append(seconds)
+                    stack.delete(key)
                 times["socket"].append(_reference_copy(size))
                 after.append(_rss_kib(stack.proc.pid, "VmRSS:"))
             records = _count_records(tmp)

@@ -245,7 +245,9 @@ def test_resume_called_before_the_dropped_parts_settle_still_asks_oss_what_it_ho
     assert "error" not in outcome, outcome
     assert outcome["state"] == "done" and outcome["record"]["etag"].endswith(f"-{PARTS}")
     assert len(listings) == 1, listings  # the resume's ListParts, though resume came before the round drained
-    assert 1 <= len(log.failed) <= 4  # the parts in flight were dropped
+    # the parts in flight were dropped (1 to 4), or none: their answers may all have crossed the wire before the
+    # page's abort, unread; OSS holds those parts and the listing above finds them (a clean CI run saw 0 once)
+    assert len(log.failed) <= 4
     assert len(log.ok) == len(set(log.ok)) and set(log.ok) | set(log.failed) == set(range(1, PARTS + 1))
     assert stored_md5(stack, outcome["key"]) == expected_md5(SIZE)
 

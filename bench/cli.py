@@ -101,10 +101,11 @@ def bench_cli(size_mib, rounds):
             seconds, code, out, peak = _run_measured(upload, env, cli_cpu)
             if code != 0:
                 return {"error": f"ossdirect upload exited {code}: {out[:300]}"}
+            answer = json.loads(out)
             cli_runs.append(size / seconds / 1e6)
-            cli_inner.append(size / json.loads(out)["summary"]["seconds"] / 1e6)
+            cli_inner.append(size / answer["summary"]["seconds"] / 1e6)
             peaks.append(peak)
-            bucket.delete_object(json.loads(out)["files"][0]["key"])
+            bucket.delete_object(answer["files"][0]["key"])
             # the same without signing each part's MD5 (one hashing pass less; the CRC-64 compare stays)
             fresh_page_cache(tmp, size)
             seconds, code, out, peak = _run_measured([*upload, "--no-part-md5"], env)

@@ -8,7 +8,7 @@ import sys
 import tempfile
 import time
 
-from bench.common import ROOT, SIG_ENV, Benchmark, met
+from bench.common import ROOT, SIG_ENV, Benchmark, met, source_env
 
 COLD = r"""
 import sys, json, types
@@ -39,8 +39,7 @@ def bench_cold(reps):
 
 def _bench_cold(reps, pycache):
     py = sys.executable
-    env = {"PATH": os.environ.get("PATH", ""), "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true",
-           "PYTHONPYCACHEPREFIX": pycache}
+    env = source_env(pycache)
     bare, _ = run_ms([py, "-c", "pass"], env, reps)
     boto, _ = run_ms([py, "-c", "import boto3"], env, reps)
     sig_event = json.dumps({"rawPath": "/", "queryParameters": {"filename": "a.jpg", "size": "10",

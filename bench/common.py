@@ -1,5 +1,6 @@
 """What the benchmarks share: fixtures (credentials, config, OSS's documented callback) and the timing loops."""
 
+import os
 import time
 import types
 from typing import Callable, NamedTuple
@@ -57,6 +58,13 @@ def compare(ours, peer, n, rounds=5):
     return out
 
 
+def source_env(pycache):
+    """A fresh process's environment for the source-tree cold starts: no metadata lookups, and bytecode
+    written and read under ``pycache`` (an untimed first run writes it), as a developer's machine has it."""
+    return {"PATH": os.environ.get("PATH", ""), "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true",
+            "PYTHONPYCACHEPREFIX": pycache}
+
+
 def met(ok):
     return "yes" if ok else "NO"
 
@@ -71,8 +79,6 @@ def fresh_page_cache(directory, size):
     (a loopback write test: 1 GiB in 0.2 s after a delete, 1.1-2.3 s with a 4 s pause between); so whichever
     upload followed a pause, or a socket copy that frees no file pages, was measured slower. A machine that
     keeps its memory has no such cost: this measures that machine, the same for every command compared."""
-    import os
-
     block = bytearray(1 << 20)
     path = os.path.join(directory, ".bench-scratch")
     with open(path, "wb", buffering=0) as f:

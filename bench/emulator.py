@@ -118,6 +118,7 @@ def _emulator_upload(size, data_root):
 
             sampler = threading.Thread(target=sample)
             sampler.start()
+            bucket = oss2.Bucket(oss2.Auth("AKIDBENCH", "bench-secret"), f"http://127.0.0.1:{port}", "bench-bucket")
             times = []
             for _ in range(2):
                 form = issue_form(config, Credentials("AKIDBENCH", "bench-secret"),
@@ -132,8 +133,7 @@ def _emulator_upload(size, data_root):
                                         f"Content-Type: multipart/form-data; boundary={boundary}\r\n")
                 times.append(time.perf_counter() - start)
                 # deleted: the next upload's pages are the ones this one freed, as fresh_page_cache leaves them
-                oss2.Bucket(oss2.Auth("AKIDBENCH", "bench-secret"), f"http://127.0.0.1:{port}",
-                            "bench-bucket").delete_object(form["key"])
+                bucket.delete_object(form["key"])
             done.set()
             sampler.join()
             status = response.split(b"\r\n", 1)[0].decode()

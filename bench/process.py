@@ -12,7 +12,7 @@ import tempfile
 import time
 
 from bench.callback import oss_stub, signed_events
-from bench.common import ROOT, STS, Benchmark, compare, met
+from bench.common import ROOT, STS, Benchmark, compare, met, source_env
 
 # argv: function dir, shared dir, event (text). Prints what the handler answered, in one word. shared/
 # comes first: a function dir may hold a stale vendored ossdirect/ from an earlier packaging (gitignored).
@@ -52,9 +52,7 @@ def bench_cold(reps):
     """Median wall time of a fresh process per run (each run a new upload id, so each really records)."""
     py = sys.executable
     with tempfile.TemporaryDirectory() as tmp, oss_stub() as (base, key):
-        # bytecode written by the untimed first round and read by the timed ones (bench/cold_start.py's source row)
-        base_env = {"PATH": os.environ.get("PATH", ""), "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true",
-                    "PYTHONPYCACHEPREFIX": os.path.join(tmp, "pycache")}
+        base_env = source_env(os.path.join(tmp, "pycache"))  # the first round writes the bytecode, untimed
         env = dict(base_env, **_env(base, f"sqlite:///{tmp}/r.sqlite3"))
         proc_events, cb_events = oss_events("pcold", reps + 1), signed_events(key, base, "ccold", reps + 1)
         bare, proc, cb = [], [], []

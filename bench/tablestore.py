@@ -84,14 +84,13 @@ def callback_cold(server, creds, reps=7):
     its records in Tablestore (the stand-in) and in SQLite, minus a bare interpreter (ms)."""
     from bench.callback import oss_stub, signed_events
     from bench.cold_start import COLD
+    from bench.common import source_env
 
     bare = spawn_ms(lambda i: "pass", reps)
     server.credentials["a"] = ("b", "c")  # the keys bench/cold_start.py's FC context carries
     out = {}
     with tempfile.TemporaryDirectory() as tmp, oss_stub() as (base, key):
-        # bytecode written by an untimed first run and read by the timed ones (bench/cold_start.py's source row)
-        env = {"PATH": os.environ.get("PATH", ""), "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true",
-               "PYTHONPYCACHEPREFIX": os.path.join(tmp, "pycache")}
+        env = source_env(os.path.join(tmp, "pycache"))  # the first run writes the bytecode, untimed
         for store, records in (("tablestore", f"tablestore://ossd/records?endpoint={server.endpoint}&region=cn-hangzhou"),
                                ("sqlite", f"sqlite:///{tmp}/r.sqlite3")):
             cb_env = dict(env, OSSDIRECT_BUCKET="bench-bucket", OSSDIRECT_REGION="cn-hangzhou", OSSDIRECT_RECORDS=records,

@@ -273,10 +273,6 @@ class ObjectHandle:
 
 # -- the processor --------------------------------------------------------------------------------
 
-def _now():
-    return utc_stamp()
-
-
 def foreign_id(key, etag):
     return "foreign:" + hashlib.sha256(f"{key}\n{etag}".encode("utf-8")).hexdigest()[:32]
 
@@ -383,7 +379,7 @@ class Processor:
             mismatch = checksum_mismatch(info)
             if mismatch:  # the bytes are not the client's: never kept, whatever their type
                 ok, reason = False, mismatch
-            changes = {"content_type_detected": detected or "unknown", "updated_at": _now()}
+            changes = {"content_type_detected": detected or "unknown", "updated_at": utc_stamp()}
             if not ok or kind == "foreign":
                 if kind == "foreign":
                     reason = stored.get("status_reason") + (f"; {reason}" if reason else "")
@@ -438,9 +434,9 @@ class Processor:
             new, _ = self.store.update(uid, {"hook_status": status, "hook_attempts": stored.get("hook_attempts")},
                                        {"hook_status": HookStatus.FAILED, "hook_error": (stored.get("hook_error") or
                                                                                 "the hook never finished"),
-                                        "updated_at": _now()}, credentials)
+                                        "updated_at": utc_stamp()}, credentials)
             return new
-        claim = {"hook_status": HookStatus.RUNNING, "hook_attempts": str(attempts + 1), "hook_started_at": _now()}
+        claim = {"hook_status": HookStatus.RUNNING, "hook_attempts": str(attempts + 1), "hook_started_at": utc_stamp()}
         expected = {"hook_status": status, "hook_attempts": stored.get("hook_attempts")}
         if status == HookStatus.RUNNING:
             expected["hook_started_at"] = stored.get("hook_started_at")
@@ -458,14 +454,14 @@ class Processor:
             running = {"hook_status": HookStatus.RUNNING, "hook_attempts": claim["hook_attempts"]}
             new, _ = self.store.update(uid, running,
                                        {"hook_status": HookStatus.FAILED if final else HookStatus.RETRY,
-                                        "hook_error": error, "updated_at": _now()}, credentials)
+                                        "hook_error": error, "updated_at": utc_stamp()}, credentials)
             if self.log:
                 self.log.warning(json.dumps({"hook_failed": uid, "attempt": attempts + 1, "of": limit,
                                              "final": final, "error": error}))
             if final:
                 return new
             raise HookFailed(f"hook attempt {attempts + 1} of {limit} failed for {uid}: {error}") from exc
-        done = {"hook_status": HookStatus.DONE, "hook_error": None, "updated_at": _now()}
+        done = {"hook_status": HookStatus.DONE, "hook_error": None, "updated_at": utc_stamp()}
         if isinstance(returned, dict):  # what a hook may add to the record
             done.update({k: v for k, v in returned.items() if k in HOOK_FIELDS})
         new, _ = self.store.update(uid, {"hook_status": HookStatus.RUNNING, "hook_attempts": claim["hook_attempts"]},
